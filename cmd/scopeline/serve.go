@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/examples/quickstart"
+)
+
+// serveConfig is what the serve command's flags say.
+type serveConfig struct {
+	configPath      string
+	addr            string
+	issuer          string
+	dataDir         string
+	logLevel        string
+	logFormat       string
+	trustedProxies  []string
+	shutdownTimeout time.Duration
+	keyPoll         time.Duration
+}
+
+// defaultDataDir is where state lives unless --data-dir or
+// SCOPELINE_DATA_DIR says otherwise.
+func defaultDataDir() string {
+	if d := os.Getenv("SCOPELINE_DATA_DIR"); d != "" {
+		return d
+	}
+	return "scopeline-data"
+}
+
+func newServeCmd() *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the token issuer",
+		Long: `Run the token issuer on a tenant file (--config), or on the built-in demo
+tenant (examples/quickstart/tenant.yaml) when none is given.
+
+SIGHUP reloads the tenant file (an invalid file keeps the old tenant serving);
+SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), cfg.logLevel, cfg.logFormat)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-hup:
+						select {
+						case reload <- struct{}{}:
+						case <-ctx.Done():
+							return
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			return serve(ctx, cfg, log, reload, nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.configPath, "config", "", "tenant file (default: the built-in demo tenant)")
+	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
+	f.StringVar(&cfg.issuer, "issuer", "", "issuer URL, the `iss` of tokens (default: the tenant's, else http://<addr>/)")
+	f.StringVar(&cfg.dataDir, "data-dir", defaultDataDir(), "directory for signing keys and other state ($SCOPELINE_DATA_DIR)")
+	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error (debug logs each token's trace)")
+	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	f.StringSliceVar(&cfg.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
+	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for requests in flight on shutdown")
+	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
+	return cmd
+}
+
+// loadTenant reads the tenant file, or the built-in demo tenant.
+func loadTenant(path string) (*tenant.Tenant, error) {
+	if path == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		return tenant.Parse(quickstart.Tenant, "built-in demo tenant (examples/quickstart/tenant.yaml)", wd)
+	}
+	return tenant.Load(path)
+}
+
+// server is one running issuer process.
+type server struct {
+	cfg      serveConfig
+	log      *slog.Logger
+	store    *keys.Store
+	issuer   *engine.Issuer
+	keyStamp keys.Stamp
+}
+
+// serve runs the issuer until ctx is done. Each value on reload reloads the
+// tenant file and the keys. ready, when set, is told the listening address.
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan struct{}, ready func(addr string)) error {
+	t, err := loadTenant(cfg.configPath)
+	if err != nil {
+		return err
+	}
+	if cfg.configPath == "" {
+		log.Warn("no --config given: serving the built-in demo tenant (examples/quickstart/tenant.yaml); its client secrets are public, use it for trying Scopeline only")
+	}
+	var proxies []netip.Prefix
+	for _, p := range cfg.trustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return usageError{fmt.Errorf("--trusted-proxy %q: %w", p, err)}
+		}
+		proxies = append(proxies, pfx)
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	s := &server{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir)}
+	ks, err := s.store.Ensure(t.Algorithms(), time.Now())
+	if err != nil {
+		return err
+	}
+	s.keyStamp = s.store.Stamp()
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	issuerURL := cfg.issuer
+	if issuerURL == "" && t.Issuer == "" {
+		issuerURL = "http://" + ln.Addr().String() + "/"
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "scopeline_build_info", Help: "Scopeline build information.",
+		ConstLabels: prometheus.Labels{"version": versionString()},
+	})
+	build.Set(1)
+	reg.MustRegister(build)
+
+	opts := []engine.Option{
+		engine.WithLogger(log),
+		engine.WithRegisterer(reg),
+		engine.WithTrustedProxies(proxies),
+	}
+	if issuerURL != "" {
+		opts = append(opts, engine.WithIssuer(issuerURL))
+	}
+	s.issuer, err = engine.New(ctx, t, ks, opts...)
+	if err != nil {
+		return err
+	}
+	defer s.issuer.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", s.issuer.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	source := cfg.configPath
+	if source == "" {
+		source = "built-in demo tenant"
+	}
+	log.Info("scopeline serving", "addr", ln.Addr().String(), "issuer", s.issuer.IssuerURL(),
+		"tenant", source, "data_dir", cfg.dataDir, "version", versionString())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	poll := time.NewTicker(cfg.keyPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case err := <-served:
+			return err
+		case <-reload:
+			s.reload(ctx)
+		case <-poll.C:
+			s.reloadKeys(false)
+		case <-ctx.Done():
+			log.Info("shutting down: finishing requests in flight", "timeout", cfg.shutdownTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				log.Error("shutdown did not finish in time", "err", err)
+				return err
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+// reload re-reads the tenant file and keys; a bad file keeps the old tenant.
+func (s *server) reload(ctx context.Context) {
+	start := time.Now()
+	t, err := loadTenant(s.cfg.configPath)
+	if err == nil && s.cfg.issuer == "" && t.Issuer != s.issuer.Tenant().Issuer {
+		err = errors.New("the tenant's issuer changed; restart to change the issuer")
+	}
+	if err == nil {
+		var ks *keys.Set
+		if ks, err = s.store.Ensure(t.Algorithms(), time.Now()); err == nil {
+			s.keyStamp = s.store.Stamp()
+			err = s.issuer.Reload(ctx, t, ks)
+		}
+	}
+	if err != nil {
+		s.log.Error("reload failed; the previous tenant keeps serving", "tenant", s.cfg.configPath, "err", err)
+		return
+	}
+	s.log.Info("tenant reloaded", "tenant", s.cfg.configPath, "apis", len(t.APIs), "clients", len(t.Clients), "took", time.Since(start).Round(time.Microsecond))
+}
+
+// reloadKeys picks up a rotation made by `scopeline keys rotate`.
+func (s *server) reloadKeys(force bool) {
+	stamp := s.store.Stamp()
+	if !force && stamp == s.keyStamp {
+		return
+	}
+	ks, err := s.store.Load()
+	if err == nil {
+		err = s.issuer.SetKeys(ks)
+	}
+	if err != nil {
+		s.log.Error("signing keys changed on disk but cannot be used; keeping the old ones", "file", s.store.Path(), "err", err)
+		return
+	}
+	s.keyStamp = stamp
+	var ids []string
+	for _, k := range ks.Keys() {
+		if k.Status == keys.StatusCurrent {
+			ids = append(ids, k.Algorithm+":"+k.ID)
+		}
+	}
+	s.log.Info("signing keys reloaded", "file", filepath.Base(s.store.Path()), "current", ids)
+}

@@ -1,0 +1,305 @@
+// Package keys keeps Scopeline's token signing keys: it generates them on
+// first start, stores them in the data directory (mode 0600), rotates them
+// and publishes the public halves as a JWK Set (RFC 7517).
+//
+// Each algorithm has one current key, which signs, and one next key, which
+// is published in the JWKS but does not sign yet, so that resource servers
+// already hold it when a rotation makes it current. A rotated-out key is
+// retired: it stops signing but stays published until every token it signed
+// has expired.
+package keys
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Status is where a key is in its life.
+type Status string
+
+// The key statuses, in the order a key goes through them.
+const (
+	StatusNext    Status = "next"
+	StatusCurrent Status = "current"
+	StatusRetired Status = "retired"
+)
+
+// Key is one signing key.
+type Key struct {
+	ID        string
+	Algorithm string
+	Status    Status
+	Created   time.Time
+	Activated time.Time
+	Retired   time.Time
+
+	private crypto.Signer
+	method  jwt.SigningMethod
+	jwk     JWK
+}
+
+// Sign signs a JWS signing input (header.payload) with the key.
+func (k *Key) Sign(signingInput string) ([]byte, error) {
+	return k.method.Sign(signingInput, k.private)
+}
+
+// Public returns the key's public half.
+func (k *Key) Public() crypto.PublicKey { return k.private.Public() }
+
+// Method returns the JWT signing method for the key's algorithm.
+func (k *Key) Method() jwt.SigningMethod { return k.method }
+
+// JWK returns the key's public JWK.
+func (k *Key) JWK() JWK { return k.jwk }
+
+// Generate makes a new key for alg (RS256, ES256 or EdDSA).
+func Generate(alg string, now time.Time) (*Key, error) {
+	var (
+		priv crypto.Signer
+		err  error
+	)
+	switch alg {
+	case "RS256":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ES256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "EdDSA":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return nil, fmt.Errorf("keys: unsupported algorithm %q", alg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: generate %s key: %w", alg, err)
+	}
+	return newKey(alg, priv, now)
+}
+
+func newKey(alg string, priv crypto.Signer, created time.Time) (*Key, error) {
+	k := &Key{Algorithm: alg, private: priv, Created: created.UTC().Truncate(time.Second)}
+	switch alg {
+	case "RS256":
+		if _, ok := priv.(*rsa.PrivateKey); !ok {
+			return nil, errors.New("keys: RS256 needs an RSA key")
+		}
+		k.method = jwt.SigningMethodRS256
+	case "ES256":
+		ec, ok := priv.(*ecdsa.PrivateKey)
+		if !ok || ec.Curve != elliptic.P256() {
+			return nil, errors.New("keys: ES256 needs a P-256 key")
+		}
+		k.method = jwt.SigningMethodES256
+	case "EdDSA":
+		if _, ok := priv.(ed25519.PrivateKey); !ok {
+			return nil, errors.New("keys: EdDSA needs an Ed25519 key")
+		}
+		k.method = jwt.SigningMethodEdDSA
+	default:
+		return nil, fmt.Errorf("keys: unsupported algorithm %q", alg)
+	}
+	jwk, err := publicJWK(alg, priv.Public())
+	if err != nil {
+		return nil, err
+	}
+	k.ID = jwk.Thumbprint()
+	jwk.Kid = k.ID
+	k.jwk = jwk
+	return k, nil
+}
+
+// JWK is a public JSON Web Key (RFC 7517, RFC 7518 §6, RFC 8037).
+type JWK struct {
+	Kty string `json:"kty"`
+	Use string `json:"use,omitempty"`
+	Alg string `json:"alg,omitempty"`
+	Kid string `json:"kid,omitempty"`
+	Crv string `json:"crv,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+}
+
+var b64 = base64.RawURLEncoding
+
+func publicJWK(alg string, pub crypto.PublicKey) (JWK, error) {
+	j := JWK{Use: "sig", Alg: alg}
+	switch p := pub.(type) {
+	case *rsa.PublicKey:
+		j.Kty = "RSA"
+		j.N = b64.EncodeToString(p.N.Bytes())
+		j.E = b64.EncodeToString(big.NewInt(int64(p.E)).Bytes())
+	case *ecdsa.PublicKey:
+		raw, err := p.Bytes()
+		if err != nil || len(raw) != 65 {
+			return j, fmt.Errorf("keys: encode EC key: %v", err)
+		}
+		j.Kty, j.Crv = "EC", "P-256"
+		j.X = b64.EncodeToString(raw[1:33])
+		j.Y = b64.EncodeToString(raw[33:])
+	case ed25519.PublicKey:
+		j.Kty, j.Crv = "OKP", "Ed25519"
+		j.X = b64.EncodeToString(p)
+	default:
+		return j, fmt.Errorf("keys: unsupported public key %T", pub)
+	}
+	return j, nil
+}
+
+// Thumbprint returns the RFC 7638 SHA-256 thumbprint of the key, base64url.
+func (j JWK) Thumbprint() string {
+	var members string
+	switch j.Kty {
+	case "RSA":
+		members = fmt.Sprintf(`{"e":%q,"kty":"RSA","n":%q}`, j.E, j.N)
+	case "EC":
+		members = fmt.Sprintf(`{"crv":%q,"kty":"EC","x":%q,"y":%q}`, j.Crv, j.X, j.Y)
+	case "OKP":
+		members = fmt.Sprintf(`{"crv":%q,"kty":"OKP","x":%q}`, j.Crv, j.X)
+	}
+	sum := sha256.Sum256([]byte(members))
+	return b64.EncodeToString(sum[:])
+}
+
+// storedKey is a key as kept in the key file.
+type storedKey struct {
+	ID         string    `json:"kid"`
+	Algorithm  string    `json:"alg"`
+	Status     Status    `json:"status"`
+	Created    time.Time `json:"created"`
+	Activated  time.Time `json:"activated,omitzero"`
+	Retired    time.Time `json:"retired,omitzero"`
+	PrivatePEM string    `json:"private_key"`
+}
+
+func (k *Key) stored() (storedKey, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.private)
+	if err != nil {
+		return storedKey{}, fmt.Errorf("keys: encode %s: %w", k.ID, err)
+	}
+	return storedKey{
+		ID: k.ID, Algorithm: k.Algorithm, Status: k.Status,
+		Created: k.Created, Activated: k.Activated, Retired: k.Retired,
+		PrivatePEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+	}, nil
+}
+
+func (s storedKey) key() (*Key, error) {
+	block, _ := pem.Decode([]byte(s.PrivatePEM))
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("keys: key %s: no PKCS#8 private key", s.ID)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("keys: key %s: %w", s.ID, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("keys: key %s: not a signing key", s.ID)
+	}
+	if edp, ok := signer.(*ed25519.PrivateKey); ok {
+		signer = *edp
+	}
+	k, err := newKey(s.Algorithm, signer, s.Created)
+	if err != nil {
+		return nil, fmt.Errorf("keys: key %s: %w", s.ID, err)
+	}
+	if k.ID != s.ID {
+		return nil, fmt.Errorf("keys: key %s: kid does not match the key (thumbprint %s)", s.ID, k.ID)
+	}
+	switch s.Status {
+	case StatusNext, StatusCurrent, StatusRetired:
+	default:
+		return nil, fmt.Errorf("keys: key %s: unknown status %q", s.ID, s.Status)
+	}
+	k.Status, k.Created, k.Activated, k.Retired = s.Status, s.Created, s.Activated, s.Retired
+	return k, nil
+}
+
+// Set is an immutable view of the keys.
+type Set struct {
+	keys    []*Key
+	current map[string]*Key
+}
+
+func newSet(keys []*Key) (*Set, error) {
+	s := &Set{keys: keys, current: map[string]*Key{}}
+	for _, k := range keys {
+		if k.Status != StatusCurrent {
+			continue
+		}
+		if s.current[k.Algorithm] != nil {
+			return nil, fmt.Errorf("keys: two current %s keys (%s, %s)", k.Algorithm, s.current[k.Algorithm].ID, k.ID)
+		}
+		s.current[k.Algorithm] = k
+	}
+	return s, nil
+}
+
+// Keys returns every key in the set.
+func (s *Set) Keys() []*Key { return s.keys }
+
+// Signing returns the key that signs tokens for alg.
+func (s *Set) Signing(alg string) (*Key, bool) {
+	k, ok := s.current[alg]
+	return k, ok
+}
+
+// JWKS returns the JWK Set to publish at now: every current and next key,
+// and retired keys until retain (the longest token lifetime, plus leeway)
+// has passed since they stopped signing.
+func (s *Set) JWKS(now time.Time, retain time.Duration) []byte {
+	doc := struct {
+		Keys []JWK `json:"keys"`
+	}{Keys: []JWK{}}
+	for _, k := range s.keys {
+		if k.Status == StatusRetired && now.After(k.Retired.Add(retain)) {
+			continue
+		}
+		doc.Keys = append(doc.Keys, k.jwk)
+	}
+	out, _ := json.Marshal(doc)
+	return out
+}
+
+// PublicKey decodes the JWK's public key.
+func (j JWK) PublicKey() (crypto.PublicKey, error) {
+	dec := func(s string) ([]byte, error) { return b64.DecodeString(s) }
+	switch j.Kty {
+	case "RSA":
+		n, err1 := dec(j.N)
+		e, err2 := dec(j.E)
+		if err := errors.Join(err1, err2); err != nil || len(e) == 0 || len(e) > 4 {
+			return nil, fmt.Errorf("keys: malformed RSA JWK %s", j.Kid)
+		}
+		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
+	case "EC":
+		x, err1 := dec(j.X)
+		y, err2 := dec(j.Y)
+		if err := errors.Join(err1, err2); err != nil || j.Crv != "P-256" || len(x) != 32 || len(y) != 32 {
+			return nil, fmt.Errorf("keys: malformed or unsupported EC JWK %s", j.Kid)
+		}
+		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	case "OKP":
+		x, err := dec(j.X)
+		if err != nil || j.Crv != "Ed25519" || len(x) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("keys: malformed or unsupported OKP JWK %s", j.Kid)
+		}
+		return ed25519.PublicKey(x), nil
+	}
+	return nil, fmt.Errorf("keys: unsupported key type %q", j.Kty)
+}

@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// TokenType is the JWT `typ` of Scopeline access tokens (RFC 9068 §2.1).
+const TokenType = "at+jwt"
+
+// keyring is an immutable key set prepared for signing: one signer per
+// algorithm, with its JWS header encoded once, and the JWKS to publish.
+type keyring struct {
+	set     *keys.Set
+	signers map[string]*signer
+	jwks    []byte
+}
+
+type signer struct {
+	key    *keys.Key
+	header string // base64url of the protected header, with the trailing '.'
+}
+
+var b64 = base64.RawURLEncoding
+
+// keyring prepares ks for tenant t, failing when t uses an algorithm ks has
+// no current key for.
+func (i *Issuer) keyring(ks *keys.Set, t *tenant.Tenant) (*keyring, error) {
+	if ks == nil {
+		return nil, fmt.Errorf("%w: no key set", errNoKey)
+	}
+	kr := &keyring{set: ks, signers: map[string]*signer{}}
+	for _, alg := range t.Algorithms() {
+		k, ok := ks.Signing(alg)
+		if !ok {
+			return nil, fmt.Errorf("%w for %s", errNoKey, alg)
+		}
+		hdr, err := json.Marshal(struct {
+			Alg string `json:"alg"`
+			Kid string `json:"kid"`
+			Typ string `json:"typ"`
+		}{alg, k.ID, TokenType})
+		if err != nil {
+			return nil, err
+		}
+		kr.signers[alg] = &signer{key: k, header: b64.EncodeToString(hdr) + "."}
+	}
+	kr.jwks = ks.JWKS(i.now(), t.LongestTokenLifetime()+keys.Leeway)
+	return kr, nil
+}
+
+// minted is a signed token and what the audit record needs of it.
+type minted struct {
+	token string
+	jti   string
+	exp   time.Time
+}
+
+// mint signs the access token for tx (RFC 9068 §2.2): iss, sub, aud,
+// client_id, iat, exp, jti and scope, then the hooks' custom claims.
+func (kr *keyring) mint(i *Issuer, tx *Transaction, now time.Time) (minted, error) {
+	s, ok := kr.signers[tx.API.Algorithm]
+	if !ok {
+		return minted{}, fmt.Errorf("%w for %s", errNoKey, tx.API.Algorithm)
+	}
+	var id [16]byte
+	if _, err := io.ReadFull(i.rand, id[:]); err != nil {
+		return minted{}, fmt.Errorf("engine: token id: %w", err)
+	}
+	m := minted{jti: b64.EncodeToString(id[:]), exp: now.Add(tx.API.TokenLifetime).Truncate(time.Second)}
+
+	buf := make([]byte, 0, 512)
+	buf = append(buf, `{"iss":`...)
+	buf = appendString(buf, i.issuer)
+	buf = append(buf, `,"sub":`...)
+	buf = appendString(buf, tx.Subject)
+	buf = append(buf, `,"aud":`...)
+	buf = appendString(buf, tx.API.Identifier)
+	buf = append(buf, `,"client_id":`...)
+	buf = appendString(buf, tx.Client.ID)
+	buf = append(buf, `,"iat":`...)
+	buf = strconv.AppendInt(buf, now.Unix(), 10)
+	buf = append(buf, `,"exp":`...)
+	buf = strconv.AppendInt(buf, m.exp.Unix(), 10)
+	buf = append(buf, `,"jti":`...)
+	buf = appendString(buf, m.jti)
+	buf = append(buf, `,"scope":`...)
+	buf = appendString(buf, strings.Join(tx.Scopes, " "))
+	if len(tx.Claims) > 0 {
+		names := make([]string, 0, len(tx.Claims))
+		for k := range tx.Claims {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			buf = append(buf, ',')
+			buf = appendString(buf, k)
+			buf = append(buf, ':')
+			buf = append(buf, tx.Claims[k]...)
+		}
+	}
+	buf = append(buf, '}')
+
+	input := make([]byte, 0, len(s.header)+b64.EncodedLen(len(buf))+1+b64.EncodedLen(512))
+	input = append(input, s.header...)
+	input = b64.AppendEncode(input, buf)
+	sig, err := s.key.Sign(string(input))
+	if err != nil {
+		return minted{}, fmt.Errorf("engine: sign: %w", err)
+	}
+	input = append(input, '.')
+	input = b64.AppendEncode(input, sig)
+	m.token = string(input)
+	return m, nil
+}
+
+// appendString appends s as a JSON string.
+func appendString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			b, _ := json.Marshal(s) // rare: let encoding/json escape
+			return append(buf, b...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}

@@ -1,0 +1,238 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// Stage is one step of a trigger's pipeline: the baseline policy first, then
+// the tenant's hooks in order. A stage changes the transaction only through
+// its methods; an *Error stops the pipeline and becomes the response.
+type Stage interface {
+	Name() string
+	Run(ctx context.Context, tx *Transaction) error
+}
+
+// Pipeline is the ordered list of stages run for one trigger.
+type Pipeline struct {
+	Trigger tenant.Trigger
+	// Timeout bounds the hooks of one request.
+	Timeout time.Duration
+	Stages  []Stage
+	hooks   int
+}
+
+// Run runs every stage in order. It stops at the first error.
+func (p *Pipeline) Run(ctx context.Context, tx *Transaction) error {
+	if p.hooks > 0 && tx.Deadline.IsZero() {
+		tx.Deadline = tx.Time.Add(p.Timeout)
+	}
+	for _, st := range p.Stages {
+		if err := st.Run(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Hook is a loaded hook, ready to run: package hooks implements it for
+// WebAssembly modules. Invoke runs the hook once against the transaction's
+// current state without changing it, and returns what the hook asked for.
+// It must return within min(spec timeout, tx.Deadline) plus a small margin.
+// Any error is a fault, handled by the hook's failure policy.
+//
+// A Hook that also implements io.Closer is closed when the tenant snapshot
+// that loaded it is retired.
+type Hook interface {
+	Invoke(ctx context.Context, tx *Transaction) (*HookResult, error)
+}
+
+// HookLoader turns a pipeline entry of the tenant file into a Hook. It is
+// called when a tenant snapshot is built (at start and on every reload),
+// never per request.
+type HookLoader interface {
+	LoadHook(ctx context.Context, spec *tenant.Hook) (Hook, error)
+}
+
+// HookResult is what one hook run asked for. Ops are applied in order, and
+// only when the hook returned cleanly and did not deny.
+type HookResult struct {
+	Ops  []HookOp
+	Deny *HookDenial
+	Logs []string
+}
+
+// HookOpKind is the kind of a staged hook op.
+type HookOpKind uint8
+
+// The hook ops.
+const (
+	HookAddScope HookOpKind = iota + 1
+	HookRemoveScope
+	HookSetClaim
+	HookRemoveClaim
+)
+
+// HookOp is one staged change: a scope (Name) to add or remove, or a claim
+// (Name) to set to Value (JSON) or remove.
+type HookOp struct {
+	Kind   HookOpKind
+	Name   string
+	Value  []byte
+	Reason string
+}
+
+// HookDenial is a hook's decision to refuse the request.
+type HookDenial struct {
+	// Code is the OAuth error code; codes outside HookDenialCodes become
+	// access_denied.
+	Code   string
+	Reason string
+}
+
+// HookDenialCodes are the error codes a hook may deny with.
+var HookDenialCodes = map[string]*Error{
+	"access_denied":        ErrAccessDenied,
+	"invalid_scope":        ErrInvalidScope,
+	"invalid_request":      ErrInvalidRequest,
+	"unauthorized_client":  ErrUnauthorizedClient,
+	"invalid_grant":        ErrInvalidGrant,
+	"interaction_required": {Code: "interaction_required", Status: 400},
+	"login_required":       {Code: "login_required", Status: 400},
+	"consent_required":     {Code: "consent_required", Status: 400},
+}
+
+// HookFault is an error a Hook returns to say how it failed. Kind is a short
+// word for traces and metrics ("timeout", "trap", "memory", "abi", ...).
+type HookFault struct {
+	Kind string
+	Err  error
+}
+
+func (f *HookFault) Error() string { return "hook " + f.Kind + ": " + f.Err.Error() }
+func (f *HookFault) Unwrap() error { return f.Err }
+
+// Limits on hook output the engine enforces, whatever runs the hook.
+const (
+	MaxHookOps     = 64
+	MaxHookLogs    = 32
+	MaxHookLogLine = 1024
+)
+
+// hookStage runs one hook and applies its result per the tenant's spec.
+type hookStage struct {
+	spec *tenant.Hook
+	hook Hook
+}
+
+func (s *hookStage) Name() string { return s.spec.Name }
+
+func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
+	res, err := s.hook.Invoke(ctx, tx)
+	if res != nil {
+		for i, line := range res.Logs {
+			if i == MaxHookLogs {
+				tx.Logs = append(tx.Logs, HookLog{Hook: s.spec.Name, Message: fmt.Sprintf("[%d more lines dropped]", len(res.Logs)-i)})
+				break
+			}
+			tx.Logs = append(tx.Logs, HookLog{Hook: s.spec.Name, Message: truncate(line, MaxHookLogLine)})
+		}
+	}
+	if err == nil && res != nil && len(res.Ops) > MaxHookOps {
+		err = &HookFault{Kind: "abi", Err: fmt.Errorf("%d ops, more than %d", len(res.Ops), MaxHookOps)}
+	}
+	if err != nil {
+		return s.fail(tx, err)
+	}
+	if res == nil {
+		return nil
+	}
+	if d := res.Deny; d != nil {
+		base, ok := HookDenialCodes[d.Code]
+		if !ok {
+			base = ErrAccessDenied
+		}
+		reason := truncate(d.Reason, MaxReasonLen)
+		tx.record(TraceEntry{Stage: s.spec.Name, Op: OpDeny, Reason: reason})
+		if reason == "" {
+			reason = fmt.Sprintf("denied by hook %q", s.spec.Name)
+		}
+		return base.WithDescription("%s", reason)
+	}
+	for _, op := range res.Ops {
+		switch op.Kind {
+		case HookAddScope:
+			tx.AddScope(s.spec.Name, op.Name, op.Reason, s.spec.AllowExceedGrant)
+		case HookRemoveScope:
+			tx.RemoveScope(s.spec.Name, op.Name, op.Reason)
+		case HookSetClaim:
+			tx.SetClaim(s.spec.Name, op.Name, op.Value, op.Reason)
+		case HookRemoveClaim:
+			tx.RemoveClaim(s.spec.Name, op.Name, op.Reason)
+		}
+	}
+	return nil
+}
+
+// fail applies the hook's failure policy to a fault.
+func (s *hookStage) fail(tx *Transaction, err error) error {
+	kind := "error"
+	var f *HookFault
+	if errors.As(err, &f) {
+		kind = f.Kind
+	}
+	tx.record(TraceEntry{Stage: s.spec.Name, Op: OpFault, Reason: kind})
+	failure := &HookFailure{Hook: s.spec.Name, Kind: kind, Err: err}
+	tx.Failures = append(tx.Failures, failure)
+	if s.spec.Failure == tenant.FailSkip {
+		tx.record(TraceEntry{Stage: s.spec.Name, Op: OpSkip, Reason: "failure policy skip"})
+		return nil
+	}
+	return ErrServerError.WithDescription("hook %q failed", s.spec.Name).Wrap(failure)
+}
+
+// HookFailure records a hook that faulted during a transaction.
+type HookFailure struct {
+	Hook string
+	Kind string
+	Err  error
+}
+
+func (f *HookFailure) Error() string { return fmt.Sprintf("hook %q: %v", f.Hook, f.Err) }
+func (f *HookFailure) Unwrap() error { return f.Err }
+
+// buildPipeline makes the pipeline for one trigger: baseline, then hooks.
+func buildPipeline(ctx context.Context, p *tenant.Pipeline, loader HookLoader) (*Pipeline, []io.Closer, error) {
+	out := &Pipeline{Trigger: p.Trigger, Timeout: p.Timeout, Stages: []Stage{baseline{}}}
+	var closers []io.Closer
+	for _, spec := range p.Hooks {
+		if loader == nil {
+			closeAll(closers)
+			return nil, nil, fmt.Errorf("engine: pipeline %s: hook %q: no hook runtime configured", p.Trigger, spec.Name)
+		}
+		h, err := loader.LoadHook(ctx, spec)
+		if err != nil {
+			closeAll(closers)
+			return nil, nil, fmt.Errorf("engine: pipeline %s: hook %q (line %d): %w", p.Trigger, spec.Name, spec.Line, err)
+		}
+		if c, ok := h.(io.Closer); ok {
+			closers = append(closers, c)
+		}
+		out.Stages = append(out.Stages, &hookStage{spec: spec, hook: h})
+		out.hooks++
+	}
+	return out, closers, nil
+}
+
+func closeAll(cs []io.Closer) error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}

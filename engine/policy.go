@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"context"
+	"slices"
+
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// baseline is the policy every request goes through before any hook
+// (DESIGN §4): no grant, no token; granted = requested ∩ grant ceiling
+// (∩ the user's permissions when the API enforces RBAC); absent scope means
+// the whole ceiling.
+type baseline struct {
+	tenant *tenant.Tenant
+}
+
+func (baseline) Name() string { return StageBaseline }
+
+func (b baseline) Run(_ context.Context, tx *Transaction) error {
+	forUser := tx.User != nil
+	g, ok := b.tenant.Grant(tx.Client.ID, tx.API.Identifier)
+	if !ok || (forUser && !g.ForUser) || (!forUser && !g.ForClient) {
+		kind := "client"
+		if forUser {
+			kind = "user"
+		}
+		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no " + kind + " grant for this client on this API"})
+		return ErrAccessDenied.WithDescription("client %q is not granted %s access to %q", tx.Client.ID, kind, tx.API.Identifier)
+	}
+	tx.Grant = g
+
+	var permitted []string // nil: no RBAC cap
+	if forUser && tx.API.RBAC {
+		permitted = tx.User.Permissions[tx.API.Identifier]
+		if permitted == nil {
+			permitted = []string{}
+		}
+	}
+	allow := func(scope, why string) {
+		switch {
+		case !g.Allows(scope):
+			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Refused: true, Reason: "outside the grant ceiling"})
+		case permitted != nil && !slices.Contains(permitted, scope):
+			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Refused: true, Reason: "not in the user's permissions (RBAC)"})
+		default:
+			tx.Scopes = append(tx.Scopes, scope)
+			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Reason: why})
+		}
+	}
+
+	if tx.Requested == nil {
+		for _, s := range g.Scopes {
+			allow(s, "grant ceiling (no scope requested)")
+		}
+	} else {
+		for _, s := range tx.Requested {
+			if !tx.API.Defines(s) {
+				tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Scope: s, Reason: "scope not defined by the API"})
+				return ErrInvalidScope.WithDescription("scope %q is not defined by %q", s, tx.API.Identifier)
+			}
+		}
+		// Walk the API's scopes so the token lists them in a stable order.
+		for _, d := range tx.API.Scopes {
+			if slices.Contains(tx.Requested, d.Name) {
+				allow(d.Name, "requested")
+			}
+		}
+	}
+	if len(tx.Scopes) == 0 && !forUser {
+		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no scope left to grant"})
+		if tx.Requested == nil {
+			return ErrInvalidScope.WithDescription("the grant for %q allows no scopes", tx.API.Identifier)
+		}
+		return ErrInvalidScope.WithDescription("none of the requested scopes is granted")
+	}
+	return nil
+}

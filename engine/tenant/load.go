@@ -1,0 +1,789 @@
+package tenant
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/scopeline/scopeline/engine/internal/scope"
+)
+
+// MaxFileSize bounds a tenant file.
+const MaxFileSize = 8 << 20
+
+// Option changes how a tenant file is read.
+type Option func(*options)
+
+type options struct {
+	lookupEnv func(string) (string, bool)
+	stat      func(string) error
+}
+
+// WithLookupEnv sets where hook secrets are read from (default os.LookupEnv).
+func WithLookupEnv(f func(string) (string, bool)) Option {
+	return func(o *options) { o.lookupEnv = f }
+}
+
+// Load reads and validates the tenant file at path.
+func Load(path string, opts ...Option) (*Tenant, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("tenant: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("tenant: %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("tenant: %s: larger than %d bytes", path, MaxFileSize)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("tenant: %w", err)
+	}
+	return Parse(data, abs, filepath.Dir(abs), opts...)
+}
+
+// Parse validates a tenant file's contents. source names the file in errors;
+// dir is where relative hook module paths are resolved.
+func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
+	o := options{lookupEnv: os.LookupEnv, stat: func(p string) error { _, err := os.Stat(p); return err }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	name := source
+	if name == "" {
+		name = "tenant"
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, decodeError(name, err)
+	}
+	v := &validator{name: name, root: &root, opts: o, dir: dir}
+	t := v.tenant(&f)
+	if len(v.errs) > 0 {
+		return nil, errors.Join(v.errs...)
+	}
+	t.Source = source
+	t.Dir = dir
+	return t, nil
+}
+
+// FieldError is a problem with one field of a tenant file.
+type FieldError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Msg)
+}
+
+var (
+	unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type tenant\.(\w+)$`)
+	lineMessage  = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
+
+// decodeError rewrites the YAML decoder's errors into "file:line: message".
+func decodeError(name string, err error) error {
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var errs []error
+	for _, msg := range msgs {
+		if m := unknownField.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			errs = append(errs, &FieldError{File: name, Line: line, Field: m[2], Msg: "unknown field in " + sectionOf(m[3])})
+			continue
+		}
+		if m := lineMessage.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, strings.ReplaceAll(m[2], "tenant.", "")))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", name, msg))
+	}
+	return errors.Join(errs...)
+}
+
+func sectionOf(typ string) string {
+	switch typ {
+	case "file":
+		return "the tenant (top level)"
+	case "fileAPI":
+		return "an API"
+	case "fileScope":
+		return "a scope"
+	case "fileClient":
+		return "a client"
+	case "fileGrant":
+		return "a grant"
+	case "filePipeline":
+		return "a pipeline"
+	case "fileHook":
+		return "a hook"
+	}
+	return strings.TrimPrefix(typ, "file")
+}
+
+// The shape of the YAML file. Field names are the documented keys.
+type file struct {
+	Issuer           string                  `yaml:"issuer"`
+	SigningAlgorithm string                  `yaml:"signing_algorithm"`
+	DefaultAudience  string                  `yaml:"default_audience"`
+	APIs             []fileAPI               `yaml:"apis"`
+	Clients          []fileClient            `yaml:"clients"`
+	Grants           []fileGrant             `yaml:"grants"`
+	Pipelines        map[string]filePipeline `yaml:"pipelines"`
+}
+
+type fileAPI struct {
+	Identifier       string        `yaml:"identifier"`
+	Name             string        `yaml:"name"`
+	SigningAlgorithm string        `yaml:"signing_algorithm"`
+	TokenLifetime    time.Duration `yaml:"token_lifetime"`
+	RBAC             bool          `yaml:"rbac"`
+	Scopes           []fileScope   `yaml:"scopes"`
+}
+
+type fileScope struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+type fileClient struct {
+	ID           string            `yaml:"id"`
+	Name         string            `yaml:"name"`
+	Type         string            `yaml:"type"`
+	Secrets      []string          `yaml:"secrets"`
+	RedirectURIs []string          `yaml:"redirect_uris"`
+	Metadata     map[string]string `yaml:"metadata"`
+	FirstParty   *bool             `yaml:"first_party"`
+}
+
+type fileGrant struct {
+	Client   string   `yaml:"client"`
+	API      string   `yaml:"api"`
+	Scopes   []string `yaml:"scopes"`
+	Subjects []string `yaml:"subjects"`
+}
+
+type filePipeline struct {
+	Timeout time.Duration `yaml:"timeout"`
+	Hooks   []fileHook    `yaml:"hooks"`
+}
+
+type fileHook struct {
+	Name             string            `yaml:"name"`
+	Module           string            `yaml:"module"`
+	Plugin           string            `yaml:"plugin"`
+	Config           any               `yaml:"config"`
+	Secrets          map[string]string `yaml:"secrets"`
+	Timeout          time.Duration     `yaml:"timeout"`
+	Memory           ByteSize          `yaml:"memory"`
+	Failure          string            `yaml:"failure"`
+	AllowExceedGrant bool              `yaml:"allow_exceed_grant"`
+}
+
+// ByteSize is a size written as a number of bytes or with a unit
+// (KiB, MiB, GiB; K, M, G and KB, MB, GB are read as the binary units).
+type ByteSize int64
+
+// UnmarshalYAML reads "16MiB", "512KiB" or a plain number of bytes.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a size must be a number or a string such as 16MiB", n.Line)
+	}
+	size, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*b = ByteSize(size)
+	return nil
+}
+
+// ParseByteSize reads a size such as "16MiB" or "1048576".
+func ParseByteSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	mult := int64(1)
+	switch strings.ToLower(unit) {
+	case "", "b":
+	case "k", "kb", "ki", "kib":
+		mult = 1 << 10
+	case "m", "mb", "mi", "mib":
+		mult = 1 << 20
+	case "g", "gb", "gi", "gib":
+		mult = 1 << 30
+	default:
+		return 0, fmt.Errorf("invalid size %q: unit must be KiB, MiB or GiB", s)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	return n * mult, nil
+}
+
+// Limits on identifiers.
+const (
+	maxIDLen          = 255
+	maxIdentifierLen  = 512
+	maxDescriptionLen = 1024
+	maxMetadataKeys   = 64
+	maxMetadataValue  = 1024
+)
+
+// validator turns the decoded file into a Tenant, collecting every error.
+type validator struct {
+	name string
+	root *yaml.Node
+	opts options
+	dir  string
+	errs []error
+}
+
+// fail records an error at a path such as ("grants", 2, "api").
+func (v *validator) fail(msg string, path ...any) {
+	var b strings.Builder
+	for _, p := range path {
+		switch p := p.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", p)
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(p)
+		}
+	}
+	v.errs = append(v.errs, &FieldError{File: v.name, Line: lineOf(v.root, path), Field: b.String(), Msg: msg})
+}
+
+// lineOf finds the line of the node at path, or of its nearest ancestor.
+func lineOf(root *yaml.Node, path []any) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch p := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == p {
+						// Point at the key, so the message lands on the
+						// field's name even when its value is a block.
+						next, line = n.Content[i+1], n.Content[i].Line
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
+				next = n.Content[p]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
+
+func (v *validator) tenant(f *file) *Tenant {
+	t := &Tenant{
+		Issuer:          f.Issuer,
+		Algorithm:       f.SigningAlgorithm,
+		DefaultAudience: f.DefaultAudience,
+		apis:            map[string]*API{},
+		clients:         map[string]*Client{},
+		grants:          map[grantKey]*Grant{},
+		Pipelines:       map[Trigger]*Pipeline{},
+	}
+	if t.Issuer != "" {
+		if err := ValidateIssuer(t.Issuer); err != nil {
+			v.fail(err.Error(), "issuer")
+		}
+	}
+	if t.Algorithm == "" {
+		t.Algorithm = DefaultAlgorithm
+	} else if !slices.Contains(SupportedAlgorithms, t.Algorithm) {
+		v.fail(fmt.Sprintf("unsupported algorithm %q (want one of %s)", t.Algorithm, strings.Join(SupportedAlgorithms, ", ")), "signing_algorithm")
+	}
+	if len(f.APIs) == 0 {
+		v.fail("a tenant needs at least one API", "apis")
+	}
+	for i := range f.APIs {
+		if a := v.api(t, &f.APIs[i], i); a != nil {
+			t.APIs = append(t.APIs, a)
+		}
+	}
+	if t.DefaultAudience != "" {
+		if _, ok := t.apis[t.DefaultAudience]; !ok {
+			v.fail(fmt.Sprintf("no API has the identifier %q", t.DefaultAudience), "default_audience")
+		}
+	}
+	for i := range f.Clients {
+		if c := v.client(t, &f.Clients[i], i); c != nil {
+			t.Clients = append(t.Clients, c)
+		}
+	}
+	for i := range f.Grants {
+		if g := v.grant(t, &f.Grants[i], i); g != nil {
+			t.Grants = append(t.Grants, g)
+		}
+	}
+	for _, trig := range Triggers {
+		t.Pipelines[trig] = &Pipeline{Trigger: trig, Timeout: DefaultPipelineTimeout}
+	}
+	keys := make([]string, 0, len(f.Pipelines))
+	for k := range f.Pipelines {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v.pipeline(t, k, f.Pipelines[k])
+	}
+	return t
+}
+
+// ValidateIssuer checks an issuer identifier per RFC 8414 §2: an https URL
+// with no query or fragment (http is allowed for loopback hosts, for local
+// development).
+func ValidateIssuer(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("issuer %q must be an absolute URL", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.Contains(s, "#") {
+		return fmt.Errorf("issuer %q must not have a query or fragment", s)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("issuer %q must use https (http is only allowed for localhost)", s)
+		}
+	default:
+		return fmt.Errorf("issuer %q must use https", s)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
+	a := &API{
+		Identifier:    fa.Identifier,
+		Name:          fa.Name,
+		Algorithm:     fa.SigningAlgorithm,
+		TokenLifetime: fa.TokenLifetime,
+		RBAC:          fa.RBAC,
+		scopes:        map[string]*Scope{},
+	}
+	ok := true
+	switch {
+	case a.Identifier == "":
+		v.fail("an API needs an identifier (its audience)", "apis", i, "identifier")
+		ok = false
+	case len(a.Identifier) > maxIdentifierLen || strings.ContainsFunc(a.Identifier, isSpaceOrControl):
+		v.fail(fmt.Sprintf("identifier must be at most %d characters with no spaces or control characters", maxIdentifierLen), "apis", i, "identifier")
+		ok = false
+	case t.apis[a.Identifier] != nil:
+		v.fail(fmt.Sprintf("identifier %q is used by another API", a.Identifier), "apis", i, "identifier")
+		ok = false
+	}
+	if a.Algorithm == "" {
+		a.Algorithm = t.Algorithm
+	} else if !slices.Contains(SupportedAlgorithms, a.Algorithm) {
+		v.fail(fmt.Sprintf("unsupported algorithm %q (want one of %s)", a.Algorithm, strings.Join(SupportedAlgorithms, ", ")), "apis", i, "signing_algorithm")
+	}
+	switch {
+	case a.TokenLifetime == 0:
+		a.TokenLifetime = DefaultTokenLifetime
+	case a.TokenLifetime < time.Second || a.TokenLifetime > MaxTokenLifetime:
+		v.fail(fmt.Sprintf("token_lifetime must be between 1s and %s", MaxTokenLifetime), "apis", i, "token_lifetime")
+	case a.TokenLifetime%time.Second != 0:
+		v.fail("token_lifetime must be a whole number of seconds", "apis", i, "token_lifetime")
+	}
+	seen := map[string]bool{}
+	for j, fs := range fa.Scopes {
+		if err := scope.ValidToken(fs.Name); err != nil {
+			v.fail(err.Error(), "apis", i, "scopes", j, "name")
+			continue
+		}
+		if seen[fs.Name] {
+			v.fail(fmt.Sprintf("scope %q is defined twice", fs.Name), "apis", i, "scopes", j, "name")
+			continue
+		}
+		seen[fs.Name] = true
+		if len(fs.Description) > maxDescriptionLen {
+			v.fail(fmt.Sprintf("description is longer than %d characters", maxDescriptionLen), "apis", i, "scopes", j, "description")
+		}
+		a.Scopes = append(a.Scopes, Scope{Name: fs.Name, Description: fs.Description})
+	}
+	for j := range a.Scopes {
+		a.scopes[a.Scopes[j].Name] = &a.Scopes[j]
+	}
+	if !ok {
+		return nil
+	}
+	t.apis[a.Identifier] = a
+	return a
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// validClientID allows any printable text (ids may hold '.', '*', '>' or
+// spaces; the audit stream encodes them) but no control characters.
+func validClientID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for _, r := range id {
+		if r < ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return strings.TrimSpace(id) == id
+}
+
+// DigestPrefix starts every client secret digest in a tenant file.
+const DigestPrefix = "sha256:"
+
+// ParseDigest reads a "sha256:<64 hex digits>" secret digest.
+func ParseDigest(s string) (Digest, error) {
+	var d Digest
+	hexPart, ok := strings.CutPrefix(s, DigestPrefix)
+	if !ok {
+		return d, errors.New(`must be a digest "sha256:<64 hex digits>" (make one with: scopeline secret new); plaintext secrets are not accepted`)
+	}
+	b, err := hex.DecodeString(hexPart)
+	if err != nil || len(b) != len(d) {
+		return d, errors.New(`must be "sha256:" followed by 64 hex digits`)
+	}
+	copy(d[:], b)
+	return d, nil
+}
+
+// FormatDigest returns the tenant-file form of a secret's digest.
+func FormatDigest(secret string) string {
+	sum := Digest(sha256Sum(secret))
+	return DigestPrefix + hex.EncodeToString(sum[:])
+}
+
+func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
+	c := &Client{
+		ID:           fc.ID,
+		Name:         fc.Name,
+		Type:         ClientType(fc.Type),
+		RedirectURIs: fc.RedirectURIs,
+		Metadata:     fc.Metadata,
+	}
+	ok := true
+	switch {
+	case !validClientID(c.ID):
+		v.fail(fmt.Sprintf("id must be 1 to %d printable characters with no leading or trailing space", maxIDLen), "clients", i, "id")
+		ok = false
+	case t.clients[c.ID] != nil:
+		v.fail(fmt.Sprintf("client %q is defined twice", c.ID), "clients", i, "id")
+		ok = false
+	}
+	switch c.Type {
+	case ClientM2M, ClientSPA, ClientWeb, ClientNative:
+	case "":
+		v.fail("type is required (m2m, spa, web or native)", "clients", i, "type")
+	default:
+		v.fail(fmt.Sprintf("unknown type %q (want m2m, spa, web or native)", fc.Type), "clients", i, "type")
+	}
+	for j, s := range fc.Secrets {
+		d, err := ParseDigest(s)
+		if err != nil {
+			v.fail(err.Error(), "clients", i, "secrets", j)
+			continue
+		}
+		c.secrets = append(c.secrets, d)
+	}
+	if c.Type.Confidential() && len(fc.Secrets) == 0 {
+		v.fail(fmt.Sprintf("a %s client needs at least one secret digest", c.Type), "clients", i, "secrets")
+	}
+	if (c.Type == ClientSPA || c.Type == ClientNative) && len(fc.Secrets) > 0 {
+		v.fail(fmt.Sprintf("a %s client is public and cannot hold a secret", c.Type), "clients", i, "secrets")
+	}
+	for j, u := range c.RedirectURIs {
+		if err := validRedirectURI(u, c.Type); err != nil {
+			v.fail(err.Error(), "clients", i, "redirect_uris", j)
+		}
+	}
+	if c.Type == ClientM2M && len(c.RedirectURIs) > 0 {
+		v.fail("an m2m client has no redirect URIs", "clients", i, "redirect_uris")
+	}
+	if len(c.Metadata) > maxMetadataKeys {
+		v.fail(fmt.Sprintf("at most %d metadata keys", maxMetadataKeys), "clients", i, "metadata")
+	}
+	for k, val := range c.Metadata {
+		if len(k) > maxIDLen || len(val) > maxMetadataValue {
+			v.fail(fmt.Sprintf("key %q: keys are at most %d and values at most %d characters", k, maxIDLen, maxMetadataValue), "clients", i, "metadata")
+		}
+	}
+	c.FirstParty = true
+	if fc.FirstParty != nil {
+		c.FirstParty = *fc.FirstParty
+	}
+	if !ok {
+		return nil
+	}
+	t.clients[c.ID] = c
+	return c
+}
+
+// validRedirectURI applies RFC 6749 §3.1.2 and RFC 9700 §2.1: absolute, no
+// fragment, https unless loopback or a native app's private scheme.
+func validRedirectURI(s string, typ ClientType) error {
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() {
+		return fmt.Errorf("redirect URI %q must be an absolute URI", s)
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		return fmt.Errorf("redirect URI %q must not have a fragment", s)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("redirect URI %q must use https (http only for localhost)", s)
+		}
+	default:
+		if typ != ClientNative {
+			return fmt.Errorf("redirect URI %q must use https (custom schemes only for native clients)", s)
+		}
+	}
+	return nil
+}
+
+func (v *validator) grant(t *Tenant, fg *fileGrant, i int) *Grant {
+	c, cok := t.clients[fg.Client]
+	if !cok {
+		v.fail(fmt.Sprintf("no client has the id %q", fg.Client), "grants", i, "client")
+	}
+	a, aok := t.apis[fg.API]
+	if !aok {
+		v.fail(fmt.Sprintf("no API has the identifier %q", fg.API), "grants", i, "api")
+	}
+	if !cok || !aok {
+		return nil
+	}
+	g := &Grant{Client: c, API: a}
+	if _, dup := t.grants[grantKey{c.ID, a.Identifier}]; dup {
+		v.fail(fmt.Sprintf("client %q already has a grant on %q", c.ID, a.Identifier), "grants", i)
+		return nil
+	}
+	want := map[string]bool{}
+	for j, s := range fg.Scopes {
+		if !a.Defines(s) {
+			v.fail(fmt.Sprintf("API %q does not define scope %q", a.Identifier, s), "grants", i, "scopes", j)
+			continue
+		}
+		want[s] = true
+	}
+	for _, s := range a.Scopes { // keep the API's order
+		if want[s.Name] {
+			g.Scopes = append(g.Scopes, s.Name)
+		}
+	}
+	subjects := fg.Subjects
+	if len(subjects) == 0 {
+		if c.Type == ClientM2M {
+			subjects = []string{SubjectClient}
+		} else {
+			subjects = []string{SubjectUser}
+		}
+	}
+	for j, s := range subjects {
+		switch s {
+		case SubjectClient:
+			if !c.Type.Confidential() {
+				v.fail(fmt.Sprintf("a %s client is public and cannot get client tokens", c.Type), "grants", i, "subjects", j)
+			}
+			g.ForClient = true
+		case SubjectUser:
+			if c.Type == ClientM2M {
+				v.fail("an m2m client has no users; use subjects: [client]", "grants", i, "subjects", j)
+			}
+			g.ForUser = true
+		default:
+			v.fail(fmt.Sprintf("unknown subject %q (want client or user)", s), "grants", i, "subjects", j)
+		}
+	}
+	t.grants[grantKey{c.ID, a.Identifier}] = g
+	return g
+}
+
+func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
+	trig := Trigger(key)
+	if !slices.Contains(Triggers, trig) {
+		v.fail(fmt.Sprintf("unknown trigger %q (want credentials-exchange or post-login)", key), "pipelines", key)
+		return
+	}
+	p := t.Pipelines[trig]
+	switch {
+	case fp.Timeout == 0:
+	case fp.Timeout < time.Millisecond || fp.Timeout > 10*time.Second:
+		v.fail("timeout must be between 1ms and 10s", "pipelines", key, "timeout")
+	default:
+		p.Timeout = fp.Timeout
+	}
+	names := map[string]bool{}
+	for i := range fp.Hooks {
+		fh := &fp.Hooks[i]
+		at := []any{"pipelines", key, "hooks", i}
+		h := &Hook{
+			Name:             fh.Name,
+			Plugin:           fh.Plugin,
+			Timeout:          fh.Timeout,
+			Memory:           int64(fh.Memory),
+			Failure:          FailurePolicy(fh.Failure),
+			AllowExceedGrant: fh.AllowExceedGrant,
+			Line:             lineOf(v.root, at),
+		}
+		switch {
+		case !validHookName(h.Name):
+			v.fail("name must be 1 to 64 letters, digits, '-', '_' or '.'", append(at, "name")...)
+		case names[h.Name]:
+			v.fail(fmt.Sprintf("hook %q appears twice in this pipeline", h.Name), append(at, "name")...)
+		}
+		names[h.Name] = true
+		switch {
+		case fh.Module != "" && fh.Plugin != "":
+			v.fail("set either module or plugin, not both", at...)
+		case fh.Module == "" && fh.Plugin == "":
+			v.fail("a hook needs a module (a .wasm path) or a plugin name", at...)
+		case fh.Module != "":
+			h.Module = fh.Module
+			if !filepath.IsAbs(h.Module) {
+				h.Module = filepath.Join(v.dir, h.Module)
+			}
+			if err := v.opts.stat(h.Module); err != nil {
+				v.fail(fmt.Sprintf("cannot read module: %v", err), append(at, "module")...)
+			}
+		}
+		if fh.Config != nil {
+			cfg, err := json.Marshal(jsonable(fh.Config))
+			if err != nil {
+				v.fail(fmt.Sprintf("config cannot be expressed as JSON: %v", err), append(at, "config")...)
+			}
+			h.Config = cfg
+		}
+		for name, env := range fh.Secrets {
+			if env == "" {
+				v.fail(fmt.Sprintf("secret %q must name an environment variable", name), append(at, "secrets", name)...)
+				continue
+			}
+			val, ok := v.opts.lookupEnv(env)
+			if !ok {
+				v.fail(fmt.Sprintf("secret %q: environment variable %s is not set", name, env), append(at, "secrets", name)...)
+				continue
+			}
+			if h.Secrets == nil {
+				h.Secrets = map[string]Secret{}
+			}
+			h.Secrets[name] = Secret(val)
+		}
+		switch {
+		case h.Timeout == 0:
+			h.Timeout = min(DefaultHookTimeout, p.Timeout)
+		case h.Timeout < 0 || h.Timeout > p.Timeout:
+			v.fail(fmt.Sprintf("timeout must be positive and at most the pipeline's (%s)", p.Timeout), append(at, "timeout")...)
+		}
+		switch {
+		case h.Memory == 0:
+			h.Memory = DefaultHookMemory
+		case h.Memory < 64<<10 || h.Memory > MaxHookMemory:
+			v.fail("memory must be between 64KiB and 1GiB", append(at, "memory")...)
+		}
+		switch h.Failure {
+		case "":
+			h.Failure = FailDeny
+		case FailDeny, FailSkip:
+		default:
+			v.fail(fmt.Sprintf("failure must be deny or skip, not %q", fh.Failure), append(at, "failure")...)
+		}
+		p.Hooks = append(p.Hooks, h)
+	}
+}
+
+var hookName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func validHookName(s string) bool { return hookName.MatchString(s) }
+
+// jsonable converts YAML-decoded values (which may hold map[any]any) into
+// values encoding/json accepts.
+func jsonable(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = jsonable(e)
+		}
+		return v
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case []any:
+		for i, e := range v {
+			v[i] = jsonable(e)
+		}
+		return v
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	}
+	return v
+}

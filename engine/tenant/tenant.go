@@ -1,0 +1,314 @@
+package tenant
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Algorithms Scopeline signs access tokens with (RFC 7518 names).
+const (
+	RS256 = "RS256"
+	ES256 = "ES256"
+	EdDSA = "EdDSA"
+)
+
+// SupportedAlgorithms lists every signing algorithm a tenant may choose.
+var SupportedAlgorithms = []string{RS256, ES256, EdDSA}
+
+// Defaults applied when the tenant file leaves a value out.
+const (
+	DefaultAlgorithm     = RS256
+	DefaultTokenLifetime = time.Hour
+	MaxTokenLifetime     = 24 * time.Hour
+)
+
+// Tenant is one validated, immutable tenant configuration.
+type Tenant struct {
+	// Issuer is the `iss` of every token; empty means "decided by the
+	// command line" (see the serve command).
+	Issuer string
+	// Algorithm is the default signing algorithm for APIs that do not set one.
+	Algorithm string
+	// DefaultAudience is used when a token request names no API.
+	DefaultAudience string
+
+	APIs      []*API
+	Clients   []*Client
+	Grants    []*Grant
+	Pipelines map[Trigger]*Pipeline
+
+	// Source is the file the tenant was read from ("" when parsed from bytes);
+	// Dir is the directory relative module paths are resolved against.
+	Source string
+	Dir    string
+
+	apis    map[string]*API
+	clients map[string]*Client
+	grants  map[grantKey]*Grant
+}
+
+type grantKey struct{ client, api string }
+
+// API returns the API whose identifier (the token audience) is id.
+func (t *Tenant) API(id string) (*API, bool) {
+	a, ok := t.apis[id]
+	return a, ok
+}
+
+// Client returns the client with the given id.
+func (t *Tenant) Client(id string) (*Client, bool) {
+	c, ok := t.clients[id]
+	return c, ok
+}
+
+// Grant returns the grant connecting client to api, if any.
+func (t *Tenant) Grant(clientID, apiID string) (*Grant, bool) {
+	g, ok := t.grants[grantKey{clientID, apiID}]
+	return g, ok
+}
+
+// Algorithms returns the signing algorithms the tenant's APIs use, sorted.
+func (t *Tenant) Algorithms() []string {
+	var algs []string
+	for _, a := range t.APIs {
+		if !slices.Contains(algs, a.Algorithm) {
+			algs = append(algs, a.Algorithm)
+		}
+	}
+	if !slices.Contains(algs, t.Algorithm) {
+		algs = append(algs, t.Algorithm)
+	}
+	slices.Sort(algs)
+	return algs
+}
+
+// LongestTokenLifetime is the longest access-token lifetime of any API: how
+// long a retired signing key must stay published.
+func (t *Tenant) LongestTokenLifetime() time.Duration {
+	longest := DefaultTokenLifetime
+	for _, a := range t.APIs {
+		longest = max(longest, a.TokenLifetime)
+	}
+	return longest
+}
+
+// Scopes returns every scope defined by any API, in file order without
+// repeats (for discovery's scopes_supported).
+func (t *Tenant) Scopes() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range t.APIs {
+		for _, s := range a.Scopes {
+			if !seen[s.Name] {
+				seen[s.Name] = true
+				out = append(out, s.Name)
+			}
+		}
+	}
+	return out
+}
+
+// API is a protected resource: its identifier is the token audience.
+type API struct {
+	Identifier    string
+	Name          string
+	Algorithm     string
+	TokenLifetime time.Duration
+	// RBAC caps user tokens by the user's permissions on this API.
+	RBAC   bool
+	Scopes []Scope
+
+	scopes map[string]*Scope
+}
+
+// Scope is one permission an API defines.
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// Defines reports whether the API defines the scope.
+func (a *API) Defines(scope string) bool {
+	_, ok := a.scopes[scope]
+	return ok
+}
+
+// Scope returns the definition of a scope.
+func (a *API) Scope(name string) (*Scope, bool) {
+	s, ok := a.scopes[name]
+	return s, ok
+}
+
+// ClientType says how a client authenticates and which flows it may use.
+type ClientType string
+
+// The client types. m2m and web clients are confidential (they hold a
+// secret); spa and native clients are public.
+const (
+	ClientM2M    ClientType = "m2m"
+	ClientSPA    ClientType = "spa"
+	ClientWeb    ClientType = "web"
+	ClientNative ClientType = "native"
+)
+
+// Confidential reports whether clients of this type authenticate with a secret.
+func (t ClientType) Confidential() bool { return t == ClientM2M || t == ClientWeb }
+
+// Client is an application that asks for tokens.
+type Client struct {
+	ID           string
+	Name         string
+	Type         ClientType
+	RedirectURIs []string
+	Metadata     map[string]string
+	// FirstParty clients skip the consent page in end-user flows.
+	FirstParty bool
+
+	secrets []Digest
+}
+
+// Digest is the SHA-256 digest of a client secret.
+type Digest [sha256.Size]byte
+
+// decoy is compared against when a client is unknown or has no secret, so
+// that the time taken does not tell which.
+var decoy = Digest(sha256.Sum256([]byte("scopeline: no such client")))
+
+// VerifySecret reports whether secret matches one of the client's secret
+// digests, in time independent of where they differ. A nil client is allowed
+// and always fails after the same work as a real comparison.
+func (c *Client) VerifySecret(secret string) bool {
+	sum := sha256.Sum256([]byte(secret))
+	if c == nil || len(c.secrets) == 0 {
+		subtle.ConstantTimeCompare(sum[:], decoy[:])
+		return false
+	}
+	ok := 0
+	for i := range c.secrets {
+		ok |= subtle.ConstantTimeCompare(sum[:], c.secrets[i][:])
+	}
+	return ok == 1
+}
+
+// HasSecret reports whether the client has at least one secret.
+func (c *Client) HasSecret() bool { return len(c.secrets) > 0 }
+
+// Subject kinds a grant allows tokens for.
+const (
+	SubjectClient = "client"
+	SubjectUser   = "user"
+)
+
+// Grant lets a client get tokens for an API, up to a ceiling of scopes, for
+// the subject kinds it lists. Without a grant there is no token.
+type Grant struct {
+	Client *Client
+	API    *API
+	// Scopes is the ceiling, in the API's order.
+	Scopes []string
+	// ForClient allows client-credentials tokens (sub = the client);
+	// ForUser allows end-user tokens.
+	ForClient bool
+	ForUser   bool
+}
+
+// Allows reports whether scope is within the grant's ceiling.
+func (g *Grant) Allows(scope string) bool { return slices.Contains(g.Scopes, scope) }
+
+// Trigger names a point in the token pipeline where hooks run.
+type Trigger string
+
+// The triggers.
+const (
+	// TriggerCredentialsExchange runs on client_credentials requests.
+	TriggerCredentialsExchange Trigger = "credentials-exchange"
+	// TriggerPostLogin runs on end-user flows (authorization code, refresh).
+	TriggerPostLogin Trigger = "post-login"
+)
+
+// Triggers lists every trigger in pipeline order.
+var Triggers = []Trigger{TriggerCredentialsExchange, TriggerPostLogin}
+
+// Pipeline is the ordered list of hooks for one trigger.
+type Pipeline struct {
+	Trigger Trigger
+	// Timeout bounds the whole pipeline for one request.
+	Timeout time.Duration
+	Hooks   []*Hook
+}
+
+// Defaults for hooks.
+const (
+	DefaultPipelineTimeout = 250 * time.Millisecond
+	DefaultHookTimeout     = 50 * time.Millisecond
+	DefaultHookMemory      = 16 << 20
+	MaxHookMemory          = 1 << 30
+)
+
+// FailurePolicy says what a hook fault (trap, timeout, bad output) does to
+// the request.
+type FailurePolicy string
+
+// The failure policies. Deny is the default: a broken hook fails closed.
+const (
+	FailDeny FailurePolicy = "deny"
+	FailSkip FailurePolicy = "skip"
+)
+
+// Hook is one entry of a pipeline.
+type Hook struct {
+	Name string
+	// Module is the absolute path of a .wasm file; Plugin the name of a
+	// ready-made plugin. Exactly one is set.
+	Module string
+	Plugin string
+	// Config is the hook's `config`, converted to JSON.
+	Config json.RawMessage
+	// Secrets maps the names the hook sees to values read from the
+	// environment at load time. Never log or publish them.
+	Secrets          map[string]Secret
+	Timeout          time.Duration
+	Memory           int64
+	Failure          FailurePolicy
+	AllowExceedGrant bool
+	// Line is where the hook is declared in the tenant file.
+	Line int
+}
+
+// Secret is a value that must never be shown: it prints as [redacted].
+type Secret string
+
+// String redacts the secret.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString redacts the secret.
+func (Secret) GoString() string { return "[redacted]" }
+
+// LogValue redacts the secret in slog output.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// MarshalText redacts the secret when encoded as text or JSON; use Reveal
+// for the value.
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
+
+// User is an end user of the post-login flows: who signs in, with which
+// roles. Its permissions are per API.
+type User struct {
+	ID       string
+	Username string
+	Email    string
+	Profile  map[string]any
+	Metadata map[string]any
+	Roles    []string
+	// Permissions maps an API identifier to the scopes the user's roles allow.
+	Permissions map[string][]string
+}

@@ -1,0 +1,239 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/scopeline/scopeline/engine/internal/scope"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// Grant types.
+const (
+	GrantClientCredentials = "client_credentials"
+)
+
+// Client authentication methods at the token endpoint.
+const (
+	AuthSecretBasic = "client_secret_basic"
+	AuthSecretPost  = "client_secret_post"
+	AuthNone        = "none"
+)
+
+// TokenRequest is a parsed token endpoint request.
+type TokenRequest struct {
+	GrantType string
+	// ClientID and ClientSecret come from the Authorization header
+	// (AuthMethod client_secret_basic) or the body (client_secret_post);
+	// AuthMethod none means no secret was presented.
+	ClientID     string
+	ClientSecret string
+	AuthMethod   string
+	// Scope is the scope parameter; ScopeSet tells it apart from absent.
+	Scope    string
+	ScopeSet bool
+	// Audience names the API the hosted-issuer way; Resource the RFC 8707 way.
+	Audience string
+	Resource []string
+	// Params holds every body parameter, for grant types that need more.
+	Params url.Values
+
+	RequestID string
+	IP        string
+	UserAgent string
+}
+
+// TokenResponse is a successful token response (RFC 6749 §5.1).
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+
+	// Transaction is the request's transaction, with its trace.
+	Transaction *Transaction `json:"-"`
+}
+
+// grantHandler handles one grant type: it authenticates the client, fills
+// the transaction, runs the pipeline and mints.
+type grantHandler func(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error)
+
+// Token handles a token request: the in-process heart of the token endpoint.
+// The returned error is an *Error when the request is refused. Every
+// outcome is recorded with the Auditor.
+func (i *Issuer) Token(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
+	start := i.now()
+	tx := &Transaction{
+		RequestID: r.RequestID,
+		GrantType: r.GrantType,
+		ClientID:  r.ClientID,
+		IP:        r.IP,
+		UserAgent: r.UserAgent,
+		Time:      start,
+		Trace:     make(Trace, 0, 8),
+	}
+	s := i.acquire()
+	if s == nil {
+		return nil, ErrTemporarilyUnavailable.WithDescription("the issuer is shutting down")
+	}
+	defer s.release()
+
+	var (
+		resp *TokenResponse
+		err  error
+	)
+	if h, ok := i.grants[r.GrantType]; ok {
+		resp, err = h(ctx, s, r, tx)
+	} else if r.GrantType == "" {
+		err = ErrInvalidRequest.WithDescription("grant_type is required")
+	} else {
+		err = ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", truncate(r.GrantType, 64))
+	}
+	if err != nil {
+		e := AsError(err)
+		i.denied(ctx, tx, e)
+		i.metrics.observeToken(r.GrantType, e.Code, i.now().Sub(start))
+		return nil, e
+	}
+	i.metrics.observeToken(r.GrantType, "", i.now().Sub(start))
+	return resp, nil
+}
+
+// denied records a refusal; a failure to record it is logged only.
+func (i *Issuer) denied(ctx context.Context, tx *Transaction, e *Error) {
+	lvl := slog.LevelInfo
+	if e.Status >= 500 {
+		lvl = slog.LevelError
+	}
+	i.log.Log(ctx, lvl, "token denied", "request_id", tx.RequestID, "grant_type", tx.GrantType,
+		"client_id", tx.ClientID, "error", e.Code, "description", e.Description, "cause", errString(e.Unwrap()))
+	if i.auditor == nil {
+		return
+	}
+	d := &Decision{Outcome: OutcomeDenied, Issuer: i.issuer, Time: i.now(), Tx: tx, Err: e}
+	if err := i.auditor.Record(ctx, d); err != nil {
+		i.log.Error("recording a denial failed", "request_id", tx.RequestID, "err", err)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// clientCredentials handles grant_type=client_credentials (RFC 6749 §4.4).
+func (i *Issuer) clientCredentials(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error) {
+	tx.Trigger = tenant.TriggerCredentialsExchange
+	c, err := authenticate(s.tenant, r)
+	if err != nil {
+		return nil, err
+	}
+	tx.Client, tx.Subject = c, c.ID
+	if !c.Type.Confidential() {
+		return nil, ErrUnauthorizedClient.WithDescription("a %s client cannot use client_credentials", c.Type)
+	}
+	if tx.API, err = resolveAPI(s.tenant, r); err != nil {
+		return nil, err
+	}
+	if r.ScopeSet {
+		if tx.Requested, err = scope.Parse(r.Scope); err != nil {
+			return nil, ErrInvalidScope.WithDescription("%s", strings.TrimPrefix(err.Error(), "scope: "))
+		}
+	}
+	if err := s.pipelines[tx.Trigger].Run(ctx, tx); err != nil {
+		return nil, err
+	}
+	return i.issue(ctx, tx)
+}
+
+// authenticate checks a confidential client's secret. An unknown client and
+// a wrong secret get the same answer after the same work.
+func authenticate(t *tenant.Tenant, r *TokenRequest) (*tenant.Client, error) {
+	if r.AuthMethod == AuthNone || r.ClientID == "" {
+		return nil, ErrInvalidClient.WithDescription("client authentication is required")
+	}
+	c, _ := t.Client(r.ClientID)
+	if !c.VerifySecret(r.ClientSecret) {
+		return nil, ErrInvalidClient.WithDescription("client authentication failed")
+	}
+	return c, nil
+}
+
+// Limits on the target parameters.
+const maxTargetLen = 512
+
+// resolveAPI finds the API a request is for, from `audience` or `resource`
+// (RFC 8707), falling back to the tenant's default audience.
+func resolveAPI(t *tenant.Tenant, r *TokenRequest) (*tenant.API, error) {
+	if len(r.Resource) > 1 {
+		return nil, ErrInvalidTarget.WithDescription("one resource per token request")
+	}
+	var res string
+	if len(r.Resource) == 1 {
+		res = r.Resource[0]
+		u, err := url.Parse(res)
+		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(res, "#") || len(res) > maxTargetLen {
+			return nil, ErrInvalidTarget.WithDescription("resource must be an absolute URI without a fragment")
+		}
+	}
+	aud := r.Audience
+	if len(aud) > maxTargetLen || strings.ContainsFunc(aud, func(c rune) bool { return c < ' ' || c == 0x7f }) {
+		return nil, ErrInvalidRequest.WithDescription("malformed audience")
+	}
+	if aud != "" && res != "" && aud != res {
+		return nil, ErrInvalidRequest.WithDescription("audience and resource name different APIs")
+	}
+	id := aud
+	if id == "" {
+		id = res
+	}
+	if id == "" {
+		id = t.DefaultAudience
+	}
+	if id == "" {
+		return nil, ErrInvalidRequest.WithDescription("audience (or resource) is required")
+	}
+	api, ok := t.API(id)
+	if !ok {
+		return nil, ErrInvalidTarget.WithDescription("unknown API %q", id)
+	}
+	return api, nil
+}
+
+// issue mints the token for a transaction that passed its pipeline, records
+// the decision and builds the response. No token leaves without its record.
+func (i *Issuer) issue(ctx context.Context, tx *Transaction) (*TokenResponse, error) {
+	kr := i.keys.Load()
+	now := i.now()
+	m, err := kr.mint(i, tx, now)
+	if err != nil {
+		return nil, ErrServerError.Wrap(err)
+	}
+	if i.auditor != nil {
+		d := &Decision{Outcome: OutcomeIssued, Issuer: i.issuer, Time: now, Tx: tx, JTI: m.jti, Expires: m.exp}
+		if err := i.auditor.Record(ctx, d); err != nil {
+			return nil, ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").Wrap(err)
+		}
+	}
+	if i.log.Enabled(ctx, slog.LevelDebug) {
+		i.log.Debug("token issued", "request_id", tx.RequestID, "client_id", tx.ClientID, "aud", tx.API.Identifier,
+			"scope", scope.Join(tx.Scopes), "jti", m.jti, "trace", tx.Trace)
+	}
+	return &TokenResponse{
+		AccessToken: m.token,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(m.exp.Sub(now) / time.Second),
+		Scope:       scope.Join(tx.Scopes),
+		Transaction: tx,
+	}, nil
+}
+
+var errNoKey = errors.New("engine: no signing key")

@@ -1,0 +1,238 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// Transaction is one token request on its way through the pipeline. Stages
+// read it and change it only through its methods, which enforce the rules
+// of DESIGN §4 and record every change in the Trace.
+type Transaction struct {
+	// RequestID identifies the HTTP request (X-Request-Id).
+	RequestID string
+	Trigger   tenant.Trigger
+	GrantType string
+	// ClientID is the client id the request presented; Client is set once
+	// the client has authenticated.
+	ClientID string
+	Client   *tenant.Client
+	// API and Grant are set once the target API is resolved.
+	API   *tenant.API
+	Grant *tenant.Grant
+	// Requested are the scopes of the scope parameter, in request order;
+	// nil when the parameter was absent.
+	Requested []string
+	// Scopes are the scopes the token will carry, in the API's order.
+	Scopes []string
+	// Claims are extra claims set by hooks, as JSON values.
+	Claims map[string]json.RawMessage
+	// Subject is the token's sub: the client id for client credentials,
+	// the user id in end-user flows. User is set in end-user flows.
+	Subject string
+	User    *tenant.User
+	// IP and UserAgent describe the caller.
+	IP        string
+	UserAgent string
+	// Time is when the request arrived; Deadline is when the hook pipeline
+	// must have finished (zero when there are no hooks).
+	Time     time.Time
+	Deadline time.Time
+
+	// Trace records every decision taken on the request, in order.
+	Trace Trace
+	// Logs holds what hooks logged; Failures the hooks that faulted.
+	Logs     []HookLog
+	Failures []*HookFailure
+}
+
+// Trace is the ordered record of what changed a transaction and why.
+type Trace []TraceEntry
+
+// TraceEntry is one decision: which stage did what to which scope or claim.
+type TraceEntry struct {
+	// Stage is "baseline" or the name of the hook.
+	Stage string `json:"stage"`
+	Op    Op     `json:"op"`
+	Scope string `json:"scope,omitempty"`
+	Claim string `json:"claim,omitempty"`
+	// Refused is set when the op was asked for and not applied.
+	Refused bool   `json:"refused,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Op is what a trace entry did.
+type Op string
+
+// The trace operations.
+const (
+	OpAdd         Op = "add"
+	OpRemove      Op = "remove"
+	OpSetClaim    Op = "set-claim"
+	OpRemoveClaim Op = "remove-claim"
+	OpDeny        Op = "deny"
+	// OpFault records a hook that failed (trap, timeout, bad output); OpSkip
+	// that its failure policy let the request go on without it.
+	OpFault Op = "fault"
+	OpSkip  Op = "skip"
+)
+
+// HookLog is one line a hook logged.
+type HookLog struct {
+	Hook    string `json:"hook"`
+	Message string `json:"message"`
+}
+
+// StageBaseline names the baseline policy in traces.
+const StageBaseline = "baseline"
+
+// ReservedClaims are set by the issuer and can never be set or removed by a
+// hook.
+var ReservedClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id", "cnf"}
+
+// IsReservedClaim reports whether name is a reserved claim.
+func IsReservedClaim(name string) bool { return slices.Contains(ReservedClaims, name) }
+
+// Limits on what stages may do to a transaction.
+const (
+	MaxClaims      = 64
+	MaxClaimName   = 128
+	MaxClaimValue  = 4096
+	MaxClaimsBytes = 16 << 10
+	MaxReasonLen   = 512
+)
+
+func (tx *Transaction) record(e TraceEntry) {
+	if len(e.Reason) > MaxReasonLen {
+		e.Reason = truncate(e.Reason, MaxReasonLen)
+	}
+	tx.Trace = append(tx.Trace, e)
+}
+
+// HasScope reports whether the token currently carries scope.
+func (tx *Transaction) HasScope(scope string) bool { return slices.Contains(tx.Scopes, scope) }
+
+// AddScope adds scope on behalf of stage. The API must define it and, unless
+// exceedGrant, the grant ceiling must allow it; otherwise the op is refused.
+// Either way it is traced. It reports whether the scope was added.
+func (tx *Transaction) AddScope(stage, scope, reason string, exceedGrant bool) bool {
+	refuse := func(why string) bool {
+		tx.record(TraceEntry{Stage: stage, Op: OpAdd, Scope: scope, Refused: true, Reason: why})
+		return false
+	}
+	switch {
+	case tx.API == nil:
+		return refuse("no API resolved")
+	case !tx.API.Defines(scope):
+		return refuse("the API does not define this scope")
+	case !exceedGrant && (tx.Grant == nil || !tx.Grant.Allows(scope)):
+		return refuse("outside the grant ceiling")
+	case tx.HasScope(scope):
+		return refuse("already granted")
+	}
+	tx.Scopes = insertInOrder(tx.Scopes, scope, tx.API)
+	tx.record(TraceEntry{Stage: stage, Op: OpAdd, Scope: scope, Reason: reason})
+	return true
+}
+
+// insertInOrder adds scope keeping the API's scope order, so tokens list
+// scopes the same way whatever order they were added in.
+func insertInOrder(scopes []string, scope string, api *tenant.API) []string {
+	pos := func(s string) int {
+		return slices.IndexFunc(api.Scopes, func(d tenant.Scope) bool { return d.Name == s })
+	}
+	p := pos(scope)
+	i := slices.IndexFunc(scopes, func(s string) bool { return pos(s) > p })
+	if i < 0 {
+		return append(scopes, scope)
+	}
+	return slices.Insert(scopes, i, scope)
+}
+
+// RemoveScope removes scope on behalf of stage. Removing is always allowed;
+// removing a scope the token does not carry is traced as refused.
+func (tx *Transaction) RemoveScope(stage, scope, reason string) bool {
+	i := slices.Index(tx.Scopes, scope)
+	if i < 0 {
+		tx.record(TraceEntry{Stage: stage, Op: OpRemove, Scope: scope, Refused: true, Reason: "not granted"})
+		return false
+	}
+	tx.Scopes = slices.Delete(tx.Scopes, i, i+1)
+	tx.record(TraceEntry{Stage: stage, Op: OpRemove, Scope: scope, Reason: reason})
+	return true
+}
+
+// SetClaim sets a custom claim to a JSON value on behalf of stage. Reserved
+// claims, invalid JSON and values over the limits are refused.
+func (tx *Transaction) SetClaim(stage, name string, value json.RawMessage, reason string) bool {
+	refuse := func(why string) bool {
+		tx.record(TraceEntry{Stage: stage, Op: OpSetClaim, Claim: truncate(name, MaxClaimName), Refused: true, Reason: why})
+		return false
+	}
+	switch {
+	case name == "" || len(name) > MaxClaimName:
+		return refuse("claim names are 1 to 128 bytes")
+	case IsReservedClaim(name):
+		return refuse("reserved claim")
+	case len(value) > MaxClaimValue:
+		return refuse("value larger than 4096 bytes")
+	case !json.Valid(value):
+		return refuse("value is not valid JSON")
+	}
+	if _, exists := tx.Claims[name]; !exists && len(tx.Claims) >= MaxClaims {
+		return refuse("too many claims")
+	}
+	total := len(name) + len(value)
+	for k, v := range tx.Claims {
+		if k != name {
+			total += len(k) + len(v)
+		}
+	}
+	if total > MaxClaimsBytes {
+		return refuse("custom claims larger than 16 KiB in all")
+	}
+	if tx.Claims == nil {
+		tx.Claims = map[string]json.RawMessage{}
+	}
+	tx.Claims[name] = compactJSON(value)
+	tx.record(TraceEntry{Stage: stage, Op: OpSetClaim, Claim: name, Reason: reason})
+	return true
+}
+
+// RemoveClaim removes a custom claim on behalf of stage.
+func (tx *Transaction) RemoveClaim(stage, name, reason string) bool {
+	if IsReservedClaim(name) {
+		tx.record(TraceEntry{Stage: stage, Op: OpRemoveClaim, Claim: name, Refused: true, Reason: "reserved claim"})
+		return false
+	}
+	if _, ok := tx.Claims[name]; !ok {
+		tx.record(TraceEntry{Stage: stage, Op: OpRemoveClaim, Claim: truncate(name, MaxClaimName), Refused: true, Reason: "not set"})
+		return false
+	}
+	delete(tx.Claims, name)
+	tx.record(TraceEntry{Stage: stage, Op: OpRemoveClaim, Claim: name, Reason: reason})
+	return true
+}
+
+func compactJSON(v json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, v); err != nil {
+		return v
+	}
+	return b.Bytes()
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
