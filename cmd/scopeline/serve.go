@@ -172,6 +172,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		engine.WithRegisterer(reg),
 		engine.WithTrustedProxies(proxies),
 	}
+	hooks, closeHooks, err := newHookLoader(ctx, cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	defer closeHooks()
+	if hooks != nil {
+		opts = append(opts, engine.WithHookLoader(hooks))
+	}
 	if issuerURL != "" {
 		opts = append(opts, engine.WithIssuer(issuerURL))
 	}
