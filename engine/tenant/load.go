@@ -163,6 +163,8 @@ type file struct {
 	Clients          []fileClient            `yaml:"clients"`
 	Grants           []fileGrant             `yaml:"grants"`
 	Pipelines        map[string]filePipeline `yaml:"pipelines"`
+
+	fileAuditSections `yaml:",inline"` // nats: and audit: (audit.go)
 }
 
 type fileAPI struct {
@@ -384,6 +386,7 @@ func (v *validator) tenant(f *file) *Tenant {
 	for _, k := range keys {
 		v.pipeline(t, k, f.Pipelines[k])
 	}
+	v.audit(t, &f.fileAuditSections)
 	return t
 }
 

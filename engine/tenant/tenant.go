@@ -40,6 +40,8 @@ type Tenant struct {
 	Clients   []*Client
 	Grants    []*Grant
 	Pipelines map[Trigger]*Pipeline
+	// Audit is where and how decisions are published (nats:, audit:).
+	Audit Audit
 
 	// Source is the file the tenant was read from ("" when parsed from bytes);
 	// Dir is the directory relative module paths are resolved against.
