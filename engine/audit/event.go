@@ -1,0 +1,344 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scopeline/scopeline/engine"
+)
+
+// SpecVersion is the CloudEvents version of every event.
+const SpecVersion = "1.0"
+
+// ContentType is the Content-Type header of every event message: CloudEvents
+// structured mode, JSON.
+const ContentType = "application/cloudevents+json"
+
+// SchemaVersion is the version of the event data schema. It is part of each
+// event's type; a change that is not backward compatible makes a new
+// version (and new types) rather than changing this one.
+const SchemaVersion = "v1"
+
+// DataSchema is the `dataschema` of every event: the JSON Schema of the data
+// (docs/events.v1.schema.json in the repository).
+const DataSchema = "https://github.com/scopeline/scopeline/blob/main/docs/events.v1.schema.json"
+
+// Kind is the short name of an event type: the second-to-last token of
+// its subject and the value of `scopeline audit tail --type`.
+type Kind string
+
+// The kinds of events.
+const (
+	// KindIssued is a token issued with no hook fault.
+	KindIssued Kind = "issued"
+	// KindDenied is a refused token request with no hook fault.
+	KindDenied Kind = "denied"
+	// KindHookFailed is a token request during which at least one hook
+	// faulted (trap, timeout, bad output), whatever the outcome: its failure
+	// policy either denied the request or skipped the hook.
+	KindHookFailed Kind = "hook-failed"
+	// KindTenantReloaded is a tenant reload, successful or refused.
+	KindTenantReloaded Kind = "tenant-reloaded"
+)
+
+// Kinds lists every kind.
+var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded}
+
+// Type returns the CloudEvents `type` of events of this kind.
+func (k Kind) Type() string {
+	switch k {
+	case KindTenantReloaded:
+		return typePrefix + "tenant.reloaded." + SchemaVersion
+	case KindHookFailed:
+		return typePrefix + "token.hook-failed." + SchemaVersion
+	}
+	return typePrefix + "token." + string(k) + "." + SchemaVersion
+}
+
+const typePrefix = "io.github.scopeline."
+
+// ParseKind reads a kind name.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed or tenant-reloaded)", s)
+}
+
+// KindOfType returns the kind of a CloudEvents type, false when the type is
+// not one of Scopeline's.
+func KindOfType(typ string) (Kind, bool) {
+	for _, k := range Kinds {
+		if k.Type() == typ {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// Event is one audit event in CloudEvents 1.0 structured JSON.
+type Event struct {
+	SpecVersion string `json:"specversion"`
+	// ID is a UUIDv7, also sent as the Nats-Msg-Id header: the stream drops
+	// a re-sent copy, and consumers may drop one by it too.
+	ID string `json:"id"`
+	// Source is the issuer URL.
+	Source string `json:"source"`
+	Type   string `json:"type"`
+	// Subject is the client id the request named ("" for reloads).
+	Subject         string    `json:"subject,omitempty"`
+	Time            time.Time `json:"time"`
+	DataContentType string    `json:"datacontenttype"`
+	DataSchema      string    `json:"dataschema"`
+	// Data is a DecisionData for token events and a ReloadData for reloads.
+	Data json.RawMessage `json:"data"`
+}
+
+// Kind returns the event's kind, false when its type is not Scopeline's.
+func (e *Event) Kind() (Kind, bool) { return KindOfType(e.Type) }
+
+// Decision decodes the data of a token event.
+func (e *Event) Decision() (*DecisionData, error) {
+	if k, _ := e.Kind(); k == KindTenantReloaded || k == "" {
+		return nil, fmt.Errorf("audit: %s is not a token decision event", e.Type)
+	}
+	var d DecisionData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return nil, fmt.Errorf("audit: event %s: %w", e.ID, err)
+	}
+	return &d, nil
+}
+
+// Reload decodes the data of a tenant-reloaded event.
+func (e *Event) Reload() (*ReloadData, error) {
+	if k, _ := e.Kind(); k != KindTenantReloaded {
+		return nil, fmt.Errorf("audit: %s is not a tenant reload event", e.Type)
+	}
+	var d ReloadData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return nil, fmt.Errorf("audit: event %s: %w", e.ID, err)
+	}
+	return &d, nil
+}
+
+// DecisionData is the data of a token event. It holds no token, client
+// secret, password or hook secret.
+type DecisionData struct {
+	// Outcome is "issued" or "denied" (a hook-failed event may be either).
+	Outcome string `json:"outcome"`
+	// LogCode is the Auth0 log event code of the same outcome (seccft,
+	// feccft, ...), for log pipelines migrating from Auth0; absent for
+	// grant types Auth0 has no code for.
+	LogCode string `json:"log_code,omitempty"`
+	// Instance names the issuer process; Issuer is the `iss` URL.
+	Instance  string `json:"instance"`
+	Issuer    string `json:"issuer"`
+	RequestID string `json:"request_id,omitempty"`
+	GrantType string `json:"grant_type,omitempty"`
+	Trigger   string `json:"trigger,omitempty"`
+	// ClientID is the client id the request named (authenticated or not);
+	// ClientName is set once the client authenticated.
+	ClientID   string `json:"client_id,omitempty"`
+	ClientName string `json:"client_name,omitempty"`
+	// Audience is the API's identifier, once resolved.
+	Audience string `json:"audience,omitempty"`
+	// RequestedScopes is absent when the request had no scope parameter.
+	RequestedScopes []string `json:"requested_scopes,omitempty"`
+	GrantedScopes   []string `json:"granted_scopes,omitempty"`
+	// Trace is every decision taken on the request, in order.
+	Trace        []engine.TraceEntry `json:"trace"`
+	HookFailures []HookFailure       `json:"hook_failures,omitempty"`
+	HookLogs     []engine.HookLog    `json:"hook_logs,omitempty"`
+	// Subject, JTI and Expires (seconds since the epoch) describe the token;
+	// Subject is also set on denials once known.
+	Subject string `json:"subject,omitempty"`
+	JTI     string `json:"jti,omitempty"`
+	Expires int64  `json:"exp,omitempty"`
+	// Error is the OAuth error answered when denied.
+	Error     *ErrorData `json:"error,omitempty"`
+	IP        string     `json:"ip,omitempty"`
+	UserAgent string     `json:"user_agent,omitempty"`
+	// Truncated is set when hook logs or trace entries were left out to keep
+	// the event under MaxEventBytes.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// HookFailure is a hook that faulted during the request.
+type HookFailure struct {
+	Hook string `json:"hook"`
+	// Kind is a short word: timeout, trap, memory, abi, ...
+	Kind  string `json:"kind"`
+	Error string `json:"error,omitempty"`
+}
+
+// ErrorData is an OAuth error response (RFC 6749 §5.2).
+type ErrorData struct {
+	Code        string `json:"code"`
+	Description string `json:"description,omitempty"`
+}
+
+// ReloadData is the data of a tenant-reloaded event.
+type ReloadData struct {
+	Instance string `json:"instance"`
+	Issuer   string `json:"issuer"`
+	// Result is "ok" or "error" (the previous tenant keeps serving).
+	Result string `json:"result"`
+	// Error is why the reload was refused.
+	Error string `json:"error,omitempty"`
+	// Source is the tenant file.
+	Source string `json:"source,omitempty"`
+	// Counts of what the new tenant holds (when ok).
+	APIs    int `json:"apis,omitempty"`
+	Clients int `json:"clients,omitempty"`
+	Grants  int `json:"grants,omitempty"`
+	Hooks   int `json:"hooks,omitempty"`
+	// RestartRequired is set when the nats: or audit: settings changed:
+	// they apply from the next start.
+	RestartRequired bool   `json:"restart_required,omitempty"`
+	LogCode         string `json:"log_code,omitempty"`
+}
+
+// MaxEventBytes bounds an encoded event; hook logs, then trace entries, are
+// left out (and Truncated set) to stay under it.
+const MaxEventBytes = 256 << 10
+
+// Limits on text fields copied from the request.
+const (
+	maxFieldLen = 256
+	maxErrorLen = 512
+)
+
+// kindOf classifies a decision.
+func kindOf(d *engine.Decision) Kind {
+	switch {
+	case len(d.Tx.Failures) > 0:
+		return KindHookFailed
+	case d.Outcome == engine.OutcomeIssued:
+		return KindIssued
+	}
+	return KindDenied
+}
+
+// logCodes maps a grant type to the suffix of its Auth0 log codes.
+var logCodes = map[string]string{
+	"client_credentials": "ccft",
+	"authorization_code": "acft",
+	"refresh_token":      "rtft",
+	"password":           "pft",
+}
+
+// LogCode returns the Auth0 log event code for an outcome of a grant type:
+// "s" (success) or "f" (failure), "e" (exchange), then what was exchanged,
+// such as seccft for a client-credentials token. It is "" for grant types
+// Auth0 has no code for.
+func LogCode(outcome engine.Outcome, grantType string) string {
+	suffix, ok := logCodes[grantType]
+	if !ok {
+		return ""
+	}
+	if outcome == engine.OutcomeIssued {
+		return "se" + suffix
+	}
+	return "fe" + suffix
+}
+
+// decisionData builds the data of a token event, with every free text
+// passed through redact.
+func decisionData(d *engine.Decision, instance string, redact func(string) string) *DecisionData {
+	tx := d.Tx
+	out := &DecisionData{
+		Outcome:   string(d.Outcome),
+		LogCode:   LogCode(d.Outcome, tx.GrantType),
+		Instance:  instance,
+		Issuer:    d.Issuer,
+		RequestID: tx.RequestID,
+		GrantType: clip(tx.GrantType, maxFieldLen),
+		Trigger:   string(tx.Trigger),
+		ClientID:  clip(tx.ClientID, maxFieldLen),
+		IP:        tx.IP,
+		UserAgent: clip(tx.UserAgent, maxFieldLen),
+		Subject:   tx.Subject,
+		Trace:     make([]engine.TraceEntry, len(tx.Trace)),
+	}
+	if tx.Client != nil {
+		out.ClientID, out.ClientName = tx.Client.ID, tx.Client.Name
+	}
+	if tx.API != nil {
+		out.Audience = tx.API.Identifier
+	}
+	out.RequestedScopes = tx.Requested
+	if d.Outcome == engine.OutcomeIssued {
+		out.GrantedScopes = tx.Scopes
+		out.JTI = d.JTI
+		if !d.Expires.IsZero() {
+			out.Expires = d.Expires.Unix()
+		}
+	}
+	for i, e := range tx.Trace {
+		e.Reason = redact(e.Reason)
+		out.Trace[i] = e
+	}
+	for _, f := range tx.Failures {
+		hf := HookFailure{Hook: f.Hook, Kind: f.Kind}
+		if f.Err != nil {
+			hf.Error = clip(redact(f.Err.Error()), maxErrorLen)
+		}
+		out.HookFailures = append(out.HookFailures, hf)
+	}
+	for _, l := range tx.Logs {
+		out.HookLogs = append(out.HookLogs, engine.HookLog{Hook: l.Hook, Message: redact(l.Message)})
+	}
+	if d.Err != nil {
+		out.Error = &ErrorData{Code: d.Err.Code, Description: clip(redact(d.Err.Description), maxErrorLen)}
+	}
+	return out
+}
+
+// encode builds the event's JSON, leaving out hook logs and then trace
+// entries when it would pass MaxEventBytes.
+func encode(e *Event, data any) ([]byte, error) {
+	for {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			return nil, fmt.Errorf("audit: encoding event data: %w", err)
+		}
+		e.Data = raw
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("audit: encoding event: %w", err)
+		}
+		if len(b) <= MaxEventBytes {
+			return b, nil
+		}
+		dd, ok := data.(*DecisionData)
+		if !ok {
+			return nil, errors.New("audit: event larger than MaxEventBytes")
+		}
+		dd.Truncated = true
+		switch {
+		case len(dd.HookLogs) > 0:
+			dd.HookLogs = nil
+		case len(dd.Trace) > 1:
+			dd.Trace = dd.Trace[:len(dd.Trace)/2]
+		default:
+			return nil, errors.New("audit: event larger than MaxEventBytes")
+		}
+	}
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence, and
+// makes it valid UTF-8.
+func clip(s string, n int) string {
+	if len(s) > n {
+		for n > 0 && s[n]&0xC0 == 0x80 {
+			n--
+		}
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

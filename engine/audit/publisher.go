@@ -1,0 +1,646 @@
+package audit
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/audit/internal/spool"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// Errors of the publisher. A failed Record wraps ErrUnavailable: the engine
+// then withholds the token and answers temporarily_unavailable.
+var (
+	ErrUnavailable = errors.New("audit: the audit stream is unavailable")
+	ErrClosed      = errors.New("audit: publisher closed")
+)
+
+// Publisher publishes every decision to the audit stream on NATS
+// JetStream. It is the engine's Auditor.
+//
+// In ack mode Record returns once the stream acknowledged the event; in
+// buffered mode once the event is in the local spool, from which a
+// forwarder publishes it. Either way each event is published with
+// PublishMsgAsync, bounded in flight, and re-sent with the same
+// Nats-Msg-Id on any failure, so the stream's duplicate window drops
+// copies.
+type Publisher struct {
+	cfg      tenant.Audit
+	log      *slog.Logger
+	now      func() time.Time
+	source   string
+	instance string
+
+	randMu sync.Mutex
+	rand   io.Reader
+
+	emb     *embedded
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	spool   *spool.Spool
+	fwd     *forwarder
+	metrics *metrics
+
+	secrets  atomic.Pointer[[]string]
+	redactor atomic.Pointer[strings.Replacer]
+
+	streamMu  sync.Mutex
+	streamErr error
+	ensure    chan struct{}
+
+	closed atomic.Bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	log      *slog.Logger
+	reg      prometheus.Registerer
+	now      func() time.Time
+	rand     io.Reader
+	source   string
+	dataDir  string
+	tenant   *tenant.Tenant
+	hostname func() (string, error)
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRegisterer registers the publisher's Prometheus metrics there.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
+
+// WithClock sets the clock used for event times (default time.Now).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithRand sets the randomness for event ids and the embedded server's
+// password (default crypto/rand).
+func WithRand(r io.Reader) Option { return func(o *options) { o.rand = r } }
+
+// WithSource sets the events' `source`: the issuer URL.
+func WithSource(issuer string) Option { return func(o *options) { o.source = issuer } }
+
+// WithDataDir sets where the embedded server's store and the spool live
+// unless the settings say otherwise (default ".").
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithTenant gives the tenant being served: its hook secrets are redacted
+// from any text an event carries (trace reasons, hook logs, errors).
+func WithTenant(t *tenant.Tenant) Option { return func(o *options) { o.tenant = t } }
+
+// Open starts what the settings ask for and returns a publisher: the
+// embedded NATS server when no URL is configured, the connection
+// (reconnecting forever; a server that is down at start is waited for in
+// the background), the stream (created or updated in the background as
+// soon as the server answers) and, in buffered mode, the spool and its
+// forwarder.
+func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, error) {
+	o := options{now: time.Now, rand: rand.Reader, dataDir: ".", log: slog.New(slog.DiscardHandler), hostname: os.Hostname}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	p := &Publisher{
+		cfg:    cfg,
+		log:    o.log,
+		now:    o.now,
+		rand:   o.rand,
+		source: o.source,
+		ensure: make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+	}
+	p.streamErr = errors.New("not created yet")
+	p.instance = cfg.Instance
+	if p.instance == "" {
+		h, err := o.hostname()
+		if err != nil || h == "" {
+			h = "scopeline"
+		}
+		p.instance = h
+	}
+	if p.source == "" {
+		p.source = "urn:scopeline:" + p.instance
+	}
+	p.setSecrets(o.tenant)
+
+	connOpts := []nats.Option{
+		nats.Name("scopeline " + p.instance),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		// No reconnect buffer: while disconnected a publish fails at once
+		// and is re-sent after the reconnect, rather than flushed later
+		// behind the back of a request that already gave up on it.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !p.closed.Load() {
+				p.log.Warn("audit: disconnected from NATS; reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(p.connected),
+		nats.ConnectHandler(p.connected),
+	}
+	url := ""
+	if cfg.NATS.External() {
+		url = strings.Join(cfg.NATS.URLs, ",")
+		if c := cfg.NATS.Credentials; c != "" {
+			connOpts = append(connOpts, nats.UserCredentials(c))
+		}
+		if t := cfg.NATS.TLS; t.CA != "" {
+			connOpts = append(connOpts, nats.RootCAs(t.CA))
+		}
+		if t := cfg.NATS.TLS; t.Cert != "" {
+			connOpts = append(connOpts, nats.ClientCert(t.Cert, t.Key))
+		}
+	} else {
+		store := cfg.NATS.Embedded.StoreDir
+		if store == "" {
+			store = filepath.Join(o.dataDir, "nats")
+		}
+		var err error
+		if p.emb, err = startEmbedded(cfg.NATS.Embedded, store, &cfg, p.rand, p.log); err != nil {
+			return nil, err
+		}
+		connOpts = append(connOpts, p.emb.connectOptions()...)
+		p.log.Info("audit: embedded NATS server started", "store_dir", store, "client_url", p.emb.url, "sync", cfg.NATS.Embedded.Sync.String())
+	}
+	var err error
+	if p.nc, err = nats.Connect(url, connOpts...); err != nil {
+		p.shutdownServer()
+		return nil, fmt.Errorf("audit: connecting to NATS: %w", err)
+	}
+	p.js, err = jetstream.New(p.nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight),
+		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout))
+	if err != nil {
+		p.nc.Close()
+		p.shutdownServer()
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	p.metrics = newMetrics(o.reg, p)
+	if cfg.Mode == tenant.AuditBuffered {
+		dir := cfg.Spool.Dir
+		if dir == "" {
+			dir = filepath.Join(o.dataDir, "audit-spool")
+		}
+		p.spool, err = spool.Open(dir, spool.Options{
+			MaxBytes:     cfg.Spool.MaxBytes,
+			MaxRecords:   cfg.Spool.MaxEvents,
+			SyncAlways:   cfg.Spool.Sync.Always,
+			SyncInterval: cfg.Spool.Sync.Interval,
+			Log:          p.log,
+		})
+		if err != nil {
+			p.nc.Close()
+			p.shutdownServer()
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		if p.fwd, err = newForwarder(p); err != nil {
+			p.spool.Close()
+			p.nc.Close()
+			p.shutdownServer()
+			return nil, err
+		}
+		if st := p.spool.Stats(); st.Depth > 0 {
+			p.log.Info("audit: resending events left in the spool", "events", st.Depth, "dir", dir)
+		}
+		p.wg.Add(1)
+		go p.fwd.run()
+	}
+	p.wg.Add(1)
+	go p.ensureLoop()
+	p.requestEnsure()
+	return p, nil
+}
+
+// connected logs a (re)connection and makes sure the stream exists.
+func (p *Publisher) connected(nc *nats.Conn) {
+	where := nc.ConnectedUrlRedacted()
+	if p.emb != nil {
+		where = "embedded server, in process"
+	}
+	p.log.Info("audit: connected to NATS", "server", where)
+	p.requestEnsure()
+}
+
+// ClientURL is the embedded server's loopback URL ("" when there is no
+// embedded server or it does not listen).
+func (p *Publisher) ClientURL() string {
+	if p.emb == nil {
+		return ""
+	}
+	return p.emb.url
+}
+
+// Mode is the delivery mode.
+func (p *Publisher) Mode() tenant.AuditMode { return p.cfg.Mode }
+
+// Record publishes one decision (engine.Auditor). In ack mode it returns
+// once the stream stored the event, in buffered mode once the spool holds
+// it; an error wraps ErrUnavailable.
+func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
+	kind := kindOf(d)
+	data := decisionData(d, p.instance, p.redact)
+	source := p.source
+	if d.Issuer != "" {
+		source = d.Issuer
+	}
+	msg, err := p.message(kind, source, clip(d.Tx.ClientID, maxFieldLen), d.Time, data)
+	if err != nil {
+		p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	// A denial caused by this very stream being unavailable is sent
+	// without waiting: waiting again would only double the client's wait.
+	wait := !(d.Outcome == engine.OutcomeDenied && d.Err != nil && errors.Is(d.Err, ErrUnavailable))
+	return p.deliver(ctx, kind, msg, wait)
+}
+
+// Reloaded publishes a tenant-reloaded event for a reload of source that
+// brought in t, or was refused with reloadErr (t nil). It also starts
+// redacting the new tenant's hook secrets, and logs when the nats: or
+// audit: settings changed, which apply from the next restart only.
+func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenant, reloadErr error) error {
+	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: source, Result: "ok", LogCode: "sapi"}
+	if reloadErr != nil {
+		data.Result, data.LogCode = "error", "fapi"
+		data.Error = clip(p.redact(reloadErr.Error()), 4096)
+	}
+	if t != nil {
+		p.setSecrets(t)
+		data.APIs, data.Clients, data.Grants = len(t.APIs), len(t.Clients), len(t.Grants)
+		for _, pl := range t.Pipelines {
+			data.Hooks += len(pl.Hooks)
+		}
+		if !reflect.DeepEqual(t.Audit, p.cfg) {
+			data.RestartRequired = true
+			p.log.Warn("audit: the nats: or audit: settings changed; they apply at the next restart, the current ones stay in use", "tenant", source)
+		}
+	}
+	msg, err := p.message(KindTenantReloaded, p.source, "", p.now(), data)
+	if err != nil {
+		return err
+	}
+	return p.deliver(ctx, KindTenantReloaded, msg, true)
+}
+
+// message builds the NATS message of an event.
+func (p *Publisher) message(kind Kind, source, clientID string, at time.Time, data any) (*nats.Msg, error) {
+	p.randMu.Lock()
+	id, err := uuid.NewV7FromReader(p.rand)
+	p.randMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("audit: event id: %w", err)
+	}
+	ev := &Event{
+		SpecVersion:     SpecVersion,
+		ID:              id.String(),
+		Source:          source,
+		Type:            kind.Type(),
+		Subject:         clientID,
+		Time:            at.UTC(),
+		DataContentType: "application/json",
+		DataSchema:      DataSchema,
+	}
+	b, err := encode(ev, data)
+	if err != nil {
+		return nil, err
+	}
+	return newMsg(Subject(p.cfg.SubjectPrefix, kind, clientID), ev.ID, p.cfg.Stream.Name, b), nil
+}
+
+func newMsg(subject, id, stream string, data []byte) *nats.Msg {
+	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	m.Header.Set(jetstream.ExpectedStreamHeader, stream)
+	m.Header.Set("Content-Type", ContentType)
+	return m
+}
+
+// deliver makes an event durable per the mode.
+func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait bool) error {
+	if p.closed.Load() {
+		p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+	}
+	if p.spool != nil {
+		if _, err := p.spool.Append(encodeRecord(kind, msg)); err != nil {
+			p.metrics.failed.WithLabelValues(string(kind)).Inc()
+			return fmt.Errorf("%w: spool: %w", ErrUnavailable, err)
+		}
+		p.metrics.spooled.WithLabelValues(string(kind)).Inc()
+		return nil
+	}
+	p.metrics.published.WithLabelValues(string(kind)).Inc()
+	if !wait {
+		if _, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(p.cfg.AckTimeout)); err != nil {
+			p.metrics.failed.WithLabelValues(string(kind)).Inc()
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return nil
+	}
+	if err := p.publish(ctx, kind, msg); err != nil {
+		p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// publish sends msg and waits for the stream's acknowledgement, re-sending
+// the same message after any failure until PublishTimeout (or ctx) ends.
+func (p *Publisher) publish(ctx context.Context, kind Kind, msg *nats.Msg) error {
+	start := time.Now()
+	deadline := start.Add(p.cfg.PublishTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
+	backoff := 10 * time.Millisecond
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			p.metrics.retries.Inc()
+		}
+		paf, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(max(time.Until(deadline), time.Millisecond)))
+		if err == nil {
+			select {
+			case ack := <-paf.Ok():
+				p.acked(kind, ack, start)
+				return nil
+			case err = <-paf.Err():
+			case <-timeout.C:
+				return fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, errOr(lastErr, jetstream.ErrAsyncPublishTimeout))
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		lastErr = err
+		if isNoStream(err) {
+			p.requestEnsure()
+		}
+		if p.nc.IsClosed() {
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-timeout.C:
+			return fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 250*time.Millisecond)
+	}
+}
+
+func errOr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
+
+func (p *Publisher) acked(kind Kind, ack *jetstream.PubAck, start time.Time) {
+	if ack.Duplicate {
+		p.metrics.duplicates.Inc()
+	}
+	p.metrics.acked.WithLabelValues(string(kind)).Inc()
+	p.metrics.latency.Observe(time.Since(start).Seconds())
+}
+
+func isNoStream(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// requestEnsure asks the stream loop to create or update the stream.
+func (p *Publisher) requestEnsure() {
+	select {
+	case p.ensure <- struct{}{}:
+	default:
+	}
+}
+
+// ensureLoop creates or updates the stream whenever asked (at start, on
+// every reconnect, when a publish finds no stream), retrying until it
+// succeeds.
+func (p *Publisher) ensureLoop() {
+	defer p.wg.Done()
+	var lastLogged string
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.ensure:
+		}
+		backoff := 100 * time.Millisecond
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := p.ensureStream(ctx)
+			cancel()
+			p.streamMu.Lock()
+			p.streamErr = err
+			p.streamMu.Unlock()
+			if err == nil {
+				if lastLogged != "ok" {
+					p.log.Info("audit: stream ready", "stream", p.cfg.Stream.Name, "subjects", p.cfg.SubjectPrefix+".>",
+						"replicas", p.cfg.Stream.Replicas, "duplicate_window", p.cfg.Stream.DuplicateWindow, "mode", p.cfg.Mode)
+					lastLogged = "ok"
+				}
+				break
+			}
+			if msg := err.Error(); msg != lastLogged && p.nc.IsConnected() {
+				p.log.Warn("audit: cannot create or update the stream yet; retrying", "stream", p.cfg.Stream.Name, "err", err)
+				lastLogged = msg
+			}
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+}
+
+// StreamConfig returns the stream's configuration for the settings.
+func StreamConfig(cfg tenant.Audit) jetstream.StreamConfig {
+	maxBytes := cfg.Stream.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:        cfg.Stream.Name,
+		Description: "Scopeline audit events: one CloudEvents 1.0 JSON event per token decision",
+		Subjects:    []string{cfg.SubjectPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Stream.Replicas,
+		MaxAge:      cfg.Stream.MaxAge,
+		MaxBytes:    maxBytes,
+		MaxMsgs:     -1,
+		MaxMsgSize:  2 * MaxEventBytes,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  cfg.Stream.DuplicateWindow,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowDirect: true,
+	}
+}
+
+func (p *Publisher) ensureStream(ctx context.Context) error {
+	_, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.cfg))
+	return err
+}
+
+// Ready reports whether the publisher can take decisions now, for
+// /healthz/ready. In ack mode: connected, with the stream in place. In
+// buffered mode: the spool is healthy and below its ready_fill ratio.
+func (p *Publisher) Ready(context.Context) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if p.spool != nil {
+		if err := p.spool.Err(); err != nil {
+			return err
+		}
+		st := p.spool.Stats()
+		fill := max(float64(st.Depth)/float64(p.cfg.Spool.MaxEvents), float64(st.Bytes)/float64(p.cfg.Spool.MaxBytes))
+		if fill >= p.cfg.Spool.ReadyFill {
+			return fmt.Errorf("audit spool %.0f%% full (%d events not yet acknowledged by the stream)", 100*fill, st.Depth)
+		}
+		return nil
+	}
+	if !p.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	p.streamMu.Lock()
+	err := p.streamErr
+	p.streamMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", p.cfg.Stream.Name, err)
+	}
+	return nil
+}
+
+func (p *Publisher) spoolStats() spool.Stats {
+	if p.spool == nil {
+		return spool.Stats{}
+	}
+	return p.spool.Stats()
+}
+
+// Close drains and stops, in order: it waits (until ctx ends) for events
+// in flight and, in buffered mode, for the forwarder to empty the spool;
+// then closes the spool (what is left is sent at the next start), the
+// connection and the embedded server. Stop taking requests first.
+func (p *Publisher) Close(ctx context.Context) error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	var errs []error
+	if p.fwd != nil {
+		if err := p.fwd.drain(ctx); err != nil {
+			st := p.spool.Stats()
+			p.log.Warn("audit: shutting down with events not yet delivered; they stay in the spool and are sent at the next start", "events", st.Depth)
+		}
+	} else {
+		select {
+		case <-p.js.PublishAsyncComplete():
+		case <-ctx.Done():
+			p.log.Warn("audit: shutting down with publishes not yet acknowledged", "pending", p.js.PublishAsyncPending())
+		}
+	}
+	close(p.stop)
+	p.wg.Wait()
+	if p.spool != nil {
+		errs = append(errs, p.spool.Close())
+	}
+	if err := p.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		p.nc.Close()
+	}
+	for !p.nc.IsClosed() {
+		select {
+		case <-ctx.Done():
+			p.nc.Close()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	p.shutdownServer()
+	return errors.Join(errs...)
+}
+
+func (p *Publisher) shutdownServer() {
+	if p.emb != nil {
+		p.emb.shutdown()
+	}
+}
+
+// setSecrets makes the redactor for t's hook secrets, keeping the previous
+// tenant's too (requests in flight may still run its hooks).
+func (p *Publisher) setSecrets(t *tenant.Tenant) {
+	var cur []string
+	if t != nil {
+		for _, pl := range t.Pipelines {
+			for _, h := range pl.Hooks {
+				for _, s := range h.Secrets {
+					if v := s.Reveal(); v != "" {
+						cur = append(cur, v)
+					}
+				}
+			}
+		}
+	}
+	all := slices.Clone(cur)
+	if prev := p.secrets.Load(); prev != nil {
+		all = append(all, *prev...)
+	}
+	p.secrets.Store(&cur)
+	slices.SortFunc(all, func(a, b string) int { // longest first, equal ones together
+		if c := cmp.Compare(len(b), len(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	all = slices.Compact(all)
+	if len(all) == 0 {
+		p.redactor.Store(nil)
+		return
+	}
+	pairs := make([]string, 0, 2*len(all))
+	for _, s := range all {
+		pairs = append(pairs, s, "[redacted]")
+	}
+	p.redactor.Store(strings.NewReplacer(pairs...))
+}
+
+// redact replaces every hook secret in s.
+func (p *Publisher) redact(s string) string {
+	if r := p.redactor.Load(); r != nil && s != "" {
+		return r.Replace(s)
+	}
+	return s
+}
+
+var _ engine.Auditor = (*Publisher)(nil)
