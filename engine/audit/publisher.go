@@ -253,6 +253,10 @@ func (p *Publisher) ClientURL() string {
 	return p.emb.url
 }
 
+// Backlog is the number of events in the spool not yet acknowledged by the
+// stream (always 0 in ack mode).
+func (p *Publisher) Backlog() int64 { return p.spoolStats().Depth }
+
 // Mode is the delivery mode.
 func (p *Publisher) Mode() tenant.AuditMode { return p.cfg.Mode }
 

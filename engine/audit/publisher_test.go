@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -204,5 +206,195 @@ func TestStreamUpdatedOnStart(t *testing.T) {
 	}
 	if c := s.CachedInfo().Config; c.MaxAge != 24*time.Hour || c.Duplicates != 5*time.Minute {
 		t.Errorf("stream not updated: max age %s, window %s", c.MaxAge, c.Duplicates)
+	}
+}
+
+// TestThousandsOfTokens issues thousands of tokens (and some refusals) and
+// finds exactly one event per decision: one issued event per jti, none
+// holding any issued token or any client secret.
+func TestThousandsOfTokens(t *testing.T) {
+	const tokens = 2000
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			p := openPublisher(t, testAudit(t, mode))
+			srv := startIssuer(t, p)
+			c := newTokenClient(srv)
+			r := newResults()
+			wrong := []string{"demo-m2m-secreT", "demo-other-secret", "demo-m2m-secret-but-longer"}
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for i := w; i < tokens; i += workers {
+						c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users")
+						if i%50 == 0 {
+							c.request(t, r, "demo-m2m", wrong[i%len(wrong)], "read:users")
+							c.request(t, r, "demo-other", "demo-other-secret", "")
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if r.count(200) != tokens {
+				t.Fatalf("%d tokens, want %d: %v", r.count(200), tokens, r.statuses)
+			}
+			waitFor(t, "the spool to drain", patience, func() bool { return p.Backlog() == 0 })
+			var events []*audit.TailedEvent
+			waitFor(t, "every event", patience, func() bool {
+				events = streamEvents(t, p.ClientURL())
+				return len(events) >= r.total()
+			})
+			if len(events) != r.total() {
+				t.Errorf("%d events for %d decisions", len(events), r.total())
+			}
+			checkExactlyOnce(t, r, events, false, append(wrong, "demo-m2m-secret")...)
+			denied := 0
+			for _, e := range events {
+				if k, _ := e.Kind(); k == audit.KindDenied {
+					denied++
+				}
+			}
+			if denied != r.total()-tokens {
+				t.Errorf("%d denied events for %d refusals", denied, r.total()-tokens)
+			}
+		})
+	}
+}
+
+// goHook is a hook written in Go, standing in for a WebAssembly module.
+type goHook func(tx *engine.Transaction) (*engine.HookResult, error)
+
+func (h goHook) Invoke(_ context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
+	return h(tx)
+}
+
+type goLoader map[string]goHook
+
+func (l goLoader) LoadHook(_ context.Context, spec *tenant.Hook) (engine.Hook, error) {
+	return l[spec.Plugin], nil
+}
+
+const hookTenant = `
+default_audience: https://api.example.com
+apis:
+  - identifier: https://api.example.com
+    scopes: [{name: read:users}, {name: write:users}, {name: delete:users}]
+clients:
+  - id: demo-m2m
+    name: Demo
+    type: m2m
+    secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]
+grants:
+  - {client: demo-m2m, api: https://api.example.com, scopes: [read:users, write:users]}
+pipelines:
+  credentials-exchange:
+    hooks:
+      - name: chatty
+        plugin: chatty
+        secrets: {API_KEY: SCOPELINE_TEST_HOOK_KEY}
+      - name: flaky-skip
+        plugin: flaky-skip
+        failure: skip
+        secrets: {API_KEY: SCOPELINE_TEST_HOOK_KEY}
+      - name: flaky-deny
+        plugin: flaky-deny
+        secrets: {API_KEY: SCOPELINE_TEST_HOOK_KEY}
+`
+
+// TestHookFailuresAndSecrets checks the hook-failed events (a fault under
+// failure: skip still issues, under deny refuses) and that hook secrets
+// never reach an event, wherever a hook puts them.
+func TestHookFailuresAndSecrets(t *testing.T) {
+	const key = "hook-api-key-0123456789"
+	t.Setenv("SCOPELINE_TEST_HOOK_KEY", key)
+	requested := func(tx *engine.Transaction, s string) bool { return slices.Contains(tx.Requested, s) }
+	loader := goLoader{
+		"chatty": func(tx *engine.Transaction) (*engine.HookResult, error) {
+			return &engine.HookResult{
+				Logs: []string{"calling upstream with key " + key},
+				Ops:  []engine.HookOp{{Kind: engine.HookSetClaim, Name: "tier", Value: []byte(`"gold"`), Reason: "upstream (key " + key + ") said so"}},
+			}, nil
+		},
+		"flaky-skip": func(tx *engine.Transaction) (*engine.HookResult, error) {
+			if requested(tx, "write:users") {
+				return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("upstream with key " + key + " too slow")}
+			}
+			return nil, nil
+		},
+		"flaky-deny": func(tx *engine.Transaction) (*engine.HookResult, error) {
+			if requested(tx, "delete:users") {
+				return nil, &engine.HookFault{Kind: "trap", Err: errors.New("unreachable " + key)}
+			}
+			return nil, nil
+		},
+	}
+	tn, err := tenant.Parse([]byte(hookTenant), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(hookTenant),
+		Options: []engine.Option{engine.WithAuditor(p), engine.WithHookLoader(loader)}})
+	c := newTokenClient(srv)
+	r := newResults()
+	c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users")
+	c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users write:users")
+	c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users delete:users")
+	if r.count(200) != 2 || r.count(500) != 1 {
+		t.Fatalf("answers %v %v", r.statuses, r.bodies)
+	}
+	var events []*audit.TailedEvent
+	waitFor(t, "3 events", patience, func() bool {
+		events = streamEvents(t, p.ClientURL())
+		return len(events) >= 3
+	})
+	for _, e := range events {
+		if bytes.Contains(e.Raw, []byte(key)) {
+			t.Fatalf("event holds the hook secret: %s", e.Raw)
+		}
+	}
+	checkExactlyOnce(t, r, events, false, "demo-m2m-secret")
+	tests := []struct {
+		kind    audit.Kind
+		outcome string
+		subject string
+		failure *audit.HookFailure
+	}{
+		{audit.KindIssued, "issued", "scopeline.audit.issued.demo-m2m", nil},
+		{audit.KindHookFailed, "issued", "scopeline.audit.hook-failed.demo-m2m",
+			&audit.HookFailure{Hook: "flaky-skip", Kind: "timeout", Error: "hook timeout: upstream with key [redacted] too slow"}},
+		{audit.KindHookFailed, "denied", "scopeline.audit.hook-failed.demo-m2m",
+			&audit.HookFailure{Hook: "flaky-deny", Kind: "trap", Error: "hook trap: unreachable [redacted]"}},
+	}
+	for i, tt := range tests {
+		e := events[i]
+		d, err := e.Decision()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, _ := e.Kind(); k != tt.kind || d.Outcome != tt.outcome {
+			t.Errorf("event %d: kind %s outcome %s, want %s %s", i, k, d.Outcome, tt.kind, tt.outcome)
+		}
+		if len(d.HookLogs) != 1 || d.HookLogs[0].Message != "calling upstream with key [redacted]" {
+			t.Errorf("event %d: hook logs %+v", i, d.HookLogs)
+		}
+		var reasons []string
+		for _, te := range d.Trace {
+			reasons = append(reasons, te.Reason)
+		}
+		if !slices.Contains(reasons, "upstream (key [redacted]) said so") {
+			t.Errorf("event %d: trace reasons %q", i, reasons)
+		}
+		switch {
+		case tt.failure == nil && len(d.HookFailures) != 0:
+			t.Errorf("event %d: failures %+v", i, d.HookFailures)
+		case tt.failure != nil && (len(d.HookFailures) != 1 || d.HookFailures[0] != *tt.failure):
+			t.Errorf("event %d: failures %+v, want %+v", i, d.HookFailures, *tt.failure)
+		}
+		if (d.Outcome == "issued") != (d.JTI != "") {
+			t.Errorf("event %d: outcome %s with jti %q", i, d.Outcome, d.JTI)
+		}
+	}
+	if d, _ := events[2].Decision(); d.Error == nil || d.Error.Code != "server_error" || d.LogCode != "feccft" {
+		t.Errorf("denied by a faulting hook: %s", events[2].Raw)
 	}
 }

@@ -1,0 +1,296 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// The failure tests run real NATS servers in the test process and drive
+// token requests through a real issuer while the servers fail. For each
+// delivery mode they check the promise: every token handed out has exactly
+// one event in the stream, no event is stored twice, and during the outage
+// token requests behave as documented: ack mode answers 503
+// temporarily_unavailable, buffered mode keeps issuing and the events
+// arrive after recovery.
+
+// failureAudit are settings with short timeouts, so that outages show
+// within a test's patience.
+func failureAudit(t *testing.T, mode tenant.AuditMode, urls ...string) tenant.Audit {
+	a := testAudit(t, mode, urls...)
+	a.PublishTimeout = time.Second
+	a.AckTimeout = 250 * time.Millisecond
+	return a
+}
+
+const (
+	workers   = 8
+	batch     = 150 // tokens between the steps of a scenario
+	patience  = 90 * time.Second
+	clientSec = "demo-m2m-secret"
+)
+
+// scenario runs load against an issuer publishing to urls while disrupt
+// breaks and repairs the servers, then checks the stream through readURL.
+type scenario struct {
+	t     *testing.T
+	mode  tenant.AuditMode
+	p     *audit.Publisher
+	reg   *prometheus.Registry
+	r     *results
+	stop  chan struct{}
+	wait  func()
+	start time.Time
+}
+
+func runLoad(t *testing.T, mode tenant.AuditMode, cfg tenant.Audit) *scenario {
+	reg := prometheus.NewRegistry()
+	p := openPublisher(t, cfg, audit.WithRegisterer(reg))
+	srv := startIssuer(t, p)
+	sc := &scenario{t: t, mode: mode, p: p, reg: reg, r: newResults(), stop: make(chan struct{}), start: time.Now()}
+	sc.wait = load(t, newTokenClient(srv), sc.r, workers, 0, sc.stop)
+	t.Cleanup(sc.finish)
+	return sc
+}
+
+// issued waits until n more tokens were handed out.
+func (sc *scenario) issued(n int, what string) {
+	sc.t.Helper()
+	target := sc.r.count(200) + n
+	waitFor(sc.t, fmt.Sprintf("%d tokens %s", n, what), patience, func() bool { return sc.r.count(200) >= target })
+}
+
+// outage waits until the outage shows in the answers: 503s in ack mode,
+// tokens still flowing (into the spool) in buffered mode.
+func (sc *scenario) outage() {
+	sc.t.Helper()
+	if sc.mode == tenant.AuditAck {
+		target := sc.r.count(503) + workers
+		waitFor(sc.t, "503 answers during the outage", patience, func() bool { return sc.r.count(503) >= target })
+		return
+	}
+	sc.issued(batch, "during the outage")
+	if sc.p.Backlog() == 0 {
+		sc.t.Error("buffered mode issued tokens during the outage with an empty spool")
+	}
+}
+
+func (sc *scenario) finish() {
+	select {
+	case <-sc.stop:
+		return
+	default:
+	}
+	close(sc.stop)
+	sc.wait()
+}
+
+// check stops the load, waits for the spool to drain and checks the stream.
+func (sc *scenario) check(readURL string) {
+	t := sc.t
+	t.Helper()
+	sc.finish()
+	waitFor(t, "the spool to drain", patience, func() bool { return sc.p.Backlog() == 0 })
+	events := streamEvents(t, readURL)
+	checkExactlyOnce(t, sc.r, events, sc.mode == tenant.AuditAck, clientSec)
+	sc.r.mu.Lock()
+	defer sc.r.mu.Unlock()
+	for status, n := range sc.r.statuses {
+		switch {
+		case status == 200:
+		case status == 503 && sc.mode == tenant.AuditAck:
+		default:
+			t.Errorf("%d answers with status %d in %s mode: %v", n, status, sc.mode, sc.r.bodies[:min(3, len(sc.r.bodies))])
+		}
+	}
+	for code := range sc.r.errors {
+		if code != "temporarily_unavailable" {
+			t.Errorf("error %q answered", code)
+		}
+	}
+	retries, dups := metricValue(t, sc.reg, "scopeline_audit_publish_retries_total"), metricValue(t, sc.reg, "scopeline_audit_duplicates_total")
+	t.Logf("%s mode, %s: answers %v; %v re-sends, %v of them already stored", sc.mode, time.Since(sc.start).Round(time.Millisecond), sc.r.statuses, retries, dups)
+	if retries == 0 {
+		t.Error("no event was ever re-sent: the outage did not reach the publisher")
+	}
+}
+
+var modes = []tenant.AuditMode{tenant.AuditAck, tenant.AuditBuffered}
+
+func TestServerRestartMidLoad(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			dir := t.TempDir()
+			ns := startNATS(t, "n1", 0, dir)
+			port, u := ns.port(), ns.ClientURL()
+			sc := runLoad(t, mode, failureAudit(t, mode, u))
+
+			sc.issued(batch, "before the restart")
+			ns.stop()
+			sc.outage()
+			ns = startNATS(t, "n1", port, dir)
+			sc.issued(batch, "after the restart")
+			sc.check(ns.ClientURL())
+		})
+	}
+}
+
+func TestUnreachableAtStartAndDuringLoad(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			dir := t.TempDir()
+			port := freePort(t)
+			u := fmt.Sprintf("nats://127.0.0.1:%d", port)
+			sc := runLoad(t, mode, failureAudit(t, mode, u))
+
+			// Nothing listens yet.
+			sc.outage()
+			if mode == tenant.AuditAck && sc.r.count(200) != 0 {
+				t.Fatalf("%d tokens handed out before the stream existed", sc.r.count(200))
+			}
+			if err := sc.p.Ready(context.Background()); err == nil && mode == tenant.AuditAck {
+				t.Error("ready while NATS is unreachable in ack mode")
+			}
+			ns := startNATS(t, "n1", port, dir)
+			sc.issued(batch, "once the server is up")
+			ns.stop()
+			sc.outage()
+			ns = startNATS(t, "n1", port, dir)
+			sc.issued(batch, "after the server came back")
+			sc.check(ns.ClientURL())
+		})
+	}
+}
+
+func TestClusterLeaderKilledMidLoad(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			nodes := startCluster(t, 3)
+			var urls []string
+			for _, n := range nodes {
+				urls = append(urls, n.ClientURL())
+			}
+			cfg := failureAudit(t, mode, urls...)
+			cfg.Stream.Replicas = 3
+			// Leader elections take seconds: let ack mode wait them out.
+			cfg.PublishTimeout = 10 * time.Second
+			sc := runLoad(t, mode, cfg)
+			waitFor(t, "the R3 stream", patience, func() bool { return streamLeader(t, urls) != "" })
+
+			sc.issued(batch, "before the leader is killed")
+			leader := streamLeader(t, urls)
+			var survivor string
+			for _, n := range nodes {
+				if n.Name() == leader {
+					n.stop()
+				} else {
+					survivor = n.ClientURL()
+				}
+			}
+			t.Logf("killed the stream leader %s", leader)
+			waitFor(t, "a new stream leader", patience, func() bool {
+				l := streamLeader(t, []string{survivor})
+				return l != "" && l != leader
+			})
+			sc.issued(batch, "after the new leader took over")
+			sc.check(survivor)
+		})
+	}
+}
+
+// metricValue sums a metric's samples.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// startCluster starts n JetStream servers routed to each other. A
+// clustered server is ready only once its peers are there, so all are
+// started before any is waited for.
+func startCluster(t *testing.T, n int) []*natsServer {
+	t.Helper()
+	var routes []*url.URL
+	ports := make([]int, n)
+	for i := range n {
+		ports[i] = freePort(t)
+		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
+	}
+	var nodes []*natsServer
+	for i := range n {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       server.RANDOM_PORT,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			NoSigs:     true,
+			NoLog:      true,
+			Cluster:    server.ClusterOpts{Name: "audit-test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:     routes,
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		nodes = append(nodes, &natsServer{Server: s, opts: opts})
+	}
+	for _, node := range nodes {
+		if !node.ReadyForConnections(60 * time.Second) {
+			t.Fatalf("nats server %s did not start", node.Name())
+		}
+	}
+	return nodes
+}
+
+// streamLeader returns the name of the audit stream's leader, "" while
+// there is none (or no server answers).
+func streamLeader(t *testing.T, urls []string) string {
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(time.Second))
+	if err != nil {
+		return ""
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, tenant.DefaultAuditStream)
+	if err != nil {
+		return ""
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		return ""
+	}
+	return info.Cluster.Leader
+}
