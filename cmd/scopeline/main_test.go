@@ -65,6 +65,9 @@ func startServe(t *testing.T, cfg serveConfig) (string, chan struct{}, *syncBuff
 	if cfg.keyPoll == 0 {
 		cfg.keyPoll = time.Hour
 	}
+	if cfg.natsListen == "" {
+		cfg.natsListen = "127.0.0.1:0" // never the default port: tests run side by side
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())

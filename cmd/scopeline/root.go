@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		newSecretCmd(),
 		newKeysCmd(),
 		newBenchCmd(),
+		newAuditCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/examples/quickstart"
@@ -36,6 +37,7 @@ type serveConfig struct {
 	trustedProxies  []string
 	shutdownTimeout time.Duration
 	keyPoll         time.Duration
+	natsListen      string
 }
 
 // defaultDataDir is where state lives unless --data-dir or
@@ -96,6 +98,7 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	f.StringSliceVar(&cfg.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for requests in flight on shutdown")
 	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
+	f.StringVar(&cfg.natsListen, "nats-listen", "", "loopback host:port of the embedded NATS server for audit readers, or off (overrides nats.embedded.listen; default 127.0.0.1:4222)")
 	return cmd
 }
 
@@ -118,6 +121,7 @@ type server struct {
 	store    *keys.Store
 	issuer   *engine.Issuer
 	keyStamp keys.Stamp
+	audit    *audit.Publisher
 }
 
 // serve runs the issuer until ctx is done. Each value on reload reloads the
@@ -172,6 +176,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		engine.WithRegisterer(reg),
 		engine.WithTrustedProxies(proxies),
 	}
+	var auditOpts []engine.Option
+	if s.audit, auditOpts, err = openAudit(ctx, cfg, t, issuerURL, log, reg); err != nil {
+		return err
+	}
+	// Runs after the HTTP server stopped: drain events, then stop NATS.
+	defer closeAudit(s.audit, cfg.shutdownTimeout, log)
+	opts = append(opts, auditOpts...)
 	hooks, closeHooks, err := newHookLoader(ctx, cfg.dataDir)
 	if err != nil {
 		return err
@@ -253,9 +264,11 @@ func (s *server) reload(ctx context.Context) {
 	}
 	if err != nil {
 		s.log.Error("reload failed; the previous tenant keeps serving", "tenant", s.cfg.configPath, "err", err)
+		s.auditReload(ctx, nil, err)
 		return
 	}
 	s.log.Info("tenant reloaded", "tenant", s.cfg.configPath, "apis", len(t.APIs), "clients", len(t.Clients), "took", time.Since(start).Round(time.Microsecond))
+	s.auditReload(ctx, t, nil)
 }
 
 // reloadKeys picks up a rotation made by `scopeline keys rotate`.

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,37 +12,34 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
-// Users of the embedded server. The issuer connects in process as
-// publisherUser with a password made at start and kept in memory;
-// connections without credentials (scopeline audit tail, the nats CLI on
-// the loopback port) are readerUser, who may read the audit stream and
-// manage consumers on it, and nothing else: not publish events, not
-// delete or change the stream.
-const (
-	publisherUser = "scopeline"
-	readerUser    = "audit-reader"
-)
+// readerUser is who connections without credentials are on the embedded
+// server (scopeline audit tail, the nats CLI on the loopback port): they
+// may read the audit stream and manage consumers on it, and nothing else,
+// not publish events, not delete or change the stream. The issuer itself
+// connects in process with an nkey made at start and kept in memory.
+const readerUser = "audit-reader"
 
 // embedded is the in-process NATS server.
 type embedded struct {
-	srv      *server.Server
-	password string
-	url      string // the loopback client URL, "" when not listening
+	srv       *server.Server
+	publisher nkeys.KeyPair
+	url       string // the loopback client URL, "" when not listening
 }
 
 // startEmbedded starts the in-process server with JetStream in storeDir.
 func startEmbedded(cfg tenant.EmbeddedNATS, storeDir string, a *tenant.Audit, rnd io.Reader, log *slog.Logger) (*embedded, error) {
-	pubPass, err := password(rnd)
+	publisher, err := nkeys.CreatePairWithRand(nkeys.PrefixByteUser, rnd)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit: embedded server key: %w", err)
 	}
-	readPass, err := password(rnd)
+	publicKey, err := publisher.PublicKey()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit: embedded server key: %w", err)
 	}
 	if err = os.MkdirAll(storeDir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: embedded server store: %w", err)
@@ -57,12 +53,9 @@ func startEmbedded(cfg tenant.EmbeddedNATS, storeDir string, a *tenant.Audit, rn
 		NoSigs:       true,
 		DontListen:   cfg.Listen == "",
 		MaxPayload:   2 * MaxEventBytes,
-		Users: []*server.User{
-			{Username: publisherUser, Password: pubPass},
-			// Connections without credentials become the reader; its
-			// password only closes the door to naming it explicitly.
-			{Username: readerUser, Password: readPass, Permissions: readerPermissions(a.Stream.Name)},
-		},
+		Nkeys:        []*server.NkeyUser{{Nkey: publicKey}},
+		// The reader has no password: it is what anonymous connections are.
+		Users:      []*server.User{{Username: readerUser, Permissions: readerPermissions(a.Stream.Name)}},
 		NoAuthUser: readerUser,
 	}
 	if cfg.Listen != "" {
@@ -91,24 +84,17 @@ func startEmbedded(cfg tenant.EmbeddedNATS, storeDir string, a *tenant.Audit, rn
 		}
 		return nil, errors.New("audit: the embedded NATS server did not start")
 	}
-	e := &embedded{srv: srv, password: pubPass}
+	e := &embedded{srv: srv, publisher: publisher}
 	if cfg.Listen != "" {
 		e.url = srv.ClientURL()
 	}
 	return e, nil
 }
 
-func password(rnd io.Reader) (string, error) {
-	var b [24]byte
-	if _, err := io.ReadFull(rnd, b[:]); err != nil {
-		return "", fmt.Errorf("audit: embedded server password: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
 // connectOptions connect in process as the publisher.
 func (e *embedded) connectOptions() []nats.Option {
-	return []nats.Option{nats.InProcessServer(e.srv), nats.UserInfo(publisherUser, e.password)}
+	pub, _ := e.publisher.PublicKey()
+	return []nats.Option{nats.InProcessServer(e.srv), nats.Nkey(pub, e.publisher.Sign)}
 }
 
 func (e *embedded) shutdown() {
@@ -151,8 +137,19 @@ func readerPermissions(stream string) *server.Permissions {
 type natsLogger struct{ log *slog.Logger }
 
 func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Tracef(format string, v ...any)  {}
+func (l natsLogger) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if msg == plaintextWarning {
+		// The anonymous reader's empty password: there is nothing to hash.
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Warn(msg)
+}
+
+const plaintextWarning = "Plaintext passwords detected, use nkeys or bcrypt"
+
+func (l natsLogger) Fatalf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Tracef(format string, v ...any) {}

@@ -121,7 +121,9 @@ func (sc *scenario) check(readURL string) {
 	}
 	retries, dups := metricValue(t, sc.reg, "scopeline_audit_publish_retries_total"), metricValue(t, sc.reg, "scopeline_audit_duplicates_total")
 	t.Logf("%s mode, %s: answers %v; %v re-sends, %v of them already stored", sc.mode, time.Since(sc.start).Round(time.Millisecond), sc.r.statuses, retries, dups)
-	if retries == 0 {
+	// (buffered mode holds back while disconnected, so it may never need
+	// to re-send: its outage shows as the spool's backlog, checked above.)
+	if retries == 0 && sc.mode == tenant.AuditAck {
 		t.Error("no event was ever re-sent: the outage did not reach the publisher")
 	}
 }

@@ -358,7 +358,7 @@ func (v *validator) nats(n *NATS, f *fileNATS) {
 		case "off", "":
 			n.Embedded.Listen = ""
 		default:
-			if err := validLoopback(l); err != nil {
+			if err := ValidateEmbeddedListen(l); err != nil {
 				v.fail(err.Error(), "nats", "embedded", "listen")
 			}
 			n.Embedded.Listen = l
@@ -372,10 +372,10 @@ func (v *validator) nats(n *NATS, f *fileNATS) {
 	}
 }
 
-// validLoopback accepts host:port on a loopback address: the embedded
-// server lets local readers in without credentials, so it must not be
-// reachable from the network.
-func validLoopback(hostport string) error {
+// ValidateEmbeddedListen accepts host:port on a loopback address: the
+// embedded server lets local readers in without credentials, so it must
+// not be reachable from the network.
+func ValidateEmbeddedListen(hostport string) error {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return fmt.Errorf("listen %q must be host:port (or off)", hostport)

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scopeline/scopeline/examples/quickstart"
+)
+
+var readersURL = regexp.MustCompile(`readers connect to (nats://127\.0\.0\.1:\d+)`)
+
+// auditURL is the embedded NATS server's reader URL, from serve's log.
+func auditURL(t *testing.T, logs *syncBuffer) string {
+	t.Helper()
+	waitFor(t, logs, "readers connect to")
+	return readersURL.FindStringSubmatch(logs.String())[1]
+}
+
+// tailEvents runs `audit tail --json --follow=false` until it has n events.
+func tailEvents(t *testing.T, n int, args ...string) []map[string]any {
+	t.Helper()
+	var events []map[string]any
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, out, errOut := runCLI(t, "", append([]string{"audit", "tail", "--json", "--follow=false"}, args...)...)
+		if code != 0 {
+			t.Fatalf("audit tail: exit %d: %s", code, errOut)
+		}
+		events = events[:0]
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line == "" {
+				continue
+			}
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("not JSON: %q", line)
+			}
+			events = append(events, e)
+		}
+		if len(events) >= n || time.Now().After(deadline) {
+			return events
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func kindsOf(events []map[string]any) []string {
+	var out []string
+	for _, e := range events {
+		typ := e["type"].(string)
+		out = append(out, strings.Split(typ, ".")[len(strings.Split(typ, "."))-2])
+	}
+	return out
+}
+
+func TestServePublishesAndTailReads(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tenant.yaml")
+	if err := os.WriteFile(path, quickstart.Tenant, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, reload, logs, stop := startServe(t, serveConfig{configPath: path})
+	url := auditURL(t, logs)
+	tok, err := getToken(t, addr, "read:users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getToken(t, addr, "delete:users"); err == nil {
+		t.Fatal("delete:users granted")
+	}
+
+	// (the oauth2 client tries Basic, then the body, so one or two denials)
+	events := tailEvents(t, 2, "--url", url)
+	if got := strings.Join(kindsOf(events), " "); got != "issued denied" && got != "issued denied denied" {
+		t.Fatalf("kinds %q", got)
+	}
+	for _, e := range events {
+		b, _ := json.Marshal(e)
+		if strings.Contains(string(b), tok) || strings.Contains(string(b), "demo-m2m-secret") {
+			t.Fatalf("event holds a token or a secret: %s", b)
+		}
+	}
+	issued := events[0]["data"].(map[string]any)
+	if issued["client_id"] != "demo-m2m" || issued["jti"] == "" || issued["log_code"] != "seccft" {
+		t.Errorf("issued event data %v", issued)
+	}
+
+	// Filters.
+	if got := tailEvents(t, len(events)-1, "--url", url, "--type", "denied"); len(got) != len(events)-1 || kindsOf(got)[0] != "denied" {
+		t.Errorf("--type denied: %v", kindsOf(got))
+	}
+	if got := tailEvents(t, 0, "--url", url, "--client", "nobody"); len(got) != 0 {
+		t.Errorf("--client nobody: %d events", len(got))
+	}
+	if got := tailEvents(t, 0, "--url", url, "--since", "0s"); len(got) != 0 {
+		t.Errorf("--since now: %d events", len(got))
+	}
+
+	// The readable table, with the trace.
+	code, out, _ := runCLI(t, "", "audit", "tail", "--url", url, "--follow=false", "--trace", "--client", "demo-m2m")
+	if code != 0 || !strings.Contains(out, "TIME") || !strings.Contains(out, "issued") ||
+		!strings.Contains(out, "invalid_scope") || !strings.Contains(out, "baseline") {
+		t.Errorf("table (exit %d):\n%s", code, out)
+	}
+
+	// A durable consumer goes on where it stopped.
+	first := tailEvents(t, len(events), "--url", url, "--durable", "siem")
+	if len(first) != len(events) {
+		t.Fatalf("durable read %d events", len(first))
+	}
+	if again := tailEvents(t, 0, "--url", url, "--durable", "siem"); len(again) != 0 {
+		t.Errorf("durable consumer read %d events again", len(again))
+	}
+
+	// Reloads are events too; changed audit settings need a restart.
+	os.WriteFile(path, append(quickstart.Tenant, "\naudit:\n  mode: buffered\n"...), 0o644)
+	reload <- struct{}{}
+	waitFor(t, logs, "they apply at the next restart")
+	os.WriteFile(path, []byte("apis: [{identifier: x}]\nbogus: 1\n"), 0o644)
+	reload <- struct{}{}
+	waitFor(t, logs, "reload failed")
+	reloads := tailEvents(t, 2, "--url", url, "--type", "tenant-reloaded")
+	if len(reloads) != 2 {
+		t.Fatalf("%d reload events", len(reloads))
+	}
+	ok, refused := reloads[0]["data"].(map[string]any), reloads[1]["data"].(map[string]any)
+	if ok["result"] != "ok" || ok["restart_required"] != true || ok["clients"] != 2.0 {
+		t.Errorf("reload event %v", ok)
+	}
+	if refused["result"] != "error" || !strings.Contains(refused["error"].(string), "bogus") {
+		t.Errorf("refused reload event %v", refused)
+	}
+	if again := tailEvents(t, 2, "--url", url, "--durable", "siem"); len(again) != 2 {
+		t.Errorf("durable consumer read %d new events, want the 2 reloads", len(again))
+	}
+
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "audit stream closed") {
+		t.Errorf("no drain on shutdown:\n%s", logs)
+	}
+}
+
+func TestAuditTailUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--since", "yesterday"},
+		{"--since", "-5m"},
+		{"--since", "2999-01-01"},
+		{"--type", "granted"},
+		{"--durable", "has space"},
+	} {
+		code, _, errOut := runCLI(t, "", append([]string{"audit", "tail", "--url", "nats://127.0.0.1:1"}, args...)...)
+		if code != 2 || errOut == "" {
+			t.Errorf("audit tail %v: exit %d, %q; want a usage error", args, code, errOut)
+		}
+	}
+	code, _, errOut := runCLI(t, "", "audit", "tail", "--url", "nats://127.0.0.1:1", "--follow=false")
+	if code != 1 || !strings.Contains(errOut, "is scopeline serve running?") {
+		t.Errorf("no server: exit %d, %q", code, errOut)
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"90m":                  now.Add(-90 * time.Minute),
+		"2026-11-22":           time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
+		"2026-11-22T08:30:00Z": time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC),
+		"2026-11-22T08:30:00":  time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC),
+	} {
+		got, err := parseSince(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+}
