@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -302,17 +303,26 @@ func decisionData(d *engine.Decision, instance string, redact func(string) strin
 // encode builds the event's JSON, leaving out hook logs and then trace
 // entries when it would pass MaxEventBytes.
 func encode(e *Event, data any) ([]byte, error) {
+	e.Data = nil
+	head, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encoding event: %w", err)
+	}
+	// Data is the envelope's last member: splice the data in, rather than
+	// have encoding/json validate and compact it a second time.
+	head, ok := bytes.CutSuffix(head, []byte(`null}`))
+	if !ok {
+		return nil, errors.New("audit: unexpected event encoding")
+	}
 	for {
 		raw, err := json.Marshal(data)
 		if err != nil {
 			return nil, fmt.Errorf("audit: encoding event data: %w", err)
 		}
-		e.Data = raw
-		b, err := json.Marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("audit: encoding event: %w", err)
-		}
-		if len(b) <= MaxEventBytes {
+		if len(head)+len(raw)+1 <= MaxEventBytes {
+			e.Data = raw
+			b := make([]byte, 0, len(head)+len(raw)+1)
+			b = append(append(append(b, head...), raw...), '}')
 			return b, nil
 		}
 		dd, ok := data.(*DecisionData)

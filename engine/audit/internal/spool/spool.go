@@ -17,6 +17,7 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -610,6 +611,7 @@ func (r *Reader) Next(max int) ([]Record, error) {
 				return out, err
 			}
 		}
+		r.fr.limit = seg.size
 		data, err := r.fr.next()
 		if err != nil {
 			return out, fmt.Errorf("spool: reading record %d: %w", r.seq, err)
@@ -628,7 +630,7 @@ func (r *Reader) open(seg *segment) error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	r.f, r.fseg = f, seg.first
-	r.fr = frameReader{f: f}
+	r.fr = frameReader{f: f, limit: seg.size}
 	for i := seg.first; i < r.seq; i++ {
 		if _, err := r.fr.next(); err != nil {
 			return fmt.Errorf("spool: skipping to record %d: %w", r.seq, err)
@@ -645,32 +647,72 @@ func (r *Reader) Close() {
 	}
 }
 
-// frameReader reads frames from a segment file by offset.
+// frameReader reads frames from a segment file, from offset off, through
+// a buffer of whole chunks (one read for many small records).
 type frameReader struct {
 	f   *os.File
-	off int64
+	off int64 // offset of the next frame
+	// limit, when set, is the end of what was committed: bytes past it may
+	// be a write in progress (or one undone), so they are never buffered.
+	limit int64
+	buf   []byte // file bytes from at
+	at    int64
 }
 
 var errCorrupt = errors.New("corrupt record")
 
+const readChunk = 64 << 10
+
+// window returns n bytes at off, reading more of the file when the buffer
+// does not hold them; fewer than n at the end of the file.
+func (fr *frameReader) window(off int64, n int) ([]byte, error) {
+	if off >= fr.at && off+int64(n) <= fr.at+int64(len(fr.buf)) {
+		return fr.buf[off-fr.at : off-fr.at+int64(n)], nil
+	}
+	size := max(n, readChunk)
+	if fr.limit > 0 {
+		size = int(max(min(int64(size), fr.limit-off), 0))
+	}
+	if cap(fr.buf) < size {
+		fr.buf = make([]byte, size)
+	}
+	fr.buf = fr.buf[:size]
+	m, err := fr.f.ReadAt(fr.buf, off)
+	fr.buf, fr.at = fr.buf[:m], off
+	if m >= n {
+		return fr.buf[:n], nil
+	}
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return fr.buf, nil
+}
+
 func (fr *frameReader) next() ([]byte, error) {
-	var h [headerLen]byte
-	n, err := fr.f.ReadAt(h[:], fr.off)
-	if n == 0 && err == io.EOF {
+	h, err := fr.window(fr.off, headerLen)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) == 0 {
 		return nil, io.EOF
 	}
-	if n < headerLen {
+	if len(h) < headerLen {
 		return nil, io.ErrUnexpectedEOF
 	}
 	size := binary.LittleEndian.Uint32(h[0:4])
+	sum := binary.LittleEndian.Uint32(h[4:8])
 	if size > maxRecordLen {
 		return nil, errCorrupt
 	}
-	data := make([]byte, size)
-	if n, _ := fr.f.ReadAt(data, fr.off+headerLen); n < int(size) {
+	frame, err := fr.window(fr.off, headerLen+int(size))
+	if err != nil {
+		return nil, err
+	}
+	if len(frame) < headerLen+int(size) {
 		return nil, io.ErrUnexpectedEOF
 	}
-	if crc32.Checksum(data, crcTable) != binary.LittleEndian.Uint32(h[4:8]) {
+	data := bytes.Clone(frame[headerLen:])
+	if crc32.Checksum(data, crcTable) != sum {
 		return nil, errCorrupt
 	}
 	fr.off += headerLen + int64(size)

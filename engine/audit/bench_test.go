@@ -1,0 +1,178 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// The benchmarks measure what the audit stream costs a token, in one run:
+//
+//	go test -run '^$' -bench . -benchtime 3s ./engine/audit/
+//
+// Issuance runs in process (no HTTP) with 16 requests in flight, against
+// the embedded server (file storage, default sync), so that the ratios
+// between events off, ack and buffered show the audit's share.
+
+const benchTenant = `
+apis:
+  - identifier: https://api/ES256
+    signing_algorithm: ES256
+    scopes: [{name: read}, {name: write}]
+  - identifier: https://api/RS256
+    signing_algorithm: RS256
+    scopes: [{name: read}, {name: write}]
+clients:
+  - id: c
+    name: Bench client
+    type: m2m
+    secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]
+grants:
+  - {client: c, api: https://api/ES256, scopes: [read, write]}
+  - {client: c, api: https://api/RS256, scopes: [read, write]}
+`
+
+func benchIssuer(b *testing.B, auditor engine.Auditor) *engine.Issuer {
+	tn, err := tenant.Parse([]byte(benchTenant), "bench.yaml", ".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ks, err := keys.NewStore(b.TempDir()).Ensure(tn.Algorithms(), time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := []engine.Option{engine.WithIssuer("https://issuer.example/")}
+	if auditor != nil {
+		opts = append(opts, engine.WithAuditor(auditor))
+	}
+	iss, err := engine.New(context.Background(), tn, ks, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { iss.Close() })
+	return iss
+}
+
+func benchPublisher(b *testing.B, mode tenant.AuditMode) *audit.Publisher {
+	cfg := testAudit(b, mode)
+	cfg.NATS.Embedded.Listen = ""
+	p := openPublisher(b, cfg)
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Ready(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			b.Fatal("publisher not ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return p
+}
+
+// BenchmarkIssuance issues client-credentials tokens with events off, in
+// ack mode and in buffered mode.
+func BenchmarkIssuance(b *testing.B) {
+	for _, alg := range []string{"ES256", "RS256"} {
+		for _, mode := range []string{"off", "ack", "buffered"} {
+			b.Run(alg+"/"+mode, func(b *testing.B) {
+				var p *audit.Publisher
+				var auditor engine.Auditor
+				if mode != "off" {
+					p = benchPublisher(b, tenant.AuditMode(mode))
+					auditor = p
+				}
+				iss := benchIssuer(b, auditor)
+				b.SetParallelism(8)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						_, err := iss.Token(context.Background(), &engine.TokenRequest{
+							GrantType: engine.GrantClientCredentials, ClientID: "c", ClientSecret: "demo-m2m-secret",
+							AuthMethod: engine.AuthSecretBasic, Scope: "read", ScopeSet: true, Audience: "https://api/" + alg,
+							RequestID: "bench", IP: "127.0.0.1", UserAgent: "bench",
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				if p != nil {
+					waitBacklog(b, p)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPublish measures events per second: Record in ack mode, Record
+// in buffered mode (the spool append), and buffered end to end (spooled
+// and forwarded until the stream acknowledged every one).
+func BenchmarkPublish(b *testing.B) {
+	d := benchDecision()
+	for _, tc := range []struct {
+		name  string
+		mode  tenant.AuditMode
+		drain bool
+	}{
+		{"ack", tenant.AuditAck, false},
+		{"buffered-spool", tenant.AuditBuffered, false},
+		{"buffered-end-to-end", tenant.AuditBuffered, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := benchPublisher(b, tc.mode)
+			b.SetParallelism(8)
+			start := time.Now()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := p.Record(context.Background(), d); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			if tc.drain {
+				waitBacklog(b, p)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+			if !tc.drain {
+				waitBacklog(b, p)
+			}
+		})
+	}
+}
+
+func waitBacklog(b *testing.B, p *audit.Publisher) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for p.Backlog() > 0 {
+		if time.Now().After(deadline) {
+			b.Fatalf("spool not drained: %d events", p.Backlog())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// benchDecision is a typical issued decision.
+func benchDecision() *engine.Decision {
+	tn, err := tenant.Parse([]byte(benchTenant), "bench.yaml", ".")
+	if err != nil {
+		panic(err)
+	}
+	c, _ := tn.Client("c")
+	api, _ := tn.API("https://api/ES256")
+	tx := &engine.Transaction{
+		RequestID: "0123456789abcdef01234567", GrantType: "client_credentials", Trigger: tenant.TriggerCredentialsExchange,
+		ClientID: "c", Client: c, API: api, Requested: []string{"read"}, Scopes: []string{"read"}, Subject: "c",
+		IP: "203.0.113.9", UserAgent: "bench/1.0", Time: time.Now(),
+		Trace: engine.Trace{{Stage: engine.StageBaseline, Op: engine.OpAdd, Scope: "read", Reason: "requested"}},
+	}
+	return &engine.Decision{Outcome: engine.OutcomeIssued, Issuer: "https://issuer.example/", Time: time.Now(), Tx: tx,
+		JTI: fmt.Sprintf("%022d", 1), Expires: time.Now().Add(time.Hour)}
+}
