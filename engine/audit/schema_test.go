@@ -56,7 +56,9 @@ func TestEventsMatchSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	loader := goLoader{
-		"chatty": func(*engine.Transaction) (*engine.HookResult, error) { return &engine.HookResult{Logs: []string{"hi"}}, nil },
+		"chatty": func(*engine.Transaction) (*engine.HookResult, error) {
+			return &engine.HookResult{Logs: []string{"hi"}}, nil
+		},
 		"flaky-skip": func(tx *engine.Transaction) (*engine.HookResult, error) {
 			if len(tx.Requested) > 1 {
 				return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("slow")}
