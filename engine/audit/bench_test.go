@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,9 +60,13 @@ func benchIssuer(b *testing.B, auditor engine.Auditor) *engine.Issuer {
 	return iss
 }
 
-func benchPublisher(b *testing.B, mode tenant.AuditMode) *audit.Publisher {
+func benchPublisher(b *testing.B, mode tenant.AuditMode, syncAlways bool) *audit.Publisher {
 	cfg := testAudit(b, mode)
 	cfg.NATS.Embedded.Listen = ""
+	if syncAlways {
+		cfg.NATS.Embedded.Sync = tenant.Sync{Always: true}
+		cfg.Spool.Sync = tenant.Sync{Always: true}
+	}
 	p := openPublisher(b, cfg)
 	deadline := time.Now().Add(30 * time.Second)
 	for p.Ready(context.Background()) != nil {
@@ -82,7 +87,7 @@ func BenchmarkIssuance(b *testing.B) {
 				var p *audit.Publisher
 				var auditor engine.Auditor
 				if mode != "off" {
-					p = benchPublisher(b, tenant.AuditMode(mode))
+					p = benchPublisher(b, tenant.AuditMode(mode), false)
 					auditor = p
 				}
 				iss := benchIssuer(b, auditor)
@@ -110,22 +115,85 @@ func BenchmarkIssuance(b *testing.B) {
 	}
 }
 
+// BenchmarkIssuanceInterleaved measures the three modes in alternating
+// rounds within one benchmark, so that the machine's noise hits them alike,
+// and reports each mode's cost per token and the throughput of ack and
+// buffered as a percentage of events off. Buffered rounds end when the
+// forwarder has delivered their events: sustained throughput, forwarding
+// included.
+func BenchmarkIssuanceInterleaved(b *testing.B) {
+	for _, alg := range []string{"ES256", "RS256"} {
+		b.Run(alg, func(b *testing.B) {
+			modes := []string{"off", "ack", "buffered"}
+			issuers := map[string]*engine.Issuer{"off": benchIssuer(b, nil)}
+			pubs := map[string]*audit.Publisher{}
+			for _, m := range modes[1:] {
+				pubs[m] = benchPublisher(b, tenant.AuditMode(m), false)
+				issuers[m] = benchIssuer(b, pubs[m])
+			}
+			req := &engine.TokenRequest{
+				GrantType: engine.GrantClientCredentials, ClientID: "c", ClientSecret: "demo-m2m-secret",
+				AuthMethod: engine.AuthSecretBasic, Scope: "read", ScopeSet: true, Audience: "https://api/" + alg,
+				RequestID: "bench", IP: "127.0.0.1", UserAgent: "bench",
+			}
+			const rounds, inFlight = 10, 16
+			per := max(b.N/rounds, inFlight)
+			spent := map[string]time.Duration{}
+			b.ResetTimer()
+			for range rounds {
+				for _, m := range modes {
+					start := time.Now()
+					var wg sync.WaitGroup
+					for w := range inFlight {
+						wg.Go(func() {
+							for i := w; i < per; i += inFlight {
+								r := *req
+								if _, err := issuers[m].Token(context.Background(), &r); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						})
+					}
+					wg.Wait()
+					if p := pubs[m]; p != nil {
+						waitBacklog(b, p)
+					}
+					spent[m] += time.Since(start)
+				}
+			}
+			b.StopTimer()
+			n := float64(rounds * per)
+			for _, m := range modes {
+				b.ReportMetric(float64(spent[m].Nanoseconds())/n, m+"-ns/token")
+			}
+			b.ReportMetric(100*float64(spent["off"])/float64(spent["ack"]), "ack-%-of-off")
+			b.ReportMetric(100*float64(spent["off"])/float64(spent["buffered"]), "buffered-%-of-off")
+		})
+	}
+}
+
 // BenchmarkPublish measures events per second: Record in ack mode, Record
 // in buffered mode (the spool append), and buffered end to end (spooled
-// and forwarded until the stream acknowledged every one).
+// and forwarded until the stream acknowledged every one); then the same
+// with every write synced before it counts (sync: always, the opt-in
+// against OS crashes).
 func BenchmarkPublish(b *testing.B) {
 	d := benchDecision()
 	for _, tc := range []struct {
 		name  string
 		mode  tenant.AuditMode
 		drain bool
+		sync  bool
 	}{
-		{"ack", tenant.AuditAck, false},
-		{"buffered-spool", tenant.AuditBuffered, false},
-		{"buffered-end-to-end", tenant.AuditBuffered, true},
+		{"ack", tenant.AuditAck, false, false},
+		{"buffered-spool", tenant.AuditBuffered, false, false},
+		{"buffered-end-to-end", tenant.AuditBuffered, true, false},
+		{"ack/sync-always", tenant.AuditAck, false, true},
+		{"buffered-spool/sync-always", tenant.AuditBuffered, false, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			p := benchPublisher(b, tc.mode)
+			p := benchPublisher(b, tc.mode, tc.sync)
 			b.SetParallelism(8)
 			start := time.Now()
 			b.ResetTimer()

@@ -69,6 +69,8 @@ type Publisher struct {
 
 	closed atomic.Bool
 	stop   chan struct{}
+	halt   context.CancelFunc // cancels work in progress on Close
+	ctx    context.Context
 	wg     sync.WaitGroup
 }
 
@@ -131,6 +133,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		stop:   make(chan struct{}),
 	}
 	p.streamErr = errors.New("not created yet")
+	p.ctx, p.halt = context.WithCancel(context.WithoutCancel(ctx))
 	p.instance = cfg.Instance
 	if p.instance == "" {
 		h, err := o.hostname()
@@ -460,9 +463,12 @@ func (p *Publisher) ensureLoop() {
 		}
 		backoff := 100 * time.Millisecond
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 			err := p.ensureStream(ctx)
 			cancel()
+			if p.closed.Load() {
+				return
+			}
 			p.streamMu.Lock()
 			p.streamErr = err
 			p.streamMu.Unlock()
@@ -577,6 +583,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 		}
 	}
 	close(p.stop)
+	p.halt()
 	p.wg.Wait()
 	if p.spool != nil {
 		errs = append(errs, p.spool.Close())

@@ -218,6 +218,7 @@ type fileAuditSpool struct {
 // stringList reads either one string or a list of strings.
 type stringList []string
 
+// UnmarshalYAML reads one string or a sequence of them.
 func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -403,13 +404,7 @@ func (v *validator) auditStream(s *AuditStream, f *fileAuditStream) {
 	default:
 		s.MaxAge = f.MaxAge
 	}
-	switch {
-	case f.MaxBytes == 0:
-	case f.MaxBytes < 1<<20:
-		v.fail("max_bytes must be at least 1MiB", "audit", "stream", "max_bytes")
-	default:
-		s.MaxBytes = int64(f.MaxBytes)
-	}
+	v.maxBytes(&s.MaxBytes, f.MaxBytes, "audit", "stream", "max_bytes")
 	switch f.Replicas {
 	case 0:
 	case 1, 3, 5:
@@ -430,13 +425,7 @@ func (v *validator) auditSpool(s *AuditSpool, f *fileAuditSpool) {
 	if f.Dir != "" {
 		s.Dir = v.path(f.Dir)
 	}
-	switch {
-	case f.MaxBytes == 0:
-	case f.MaxBytes < 1<<20:
-		v.fail("max_bytes must be at least 1MiB", "audit", "spool", "max_bytes")
-	default:
-		s.MaxBytes = int64(f.MaxBytes)
-	}
+	v.maxBytes(&s.MaxBytes, f.MaxBytes, "audit", "spool", "max_bytes")
 	switch {
 	case f.MaxEvents == 0:
 	case f.MaxEvents < 100:
@@ -464,6 +453,17 @@ func (v *validator) duration(dst *time.Duration, d, lo, hi time.Duration, path .
 		v.fail(fmt.Sprintf("must be between %s and %s", lo, hi), path...)
 	default:
 		*dst = d
+	}
+}
+
+// maxBytes sets *dst to a max_bytes value b when b is set and at least 1MiB.
+func (v *validator) maxBytes(dst *int64, b ByteSize, path ...any) {
+	switch {
+	case b == 0:
+	case b < 1<<20:
+		v.fail("max_bytes must be at least 1MiB", path...)
+	default:
+		*dst = int64(b)
 	}
 }
 
