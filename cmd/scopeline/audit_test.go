@@ -118,25 +118,32 @@ func TestServePublishesAndTailReads(t *testing.T) {
 	}
 
 	// Reloads are events too; changed audit settings need a restart.
-	os.WriteFile(path, append(quickstart.Tenant, "\naudit:\n  mode: buffered\n"...), 0o644)
+	narrowed := strings.Replace(string(quickstart.Tenant), "scopes: [read:users, write:users]", "scopes: [read:users]", 1)
+	os.WriteFile(path, []byte(narrowed), 0o644)
+	reload <- struct{}{}
+	waitFor(t, logs, "tenant reloaded")
+	os.WriteFile(path, append([]byte(narrowed), "\naudit:\n  mode: buffered\n"...), 0o644)
 	reload <- struct{}{}
 	waitFor(t, logs, "they apply at the next restart")
 	os.WriteFile(path, []byte("apis: [{identifier: x}]\nbogus: 1\n"), 0o644)
 	reload <- struct{}{}
 	waitFor(t, logs, "reload failed")
-	reloads := tailEvents(t, 2, "--url", url, "--type", "tenant-reloaded")
-	if len(reloads) != 2 {
+	reloads := tailEvents(t, 3, "--url", url, "--type", "tenant-reloaded")
+	if len(reloads) != 3 {
 		t.Fatalf("%d reload events", len(reloads))
 	}
-	ok, refused := reloads[0]["data"].(map[string]any), reloads[1]["data"].(map[string]any)
-	if ok["result"] != "ok" || ok["restart_required"] != true || ok["clients"] != 2.0 {
-		t.Errorf("reload event %v", ok)
+	plain, changed, refused := reloads[0]["data"].(map[string]any), reloads[1]["data"].(map[string]any), reloads[2]["data"].(map[string]any)
+	if plain["result"] != "ok" || plain["restart_required"] != nil || plain["clients"] != 2.0 {
+		t.Errorf("reload event %v", plain)
+	}
+	if changed["result"] != "ok" || changed["restart_required"] != true {
+		t.Errorf("reload event after an audit change %v", changed)
 	}
 	if refused["result"] != "error" || !strings.Contains(refused["error"].(string), "bogus") {
 		t.Errorf("refused reload event %v", refused)
 	}
-	if again := tailEvents(t, 2, "--url", url, "--durable", "siem"); len(again) != 2 {
-		t.Errorf("durable consumer read %d new events, want the 2 reloads", len(again))
+	if again := tailEvents(t, 3, "--url", url, "--durable", "siem"); len(again) != 3 {
+		t.Errorf("durable consumer read %d new events, want the 3 reloads", len(again))
 	}
 
 	if err := stop(); err != nil {

@@ -44,7 +44,10 @@ var (
 // Nats-Msg-Id on any failure, so the stream's duplicate window drops
 // copies.
 type Publisher struct {
-	cfg      tenant.Audit
+	cfg tenant.Audit
+	// configured is the settings as the tenant file said at start, before
+	// any command-line override: reloads are compared with it.
+	configured tenant.Audit
 	log      *slog.Logger
 	now      func() time.Time
 	source   string
@@ -146,6 +149,10 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		p.source = "urn:scopeline:" + p.instance
 	}
 	p.setSecrets(o.tenant)
+	p.configured = cfg
+	if o.tenant != nil {
+		p.configured = o.tenant.Audit
+	}
 
 	connOpts := []nats.Option{
 		nats.Name("scopeline " + p.instance),
@@ -300,7 +307,7 @@ func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenan
 		for _, pl := range t.Pipelines {
 			data.Hooks += len(pl.Hooks)
 		}
-		if !reflect.DeepEqual(t.Audit, p.cfg) {
+		if !reflect.DeepEqual(t.Audit, p.configured) {
 			data.RestartRequired = true
 			p.log.Warn("audit: the nats: or audit: settings changed; they apply at the next restart, the current ones stay in use", "tenant", source)
 		}
