@@ -48,10 +48,10 @@ type Publisher struct {
 	// configured is the settings as the tenant file said at start, before
 	// any command-line override: reloads are compared with it.
 	configured tenant.Audit
-	log      *slog.Logger
-	now      func() time.Time
-	source   string
-	instance string
+	log        *slog.Logger
+	now        func() time.Time
+	source     string
+	instance   string
 
 	randMu sync.Mutex
 	rand   io.Reader
