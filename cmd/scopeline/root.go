@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newTokenCmd(),
 		newSecretCmd(),
+		newUserCmd(),
 		newKeysCmd(),
 		newBenchCmd(),
 		newVersionCmd(),

@@ -40,6 +40,11 @@ type Tenant struct {
 	Clients   []*Client
 	Grants    []*Grant
 	Pipelines map[Trigger]*Pipeline
+	// Users and Roles are the end users of post-login flows (users.go);
+	// Flows holds those flows' lifetimes.
+	Users []*User
+	Roles []*Role
+	Flows UserFlows
 
 	// Source is the file the tenant was read from ("" when parsed from bytes);
 	// Dir is the directory relative module paths are resolved against.
@@ -49,6 +54,8 @@ type Tenant struct {
 	apis    map[string]*API
 	clients map[string]*Client
 	grants  map[grantKey]*Grant
+	users   map[string]*User
+	logins  map[string]*User
 }
 
 type grantKey struct{ client, api string }
@@ -118,9 +125,11 @@ type API struct {
 	Name          string
 	Algorithm     string
 	TokenLifetime time.Duration
-	// RBAC caps user tokens by the user's permissions on this API.
-	RBAC   bool
-	Scopes []Scope
+	// RBAC caps user tokens by the user's permissions on this API;
+	// PermissionsClaim adds those permissions as a `permissions` claim.
+	RBAC             bool
+	PermissionsClaim bool
+	Scopes           []Scope
 
 	scopes map[string]*Scope
 }
@@ -311,4 +320,8 @@ type User struct {
 	Roles    []string
 	// Permissions maps an API identifier to the scopes the user's roles allow.
 	Permissions map[string][]string
+	// EmailVerified says whether Email is known to belong to the user.
+	EmailVerified bool
+
+	password *PasswordHash
 }
