@@ -156,7 +156,7 @@ func TestUserErrors(t *testing.T) {
 		})
 	}
 	for name, src := range map[string]string{
-		"OIDC scope on an API":          "apis:\n  - identifier: a\n    scopes: [{name: openid}]\n",
+		"OIDC scope on an API":           "apis:\n  - identifier: a\n    scopes: [{name: openid}]\n",
 		"permissions claim without RBAC": "apis:\n  - identifier: a\n    permissions_claim: true\n",
 	} {
 		if _, err := tenant.Parse([]byte(src), "t.yaml", "."); err == nil {
