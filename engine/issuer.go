@@ -38,6 +38,7 @@ type Issuer struct {
 	keys   atomic.Pointer[keyring]
 	grants map[string]grantHandler
 	mu     sync.Mutex // serialises Reload and SetKeys
+	flows  *userFlows // end-user flows: storage, throttles, pages (userflow.go)
 }
 
 // Option configures an Issuer.
@@ -103,7 +104,10 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 	i.metrics = newMetrics(i.registerer)
 	i.grants = map[string]grantHandler{
 		GrantClientCredentials: i.clientCredentials,
+		GrantAuthorizationCode: i.authorizationCode,
+		GrantRefreshToken:      i.refreshToken,
 	}
+	i.initUserFlows()
 	s, err := i.build(ctx, t)
 	if err != nil {
 		return nil, err
@@ -179,7 +183,7 @@ func (i *Issuer) Close() error {
 	if s := i.snap.Swap(nil); s != nil {
 		s.release()
 	}
-	return nil
+	return i.closeUserFlows()
 }
 
 // snapshot is one immutable tenant with its pipelines, reference counted so
