@@ -43,7 +43,7 @@ func (l *Limiter) wait(level float64) time.Duration {
 	if level >= 1 {
 		return 0
 	}
-	return time.Duration((1 - level) * float64(l.refill)).Round(time.Second) + time.Second
+	return time.Duration((1-level)*float64(l.refill)).Round(time.Second) + time.Second
 }
 
 // Wait returns how long key must wait before its next attempt; 0 means

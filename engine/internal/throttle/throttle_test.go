@@ -78,7 +78,7 @@ func TestConcurrent(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 1000 {
-				k := fmt.Sprint(i*j%200)
+				k := fmt.Sprint(i * j % 200)
 				l.Take(k, now)
 				l.Wait(k, now)
 				l.Fail(k, now)
