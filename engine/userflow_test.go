@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -31,101 +30,6 @@ import (
 )
 
 const spaCallback = "http://localhost:3000/callback"
-
-// browser is a user agent for tests: it keeps cookies and follows
-// redirects within the issuer, stopping at the first one that leaves it
-// (the redirect to the client's callback).
-type browser struct {
-	t      *testing.T
-	srv    *enginetest.Server
-	client *http.Client
-}
-
-func newBrowser(t *testing.T, srv *enginetest.Server) *browser {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, _ := url.Parse(srv.URL)
-	return &browser{t: t, srv: srv, client: &http.Client{
-		Jar: jar,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Host != issuer.Host {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}}
-}
-
-// visit GETs u and returns the final response's status, body and location.
-func (b *browser) visit(u string) (int, string, *url.URL) {
-	b.t.Helper()
-	resp, err := b.client.Get(u)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.read(resp)
-}
-
-func (b *browser) read(resp *http.Response) (int, string, *url.URL) {
-	b.t.Helper()
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var loc *url.URL
-	if l := resp.Header.Get("Location"); l != "" {
-		loc, _ = resp.Request.URL.Parse(l)
-	}
-	return resp.StatusCode, string(body), loc
-}
-
-// submit posts a page's form (its hidden fields plus fields).
-func (b *browser) submit(page string, fields url.Values) (int, string, *url.URL) {
-	b.t.Helper()
-	action := regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindStringSubmatch(page)
-	if action == nil {
-		b.t.Fatalf("no form on the page:\n%s", page)
-	}
-	form := url.Values{}
-	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
-		form.Set(m[1], m[2])
-	}
-	for k, v := range fields {
-		form[k] = v
-	}
-	resp, err := b.client.PostForm(b.srv.URL+action[1], form)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.read(resp)
-}
-
-// signIn opens authURL, signs in and returns where the issuer sends the
-// browser back to the client.
-func (b *browser) signIn(authURL, user, password string) *url.URL {
-	b.t.Helper()
-	loc, page := b.signInPage(authURL, user, password)
-	if loc == nil {
-		b.t.Fatalf("no redirect after sign-in:\n%s", page)
-	}
-	return loc
-}
-
-// signInPage signs in and returns the redirect to the client, or the page
-// shown instead (the consent page).
-func (b *browser) signInPage(authURL, user, password string) (*url.URL, string) {
-	b.t.Helper()
-	status, page, loc := b.visit(authURL)
-	if loc != nil {
-		return loc, "" // already signed in, or an error redirect
-	}
-	if status != 200 || !strings.Contains(page, `<h1>Sign in</h1>`) {
-		b.t.Fatalf("want the login page, got %d:\n%s", status, page)
-	}
-	_, page, loc = b.submit(page, url.Values{"username": {user}, "password": {password}})
-	return loc, page
-}
 
 func spaConfig(srv *enginetest.Server, scopes ...string) *oauth2.Config {
 	return &oauth2.Config{
@@ -203,7 +107,7 @@ func TestAuthorizationCodeFlowWithOAuth2Client(t *testing.T) {
 			verifier := oauth2.GenerateVerifier()
 			state, nonce := rand.Text(), rand.Text()
 			authURL := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce))
-			loc := newBrowser(t, srv).signIn(authURL, tt.user, tt.password)
+			loc := enginetest.NewBrowser(t, srv.URL).SignIn(authURL, tt.user, tt.password)
 			q := callback(t, srv, loc, spaCallback, state)
 			tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
 			if err != nil {
@@ -412,7 +316,7 @@ func startFlows(t *testing.T, opts ...engine.Option) (*enginetest.Server, *sync.
 func codeFor(t *testing.T, srv *enginetest.Server, cfg *oauth2.Config, user, password string, opts ...oauth2.AuthCodeOption) (code, verifier string) {
 	t.Helper()
 	verifier = oauth2.GenerateVerifier()
-	loc := newBrowser(t, srv).signIn(cfg.AuthCodeURL("st", append(opts, oauth2.S256ChallengeOption(verifier))...), user, password)
+	loc := enginetest.NewBrowser(t, srv.URL).SignIn(cfg.AuthCodeURL("st", append(opts, oauth2.S256ChallengeOption(verifier))...), user, password)
 	q := callback(t, srv, loc, cfg.RedirectURL, "st")
 	if q.Get("code") == "" {
 		t.Fatalf("no code: %v", q)
@@ -514,9 +418,9 @@ func TestPKCEDowngradeRefused(t *testing.T) {
 		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInHeader},
 		RedirectURL: "https://partner.example.com/cb", Scopes: []string{"read:users"},
 	}
-	b := newBrowser(t, srv)
-	_, page := b.signInPage(web.AuthCodeURL("s1"), "alice", "alice-password") // then consent: a third-party client
-	_, _, loc := b.submit(page, url.Values{"decision": {"allow"}})
+	b := enginetest.NewBrowser(t, srv.URL)
+	_, page := b.SignInPage(web.AuthCodeURL("s1"), "alice", "alice-password") // then consent: a third-party client
+	_, _, loc := b.Submit(page, url.Values{"decision": {"allow"}})
 	code := callback(t, srv, loc, "https://partner.example.com/cb", "s1").Get("code")
 	_, err := web.Exchange(context.Background(), code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
 	var re *oauth2.RetrieveError
@@ -524,7 +428,7 @@ func TestPKCEDowngradeRefused(t *testing.T) {
 		t.Errorf("downgrade: %v", err)
 	}
 	// Without a verifier the same kind of code works.
-	status, _, loc := b.visit(web.AuthCodeURL("s2"))
+	status, _, loc := b.Visit(web.AuthCodeURL("s2"))
 	if loc == nil {
 		t.Fatalf("want a redirect (signed in, consent remembered), got %d", status)
 	}
@@ -561,7 +465,7 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 	}
 	for _, tt := range pages {
 		t.Run(tt.name, func(t *testing.T) {
-			status, page, loc := newBrowser(t, srv).visit(tt.url)
+			status, page, loc := enginetest.NewBrowser(t, srv.URL).Visit(tt.url)
 			if loc != nil || status != http.StatusBadRequest || !strings.Contains(page, "<h1>") {
 				t.Errorf("got %d, redirect %v", status, loc)
 			}
@@ -585,7 +489,7 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 	}
 	for _, tt := range redirects {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, loc := newBrowser(t, srv).visit(tt.url)
+			_, _, loc := enginetest.NewBrowser(t, srv.URL).Visit(tt.url)
 			if loc == nil {
 				t.Fatal("want a redirect to the client")
 			}
@@ -607,7 +511,7 @@ func TestLoginPage(t *testing.T) {
 	authURL := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 
 	t.Run("accessible, no script, strict headers", func(t *testing.T) {
-		resp, err := newBrowser(t, srv).client.Get(authURL)
+		resp, err := enginetest.NewBrowser(t, srv.URL).Client.Get(authURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -637,9 +541,9 @@ func TestLoginPage(t *testing.T) {
 
 	t.Run("same answer for unknown user and wrong password", func(t *testing.T) {
 		answer := func(user, pw string) (int, string) {
-			b := newBrowser(t, srv)
-			_, page, _ := b.visit(authURL)
-			status, page, loc := b.submit(page, url.Values{"username": {user}, "password": {pw}})
+			b := enginetest.NewBrowser(t, srv.URL)
+			_, page, _ := b.Visit(authURL)
+			status, page, loc := b.Submit(page, url.Values{"username": {user}, "password": {pw}})
 			if loc != nil {
 				t.Fatalf("signed in as %s", user)
 			}
@@ -658,10 +562,10 @@ func TestLoginPage(t *testing.T) {
 
 	t.Run("CSRF token missing or wrong", func(t *testing.T) {
 		for name, token := range map[string]string{"missing": "", "wrong": "AAAA"} {
-			b := newBrowser(t, srv)
-			_, page, _ := b.visit(authURL)
+			b := enginetest.NewBrowser(t, srv.URL)
+			_, page, _ := b.Visit(authURL)
 			page = regexp.MustCompile(`<input type="hidden" name="csrf_token" value="[^"]*">`).ReplaceAllString(page, "")
-			status, body, loc := b.submit(page, url.Values{"username": {"alice"}, "password": {"alice-password"}, "csrf_token": {token}})
+			status, body, loc := b.Submit(page, url.Values{"username": {"alice"}, "password": {"alice-password"}, "csrf_token": {token}})
 			if status != http.StatusForbidden || loc != nil || !strings.Contains(body, "Sign-in refused") {
 				t.Errorf("%s token: %d, redirect %v", name, status, loc)
 			}
@@ -669,16 +573,16 @@ func TestLoginPage(t *testing.T) {
 	})
 
 	t.Run("a request started in another browser", func(t *testing.T) {
-		_, page, _ := newBrowser(t, srv).visit(authURL)
-		status, _, loc := newBrowser(t, srv).submit(page, url.Values{"username": {"alice"}, "password": {"alice-password"}})
+		_, page, _ := enginetest.NewBrowser(t, srv.URL).Visit(authURL)
+		status, _, loc := enginetest.NewBrowser(t, srv.URL).Submit(page, url.Values{"username": {"alice"}, "password": {"alice-password"}})
 		if status != http.StatusForbidden || loc != nil {
 			t.Errorf("login CSRF: %d, redirect %v", status, loc)
 		}
 	})
 
 	t.Run("a post from another site", func(t *testing.T) {
-		b := newBrowser(t, srv)
-		_, page, _ := b.visit(authURL)
+		b := enginetest.NewBrowser(t, srv.URL)
+		_, page, _ := b.Visit(authURL)
 		form := url.Values{"username": {"alice"}, "password": {"alice-password"}}
 		for _, m := range regexp.MustCompile(`name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 			form.Set(m[1], m[2])
@@ -686,14 +590,14 @@ func TestLoginPage(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+engine.PathLogin, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
-		status, _, loc := b.read(must(b.client.Do(req)))
+		status, _, loc := b.Read(must(b.Client.Do(req)))
 		if status != http.StatusForbidden || loc != nil {
 			t.Errorf("cross-site post: %d, redirect %v", status, loc)
 		}
 	})
 
 	t.Run("expired request", func(t *testing.T) {
-		status, page, _ := newBrowser(t, srv).visit(srv.URL + engine.PathLogin + "?request=nope")
+		status, page, _ := enginetest.NewBrowser(t, srv.URL).Visit(srv.URL + engine.PathLogin + "?request=nope")
 		if status != http.StatusBadRequest || !strings.Contains(page, "expired") {
 			t.Errorf("got %d", status)
 		}
@@ -712,9 +616,9 @@ func TestLoginThrottling(t *testing.T) {
 	cfg := spaConfig(srv, "read:users")
 	authURL := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	try := func(user, pw string) (int, string, *url.URL) {
-		b := newBrowser(t, srv)
-		_, page, _ := b.visit(authURL)
-		return b.submit(page, url.Values{"username": {user}, "password": {pw}})
+		b := enginetest.NewBrowser(t, srv.URL)
+		_, page, _ := b.Visit(authURL)
+		return b.Submit(page, url.Values{"username": {user}, "password": {pw}})
 	}
 	for i := range 5 {
 		if status, _, _ := try("alice", fmt.Sprint("guess", i)); status != http.StatusOK {
@@ -752,7 +656,7 @@ func TestPostLoginHooks(t *testing.T) {
 	// A hook denies bob on other-spa: he lands back there with the reason.
 	other := spaConfig(srv, "read:users")
 	other.ClientID, other.RedirectURL = "other-spa", "http://localhost:4000/callback"
-	loc := newBrowser(t, srv).signIn(other.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "bob", "bob-password")
+	loc := enginetest.NewBrowser(t, srv.URL).SignIn(other.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "bob", "bob-password")
 	q := callback(t, srv, loc, other.RedirectURL, "st")
 	if q.Get("error") != "access_denied" || q.Get("error_description") != "bob may not use other-spa" {
 		t.Errorf("hook deny: %v", q)
@@ -800,7 +704,7 @@ func TestEmptyResultForUsers(t *testing.T) {
 	// carol has no permission on the RBAC API: asking for API scopes gets
 	// access_denied rather than a token that can do nothing...
 	cfg := spaConfig(srv, "read:users")
-	loc := newBrowser(t, srv).signIn(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "carol", "carol-password")
+	loc := enginetest.NewBrowser(t, srv.URL).SignIn(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "carol", "carol-password")
 	if q := callback(t, srv, loc, spaCallback, "st"); q.Get("error") != "access_denied" {
 		t.Errorf("carol with API scopes: %v", q)
 	}
@@ -903,34 +807,34 @@ func TestConcurrentRefreshOnlyOneWins(t *testing.T) {
 func TestSessionsAndPrompts(t *testing.T) {
 	srv, _ := startFlows(t)
 	cfg := spaConfig(srv, "openid", "read:users")
-	b := newBrowser(t, srv)
+	b := enginetest.NewBrowser(t, srv.URL)
 	authURL := func(opts ...oauth2.AuthCodeOption) string {
 		return cfg.AuthCodeURL("st", append(opts, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))...)
 	}
-	loc := b.signIn(authURL(), "alice", "alice-password")
+	loc := b.SignIn(authURL(), "alice", "alice-password")
 	if callback(t, srv, loc, spaCallback, "st").Get("code") == "" {
 		t.Fatal("no code")
 	}
 	// Signed in: the next authorization needs no password, prompt=none works.
 	for _, opts := range [][]oauth2.AuthCodeOption{nil, {oauth2.SetAuthURLParam("prompt", "none")}} {
-		_, _, loc := b.visit(authURL(opts...))
+		_, _, loc := b.Visit(authURL(opts...))
 		if loc == nil || callback(t, srv, loc, spaCallback, "st").Get("code") == "" {
 			t.Errorf("SSO with %v: %v", opts, loc)
 		}
 	}
 	// prompt=login and max_age=0 ask again.
 	for _, p := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
-		status, page, loc := b.visit(authURL(p))
+		status, page, loc := b.Visit(authURL(p))
 		if loc != nil || status != 200 || !strings.Contains(page, "<h1>Sign in</h1>") {
 			t.Errorf("forced login: %d %v", status, loc)
 		}
 	}
 	// Sign out: GET asks, POST does it; then prompt=none fails.
-	_, page, _ := b.visit(srv.URL + engine.PathLogout)
-	if _, page, _ = b.submit(page, nil); !strings.Contains(page, "You are signed out") {
+	_, page, _ := b.Visit(srv.URL + engine.PathLogout)
+	if _, page, _ = b.Submit(page, nil); !strings.Contains(page, "You are signed out") {
 		t.Errorf("logout page:\n%s", page)
 	}
-	_, _, loc = b.visit(authURL(oauth2.SetAuthURLParam("prompt", "none")))
+	_, _, loc = b.Visit(authURL(oauth2.SetAuthURLParam("prompt", "none")))
 	if q := callback(t, srv, loc, spaCallback, "st"); q.Get("error") != "login_required" {
 		t.Errorf("after logout: %v", q)
 	}
@@ -944,8 +848,8 @@ func TestConsentPage(t *testing.T) {
 			"state": {state}, "scope": {strings.Join(scopes, " ")}}
 		return srv.URL + engine.PathAuthorize + "?" + q.Encode()
 	}
-	b := newBrowser(t, srv)
-	loc, page := b.signInPage(web("s1", "openid", "read:users", "write:users"), "bob", "bob-password")
+	b := enginetest.NewBrowser(t, srv.URL)
+	loc, page := b.SignInPage(web("s1", "openid", "read:users", "write:users"), "bob", "bob-password")
 	if loc != nil || !strings.Contains(page, "Partner Web App") {
 		t.Fatalf("want the consent page, got %v\n%s", loc, page)
 	}
@@ -958,7 +862,7 @@ func TestConsentPage(t *testing.T) {
 	if strings.Contains(page, "write:users") {
 		t.Error("the consent page lists a scope bob cannot grant")
 	}
-	_, _, loc = b.submit(page, url.Values{"decision": {"deny"}})
+	_, _, loc = b.Submit(page, url.Values{"decision": {"deny"}})
 	q := callback(t, srv, loc, "https://partner.example.com/cb", "s1")
 	if q.Get("error") != "access_denied" {
 		t.Errorf("denied consent: %v", q)
@@ -967,17 +871,17 @@ func TestConsentPage(t *testing.T) {
 		t.Errorf("consent denial not audited: %+v", d)
 	}
 	// Allow, and the next time it is not asked again.
-	_, page, _ = b.visit(web("s2", "openid", "read:users"))
-	_, _, loc = b.submit(page, url.Values{"decision": {"allow"}})
+	_, page, _ = b.Visit(web("s2", "openid", "read:users"))
+	_, _, loc = b.Submit(page, url.Values{"decision": {"allow"}})
 	if callback(t, srv, loc, "https://partner.example.com/cb", "s2").Get("code") == "" {
 		t.Fatal("no code after consent")
 	}
-	_, _, loc = b.visit(web("s3", "read:users"))
+	_, _, loc = b.Visit(web("s3", "read:users"))
 	if loc == nil || callback(t, srv, loc, "https://partner.example.com/cb", "s3").Get("code") == "" {
 		t.Error("consent asked again for a subset")
 	}
 	// Asking for more than consented asks again.
-	status, page, _ := b.visit(web("s4", "openid", "email", "read:users"))
+	status, page, _ := b.Visit(web("s4", "openid", "email", "read:users"))
 	if status != 200 || !strings.Contains(page, "<code>email</code>") {
 		t.Errorf("new scope did not ask for consent: %d", status)
 	}

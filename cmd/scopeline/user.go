@@ -8,10 +8,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/scopeline/scopeline/engine/storage"
+	"github.com/scopeline/scopeline/engine/storage/bolt"
+	"github.com/scopeline/scopeline/engine/storage/memory"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -78,4 +82,16 @@ func readPassword(in io.Reader, prompt io.Writer) (string, error) {
 		return "", fmt.Errorf("password longer than %d bytes", tenant.MaxPasswordLen)
 	}
 	return pw, nil
+}
+
+// openUserStore opens the storage of end-user flows that --user-store
+// names.
+func openUserStore(cfg serveConfig) (storage.Storage, error) {
+	switch cfg.userStore {
+	case "", "file":
+		return bolt.Open(cfg.dataDir, 5*time.Second)
+	case "memory":
+		return memory.New(), nil
+	}
+	return nil, usageError{fmt.Errorf("--user-store %q: want file or memory", cfg.userStore)}
 }
