@@ -99,17 +99,13 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail(errLoginRequired.WithDescription("the user is not signed in"))
 		return
 	}
-	id, err := i.randomToken()
+	if ar.UserID != "" { // signed in: stored only if consent is asked
+		i.proceed(w, r, s, "", ar)
+		return
+	}
+	id, err := i.keepAuthRequest(r.Context(), "", ar)
 	if err != nil {
-		fail(ErrServerError.Wrap(err))
-		return
-	}
-	if err := i.saveAuthRequest(r.Context(), id, ar, true); err != nil {
 		fail(storageError(err))
-		return
-	}
-	if ar.UserID != "" {
-		i.proceed(w, r, s, id, ar)
 		return
 	}
 	http.Redirect(w, r, i.pathPrefix()+PathLogin+"?request="+url.QueryEscape(id), http.StatusSeeOther)
@@ -303,17 +299,31 @@ func (i *Issuer) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 	http.Redirect(w, r, i.redirectTo(redirectURI, q), http.StatusSeeOther)
 }
 
-// saveAuthRequest stores a request in flight, new or updated.
-func (i *Issuer) saveAuthRequest(ctx context.Context, id string, ar *authRequest, create bool) error {
+// keepAuthRequest stores a request in flight: a new one when id is "",
+// else an update. It returns the request's id.
+func (i *Issuer) keepAuthRequest(ctx context.Context, id string, ar *authRequest) (string, error) {
 	data, err := json.Marshal(ar)
 	if err != nil {
-		return err
+		return "", err
 	}
 	rec := &storage.AuthRequest{ID: id, Expires: ar.Created.Add(AuthRequestLifetime), Data: data}
-	if create {
-		return i.flows.storage.CreateAuthRequest(ctx, rec, i.now())
+	if id != "" {
+		return id, i.flows.storage.UpdateAuthRequest(ctx, rec, i.now())
 	}
-	return i.flows.storage.UpdateAuthRequest(ctx, rec, i.now())
+	if rec.ID, err = i.randomToken(); err != nil {
+		return "", err
+	}
+	return rec.ID, i.flows.storage.CreateAuthRequest(ctx, rec, i.now())
+}
+
+// dropAuthRequest deletes a stored request once done with.
+func (i *Issuer) dropAuthRequest(ctx context.Context, id string) {
+	if id == "" {
+		return
+	}
+	if err := i.flows.storage.DeleteAuthRequest(ctx, id); err != nil {
+		i.log.Warn("deleting an authorization request", "request_id", RequestID(ctx), "err", err)
+	}
 }
 
 // loadAuthRequest finds a request in flight and checks that this browser
@@ -346,11 +356,12 @@ func (i *Issuer) loadAuthRequest(w http.ResponseWriter, r *http.Request, id stri
 }
 
 // proceed takes a signed-in request on: the post-login pipeline, then
-// consent when the client is third-party, then the code.
+// consent when the client is third-party, then the code. id is "" for a
+// request not stored yet.
 func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, id string, ar *authRequest) {
 	ctx := r.Context()
 	fail := func(e *Error) {
-		i.flows.storage.DeleteAuthRequest(ctx, id)
+		i.dropAuthRequest(ctx, id)
 		i.redirectError(w, r, ar.RedirectURI, ar.State, e)
 	}
 	c, cok := s.tenant.Client(ar.ClientID)
@@ -362,7 +373,8 @@ func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, id
 		return
 	case !uok: // removed from the tenant since signing in
 		ar.UserID, ar.Outcome = "", nil
-		if err := i.saveAuthRequest(ctx, id, ar, false); err != nil {
+		id, err := i.keepAuthRequest(ctx, id, ar)
+		if err != nil {
 			fail(storageError(err))
 			return
 		}
@@ -392,7 +404,8 @@ func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, id
 			fail(errConsentRequired.WithDescription("the user has not consented to this client"))
 			return
 		}
-		if err := i.saveAuthRequest(ctx, id, ar, false); err != nil {
+		id, err := i.keepAuthRequest(ctx, id, ar)
+		if err != nil {
 			fail(storageError(err))
 			return
 		}
@@ -437,7 +450,7 @@ func (i *Issuer) issueCode(w http.ResponseWriter, r *http.Request, s *snapshot, 
 			Hash: storage.Hash(code), Expires: i.now().Add(s.tenant.Flows.CodeLifetime), Data: data,
 		})
 	}
-	i.flows.storage.DeleteAuthRequest(ctx, id)
+	i.dropAuthRequest(ctx, id)
 	if err != nil {
 		i.redirectError(w, r, ar.RedirectURI, ar.State, storageError(err))
 		return

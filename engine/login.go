@@ -156,7 +156,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		i.log.Error("creating a session", "request_id", RequestID(ctx), "err", err)
-		i.flows.storage.DeleteAuthRequest(ctx, id)
+		i.dropAuthRequest(ctx, id)
 		i.redirectError(w, r, ar.RedirectURI, ar.State, storageError(err))
 		return
 	}
@@ -246,7 +246,7 @@ func (i *Issuer) handleConsent(w http.ResponseWriter, r *http.Request) {
 				Expires: i.now().Add(s.tenant.Flows.ConsentLifetime),
 			})
 			if err != nil {
-				i.flows.storage.DeleteAuthRequest(r.Context(), id)
+				i.dropAuthRequest(r.Context(), id)
 				i.redirectError(w, r, ar.RedirectURI, ar.State, storageError(err))
 				return
 			}
@@ -259,7 +259,7 @@ func (i *Issuer) handleConsent(w http.ResponseWriter, r *http.Request) {
 			tx.record(TraceEntry{Stage: "consent", Op: OpDeny, Reason: "the user declined"})
 			e := ErrAccessDenied.WithDescription("the user declined to give the client access")
 			i.denied(r.Context(), tx, e)
-			i.flows.storage.DeleteAuthRequest(r.Context(), id)
+			i.dropAuthRequest(r.Context(), id)
 			i.redirectError(w, r, ar.RedirectURI, ar.State, e)
 		default:
 			i.errorPage(w, r, http.StatusBadRequest, "Invalid form", "Choose Allow or Deny.")

@@ -52,8 +52,8 @@ const (
 	loginRefillPerUser     = time.Minute
 	loginFailuresPerIP     = 20
 	loginRefillPerIP       = 10 * time.Second
-	authorizeBurstPerIP    = 60
-	authorizeRefillPerIP   = time.Second
+	authorizeBurstPerIP    = 100
+	authorizeRefillPerIP   = 200 * time.Millisecond
 	throttleMaxKeys        = 100_000
 	passwordChecksWaitSecs = 5
 )
