@@ -252,6 +252,11 @@ func (v *validator) user(t *Tenant, roles map[string]*Role, fu *fileUser, i int)
 	case t.users[u.ID] != nil:
 		v.fail(fmt.Sprintf("user %q is defined twice", u.ID), "users", i, "id")
 		ok = false
+	case t.clients[u.ID] != nil:
+		// Client tokens carry sub = client id: a user of the same id could
+		// be confused with the client (RFC 9700 §4.15).
+		v.fail(fmt.Sprintf("id %q is a client's id; user and client ids must differ", u.ID), "users", i, "id")
+		ok = false
 	}
 	if u.Username == "" && u.Email == "" {
 		v.fail("a user needs a username or an email to sign in with", "users", i)

@@ -132,6 +132,7 @@ func TestUserErrors(t *testing.T) {
 		{"too costly", "users:\n  - id: u\n    username: u\n    password_hash: $argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\n", "argon2id memory (m)"},
 		{"unknown role", "users:\n  - id: u\n    username: u\n    roles: [admin]\n", "t.yaml:20: users[0].roles[0]: no role is named \"admin\""},
 		{"no login", "users:\n  - id: u\n", "t.yaml:18: users[0]: a user needs a username or an email"},
+		{"user id of a client", "clients:\n  - {id: c, type: spa}\nusers:\n  - {id: c, username: c}\n", "users[0].id: id \"c\" is a client's id"},
 		{"duplicate id", "users:\n  - {id: u, username: a}\n  - {id: u, username: b}\n", "users[1].id: user \"u\" is defined twice"},
 		{"login taken", "users:\n  - {id: u, username: a@x}\n  - {id: v, email: A@X}\n", "users[1].email: email \"A@X\" is already the username or email of user \"u\""},
 		{"email without at", "users:\n  - {id: u, email: nope}\n", "users[0].email: email \"nope\" has no @"},
