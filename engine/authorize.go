@@ -46,9 +46,8 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		i.errorPage(w, r, http.StatusMethodNotAllowed, "Request refused", "The authorization endpoint accepts GET and POST only.")
 		return
 	}
-	s := i.acquire()
+	s := i.acquirePage(w)
 	if s == nil {
-		i.errorPage(w, r, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
 		return
 	}
 	defer s.release()

@@ -64,9 +64,8 @@ func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (i *Issuer) loginPage(w http.ResponseWriter, status int, id string, ar *authRequest, browser, username, msg string) {
-	s := i.acquire()
+	s := i.acquirePage(w)
 	if s == nil {
-		i.errorPage(w, nil, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
 		return
 	}
 	defer s.release()
@@ -113,9 +112,8 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Too many failed sign-ins. Wait %s and try again.", wait.Round(time.Second)))
 		return
 	}
-	s := i.acquire()
+	s := i.acquirePage(w)
 	if s == nil {
-		i.errorPage(w, r, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
 		return
 	}
 	defer s.release()
@@ -219,9 +217,8 @@ func (i *Issuer) handleConsent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s := i.acquire()
+	s := i.acquirePage(w)
 	if s == nil {
-		i.errorPage(w, r, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
 		return
 	}
 	defer s.release()

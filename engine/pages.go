@@ -111,6 +111,16 @@ func (i *Issuer) errorPage(w http.ResponseWriter, r *http.Request, status int, t
 	i.render(w, status, "message.html", &page{Title: title, Message: msg, Alert: true})
 }
 
+// acquirePage returns the current snapshot, or shows that the issuer is
+// shutting down and returns nil. The caller releases the snapshot.
+func (i *Issuer) acquirePage(w http.ResponseWriter) *snapshot {
+	s := i.acquire()
+	if s == nil {
+		i.errorPage(w, nil, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
+	}
+	return s
+}
+
 // Cookies. With an https issuer they are Secure and carry the __Host-
 // prefix (host-only, path /, so no subdomain can set or read them).
 const (

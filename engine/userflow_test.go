@@ -958,3 +958,44 @@ func TestSecureCookiesForHTTPSIssuer(t *testing.T) {
 		t.Errorf("cookie %+v", c)
 	}
 }
+
+// loginRecorder is an auditor that also records sign-ins.
+type loginRecorder struct {
+	recorder
+	mu     sync.Mutex
+	logins []engine.Login
+}
+
+func (l *loginRecorder) RecordLogin(_ context.Context, e *engine.Login) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.logins = append(l.logins, *e)
+	return nil
+}
+
+func TestLoginEvents(t *testing.T) {
+	audit := &loginRecorder{}
+	srv, _ := startFlows(t, engine.WithAuditor(audit))
+	cfg := spaConfig(srv, "read:users")
+	authURL := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	b := enginetest.NewBrowser(t, srv.URL)
+	_, page, _ := b.Visit(authURL)
+	b.Submit(page, url.Values{"username": {"alice"}, "password": {"not-her-password"}})
+	b.SignIn(authURL, "alice", "alice-password")
+
+	audit.mu.Lock()
+	defer audit.mu.Unlock()
+	if len(audit.logins) != 2 {
+		t.Fatalf("logins %+v", audit.logins)
+	}
+	failed, ok := audit.logins[0], audit.logins[1]
+	if failed.Outcome != engine.LoginFailed || failed.UserID != "" || failed.LoginName != "alice" || failed.ClientID != "demo-spa" || failed.IP == "" {
+		t.Errorf("failed sign-in %+v", failed)
+	}
+	if ok.Outcome != engine.LoginSucceeded || ok.UserID != "alice" || ok.Issuer != srv.Issuer {
+		t.Errorf("sign-in %+v", ok)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", audit.logins), "password") {
+		t.Error("a password reached the auditor")
+	}
+}

@@ -114,27 +114,36 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 func testConcurrentConsume(t *testing.T, s storage.Storage) {
 	c := &storage.AuthCode{Hash: storage.Hash("race"), Expires: t0.Add(time.Minute)}
 	must(t, s.CreateAuthCode(ctx, c))
+	wins := race(t, storage.ErrConsumed, func(i int) error {
+		_, err := s.ConsumeAuthCode(ctx, c.Hash, fmt.Sprint("f", i), t0)
+		return err
+	})
+	if wins != 1 {
+		t.Errorf("%d exchanges of one code succeeded, want 1", wins)
+	}
+}
+
+// race runs 16 attempts at once and returns how many succeeded; the
+// others must fail with lost.
+func race(t *testing.T, lost error, attempt func(i int) error) int {
+	t.Helper()
 	const n = 16
 	var wg sync.WaitGroup
 	results := make([]error, n)
 	for i := range n {
-		wg.Go(func() {
-			_, results[i] = s.ConsumeAuthCode(ctx, c.Hash, fmt.Sprint("f", i), t0)
-		})
+		wg.Go(func() { results[i] = attempt(i) })
 	}
 	wg.Wait()
-	ok := 0
+	wins := 0
 	for _, err := range results {
 		switch {
 		case err == nil:
-			ok++
-		case !errors.Is(err, storage.ErrConsumed):
+			wins++
+		case !errors.Is(err, lost):
 			t.Errorf("unexpected %v", err)
 		}
 	}
-	if ok != 1 {
-		t.Errorf("%d exchanges of one code succeeded, want 1", ok)
-	}
+	return wins
 }
 
 func newFamily(id, token string) *storage.RefreshFamily {
@@ -184,26 +193,11 @@ func testRevokeBeforeCreate(t *testing.T, s storage.Storage) {
 
 func testConcurrentRotation(t *testing.T, s storage.Storage) {
 	must(t, s.CreateRefreshFamily(ctx, newFamily("fam", "rt0")))
-	const n = 16
-	var wg sync.WaitGroup
-	results := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			results[i] = s.RotateRefreshToken(ctx, "fam", storage.Hash("rt0"), storage.Hash(fmt.Sprint("next", i)), t0.Add(time.Hour), t0)
-		})
-	}
-	wg.Wait()
-	ok := 0
-	for _, err := range results {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, storage.ErrConflict):
-			t.Errorf("unexpected %v", err)
-		}
-	}
-	if ok != 1 {
-		t.Errorf("%d rotations of one token succeeded, want 1", ok)
+	wins := race(t, storage.ErrConflict, func(i int) error {
+		return s.RotateRefreshToken(ctx, "fam", storage.Hash("rt0"), storage.Hash(fmt.Sprint("next", i)), t0.Add(time.Hour), t0)
+	})
+	if wins != 1 {
+		t.Errorf("%d rotations of one token succeeded, want 1", wins)
 	}
 }
 
