@@ -34,7 +34,8 @@ type UserFlows struct {
 	ConsentLifetime time.Duration
 }
 
-// Defaults of the end-user flows.
+// DefaultUserFlows are the lifetimes of the end-user flows when the tenant
+// file does not set them.
 var DefaultUserFlows = UserFlows{
 	SessionLifetime:      12 * time.Hour,
 	CodeLifetime:         time.Minute,
