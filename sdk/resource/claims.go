@@ -2,6 +2,7 @@ package resource
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -34,7 +35,7 @@ type Claims struct {
 	// NotBefore is `nbf`, zero when the token has none.
 	NotBefore time.Time
 
-	payload []byte // the whole claims set, for Custom
+	payload string // the token's claims segment (base64url), for Custom
 }
 
 // HasScope reports whether the token grants scope.
@@ -44,8 +45,12 @@ func (c Claims) HasScope(scope string) bool { return slices.Contains(c.Scopes, s
 // which must be a pointer, with encoding/json. It reports false when the
 // token has no such claim.
 func (c Claims) Custom(name string, v any) (bool, error) {
+	payload, err := base64.RawURLEncoding.DecodeString(c.payload)
+	if err != nil {
+		return false, fmt.Errorf("resource: claims: %w", err)
+	}
 	var all map[string]json.RawMessage
-	if err := json.Unmarshal(c.payload, &all); err != nil {
+	if err := json.Unmarshal(payload, &all); err != nil {
 		return false, fmt.Errorf("resource: claims: %w", err)
 	}
 	raw, ok := all[name]
@@ -80,21 +85,11 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
-	payload  []byte
 }
 
-// UnmarshalJSON decodes the claims and keeps the payload for Custom.
-func (t *tokenClaims) UnmarshalJSON(b []byte) error {
-	type plain tokenClaims // without this method
-	if err := json.Unmarshal(b, (*plain)(t)); err != nil {
-		return err
-	}
-	t.payload = slices.Clone(b)
-	return nil
-}
-
-// claims returns the public view of t.
-func (t *tokenClaims) claims() *Claims {
+// claims returns the public view of t, whose claims segment in the
+// token was payload.
+func (t *tokenClaims) claims(payload string) *Claims {
 	c := &Claims{
 		Issuer:   t.Issuer,
 		Subject:  t.Subject,
@@ -102,7 +97,7 @@ func (t *tokenClaims) claims() *Claims {
 		ClientID: t.ClientID,
 		Scopes:   strings.Fields(t.Scope),
 		TokenID:  t.ID,
-		payload:  t.payload,
+		payload:  payload,
 	}
 	if t.IssuedAt != nil {
 		c.IssuedAt = t.IssuedAt.Time
