@@ -47,6 +47,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, listening chan<- 
 	addr := fs.String("addr", "127.0.0.1:9090", "address to listen on (host:port)")
 	debug := fs.Bool("debug", false, "log why each refused request was refused")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() > 0 {

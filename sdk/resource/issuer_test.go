@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -223,11 +224,34 @@ func call(h http.Handler, method, target, auth string) *httptest.ResponseRecorde
 	return w
 }
 
-// clock is a settable clock, running with real time from an offset.
-type clock struct{ offset atomic.Int64 }
+// clock is a settable test clock. A frozen one stands still between
+// advances, so that nothing depends on how fast the test runs; tokens the
+// issuer signs before it is made are never "in the future" for it. A
+// running one is real time plus the advances.
+type clock struct {
+	mu      sync.Mutex
+	start   time.Time
+	offset  time.Duration
+	running bool
+}
 
-func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+func frozenClock() *clock  { return &clock{start: time.Now()} }
+func runningClock() *clock { return &clock{start: time.Now(), running: true} }
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return time.Now().Add(c.offset)
+	}
+	return c.start.Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
 
 // flaky is a transport that fails every request while down.
 type flaky struct{ down atomic.Bool }

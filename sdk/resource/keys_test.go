@@ -20,15 +20,15 @@ import (
 // tokens fetched before and after each rotation; no request may fail.
 func TestRotationUnderLoad(t *testing.T) {
 	t.Run("rotations a cache lifetime apart, default options", func(t *testing.T) {
-		clk := &clock{}
-		testRotation(t, clk, func() { clk.advance(6 * time.Minute) }, resource.WithClock(clk.now))
+		clk := runningClock()
+		testRotation(t, func() { clk.advance(6 * time.Minute) }, resource.WithClock(clk.now))
 	})
 	t.Run("back-to-back rotations, refetch on every unknown key", func(t *testing.T) {
-		testRotation(t, &clock{}, func() {}, resource.WithRefetchInterval(0))
+		testRotation(t, func() {}, resource.WithRefetchInterval(0))
 	})
 }
 
-func testRotation(t *testing.T, clk *clock, beforeRotation func(), opts ...resource.Option) {
+func testRotation(t *testing.T, beforeRotation func(), opts ...resource.Option) {
 	const (
 		rotations = 5
 		workers   = 6
@@ -133,10 +133,10 @@ func kidOf(t *testing.T, token string) string {
 // Cache-Control max-age (300 s) says, then refreshed.
 func TestCacheControl(t *testing.T) {
 	is := startIssuer(t)
-	clk := &clock{}
+	tok := is.token(t, rsAPI, "read:users")
+	clk := frozenClock()
 	v := is.validator(t, rsAPI, resource.WithClock(clk.now))
 	h := api(v)
-	tok := is.token(t, rsAPI, "read:users")
 	for range 20 {
 		if w := call(h, "GET", "/users", "Bearer "+tok); w.Code != 200 {
 			t.Fatalf("status %d", w.Code)
@@ -171,10 +171,11 @@ func TestCacheControl(t *testing.T) {
 // most one per refetch interval, whatever forged key ids arrive.
 func TestUnknownKeyRefetch(t *testing.T) {
 	is := startIssuer(t)
-	clk := &clock{}
+	tok := is.token(t, rsAPI, "read:users")
+	clk := frozenClock()
 	v := is.validator(t, rsAPI, resource.WithClock(clk.now))
 	h := api(v)
-	if w := call(h, "GET", "/users", "Bearer "+is.token(t, rsAPI, "read:users")); w.Code != 200 {
+	if w := call(h, "GET", "/users", "Bearer "+tok); w.Code != 200 {
 		t.Fatalf("status %d", w.Code)
 	}
 	strangers := make([]string, 20)
@@ -232,7 +233,7 @@ func strangerToken(t *testing.T, is *issuer, now time.Time) string {
 // back.
 func TestIssuerUnreachable(t *testing.T) {
 	is := startIssuer(t)
-	clk := &clock{}
+	clk := frozenClock()
 	net := &flaky{}
 	v := is.validator(t, rsAPI, resource.WithClock(clk.now), resource.WithHTTPClient(&http.Client{Transport: net}))
 	h := api(v)
@@ -275,12 +276,12 @@ func TestIssuerUnreachable(t *testing.T) {
 // requests get 503 (never 200, never a panic), and fetches back off.
 func TestColdStartUnreachable(t *testing.T) {
 	is := startIssuer(t)
-	clk := &clock{}
+	tok := is.token(t, rsAPI, "read:users")
+	clk := frozenClock()
 	net := &flaky{}
 	net.down.Store(true)
 	v := is.validator(t, rsAPI, resource.WithClock(clk.now), resource.WithHTTPClient(&http.Client{Transport: net}))
 	h := api(v)
-	tok := is.token(t, rsAPI, "read:users")
 	if err := v.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "simulated") {
 		t.Fatalf("Ready while the issuer is down: %v", err)
 	}

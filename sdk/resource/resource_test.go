@@ -58,10 +58,14 @@ func TestValidTokensEachAlgorithm(t *testing.T) {
 // SDK and checks the RFC 6750 answer.
 func TestRefusals(t *testing.T) {
 	is := startIssuer(t)
-	v := is.validator(t, rsAPI)
-	h := api(v)
-	now := time.Now()
 	genuine := is.token(t, rsAPI, "read:users")
+	writeOnly := is.token(t, rsAPI, "write:users")
+	// A frozen clock, so that the leeway cases do not depend on how fast
+	// the test runs.
+	clk := frozenClock()
+	now := clk.now()
+	v := is.validator(t, rsAPI, resource.WithClock(clk.now))
+	h := api(v)
 	rsKey, _ := mustKeys(t, is).Signing("RS256")
 	esKey, _ := mustKeys(t, is).Signing("ES256")
 	pubDER, err := x509.MarshalPKIXPublicKey(rsKey.Public())
@@ -159,7 +163,7 @@ func TestRefusals(t *testing.T) {
 		{name: "critical header", auth: "Bearer " + forged(map[string]any{"crit": []string{"exp"}, "exp": 1}, nil), status: 401, code: "invalid_token", why: "critical"},
 		{name: "oversized token", auth: "Bearer " + strings.Repeat("a", resource.MaxTokenBytes+1), status: 401, code: "invalid_token", why: "too large"},
 
-		{name: "missing scope", auth: "Bearer " + is.token(t, rsAPI, "write:users"), status: 403, code: "insufficient_scope", why: "lacks a scope"},
+		{name: "missing scope", auth: "Bearer " + writeOnly, status: 403, code: "insufficient_scope", why: "lacks a scope"},
 		{name: "missing scope for DELETE", auth: "Bearer " + genuine, target: "/users/42", status: 403, code: "insufficient_scope", why: "lacks a scope"},
 	}
 	for _, tt := range tests {
