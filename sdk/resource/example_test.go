@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -185,6 +186,12 @@ func request(method, target, token string) *http.Request {
 // 127.0.0.1, as `scopeline serve` would; token gets a client-credentials
 // token for the demo API with the given scopes.
 func startDemoIssuer() (issuerURL string, token func(scopes ...string) string, stop func()) {
+	return runDemoIssuer("/", nil)
+}
+
+// runDemoIssuer is startDemoIssuer with the issuer identifier's path (such
+// as "/tenants/a/") and a wrapper around the issuer's handler.
+func runDemoIssuer(path string, wrap func(http.Handler) http.Handler) (issuerURL string, token func(scopes ...string) string, stop func()) {
 	dir, err := os.MkdirTemp("", "scopeline-example-")
 	if err != nil {
 		panic(err)
@@ -198,16 +205,20 @@ func startDemoIssuer() (issuerURL string, token func(scopes ...string) string, s
 		panic(err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	issuerURL = "http://" + srv.Listener.Addr().String() + "/"
+	issuerURL = "http://" + srv.Listener.Addr().String() + path
 	iss, err := engine.New(context.Background(), t, ks, engine.WithIssuer(issuerURL))
 	if err != nil {
 		panic(err)
 	}
 	srv.Config.Handler = iss.Handler()
+	if wrap != nil {
+		srv.Config.Handler = wrap(srv.Config.Handler)
+	}
 	srv.Start()
 	token = func(scopes ...string) string {
-		cc := clientcredentials.Config{ClientID: demoClient, ClientSecret: demoSecret, TokenURL: srv.URL + engine.PathToken,
-			Scopes: scopes, AuthStyle: oauth2.AuthStyleInHeader}
+		cc := clientcredentials.Config{ClientID: demoClient, ClientSecret: demoSecret,
+			TokenURL: strings.TrimSuffix(issuerURL, "/") + engine.PathToken,
+			Scopes:   scopes, AuthStyle: oauth2.AuthStyleInHeader}
 		tok, err := cc.Token(context.Background())
 		if err != nil {
 			panic(err)

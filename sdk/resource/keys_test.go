@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,6 +308,42 @@ func TestDiscovery(t *testing.T) {
 		v := is.validator(t, rsAPI)
 		if w := call(api(v), "GET", "/users", "Bearer "+is.token(t, rsAPI, "read:users")); w.Code != 200 {
 			t.Fatalf("status %d", w.Code)
+		}
+	})
+	t.Run("issuer with a path", func(t *testing.T) {
+		for _, hideOAuth := range []bool{false, true} {
+			var mu sync.Mutex
+			var seen []string
+			issuerURL, token, stop := runDemoIssuer("/tenants/a/", func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					seen = append(seen, r.URL.Path)
+					mu.Unlock()
+					if hideOAuth && strings.HasPrefix(r.URL.Path, "/.well-known/oauth-authorization-server") {
+						http.NotFound(w, r)
+						return
+					}
+					h.ServeHTTP(w, r)
+				})
+			})
+			defer stop()
+			v, err := resource.New(issuerURL, demoAPI)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := call(api(v), "GET", "/users", "Bearer "+token("read:users")); w.Code != 200 {
+				t.Fatalf("status %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+			mu.Lock()
+			want := []string{"/tenants/a/oauth/token", "/.well-known/oauth-authorization-server/tenants/a"}
+			if hideOAuth {
+				want = append(want, "/tenants/a/.well-known/openid-configuration")
+			}
+			want = append(want, "/tenants/a/.well-known/jwks.json")
+			if !slices.Equal(seen, want) {
+				t.Errorf("requests %q, want %q", seen, want)
+			}
+			mu.Unlock()
 		}
 	})
 	t.Run("issuer must match exactly", func(t *testing.T) {
