@@ -43,6 +43,7 @@ var (
 		Description: "the access token cannot be checked now; retry later"}
 )
 
+// Error describes the refusal, with its cause, for logs.
 func (e *Error) Error() string {
 	msg := "resource: "
 	if e.Code != "" {
