@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -230,7 +229,7 @@ func (i *Issuer) issue(ctx context.Context, tx *Transaction) (*TokenResponse, er
 	return &TokenResponse{
 		AccessToken: m.token,
 		TokenType:   "Bearer",
-		ExpiresIn:   int64(m.exp.Sub(now) / time.Second),
+		ExpiresIn:   m.exp.Unix() - now.Unix(),
 		Scope:       scope.Join(tx.Scopes),
 		Transaction: tx,
 	}, nil
