@@ -128,6 +128,9 @@ func (i *Issuer) IssuerURL() string { return i.issuer }
 // Tenant returns the tenant currently serving.
 func (i *Issuer) Tenant() *tenant.Tenant { return i.snap.Load().tenant }
 
+// Keys returns the signing key set currently in use.
+func (i *Issuer) Keys() *keys.Set { return i.keys.Load().set }
+
 // Reload builds a snapshot for t and swaps it in, with the key set ks (nil
 // keeps the current keys). On error the old tenant keeps serving. Requests
 // in flight finish on the snapshot they started with; it is closed when the

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -222,7 +221,7 @@ func (i *Issuer) issue(ctx context.Context, tx *Transaction, x extras) (*TokenRe
 	resp := &TokenResponse{
 		AccessToken: m.token,
 		TokenType:   "Bearer",
-		ExpiresIn:   int64(m.exp.Sub(now) / time.Second),
+		ExpiresIn:   m.exp.Unix() - now.Unix(),
 		Scope:       tx.scopeClaim(),
 		Transaction: tx,
 	}
