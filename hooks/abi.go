@@ -150,20 +150,27 @@ var hostSignatures = map[string]signature{
 }
 
 // wasiSignatures is the WASI allow-list: what stock toolchains' runtimes
-// import. A module importing any other WASI function is refused at load.
+// import at start (Go's runtime and syscall package, wasi-libc). No file
+// is preopened, so the descriptor functions reach stdio only, and stdout
+// and stderr are the hook's log. A module importing any other WASI
+// function is refused at load.
 var wasiSignatures = map[string]signature{
-	"args_get":          sig(types(2), i32),
-	"args_sizes_get":    sig(types(2), i32),
-	"environ_get":       sig(types(2), i32),
-	"environ_sizes_get": sig(types(2), i32),
-	"clock_res_get":     sig(types(2), i32),
-	"clock_time_get":    sig([]api.ValueType{i32, i64, i32}, i32),
-	"fd_write":          sig(types(4), i32),
-	"fd_fdstat_get":     sig(types(2), i32),
-	"poll_oneoff":       sig(types(4), i32),
-	"proc_exit":         sig(types(1)),
-	"random_get":        sig(types(2), i32),
-	"sched_yield":       sig(nil, i32),
+	"fd_close":            sig(types(1), i32),
+	"fd_fdstat_set_flags": sig(types(2), i32),
+	"fd_prestat_get":      sig(types(2), i32),
+	"fd_prestat_dir_name": sig(types(3), i32),
+	"args_get":            sig(types(2), i32),
+	"args_sizes_get":      sig(types(2), i32),
+	"environ_get":         sig(types(2), i32),
+	"environ_sizes_get":   sig(types(2), i32),
+	"clock_res_get":       sig(types(2), i32),
+	"clock_time_get":      sig([]api.ValueType{i32, i64, i32}, i32),
+	"fd_write":            sig(types(4), i32),
+	"fd_fdstat_get":       sig(types(2), i32),
+	"poll_oneoff":         sig(types(4), i32),
+	"proc_exit":           sig(types(1)),
+	"random_get":          sig(types(2), i32),
+	"sched_yield":         sig(nil, i32),
 }
 
 // exportSignatures are the functions a module may export to the host.
