@@ -150,11 +150,15 @@ var hostSignatures = map[string]signature{
 }
 
 // wasiSignatures is the WASI allow-list: what stock toolchains' runtimes
-// import at start (Go's runtime and syscall package, wasi-libc). No file
-// is preopened, so the descriptor functions reach stdio only, and stdout
-// and stderr are the hook's log. A module importing any other WASI
-// function is refused at load.
+// and standard libraries link (Go's runtime, syscall and time packages,
+// wasi-libc). No directory is preopened, so path_open can open nothing and
+// the descriptor functions reach stdio only: stdin is empty, stdout and
+// stderr are the hook's log. A module importing any other WASI function
+// (sockets, directories, ...) is refused at load.
 var wasiSignatures = map[string]signature{
+	"fd_read":             sig(types(4), i32),
+	"fd_seek":             sig([]api.ValueType{i32, i64, i32, i32}, i32),
+	"path_open":           sig([]api.ValueType{i32, i32, i32, i32, i32, i64, i64, i32, i32}, i32),
 	"fd_close":            sig(types(1), i32),
 	"fd_fdstat_set_flags": sig(types(2), i32),
 	"fd_prestat_get":      sig(types(2), i32),

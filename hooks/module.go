@@ -84,14 +84,15 @@ func prepare(bin []byte, memoryCap uint32) (*prepared, error) {
 			}
 		case WASIModule:
 			if _, ok := wasiSignatures[imp.Name]; !ok {
-				bad = append(bad, full+" (not on the WASI allow-list: "+strings.Join(sortedKeys(wasiSignatures), ", ")+")")
+				bad = append(bad, full+" (not on the WASI allow-list)")
 			}
 		default:
 			bad = append(bad, fmt.Sprintf("%s (unknown module %q: hooks may import from %q and %q only)", full, imp.Module, ImportModule, WASIModule))
 		}
 	}
 	if len(bad) > 0 {
-		return nil, invalid("forbidden imports: %s", strings.Join(bad, "; "))
+		return nil, invalid("forbidden imports: %s; hooks may import the functions of ABI v1 and these of WASI: %s",
+			strings.Join(bad, "; "), strings.Join(sortedKeys(wasiSignatures), ", "))
 	}
 
 	kinds := map[string]wasmguard.ExternKind{}
