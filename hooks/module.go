@@ -25,22 +25,22 @@ var ErrInvalidModule = errors.New("hooks: invalid module")
 // Report describes a module that passed validation.
 type Report struct {
 	// Size is the module's size in bytes.
-	Size int
+	Size int `json:"size"`
 	// SHA256 is the hex digest of the module file.
-	SHA256 string
+	SHA256 string `json:"sha256"`
 	// Imports lists the module's imports as "module.name".
-	Imports []string
+	Imports []string `json:"imports"`
 	// Exports lists the module's function exports.
-	Exports []string
+	Exports []string `json:"exports"`
 	// MemoryPages is the memory the module declares it needs at start, in
 	// 64 KiB pages.
-	MemoryPages uint32
+	MemoryPages uint32 `json:"memory_pages"`
 	// HasInit tells whether the module exports scopeline_init (run once per
 	// instance, to check its configuration).
-	HasInit bool
+	HasInit bool `json:"has_init"`
 	// HasInitialize tells whether the module is a WASI reactor
 	// (exports _initialize).
-	HasInitialize bool
+	HasInitialize bool `json:"has_initialize"`
 }
 
 // prepared is a module that passed the checks that need no runtime: its

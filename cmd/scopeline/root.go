@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newTokenCmd(),
 		newSecretCmd(),
 		newKeysCmd(),
+		newHookCmd(),
 		newVersionCmd(),
 	)
 	return root
