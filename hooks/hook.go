@@ -417,3 +417,6 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 
 // Free implements experimental.LinearMemory.
 func (m *linearMemory) Free() { m.buf = nil }
+
+// Closed tells whether the hook was closed (its snapshot retired).
+func (hk *Hook) Closed() bool { return hk.closed.Load() }

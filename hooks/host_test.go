@@ -3,9 +3,6 @@ package hooks_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +17,7 @@ import (
 const testTenant = `
 issuer: https://issuer.test/
 signing_algorithm: ES256
+default_audience: https://api.test
 apis:
   - identifier: https://api.test
     scopes: [{name: read:users}, {name: write:users}, {name: delete:users}]
@@ -91,19 +89,3 @@ func transaction(t testing.TB) *engine.Transaction {
 	}
 }
 
-func TestSmoke(t *testing.T) {
-	h := newHost(t)
-	hk, err := h.Load(context.Background(), spec("ok", "testdata/faulty.wasm", `"K"`, tenant.FailDeny))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hk.Close()
-	tx := transaction(t)
-	res, err := hk.Invoke(context.Background(), tx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("%+v\n", res)
-	_ = strings.Join
-	_ = runtime.NumGoroutine
-}
