@@ -219,7 +219,8 @@ func (in *instance) guarded(fn api.Function, c *call, d int64, limit time.Durati
 	stopped := !in.deadline.CompareAndSwap(d, 0)
 	in.call = nil
 	if stopped {
-		return 0, &engine.HookFault{Kind: "timeout", Err: fmt.Errorf("stopped at its deadline (%s)", limit)}
+		ran := time.Duration(wd.now() - (d - int64(limit)))
+		return 0, &engine.HookFault{Kind: "timeout", Err: fmt.Errorf("stopped at its deadline (%s; ran %s)", limit, ran.Round(time.Microsecond))}
 	}
 	if err != nil {
 		return 0, in.classify(err, c)
