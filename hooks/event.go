@@ -86,12 +86,11 @@ type EventUser struct {
 	Permissions []string `json:"permissions,omitempty"`
 }
 
-// NewEvent describes tx for the hook spec.
+// NewEvent describes tx for the hook spec (nil: no hook section).
 func NewEvent(tx *engine.Transaction, spec *tenant.Hook) *Event {
 	e := &Event{
 		ABI:     ABIVersion,
 		Trigger: string(tx.Trigger),
-		Hook:    EventHook{Name: spec.Name, Config: spec.Config},
 		Request: EventRequest{
 			ID:              tx.RequestID,
 			GrantType:       tx.GrantType,
@@ -104,6 +103,9 @@ func NewEvent(tx *engine.Transaction, spec *tenant.Hook) *Event {
 		Subject: tx.Subject,
 		Scopes:  tx.Scopes,
 		Claims:  tx.Claims,
+	}
+	if spec != nil {
+		e.Hook = EventHook{Name: spec.Name, Config: spec.Config}
 	}
 	if c := tx.Client; c != nil {
 		e.Client = EventClient{ID: c.ID, Name: c.Name, Type: string(c.Type), Metadata: c.Metadata}

@@ -88,4 +88,3 @@ func transaction(t testing.TB) *engine.Transaction {
 		Subject: "m2m", IP: "192.0.2.7", UserAgent: "test", Time: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC),
 	}
 }
-

@@ -214,6 +214,9 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 			err = m.readExports(s.body)
 		}
 		if err != nil {
+			if !strings.HasPrefix(err.Error(), "wasmguard: ") {
+				err = fmt.Errorf("%w: section %d: %v", ErrMalformed, s.id, err)
+			}
 			return nil, err
 		}
 	}

@@ -252,3 +252,7 @@ func (f *fake) Log(level int32, msg string) int32 {
 	f.res.Logs = append(f.res.Logs, msg)
 	return abi.StatusOK
 }
+
+// Reset forgets the handler and the setup function registered with package
+// hook, for tests that register several hooks in one binary.
+func Reset() { abi.Run, abi.Init = nil, nil }
