@@ -287,8 +287,11 @@ func printHookTest(out io.Writer, r *hookTestResult) {
 			target = "claim " + e.Claim
 		}
 		status := "applied"
-		if e.Refused {
+		switch {
+		case e.Refused:
 			status = "REFUSED"
+		case e.Op == engine.OpFault || e.Op == engine.OpSkip || e.Op == engine.OpDeny:
+			status = "-"
 		}
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", e.Op, target, status, e.Reason)
 	}
