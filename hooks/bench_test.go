@@ -212,3 +212,86 @@ func BenchmarkCompile(b *testing.B) {
 	})
 	_ = fmt.Sprint
 }
+
+// BenchmarkIssueRatio issues tokens from issuers with 0, 1 and 3
+// small-guest hooks and 1 Go SDK hook in turn within each iteration, so
+// that the machine's load changes hit them alike, and reports each one's
+// time per token and its rate as a fraction of the 0-hook rate.
+func BenchmarkIssueRatio(b *testing.B) {
+	wat, _ := filepath.Abs("../examples/hooks/wat/tier-gate.wasm")
+	gogo, _ := filepath.Abs("../examples/hooks/go/tier-gate.wasm")
+	configs := []struct {
+		name    string
+		modules []string
+	}{
+		{"0", nil},
+		{"1wat", []string{wat}},
+		{"3wat", []string{wat, wat, wat}},
+		{"1go", []string{gogo}},
+	}
+	servers := make([]*enginetest.Server, len(configs))
+	for i, c := range configs {
+		src := []byte(testTenant)
+		if len(c.modules) > 0 {
+			src = tierGateTenant(c.modules...)
+		}
+		servers[i] = enginetest.Start(b, enginetest.Config{Tenant: src, Options: []engine.Option{engine.WithHookLoader(newHost(b))}})
+	}
+	spent := make([]time.Duration, len(configs))
+	ctx := context.Background()
+	for b.Loop() {
+		for i, s := range servers {
+			start := time.Now()
+			if _, err := s.Engine.Token(ctx, tokenRequest()); err != nil {
+				b.Fatal(err)
+			}
+			spent[i] += time.Since(start)
+		}
+	}
+	for i, c := range configs {
+		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(b.N), "ns/token-"+c.name)
+		if i > 0 {
+			b.ReportMetric(float64(spent[0])/float64(spent[i]), "rate-"+c.name+"/rate-0")
+		}
+	}
+}
+
+// BenchmarkHookAdded runs a no-op stage and the tier-gate hook in WAT, C
+// and Go in turn within each iteration and reports the time each hook
+// adds over the no-op stage.
+func BenchmarkHookAdded(b *testing.B) {
+	h := newHost(b)
+	base := transaction(b)
+	type stage struct {
+		name string
+		sp   *tenant.Hook
+		hk   engine.Hook
+	}
+	stages := []stage{{"noop", spec("noop", "", "", tenant.FailDeny), noopHook{}}}
+	for _, lang := range []string{"wat", "c", "go"} {
+		sp := spec("tier-gate", "../examples/hooks/"+lang+"/tier-gate.wasm", "", tenant.FailDeny)
+		sp.Memory = 16 << 20
+		hk, err := h.Load(context.Background(), sp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { hk.Close() })
+		stages = append(stages, stage{lang, sp, hk})
+	}
+	spent := make([]time.Duration, len(stages))
+	for b.Loop() {
+		for i, st := range stages {
+			tx := *base
+			tx.Scopes = append([]string(nil), base.Scopes...)
+			tx.Trace = make(engine.Trace, 0, 8)
+			start := time.Now()
+			if err := engine.RunHook(context.Background(), st.sp, st.hk, &tx); err != nil {
+				b.Fatal(err)
+			}
+			spent[i] += time.Since(start)
+		}
+	}
+	for i, st := range stages[1:] {
+		b.ReportMetric(float64((spent[i+1]-spent[0]).Nanoseconds())/float64(b.N), "added-ns-"+st.name)
+	}
+}

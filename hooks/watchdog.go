@@ -15,7 +15,9 @@ import (
 // and loop head (package wasmguard). The caller that finds its deadline
 // claimed knows the instance was stopped and discards it.
 //
-// When no call is running the watchdog sleeps until one starts.
+// After 100 ticks without a running call the watchdog parks until one
+// starts; under load it stays awake, so calls never have to wake it (a
+// wake-up per call would cost a thread wake-up, microseconds).
 type watchdog struct {
 	tick  time.Duration
 	epoch time.Time
@@ -24,6 +26,7 @@ type watchdog struct {
 	insts map[*instance]struct{}
 
 	running atomic.Int64
+	parked  atomic.Bool
 	wake    chan struct{}
 	quit    chan struct{}
 	done    chan struct{}
@@ -31,6 +34,9 @@ type watchdog struct {
 
 // deadlineStopped marks an instance the watchdog stopped.
 const deadlineStopped = -1
+
+// parkAfter is how many idle ticks the watchdog waits before parking.
+const parkAfter = 100
 
 func newWatchdog(tick time.Duration) *watchdog {
 	w := &watchdog{
@@ -67,7 +73,7 @@ func (w *watchdog) remove(in *instance) {
 // enter is called before a guest call starts: its deadline is already in
 // the instance.
 func (w *watchdog) enter() {
-	if w.running.Add(1) == 1 {
+	if w.running.Add(1) == 1 && w.parked.Load() {
 		select {
 		case w.wake <- struct{}{}:
 		default:
@@ -88,21 +94,32 @@ func (w *watchdog) loop() {
 	t := time.NewTicker(w.tick)
 	defer t.Stop()
 	var batch []*instance
+	idle := 0
 	for {
-		if w.running.Load() == 0 {
-			t.Stop()
-			select {
-			case <-w.wake:
-			case <-w.quit:
-				return
-			}
-			t.Reset(w.tick)
-		}
 		select {
 		case <-t.C:
 		case <-w.quit:
 			return
 		}
+		if w.running.Load() == 0 {
+			if idle++; idle < parkAfter {
+				continue
+			}
+			// Park. enter() sees parked after raising running from 0, so
+			// either the check below sees its call or it sends a wake-up.
+			w.parked.Store(true)
+			t.Stop()
+			if w.running.Load() == 0 {
+				select {
+				case <-w.wake:
+				case <-w.quit:
+					return
+				}
+			}
+			w.parked.Store(false)
+			t.Reset(w.tick)
+		}
+		idle = 0
 		batch = batch[:0]
 		w.mu.Lock()
 		for in := range w.insts {
