@@ -14,6 +14,8 @@ import (
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/hooks"
+	"github.com/scopeline/scopeline/plugins"
 )
 
 // tierGateTenant gives client m2m the gold tier and a pipeline of the
@@ -151,5 +153,30 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.Rename(tmp, to); err != nil { // atomic, as a deploy would do
 		t.Fatal(err)
+	}
+}
+
+// TestExampleTenant issues a token through examples/hooks/tenant.yaml:
+// two plugins, the Go example hook and a third plugin.
+func TestExampleTenant(t *testing.T) {
+	tn, err := tenant.Load("../examples/hooks/tenant.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("../examples/hooks/tenant.yaml")
+	s := enginetest.Start(t, enginetest.Config{Tenant: src, Dir: tn.Dir,
+		Options: []engine.Option{engine.WithHookLoader(newHost(t, hooks.WithPlugins(plugins.Lookup)))}})
+	req := tokenRequest()
+	req.ClientID, req.Scope = "demo-m2m", "read:users delete:users"
+	resp, err := s.Engine.Token(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Scope != "read:users" || string(resp.Transaction.Claims["tier"]) != `"silver"` || string(resp.Transaction.Claims["region"]) != `"eu"` {
+		t.Errorf("scope %q claims %v", resp.Scope, resp.Transaction.Claims)
+	}
+	req.IP = "192.0.2.1"
+	if _, err := s.Engine.Token(context.Background(), req); err == nil || engine.AsError(err).Code != "access_denied" {
+		t.Errorf("from outside the allow-list: %v", err)
 	}
 }
