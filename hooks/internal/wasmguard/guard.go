@@ -43,6 +43,7 @@ const (
 	KindTag    ExternKind = 4
 )
 
+// String names the kind as the binary format's text does.
 func (k ExternKind) String() string {
 	switch k {
 	case KindFunc:
