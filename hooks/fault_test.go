@@ -211,6 +211,7 @@ func TestLoadErrors(t *testing.T) {
 		{"testdata/nomarker.wasm", "", `missing export "scopeline_abi_v1"`},
 		{"testdata/faulty.wasm", "I", "scopeline_init failed: hook timeout"},
 	} {
+		t.Logf("%s %s", tc.module, tc.config)
 		abs, _ := filepath.Abs(tc.module)
 		yaml := fmt.Sprintf("      - name: bad\n        module: %s\n        config: %q\n", abs, tc.config)
 		tn, err := tenant.Parse(pipelineTenant(yaml), "tenant.yaml", ".")

@@ -193,7 +193,7 @@ func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 			fault = &engine.HookFault{Kind: "init", Err: fmt.Errorf("scopeline_init returned %d", ret)}
 		}
 		if fault != nil {
-			hk.destroy(in)
+			hk.closeInstance(in) // the caller counts live instances
 			if logs := setup.res.Logs; len(logs) > 0 {
 				return nil, fmt.Errorf("hooks: %s failed: %w; the hook logged: %s", name, fault, strings.Join(logs, " | "))
 			}
@@ -345,11 +345,15 @@ func (hk *Hook) discard(in *instance) {
 }
 
 func (hk *Hook) destroy(in *instance) {
+	hk.closeInstance(in)
+	hk.live.Add(-1)
+}
+
+func (hk *Hook) closeInstance(in *instance) {
 	hk.host.wd.remove(in)
 	in.stopMu.Lock()
 	in.mod.Close(context.Background())
 	in.stopMu.Unlock()
-	hk.live.Add(-1)
 }
 
 func (hk *Hook) refill() {
