@@ -97,6 +97,22 @@ type Options struct {
 	MaxCallDepth uint32
 }
 
+// yieldEvery is how many checks pass between two exits to the host
+// (memory.grow 0, which wazero runs in Go): a guest that never calls the
+// host must still reach a Go safe point now and then, or a garbage
+// collection's stop-the-world would wait for it — and so would the
+// watchdog that is to stop it.
+const yieldEvery = 4096
+
+func importsMemory(m *Module) bool {
+	for _, imp := range m.Imports {
+		if imp.Kind == KindMemory {
+			return true
+		}
+	}
+	return false
+}
+
 // DefaultMaxCallDepth is the call depth allowed unless Options say.
 const DefaultMaxCallDepth = 10000
 
@@ -231,16 +247,18 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 	}
 	stop := importedGlobals + definedGlobals
 	depth := stop + 1
+	fuel := stop + 2
 
 	// Add the stop flag and the depth counter: (global (mut i32) (i32.const 0)).
 	flag := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B}
 	flags := append(slices.Clone(flag), flag...)
+	flags = append(appendSLEB33(append(flags, 0x7F, 0x01, 0x41), yieldEvery), 0x0B)
 	if globalAt >= 0 {
 		sr := &reader{b: secs[globalAt].body}
 		n := sr.u32()
-		secs[globalAt].body = append(appendU32(nil, n+2), append(sr.b[sr.off:len(sr.b):len(sr.b)], flags...)...)
+		secs[globalAt].body = append(appendU32(nil, n+3), append(sr.b[sr.off:len(sr.b):len(sr.b)], flags...)...)
 	} else {
-		secs = slices.Insert(secs, exportAt, section{secGlobal, append([]byte{2}, flags...)})
+		secs = slices.Insert(secs, exportAt, section{secGlobal, append([]byte{3}, flags...)})
 		exportAt++
 	}
 	// Export it.
@@ -256,7 +274,7 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 	types := &typeTable{results: results}
 	for i := range secs {
 		if secs[i].id == secCode {
-			b, err := instrumentCode(secs[i].body, funcs, types, stop, depth, opts.MaxCallDepth)
+			b, err := instrumentCode(secs[i].body, funcs, types, stop, depth, fuel, opts.MaxCallDepth, m.HasMemory || importsMemory(m))
 			if err != nil {
 				return nil, err
 			}
@@ -459,7 +477,7 @@ func readFunctions(b []byte, ntypes uint32) ([]uint32, error) {
 
 // instrumentCode inserts the stop check and the depth count into every
 // function body.
-func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, maxDepth uint32) ([]byte, error) {
+func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, fuel, maxDepth uint32, memory bool) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
 	if n != uint32(len(funcs)) {
@@ -468,6 +486,18 @@ func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, max
 	g := guards{stop: stop, depth: depth}
 	// if (stop) unreachable
 	g.check = append(appendU32([]byte{0x23}, stop), 0x04, 0x40, 0x00, 0x0B)
+	if memory {
+		// if (--fuel == 0) { fuel = yieldEvery; drop(memory.grow(0)) }
+		y := appendU32([]byte{0x23}, fuel)
+		y = append(y, 0x41, 0x01, 0x6B, 0x24)
+		y = appendU32(y, fuel)
+		y = appendU32(append(y, 0x23), fuel)
+		y = append(y, 0x45, 0x04, 0x40, 0x41)
+		y = appendSLEB33(y, yieldEvery)
+		y = appendU32(append(y, 0x24), fuel)
+		y = append(y, 0x41, 0x00, 0x40, 0x00, 0x1A, 0x0B)
+		g.check = append(g.check, y...)
+	}
 	// depth++; if (depth > max) { stop = 2; unreachable }
 	enter := appendU32([]byte{0x23}, depth)
 	enter = append(enter, 0x41, 0x01, 0x6A, 0x24)
