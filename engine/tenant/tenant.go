@@ -134,6 +134,16 @@ type API struct {
 	scopes map[string]*Scope
 }
 
+// NewAPI makes an API outside a tenant file, with its scopes indexed, for
+// tools that run one hook on a sample event (scopeline hook test).
+func NewAPI(identifier, name string, scopes []Scope) *API {
+	a := &API{Identifier: identifier, Name: name, Algorithm: DefaultAlgorithm, TokenLifetime: DefaultTokenLifetime, Scopes: scopes, scopes: map[string]*Scope{}}
+	for i := range a.Scopes {
+		a.scopes[a.Scopes[i].Name] = &a.Scopes[i]
+	}
+	return a
+}
+
 // Scope is one permission an API defines.
 type Scope struct {
 	Name        string
