@@ -393,7 +393,7 @@ func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, id
 		if err != nil {
 			e := AsError(err)
 			i.denied(ctx, tx, e)
-			fail(e)
+			fail(postLoginDenial(e))
 			return
 		}
 		ar.Outcome = &authOutcome{Scopes: tx.Scopes, Identity: tx.Identity, Claims: tx.Claims, Trace: tx.Trace, Logs: tx.Logs}
@@ -461,4 +461,20 @@ func (i *Issuer) issueCode(w http.ResponseWriter, r *http.Request, s *snapshot, 
 	noStore(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, i.redirectTo(ar.RedirectURI, q), http.StatusSeeOther)
+}
+
+// postLoginDenial is what the client hears of a post-login hook's deny:
+// access_denied with the hook's reason (the hook's own code goes to the
+// trace and the audit record), except the OpenID Connect interaction codes,
+// which tell the client what to do next.
+func postLoginDenial(e *Error) *Error {
+	var d *HookDenied
+	if !errors.As(e, &d) {
+		return e
+	}
+	switch e.Code {
+	case "login_required", "consent_required", "interaction_required", ErrAccessDenied.Code:
+		return e
+	}
+	return ErrAccessDenied.WithDescription("%s", e.Description).Wrap(e)
 }

@@ -168,7 +168,7 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 		if reason == "" {
 			reason = fmt.Sprintf("denied by hook %q", s.spec.Name)
 		}
-		return base.WithDescription("%s", reason)
+		return base.WithDescription("%s", reason).Wrap(&HookDenied{Hook: s.spec.Name, Code: d.Code})
 	}
 	for _, op := range res.Ops {
 		switch op.Kind {
@@ -209,6 +209,14 @@ func (s *hookStage) fail(tx *Transaction, err error) error {
 	}
 	return ErrServerError.WithDescription("hook %q failed", s.spec.Name).Wrap(failure)
 }
+
+// HookDenied is the cause of an *Error a hook's deny produced.
+type HookDenied struct {
+	Hook string
+	Code string
+}
+
+func (d *HookDenied) Error() string { return fmt.Sprintf("denied by hook %q (%s)", d.Hook, d.Code) }
 
 // HookFailure records a hook that faulted during a transaction.
 type HookFailure struct {

@@ -47,10 +47,14 @@ type EventRequest struct {
 	ID        string `json:"id,omitempty"`
 	GrantType string `json:"grant_type"`
 	// RequestedScopes is the scope parameter, nil when absent.
-	RequestedScopes []string  `json:"requested_scopes"`
-	IP              string    `json:"ip,omitempty"`
-	UserAgent       string    `json:"user_agent,omitempty"`
-	Time            time.Time `json:"time"`
+	RequestedScopes []string `json:"requested_scopes"`
+	// IdentityScopes are the OpenID Connect scopes of an end-user request
+	// (openid, profile, email, offline_access); hooks read them but cannot
+	// change them.
+	IdentityScopes []string  `json:"identity_scopes,omitempty"`
+	IP             string    `json:"ip,omitempty"`
+	UserAgent      string    `json:"user_agent,omitempty"`
+	Time           time.Time `json:"time"`
 }
 
 // EventClient describes the authenticated client.
@@ -95,6 +99,7 @@ func NewEvent(tx *engine.Transaction, spec *tenant.Hook) *Event {
 			ID:              tx.RequestID,
 			GrantType:       tx.GrantType,
 			RequestedScopes: tx.Requested,
+			IdentityScopes:  tx.Identity,
 			IP:              tx.IP,
 			UserAgent:       tx.UserAgent,
 			Time:            tx.Time.UTC(),
@@ -210,6 +215,7 @@ func (e *Event) Transaction() *engine.Transaction {
 		API:       api,
 		Grant:     &tenant.Grant{Client: client, API: api, Scopes: slices.Clone(e.Grant.Scopes), ForClient: e.User == nil, ForUser: e.User != nil},
 		Requested: e.Request.RequestedScopes,
+		Identity:  e.Request.IdentityScopes,
 		Scopes:    slices.Clone(e.Scopes),
 		Subject:   e.Subject,
 		IP:        e.Request.IP,
