@@ -6,6 +6,9 @@
 # Usage: plugins/build.sh   (from anywhere in the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Go guests are byte-identical only when built by the same Go release: pin it
+# (the go command fetches this toolchain from the module proxy if needed).
+export GOTOOLCHAIN=go1.26.8
 for dir in plugins/*/; do
 	name=$(basename "$dir")
 	[ -f "$dir/main.go" ] || continue
