@@ -9,6 +9,9 @@
 # Usage: examples/hooks/build.sh   (from anywhere in the repository)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Go guests are byte-identical only when built by the same Go release: pin it
+# (the go command fetches this toolchain from the module proxy if needed).
+export GOTOOLCHAIN=go1.26.8
 
 # Go, with the SDK.
 GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -buildmode=c-shared -trimpath -ldflags=-buildid= \
