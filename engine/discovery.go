@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -23,6 +24,10 @@ type Metadata struct {
 	SubjectTypesSupported             []string `json:"subject_types_supported,omitempty"`
 	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported: authorization responses
+	// carry `iss` (RFC 9207), the mix-up defence of RFC 9700 §4.4.
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	// AccessTokenSigningAlgValuesSupported is not registered by an RFC: it
 	// tells resource servers which algorithms sign access tokens, so they
 	// can refuse anything else before looking at a key.
@@ -34,14 +39,21 @@ type Metadata struct {
 func (i *Issuer) Metadata(t *tenant.Tenant) *Metadata {
 	return &Metadata{
 		Issuer:                               i.issuer,
+		AuthorizationEndpoint:                i.endpoint(PathAuthorize),
 		TokenEndpoint:                        i.endpoint(PathToken),
+		UserinfoEndpoint:                     i.endpoint(PathUserinfo),
 		JWKSURI:                              i.endpoint(PathJWKS),
-		ScopesSupported:                      t.Scopes(),
-		ResponseTypesSupported:               []string{},
-		GrantTypesSupported:                  []string{GrantClientCredentials},
-		TokenEndpointAuthMethodsSupported:    []string{AuthSecretBasic, AuthSecretPost},
+		ScopesSupported:                      append(slices.Clone(tenant.OIDCScopes), t.Scopes()...),
+		ResponseTypesSupported:               []string{"code"},
+		ResponseModesSupported:               []string{"query"},
+		GrantTypesSupported:                  []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
+		TokenEndpointAuthMethodsSupported:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
+		CodeChallengeMethodsSupported:        []string{"S256"},
 		AccessTokenSigningAlgValuesSupported: t.Algorithms(),
-		ClaimsSupported:                      []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"},
+		ClaimsSupported: append([]string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
+			"auth_time", "nonce", "at_hash", "email", "email_verified", "permissions"}, tenant.ProfileClaims...),
+		AuthorizationResponseIssParameterSupported: true,
+		PromptValuesSupported:                      []string{"none", "login", "consent"},
 	}
 }
 
@@ -50,7 +62,7 @@ func (i *Issuer) discoveryDocs(t *tenant.Tenant) map[string][]byte {
 	oauth, _ := json.Marshal(m)
 	oidc := *m
 	oidc.SubjectTypesSupported = []string{"public"}
-	oidc.IDTokenSigningAlgValuesSupported = t.Algorithms()
+	oidc.IDTokenSigningAlgValuesSupported = []string{t.Algorithm}
 	openid, _ := json.Marshal(&oidc)
 	return map[string][]byte{"oauth": oauth, "openid": openid}
 }

@@ -36,19 +36,20 @@ const (
 	PathOIDCMeta  = "/.well-known/openid-configuration"
 )
 
-// Handler returns the issuer's HTTP endpoints: token, discovery, JWKS and
-// health. Endpoints sit below the issuer URL's path; the RFC 8414 metadata
+// Handler returns the issuer's HTTP endpoints: token, discovery, JWKS,
+// health, and the end-user flows' authorize, login, consent and userinfo. Endpoints sit below the issuer URL's path; the RFC 8414 metadata
 // also at its well-known location.
 func (i *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	prefix := i.pathPrefix()
-	i.route(mux, "token", prefix+PathToken, i.handleToken)
-	i.route(mux, "jwks", prefix+PathJWKS, i.handleJWKS)
-	i.route(mux, "discovery", PathOAuthMeta+prefix, i.handleDiscovery("oauth"))
-	i.route(mux, "discovery", prefix+PathOIDCMeta, i.handleDiscovery("openid"))
+	i.route(mux, "token", prefix+PathToken, i.cors(i.handleToken))
+	i.route(mux, "jwks", prefix+PathJWKS, publicCORS(i.handleJWKS))
+	i.route(mux, "discovery", PathOAuthMeta+prefix, publicCORS(i.handleDiscovery("oauth")))
+	i.route(mux, "discovery", prefix+PathOIDCMeta, publicCORS(i.handleDiscovery("openid")))
 	if prefix != "" {
-		i.route(mux, "discovery", prefix+PathOAuthMeta, i.handleDiscovery("oauth"))
+		i.route(mux, "discovery", prefix+PathOAuthMeta, publicCORS(i.handleDiscovery("oauth")))
 	}
+	i.userRoutes(mux, prefix)
 	i.route(mux, "health", "/healthz/live", i.handleLive)
 	i.route(mux, "health", "/healthz/ready", i.handleReady)
 	i.route(mux, "other", "/", func(w http.ResponseWriter, r *http.Request) {

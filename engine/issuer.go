@@ -38,6 +38,7 @@ type Issuer struct {
 	keys   atomic.Pointer[keyring]
 	grants map[string]grantHandler
 	mu     sync.Mutex // serialises Reload and SetKeys
+	flows  *userFlows // end-user flows: storage, throttles, pages (userflow.go)
 }
 
 // Option configures an Issuer.
@@ -103,7 +104,10 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 	i.metrics = newMetrics(i.registerer)
 	i.grants = map[string]grantHandler{
 		GrantClientCredentials: i.clientCredentials,
+		GrantAuthorizationCode: i.authorizationCode,
+		GrantRefreshToken:      i.refreshToken,
 	}
+	i.initUserFlows()
 	s, err := i.build(ctx, t)
 	if err != nil {
 		return nil, err
@@ -123,6 +127,9 @@ func (i *Issuer) IssuerURL() string { return i.issuer }
 
 // Tenant returns the tenant currently serving.
 func (i *Issuer) Tenant() *tenant.Tenant { return i.snap.Load().tenant }
+
+// Keys returns the signing key set currently in use.
+func (i *Issuer) Keys() *keys.Set { return i.keys.Load().set }
 
 // Reload builds a snapshot for t and swaps it in, with the key set ks (nil
 // keeps the current keys). On error the old tenant keeps serving. Requests
@@ -179,7 +186,7 @@ func (i *Issuer) Close() error {
 	if s := i.snap.Swap(nil); s != nil {
 		s.release()
 	}
-	return nil
+	return i.closeUserFlows()
 }
 
 // snapshot is one immutable tenant with its pipelines, reference counted so

@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/scopeline/scopeline/engine/keys"
@@ -94,7 +93,7 @@ func (kr *keyring) mint(i *Issuer, tx *Transaction, now time.Time) (minted, erro
 	buf = append(buf, `,"jti":`...)
 	buf = appendString(buf, m.jti)
 	buf = append(buf, `,"scope":`...)
-	buf = appendString(buf, strings.Join(tx.Scopes, " "))
+	buf = appendString(buf, tx.scopeClaim())
 	if len(tx.Claims) > 0 {
 		names := make([]string, 0, len(tx.Claims))
 		for k := range tx.Claims {

@@ -65,6 +65,8 @@ type HookResult struct {
 	Ops  []HookOp
 	Deny *HookDenial
 	Logs []string
+	// DroppedLogs counts lines the hook logged past the runtime's limits.
+	DroppedLogs int
 }
 
 // HookOpKind is the kind of a staged hook op.
@@ -135,12 +137,16 @@ func (s *hookStage) Name() string { return s.spec.Name }
 func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 	res, err := s.hook.Invoke(ctx, tx)
 	if res != nil {
+		dropped := res.DroppedLogs
 		for i, line := range res.Logs {
 			if i == MaxHookLogs {
-				tx.Logs = append(tx.Logs, HookLog{Hook: s.spec.Name, Message: fmt.Sprintf("[%d more lines dropped]", len(res.Logs)-i)})
+				dropped += len(res.Logs) - i
 				break
 			}
 			tx.Logs = append(tx.Logs, HookLog{Hook: s.spec.Name, Message: truncate(line, MaxHookLogLine)})
+		}
+		if dropped > 0 {
+			tx.Logs = append(tx.Logs, HookLog{Hook: s.spec.Name, Message: fmt.Sprintf("[%d more lines dropped]", dropped)})
 		}
 	}
 	if err == nil && res != nil && len(res.Ops) > MaxHookOps {
@@ -162,7 +168,7 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 		if reason == "" {
 			reason = fmt.Sprintf("denied by hook %q", s.spec.Name)
 		}
-		return base.WithDescription("%s", reason)
+		return base.WithDescription("%s", reason).Wrap(&HookDenied{Hook: s.spec.Name, Code: d.Code})
 	}
 	for _, op := range res.Ops {
 		switch op.Kind {
@@ -177,6 +183,14 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 		}
 	}
 	return nil
+}
+
+// RunHook runs one hook on tx as a pipeline stage would: the result is
+// applied with the engine's rules and traced, a denial returns an *Error,
+// and a fault goes through the hook's failure policy. It is for running a
+// hook outside an issuer (scopeline hook test).
+func RunHook(ctx context.Context, spec *tenant.Hook, h Hook, tx *Transaction) error {
+	return (&hookStage{spec: spec, hook: h}).Run(ctx, tx)
 }
 
 // fail applies the hook's failure policy to a fault.
@@ -195,6 +209,14 @@ func (s *hookStage) fail(tx *Transaction, err error) error {
 	}
 	return ErrServerError.WithDescription("hook %q failed", s.spec.Name).Wrap(failure)
 }
+
+// HookDenied is the cause of an *Error a hook's deny produced.
+type HookDenied struct {
+	Hook string
+	Code string
+}
+
+func (d *HookDenied) Error() string { return fmt.Sprintf("denied by hook %q (%s)", d.Hook, d.Code) }
 
 // HookFailure records a hook that faulted during a transaction.
 type HookFailure struct {

@@ -321,7 +321,9 @@ func TestConcurrentReloadAndRotation(t *testing.T) {
 	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
 		"count": func(*engine.Transaction) (*engine.HookResult, error) { calls.Add(1); return &engine.HookResult{}, nil },
 	}}
-	src := hookTenant + "      - name: count\n        plugin: count\n"
+	// EdDSA keys generate in microseconds; RSA keys would make the rotations
+	// the slow part of the test.
+	src := "signing_algorithm: EdDSA\n" + hookTenant + "      - name: count\n        plugin: count\n"
 	tn, _ := tenant.Parse([]byte(src), "t.yaml", ".")
 	store := keys.NewStore(t.TempDir())
 	ks, _ := store.Ensure(tn.Algorithms(), time.Now())

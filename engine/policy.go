@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -10,7 +11,9 @@ import (
 // baseline is the policy every request goes through before any hook
 // (DESIGN §4): no grant, no token; granted = requested ∩ grant ceiling
 // (∩ the user's permissions when the API enforces RBAC); absent scope means
-// the whole ceiling.
+// the whole ceiling. In user flows an empty result is not an error here:
+// hooks may still add scopes; the end-user grant handlers refuse a token
+// that ends with none of the API scopes it asked for (userflow.go).
 type baseline struct {
 	tenant *tenant.Tenant
 }
@@ -66,6 +69,13 @@ func (b baseline) Run(_ context.Context, tx *Transaction) error {
 				allow(d.Name, "requested")
 			}
 		}
+	}
+	if forUser && tx.API.PermissionsClaim {
+		// RFC 9068 §2.2.3.1 style entitlements: what the user may do on
+		// this API through this client, whatever this token's scope.
+		perms := slices.DeleteFunc(slices.Clone(permitted), func(s string) bool { return !g.Allows(s) })
+		claim, _ := json.Marshal(perms)
+		tx.SetClaim(StageBaseline, "permissions", claim, "the user's permissions on the API within the grant (permissions_claim)")
 	}
 	if len(tx.Scopes) == 0 && !forUser {
 		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no scope left to grant"})

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -151,7 +150,7 @@ func (i *Issuer) clientCredentials(ctx context.Context, s *snapshot, r *TokenReq
 	if err := s.pipelines[tx.Trigger].Run(ctx, tx); err != nil {
 		return nil, err
 	}
-	return i.issue(ctx, tx)
+	return i.issue(ctx, tx, nil)
 }
 
 // authenticate checks a confidential client's secret. An unknown client and
@@ -210,12 +209,26 @@ func resolveAPI(t *tenant.Tenant, r *TokenRequest) (*tenant.API, error) {
 
 // issue mints the token for a transaction that passed its pipeline, records
 // the decision and builds the response. No token leaves without its record.
-func (i *Issuer) issue(ctx context.Context, tx *Transaction) (*TokenResponse, error) {
+// x, when set, adds to the response (ID and refresh tokens) before the
+// decision is recorded, and commits its state once it is.
+func (i *Issuer) issue(ctx context.Context, tx *Transaction, x extras) (*TokenResponse, error) {
 	kr := i.keys.Load()
 	now := i.now()
 	m, err := kr.mint(i, tx, now)
 	if err != nil {
 		return nil, ErrServerError.Wrap(err)
+	}
+	resp := &TokenResponse{
+		AccessToken: m.token,
+		TokenType:   "Bearer",
+		ExpiresIn:   m.exp.Unix() - now.Unix(),
+		Scope:       tx.scopeClaim(),
+		Transaction: tx,
+	}
+	if x != nil {
+		if err := x.add(ctx, kr, now, resp); err != nil {
+			return nil, err
+		}
 	}
 	if i.auditor != nil {
 		d := &Decision{Outcome: OutcomeIssued, Issuer: i.issuer, Time: now, Tx: tx, JTI: m.jti, Expires: m.exp}
@@ -223,17 +236,16 @@ func (i *Issuer) issue(ctx context.Context, tx *Transaction) (*TokenResponse, er
 			return nil, ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").Wrap(err)
 		}
 	}
+	if x != nil {
+		if err := x.commit(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if i.log.Enabled(ctx, slog.LevelDebug) {
 		i.log.Debug("token issued", "request_id", tx.RequestID, "client_id", tx.ClientID, "aud", tx.API.Identifier,
-			"scope", scope.Join(tx.Scopes), "jti", m.jti, "trace", tx.Trace)
+			"scope", resp.Scope, "jti", m.jti, "trace", tx.Trace)
 	}
-	return &TokenResponse{
-		AccessToken: m.token,
-		TokenType:   "Bearer",
-		ExpiresIn:   int64(m.exp.Sub(now) / time.Second),
-		Scope:       scope.Join(tx.Scopes),
-		Transaction: tx,
-	}, nil
+	return resp, nil
 }
 
 var errNoKey = errors.New("engine: no signing key")

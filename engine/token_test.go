@@ -99,7 +99,7 @@ func TestClientCredentialsWithOAuth2Client(t *testing.T) {
 			if tok.TokenType != "Bearer" || tok.Extra("scope") != "read:users" {
 				t.Errorf("token type %q scope %v", tok.TokenType, tok.Extra("scope"))
 			}
-			if d := time.Until(tok.Expiry); d < 59*time.Minute || d > time.Hour {
+			if d := time.Until(tok.Expiry); d < 59*time.Minute || d > time.Hour+time.Second {
 				t.Errorf("expiry in %s, want 1h", d)
 			}
 			claims, header := verify(t, srv.Issuer, tok.AccessToken)
@@ -134,9 +134,12 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	if m.TokenEndpoint != srv.URL+"/oauth/token" || m.JWKSURI != srv.URL+"/.well-known/jwks.json" {
 		t.Errorf("endpoints %s %s", m.TokenEndpoint, m.JWKSURI)
 	}
-	if !slices.Equal(m.GrantTypesSupported, []string{"client_credentials"}) ||
-		!slices.Equal(m.TokenEndpointAuthMethodsSupported, []string{"client_secret_basic", "client_secret_post"}) ||
-		!slices.Equal(m.ScopesSupported, []string{"read:users", "write:users", "delete:users"}) ||
+	if !slices.Equal(m.GrantTypesSupported, []string{"authorization_code", "client_credentials", "refresh_token"}) ||
+		!slices.Equal(m.TokenEndpointAuthMethodsSupported, []string{"client_secret_basic", "client_secret_post", "none"}) ||
+		!slices.Equal(m.ScopesSupported, []string{"openid", "profile", "email", "offline_access", "read:users", "write:users", "delete:users"}) ||
+		m.AuthorizationEndpoint != srv.URL+"/authorize" || m.UserinfoEndpoint != srv.URL+"/userinfo" ||
+		!slices.Equal(m.ResponseTypesSupported, []string{"code"}) || !slices.Equal(m.CodeChallengeMethodsSupported, []string{"S256"}) ||
+		!m.AuthorizationResponseIssParameterSupported ||
 		!slices.Equal(m.AccessTokenSigningAlgValuesSupported, []string{"RS256"}) {
 		t.Errorf("metadata = %+v", m)
 	}

@@ -29,6 +29,10 @@ type Transaction struct {
 	Requested []string
 	// Scopes are the scopes the token will carry, in the API's order.
 	Scopes []string
+	// Identity are the OpenID Connect scopes (openid, profile, email,
+	// offline_access) granted in end-user flows: the issuer's own, not the
+	// API's. The token's scope claim lists them before Scopes.
+	Identity []string
 	// Claims are extra claims set by hooks, as JSON values.
 	Claims map[string]json.RawMessage
 	// Subject is the token's sub: the client id for client credentials,

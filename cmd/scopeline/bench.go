@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scopeline/scopeline/engine"
-	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -94,20 +92,12 @@ func runBench(ctx context.Context, out io.Writer, cfg benchConfig) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "scopeline-bench-")
+	iss, done, err := localIssuer(ctx, t)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	ks, err := keys.NewStore(dir).Ensure(t.Algorithms(), time.Now())
-	if err != nil {
-		return err
-	}
-	iss, err := engine.New(ctx, t, ks, engine.WithIssuer("https://issuer.example/"))
-	if err != nil {
-		return err
-	}
-	defer iss.Close()
+	defer done()
+	ks := iss.Keys()
 	handler := iss.Handler()
 	var loop *httptest.Server
 	if cfg.loopback {

@@ -4,10 +4,17 @@ import (
 	"context"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/hooks"
+	"github.com/scopeline/scopeline/plugins"
 )
 
 // newHookLoader returns the hook runtime for a process whose state lives in
-// dataDir, and how to close it. nil means hooks are not available.
+// dataDir (compiled modules are cached in dataDir/wasm-cache), and how to
+// close it once the issuer is closed.
 func newHookLoader(ctx context.Context, dataDir string) (engine.HookLoader, func(), error) {
-	return nil, func() {}, nil
+	h, err := hooks.New(ctx, hooks.WithCacheDir(dataDir), hooks.WithPlugins(plugins.Lookup))
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return h, func() { h.Close(context.Background()) }, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 var keysB64 = base64.RawURLEncoding
@@ -22,39 +23,58 @@ func (c *captureAuditor) Record(_ context.Context, d *engine.Decision) error {
 	return nil
 }
 
+// localIssuer builds an issuer for t in process, with throwaway signing
+// keys and the hook runtime; done releases all of it.
+func localIssuer(ctx context.Context, t *tenant.Tenant, opts ...engine.Option) (iss *engine.Issuer, done func(), err error) {
+	dir, err := os.MkdirTemp("", "scopeline-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := []func(){func() { os.RemoveAll(dir) }}
+	done = func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	ks, err := keys.NewStore(dir).Ensure(t.Algorithms(), time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.Issuer == "" {
+		opts = append([]engine.Option{engine.WithIssuer("http://localhost/")}, opts...)
+	}
+	hooks, closeHooks, err := newHookLoader(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = append(cleanup, closeHooks)
+	if hooks != nil {
+		opts = append(opts, engine.WithHookLoader(hooks))
+	}
+	if iss, err = engine.New(ctx, t, ks, opts...); err != nil {
+		return nil, nil, err
+	}
+	cleanup = append(cleanup, func() { iss.Close() })
+	return iss, done, nil
+}
+
 // localToken runs one token request through the tenant file in process.
 func localToken(ctx context.Context, out io.Writer, cfg tokenConfig) error {
 	t, err := loadTenant(cfg.configPath)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "scopeline-token-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	ks, err := keys.NewStore(dir).Ensure(t.Algorithms(), time.Now())
-	if err != nil {
-		return err
-	}
 	audit := &captureAuditor{}
-	opts := []engine.Option{engine.WithAuditor(audit)}
-	if t.Issuer == "" {
-		opts = append(opts, engine.WithIssuer("http://localhost/"))
-	}
-	hooks, closeHooks, err := newHookLoader(ctx, dir)
+	iss, done, err := localIssuer(ctx, t, engine.WithAuditor(audit))
 	if err != nil {
 		return err
 	}
-	defer closeHooks()
-	if hooks != nil {
-		opts = append(opts, engine.WithHookLoader(hooks))
-	}
-	iss, err := engine.New(ctx, t, ks, opts...)
-	if err != nil {
-		return err
-	}
-	defer iss.Close()
+	defer done()
 	req := &engine.TokenRequest{
 		GrantType:    engine.GrantClientCredentials,
 		ClientID:     cfg.clientID,

@@ -37,6 +37,7 @@ type serveConfig struct {
 	trustedProxies  []string
 	shutdownTimeout time.Duration
 	keyPoll         time.Duration
+	userStore       string
 	natsListen      string
 }
 
@@ -98,6 +99,7 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	f.StringSliceVar(&cfg.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for requests in flight on shutdown")
 	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
+	f.StringVar(&cfg.userStore, "user-store", "file", "where sessions, codes and refresh tokens live: file (in the data dir, survives restarts) or memory")
 	f.StringVar(&cfg.natsListen, "nats-listen", "", "loopback host:port of the embedded NATS server for audit readers, or off (overrides nats.embedded.listen; default 127.0.0.1:4222)")
 	return cmd
 }
@@ -145,6 +147,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	flows, err := openUserStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer flows.Close()
 	s := &server{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir)}
 	ks, err := s.store.Ensure(t.Algorithms(), time.Now())
 	if err != nil {
@@ -194,6 +201,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if issuerURL != "" {
 		opts = append(opts, engine.WithIssuer(issuerURL))
 	}
+	opts = append(opts, engine.WithStorage(flows))
 	s.issuer, err = engine.New(ctx, t, ks, opts...)
 	if err != nil {
 		return err
@@ -226,8 +234,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 
 	poll := time.NewTicker(cfg.keyPoll)
 	defer poll.Stop()
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
 	for {
 		select {
+		case <-sweep.C:
+			if _, err := s.issuer.DeleteExpired(ctx); err != nil {
+				log.Error("deleting expired sessions and tokens", "err", err)
+			}
 		case err := <-served:
 			return err
 		case <-reload:

@@ -163,6 +163,9 @@ type file struct {
 	Clients          []fileClient            `yaml:"clients"`
 	Grants           []fileGrant             `yaml:"grants"`
 	Pipelines        map[string]filePipeline `yaml:"pipelines"`
+	Roles            []fileRole              `yaml:"roles"`
+	Users            []fileUser              `yaml:"users"`
+	UserFlows        fileUserFlows           `yaml:"user_flows"`
 
 	fileAuditSections `yaml:",inline"` // nats: and audit: (audit.go)
 }
@@ -173,6 +176,7 @@ type fileAPI struct {
 	SigningAlgorithm string        `yaml:"signing_algorithm"`
 	TokenLifetime    time.Duration `yaml:"token_lifetime"`
 	RBAC             bool          `yaml:"rbac"`
+	PermissionsClaim bool          `yaml:"permissions_claim"`
 	Scopes           []fileScope   `yaml:"scopes"`
 }
 
@@ -386,6 +390,7 @@ func (v *validator) tenant(f *file) *Tenant {
 	for _, k := range keys {
 		v.pipeline(t, k, f.Pipelines[k])
 	}
+	v.people(t, f)
 	v.audit(t, &f.fileAuditSections)
 	return t
 }
@@ -429,6 +434,8 @@ func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
 		TokenLifetime: fa.TokenLifetime,
 		RBAC:          fa.RBAC,
 		scopes:        map[string]*Scope{},
+
+		PermissionsClaim: fa.PermissionsClaim,
 	}
 	ok := true
 	switch {

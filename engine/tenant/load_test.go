@@ -45,7 +45,32 @@ func TestQuickstartTenant(t *testing.T) {
 	if tn.Algorithm != tenant.RS256 || api.TokenLifetime != time.Hour {
 		t.Errorf("alg %s lifetime %s", tn.Algorithm, api.TokenLifetime)
 	}
-	if strings.Contains(string(quickstart.Tenant), "secret: demo") {
+	if !api.RBAC {
+		t.Error("the demo API enforces RBAC")
+	}
+	spa, ok := tn.Client("demo-spa")
+	if !ok || spa.Type != tenant.ClientSPA || spa.HasSecret() || !slices.Equal(spa.RedirectURIs, []string{"http://localhost:3000/callback"}) {
+		t.Errorf("demo-spa = %+v", spa)
+	}
+	if g, ok := tn.Grant("demo-spa", api.Identifier); !ok || !g.ForUser || g.ForClient || !slices.Equal(g.Scopes, []string{"read:users", "write:users"}) {
+		t.Errorf("demo-spa grant = %+v", g)
+	}
+	for _, u := range []struct {
+		login, password string
+		perms           []string
+	}{
+		{"alice", "alice-password", []string{"read:users", "write:users", "delete:users"}},
+		{"bob", "bob-password", []string{"read:users"}},
+	} {
+		usr, ok := tn.Authenticate(u.login, u.password)
+		if !ok || usr.ID != u.login || !slices.Equal(usr.Permissions[api.Identifier], u.perms) {
+			t.Errorf("%s: ok %v user %+v", u.login, ok, usr)
+		}
+		if _, ok := tn.Authenticate(u.login, u.password+"x"); ok {
+			t.Errorf("%s: wrong password accepted", u.login)
+		}
+	}
+	if strings.Contains(string(quickstart.Tenant), "secret: demo") || strings.Contains(string(quickstart.Tenant), "password: ") {
 		t.Error("the demo tenant must hold digests only")
 	}
 }

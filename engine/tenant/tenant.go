@@ -40,6 +40,11 @@ type Tenant struct {
 	Clients   []*Client
 	Grants    []*Grant
 	Pipelines map[Trigger]*Pipeline
+	// Users and Roles are the end users of post-login flows (users.go);
+	// Flows holds those flows' lifetimes.
+	Users []*User
+	Roles []*Role
+	Flows UserFlows
 	// Audit is where and how decisions are published (nats:, audit:).
 	Audit Audit
 
@@ -51,6 +56,8 @@ type Tenant struct {
 	apis    map[string]*API
 	clients map[string]*Client
 	grants  map[grantKey]*Grant
+	users   map[string]*User
+	logins  map[string]*User
 }
 
 type grantKey struct{ client, api string }
@@ -120,11 +127,23 @@ type API struct {
 	Name          string
 	Algorithm     string
 	TokenLifetime time.Duration
-	// RBAC caps user tokens by the user's permissions on this API.
-	RBAC   bool
-	Scopes []Scope
+	// RBAC caps user tokens by the user's permissions on this API;
+	// PermissionsClaim adds those permissions as a `permissions` claim.
+	RBAC             bool
+	PermissionsClaim bool
+	Scopes           []Scope
 
 	scopes map[string]*Scope
+}
+
+// NewAPI makes an API outside a tenant file, with its scopes indexed, for
+// tools that run one hook on a sample event (scopeline hook test).
+func NewAPI(identifier, name string, scopes []Scope) *API {
+	a := &API{Identifier: identifier, Name: name, Algorithm: DefaultAlgorithm, TokenLifetime: DefaultTokenLifetime, Scopes: scopes, scopes: map[string]*Scope{}}
+	for i := range a.Scopes {
+		a.scopes[a.Scopes[i].Name] = &a.Scopes[i]
+	}
+	return a
 }
 
 // Scope is one permission an API defines.
@@ -313,4 +332,8 @@ type User struct {
 	Roles    []string
 	// Permissions maps an API identifier to the scopes the user's roles allow.
 	Permissions map[string][]string
+	// EmailVerified says whether Email is known to belong to the user.
+	EmailVerified bool
+
+	password *PasswordHash
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/scopeline/scopeline/engine/storage"
+	"github.com/scopeline/scopeline/engine/storage/bolt"
+	"github.com/scopeline/scopeline/engine/storage/memory"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+func newUserCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage end users of the tenant file"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "hash-password",
+		Short: "Hash a password (argon2id) for a user's password_hash",
+		Long: `Hash a password with argon2id for the password_hash of a user in the tenant
+file. The password is read from standard input (one line) or, on a terminal,
+asked for twice without echo. It is never taken from a flag, where it would
+land in the shell history and the process list.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pw, err := readPassword(cmd.InOrStdin(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			h, err := tenant.HashPassword(pw, tenant.DefaultArgon2, rand.Reader)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), h)
+			return nil
+		},
+	})
+	return cmd
+}
+
+// readPassword reads a password from a terminal without echo (twice, to
+// catch typos), or as one line of any other input.
+func readPassword(in io.Reader, prompt io.Writer) (string, error) {
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ask := func(label string) (string, error) {
+			fmt.Fprint(prompt, label)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(prompt)
+			return string(b), err
+		}
+		pw, err := ask("Password: ")
+		if err != nil {
+			return "", err
+		}
+		again, err := ask("Again: ")
+		if err != nil {
+			return "", err
+		}
+		if pw != again {
+			return "", errors.New("the passwords differ")
+		}
+		if pw == "" {
+			return "", errors.New("empty password")
+		}
+		return pw, nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(in, tenant.MaxPasswordLen+2)).ReadString('\n')
+	pw := strings.TrimRight(line, "\r\n")
+	switch {
+	case pw == "" && err != nil:
+		return "", errors.New("no password on standard input")
+	case pw == "":
+		return "", errors.New("empty password")
+	case len(pw) > tenant.MaxPasswordLen:
+		return "", fmt.Errorf("password longer than %d bytes", tenant.MaxPasswordLen)
+	}
+	return pw, nil
+}
+
+// openUserStore opens the storage of end-user flows that --user-store
+// names.
+func openUserStore(cfg serveConfig) (storage.Storage, error) {
+	switch cfg.userStore {
+	case "", "file":
+		return bolt.Open(cfg.dataDir, 5*time.Second)
+	case "memory":
+		return memory.New(), nil
+	}
+	return nil, usageError{fmt.Errorf("--user-store %q: want file or memory", cfg.userStore)}
+}

@@ -1,0 +1,214 @@
+package tenant_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// testHash is argon2id of "pw" with small parameters, so tests stay fast.
+func testHash(t testing.TB, pw string) string {
+	t.Helper()
+	h, err := tenant.HashPassword(pw, tenant.Argon2Params{Memory: 64, Time: 1, Threads: 1}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+const usersBase = `
+apis:
+  - identifier: https://api
+    rbac: true
+    scopes: [{name: read}, {name: write}, {name: admin}]
+  - identifier: https://other
+    scopes: [{name: x}]
+roles:
+  - name: reader
+    description: Reads
+    permissions:
+      - {api: https://api, scopes: [read]}
+  - name: writer
+    permissions:
+      - {api: https://api, scopes: [write, read]}
+      - {api: https://other, scopes: [x]}
+`
+
+func TestUsersAndRoles(t *testing.T) {
+	src := usersBase + `
+users:
+  - id: u1
+    username: Alice
+    email: alice@example.com
+    email_verified: true
+    password_hash: "` + testHash(t, "pw") + `"
+    profile: {name: Alice, updated_at: 1700000000}
+    metadata: {plan: gold, limits: {seats: 3}}
+    roles: [reader, writer]
+    permissions:
+      - {api: https://api, scopes: [admin]}
+  - id: u2
+    email: bob@example.com
+    password_hash: "` + mustBcrypt(t, "bob") + `"
+user_flows:
+  code_lifetime: 30s
+  refresh_token_idle: 24h
+`
+	tn, err := tenant.Parse([]byte(src), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, ok := tn.User("u1")
+	if !ok {
+		t.Fatal("u1 missing")
+	}
+	if !slices.Equal(u.Permissions["https://api"], []string{"read", "write", "admin"}) || !slices.Equal(u.Permissions["https://other"], []string{"x"}) {
+		t.Errorf("permissions = %v", u.Permissions)
+	}
+	if !slices.Equal(u.Roles, []string{"reader", "writer"}) || !u.EmailVerified || u.Profile["name"] != "Alice" {
+		t.Errorf("user = %+v", u)
+	}
+	if m, ok := u.Metadata["limits"].(map[string]any); !ok || m["seats"] != 3 {
+		t.Errorf("metadata = %#v", u.Metadata)
+	}
+	for _, login := range []string{"alice", "ALICE", " alice ", "Alice@Example.com"} {
+		if got, ok := tn.UserByLogin(login); !ok || got != u {
+			t.Errorf("UserByLogin(%q) = %v %v", login, got, ok)
+		}
+	}
+	if got, ok := tn.Authenticate("bob@example.com", "bob"); !ok || got.ID != "u2" {
+		t.Errorf("bcrypt user: %v %v", got, ok)
+	}
+	tests := []struct {
+		login, pw string
+		ok        bool
+	}{
+		{"alice", "pw", true},
+		{"alice", "PW", false},
+		{"alice", "", false},
+		{"alice", strings.Repeat("p", 5000), false},
+		{"nobody", "pw", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		if _, ok := tn.Authenticate(tt.login, tt.pw); ok != tt.ok {
+			t.Errorf("Authenticate(%q, %.10q) = %v", tt.login, tt.pw, ok)
+		}
+	}
+	if len(tn.Roles) != 2 || tn.Roles[0].Description != "Reads" {
+		t.Errorf("roles = %+v", tn.Roles)
+	}
+	f := tn.Flows
+	if f.CodeLifetime != 30*time.Second || f.RefreshTokenIdle != 24*time.Hour || f.RefreshTokenLifetime != tenant.DefaultUserFlows.RefreshTokenLifetime {
+		t.Errorf("flows = %+v", f)
+	}
+}
+
+func mustBcrypt(t *testing.T, pw string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func TestUserErrors(t *testing.T) {
+	good := testHash(t, "pw")
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"plaintext password", "users:\n  - id: u\n    username: u\n    password: hunter2\n", "t.yaml:20: users[0].password: plaintext passwords are not accepted"},
+		{"bad hash", "users:\n  - id: u\n    username: u\n    password_hash: md5:abc\n", "t.yaml:20: users[0].password_hash: must be an argon2id"},
+		{"argon2i", "users:\n  - id: u\n    username: u\n    password_hash: $argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\n", "only argon2id"},
+		{"too costly", "users:\n  - id: u\n    username: u\n    password_hash: $argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\n", "argon2id memory (m)"},
+		{"unknown role", "users:\n  - id: u\n    username: u\n    roles: [admin]\n", "t.yaml:20: users[0].roles[0]: no role is named \"admin\""},
+		{"no login", "users:\n  - id: u\n", "t.yaml:18: users[0]: a user needs a username or an email"},
+		{"user id of a client", "clients:\n  - {id: c, type: spa}\nusers:\n  - {id: c, username: c}\n", "users[0].id: id \"c\" is a client's id"},
+		{"duplicate id", "users:\n  - {id: u, username: a}\n  - {id: u, username: b}\n", "users[1].id: user \"u\" is defined twice"},
+		{"login taken", "users:\n  - {id: u, username: a@x}\n  - {id: v, email: A@X}\n", "users[1].email: email \"A@X\" is already the username or email of user \"u\""},
+		{"email without at", "users:\n  - {id: u, email: nope}\n", "users[0].email: email \"nope\" has no @"},
+		{"undefined permission", "users:\n  - id: u\n    username: u\n    permissions: [{api: https://api, scopes: [delete]}]\n", "users[0].permissions[0].scopes[0]: API \"https://api\" does not define scope \"delete\""},
+		{"unknown API in role", "  - name: r\n    permissions: [{api: https://nope, scopes: [x]}]\n", "roles[2].permissions[0].api: no API has the identifier"},
+		{"duplicate role", "  - name: reader\n", "roles[2].name: role \"reader\" is defined twice"},
+		{"non-standard profile claim", "users:\n  - id: u\n    username: u\n    profile: {shoe_size: 44}\n", "users[0].profile.shoe_size: \"shoe_size\" is not an OpenID Connect profile claim"},
+		{"unknown user field", "users:\n  - id: u\n    username: u\n    pasword_hash: x\n", "t.yaml:20: pasword_hash: unknown field"},
+		{"code lifetime too long", "user_flows:\n  code_lifetime: 1h\n", "t.yaml:18: user_flows.code_lifetime: code_lifetime must be between 1s and 10m0s"},
+		{"idle longer than lifetime", "user_flows:\n  refresh_token_lifetime: 1h\n  refresh_token_idle: 2h\n", "refresh_token_idle cannot be longer"},
+		{"good hash is fine, bad role is not", "users:\n  - id: u\n    username: u\n    password_hash: \"" + good + "\"\n    roles: [x]\n", "users[0].roles[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tenant.Parse([]byte(usersBase+tt.yaml), "t.yaml", ".")
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tt.want)
+			}
+		})
+	}
+	for name, src := range map[string]string{
+		"OIDC scope on an API":           "apis:\n  - identifier: a\n    scopes: [{name: openid}]\n",
+		"permissions claim without RBAC": "apis:\n  - identifier: a\n    permissions_claim: true\n",
+	} {
+		if _, err := tenant.Parse([]byte(src), "t.yaml", "."); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+}
+
+func TestPasswordHash(t *testing.T) {
+	h := testHash(t, "correct horse")
+	ph, err := tenant.ParsePasswordHash(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ph.Verify("correct horse") || ph.Verify("correct horsE") || ph.Verify("") {
+		t.Error("argon2id verification wrong")
+	}
+	// The default parameters make a hash the limits accept.
+	def, err := tenant.HashPassword("pw", tenant.DefaultArgon2, rand.Reader)
+	if err != nil || !strings.HasPrefix(def, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("default hash %q, %v", def, err)
+	}
+	if _, err := tenant.HashPassword("", tenant.DefaultArgon2, rand.Reader); err == nil {
+		t.Error("empty password hashed")
+	}
+	if _, err := tenant.HashPassword("pw", tenant.DefaultArgon2, bytes.NewReader(nil)); err == nil {
+		t.Error("no randomness, yet a salt")
+	}
+	for _, bad := range []string{
+		"", "$argon2id$", "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA",
+		"$argon2id$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=64,t=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=64,t=99,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=64,t=1,p=0$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$2b$04$tooshort", "$2b$15$" + strings.Repeat("a", 53),
+	} {
+		if _, err := tenant.ParsePasswordHash(bad); err == nil {
+			t.Errorf("ParsePasswordHash(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParsePasswordHash(f *testing.F) {
+	f.Add("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+	f.Add("$2b$04$abcdefghijklmnopqrstuuJ8S/yjBqFh9d0vvd5TBzAf7Xv5b3hWa")
+	f.Add("$argon2id$v=19$m=19456,t=2,p=1$x$y")
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := tenant.ParsePasswordHash(s)
+		if err != nil {
+			return
+		}
+		h.Verify("pw") // must not panic, whatever the parameters
+	})
+}

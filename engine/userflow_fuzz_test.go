@@ -1,0 +1,88 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/examples/quickstart"
+)
+
+// fuzzIssuer serves the demo tenant with a clock that moves a second per
+// request, so throttles never hide what the fuzzer sends.
+func fuzzIssuer(f *testing.F) http.Handler {
+	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	if err != nil {
+		f.Fatal(err)
+	}
+	ks, err := keys.NewStore(f.TempDir()).Ensure(tn.Algorithms(), time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	var tick atomic.Int64
+	start := time.Now()
+	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("http://127.0.0.1/"),
+		engine.WithClock(func() time.Time { return start.Add(time.Duration(tick.Add(1)) * time.Second) }))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { iss.Close() })
+	return iss.Handler()
+}
+
+// FuzzAuthorize sends arbitrary query strings to /authorize: the answer is
+// never a server error, and a redirect only ever goes to a registered
+// redirect URI or to the login page.
+func FuzzAuthorize(f *testing.F) {
+	h := fuzzIssuer(f)
+	for _, seed := range []string{
+		"response_type=code&client_id=demo-spa&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&scope=openid%20read:users&state=x",
+		"response_type=code&client_id=demo-spa&redirect_uri=http://localhost:3000/callback&prompt=none",
+		"client_id=demo-spa&redirect_uri=https://evil.example/&response_type=code",
+		"response_type=token&client_id=demo-spa&max_age=-1&resource=urn:x&resource=urn:y",
+		"%zz=1&client_id=%00",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		r := httptest.NewRequest(http.MethodGet, "/authorize", nil)
+		r.URL.RawQuery = query
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code >= 500 {
+			t.Fatalf("%d for %q", w.Code, query)
+		}
+		if loc := w.Header().Get("Location"); loc != "" &&
+			!strings.HasPrefix(loc, "http://localhost:3000/callback?") && !strings.HasPrefix(loc, "/login?request=") {
+			t.Fatalf("redirect to %q for %q", loc, query)
+		}
+	})
+}
+
+// FuzzUserGrants sends arbitrary bodies with the end-user grant types to
+// the token endpoint: always a JSON OAuth answer, never a server error.
+func FuzzUserGrants(f *testing.F) {
+	h := fuzzIssuer(f)
+	f.Add("authorization_code", "code=abc&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&client_id=demo-spa&redirect_uri=http://localhost:3000/callback")
+	f.Add("refresh_token", "refresh_token=x&client_id=demo-spa&scope=openid")
+	f.Add("refresh_token", "client_id=demo-m2m&client_secret=demo-m2m-secret&refresh_token=%FF")
+	f.Fuzz(func(t *testing.T, grant, body string) {
+		form := "grant_type=" + url.QueryEscape(grant) + "&" + body
+		r := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code >= 500 || w.Code == 200 || !strings.HasPrefix(w.Body.String(), `{"error":"`) {
+			t.Fatalf("%d %s for %s", w.Code, w.Body, fmt.Sprintf("%q", form))
+		}
+	})
+}

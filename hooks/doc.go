@@ -1,0 +1,22 @@
+// Package hooks runs Scopeline's WebAssembly hooks with wazero: it is the
+// host side of hook ABI v1 (docs/hook-abi.md).
+//
+// A Host implements engine.HookLoader. For each pipeline entry of a tenant
+// file it reads the module (a file, or a built-in plugin by name), checks
+// it against the ABI (required exports, imports limited to the ABI and a
+// WASI allow-list), rewrites it so that it can be stopped cheaply (package
+// internal/wasmguard), compiles it once (cached on disk), and makes a
+// bounded pool of pre-warmed instances: a *Hook, which implements
+// engine.Hook and io.Closer.
+//
+// Per request, Hook.Invoke takes an idle instance, publishes the run's
+// deadline (the hook's timeout, bounded by the pipeline's) for the host's
+// watchdog, and calls scopeline_run. The guest reads the transaction
+// through host functions and stages ops; the engine applies them with its
+// rules. Any trap, timeout, memory-cap hit, call-depth overflow, ABI
+// violation or unknown return code is a *engine.HookFault, handled by the
+// hook's failure policy, and the instance is discarded and replaced.
+//
+// Event is the input document of the ABI, and the sample-event format of
+// `scopeline hook test`.
+package hooks

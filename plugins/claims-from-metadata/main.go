@@ -1,0 +1,141 @@
+// Command claims-from-metadata is the claims-from-metadata plugin: it
+// copies client or user metadata into token claims.
+//
+// Config (docs/hooks.md):
+//
+//	claims:
+//	  tier: client.tier             # client metadata key "tier"
+//	  plan: user.plan               # user metadata key "plan" (post-login)
+//	  name: profile.name            # user profile key "name"
+//	on_missing: skip                # skip (default) or deny
+//
+// Client metadata values are strings and are read without JSON; user
+// metadata and profile values keep their JSON type and need the input
+// document, decoded only when such a claim is configured and there is a
+// user.
+//
+// Build: see plugins/build.sh.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/scopeline/scopeline/sdk/hook"
+)
+
+type mapping struct {
+	claim  string
+	source string // client, user or profile
+	key    string
+}
+
+type settings struct {
+	mappings  []mapping
+	deny      bool
+	needsUser bool
+}
+
+var conf settings
+
+// reserved are the claims the issuer sets; a config naming one is refused
+// at load rather than refused on every request.
+var reserved = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id", "cnf"}
+
+func init() {
+	hook.Setup(configure)
+	hook.Handle(copyClaims)
+}
+
+func configure(raw []byte) error {
+	var c struct {
+		Claims    map[string]string `json:"claims"`
+		OnMissing string            `json:"on_missing"`
+	}
+	if raw == nil {
+		return errors.New("config is required: give claims")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return errors.New("config: " + err.Error())
+	}
+	if len(c.Claims) == 0 {
+		return errors.New("config: claims is empty")
+	}
+	var s settings
+	switch c.OnMissing {
+	case "", "skip":
+	case "deny":
+		s.deny = true
+	default:
+		return errors.New("config: on_missing must be skip or deny, not " + strconv.Quote(c.OnMissing))
+	}
+	names := make([]string, 0, len(c.Claims))
+	for name := range c.Claims {
+		names = append(names, name)
+	}
+	sort.Strings(names) // a stable order of ops
+	for _, name := range names {
+		for _, r := range reserved {
+			if name == r {
+				return errors.New("config: claims." + name + ": " + strconv.Quote(name) + " is a reserved claim")
+			}
+		}
+		src, key, ok := strings.Cut(c.Claims[name], ".")
+		if !ok || key == "" || (src != "client" && src != "user" && src != "profile") {
+			return errors.New("config: claims." + name + ": source " + strconv.Quote(c.Claims[name]) + " must be client.KEY, user.KEY or profile.KEY")
+		}
+		if src != "client" {
+			s.needsUser = true
+		}
+		s.mappings = append(s.mappings, mapping{claim: name, source: src, key: key})
+	}
+	conf = s
+	return nil
+}
+
+func copyClaims(e *hook.Event, a *hook.API) error {
+	var user *hook.User
+	if conf.needsUser {
+		u, err := e.User()
+		if err != nil {
+			return err
+		}
+		user = u
+	}
+	for _, m := range conf.mappings {
+		reason := "from " + m.source + " metadata " + m.key
+		switch m.source {
+		case "client":
+			if v, ok := e.ClientMetadata(m.key); ok {
+				a.SetClaimString(m.claim, v, reason)
+				continue
+			}
+		case "user", "profile":
+			if user != nil {
+				src := user.Metadata
+				if m.source == "profile" {
+					src = user.Profile
+				}
+				if v, ok := src[m.key]; ok {
+					if err := a.SetClaim(m.claim, v, reason); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+		}
+		if conf.deny {
+			a.Deny(hook.AccessDenied, m.source+" metadata "+strconv.Quote(m.key)+" is missing")
+			return nil
+		}
+	}
+	return nil
+}
+
+func main() {}

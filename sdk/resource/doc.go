@@ -1,0 +1,27 @@
+// Package resource protects net/http APIs with Scopeline access tokens: it
+// is the resource-server side of OAuth 2.0, strict by default.
+//
+// A Validator is made for one issuer and one API (the audience):
+//
+//	rs, err := resource.New("https://auth.example.com/", "https://api.example.com")
+//	mux.Handle("GET /users", rs.Protect(listUsers, resource.RequireScopes("read:users")))
+//
+// It discovers the issuer's metadata (RFC 8414, then OpenID Connect
+// Discovery), fetches its JWK Set and caches it as long as the
+// Cache-Control header says (within one minute and one hour), refetches it
+// when a token names an unknown key (single-flight, at most once per
+// refetch interval), and keeps using cached keys for up to a day while the
+// issuer cannot be reached.
+//
+// Tokens are validated per RFC 9068 §4: typ at+jwt (or application/at+jwt),
+// a signature by a key the issuer publishes, with an algorithm it
+// advertises for access tokens and the key's own (RS256, ES256 or EdDSA;
+// never none or HMAC), iss equal to the issuer, aud containing the
+// audience, exp, nbf and iat within a small leeway, and iss, sub, aud,
+// client_id, iat, exp and jti present.
+//
+// Tokens are accepted only in the Authorization: Bearer header (RFC 6750
+// §2.1). Refusals follow RFC 6750 §3 and never echo the token.
+//
+// The package imports neither the issuer (engine) nor anything it runs on.
+package resource
