@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // SpecVersion is the CloudEvents version of every event.
@@ -43,10 +45,13 @@ const (
 	KindHookFailed Kind = "hook-failed"
 	// KindTenantReloaded is a tenant reload, successful or refused.
 	KindTenantReloaded Kind = "tenant-reloaded"
+	// KindLogin is a sign-in attempt at the hosted login page.
+	KindLogin Kind = "login"
 )
 
-// Kinds lists every kind.
-var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded}
+// Kinds lists every kind. (Spooled events record their kind's index here:
+// new kinds go at the end.)
+var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, KindLogin}
 
 // Type returns the CloudEvents `type` of events of this kind.
 func (k Kind) Type() string {
@@ -55,6 +60,8 @@ func (k Kind) Type() string {
 		return typePrefix + "tenant.reloaded." + SchemaVersion
 	case KindHookFailed:
 		return typePrefix + "token.hook-failed." + SchemaVersion
+	case KindLogin:
+		return typePrefix + "user.login." + SchemaVersion
 	}
 	return typePrefix + "token." + string(k) + "." + SchemaVersion
 }
@@ -68,7 +75,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed or tenant-reloaded)", s)
+	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed, tenant-reloaded or login)", s)
 }
 
 // KindOfType returns the kind of a CloudEvents type, false when the type is
@@ -96,7 +103,8 @@ type Event struct {
 	Time            time.Time `json:"time"`
 	DataContentType string    `json:"datacontenttype"`
 	DataSchema      string    `json:"dataschema"`
-	// Data is a DecisionData for token events and a ReloadData for reloads.
+	// Data is a DecisionData for token events, a ReloadData for reloads and
+	// a LoginData for sign-ins.
 	Data json.RawMessage `json:"data"`
 }
 
@@ -105,7 +113,7 @@ func (e *Event) Kind() (Kind, bool) { return KindOfType(e.Type) }
 
 // Decision decodes the data of a token event.
 func (e *Event) Decision() (*DecisionData, error) {
-	if k, _ := e.Kind(); k == KindTenantReloaded || k == "" {
+	if k, _ := e.Kind(); k == KindTenantReloaded || k == KindLogin || k == "" {
 		return nil, fmt.Errorf("audit: %s is not a token decision event", e.Type)
 	}
 	var d DecisionData
@@ -121,6 +129,18 @@ func (e *Event) Reload() (*ReloadData, error) {
 		return nil, fmt.Errorf("audit: %s is not a tenant reload event", e.Type)
 	}
 	var d ReloadData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return nil, fmt.Errorf("audit: event %s: %w", e.ID, err)
+	}
+	return &d, nil
+}
+
+// Login decodes the data of a sign-in event.
+func (e *Event) Login() (*LoginData, error) {
+	if k, _ := e.Kind(); k != KindLogin {
+		return nil, fmt.Errorf("audit: %s is not a sign-in event", e.Type)
+	}
+	var d LoginData
 	if err := json.Unmarshal(e.Data, &d); err != nil {
 		return nil, fmt.Errorf("audit: event %s: %w", e.ID, err)
 	}
@@ -204,6 +224,73 @@ type ReloadData struct {
 	LogCode         string `json:"log_code,omitempty"`
 }
 
+// LoginData is the data of a sign-in event. It never holds the password,
+// nor a login name that is no user's (it may be a password typed in the
+// wrong field).
+type LoginData struct {
+	// Outcome is "succeeded", "failed" or "throttled".
+	Outcome string `json:"outcome"`
+	// LogCode is the Auth0 code: s (success), fp (wrong password for a
+	// known user), fu (unknown user); absent when throttled.
+	LogCode   string `json:"log_code,omitempty"`
+	Instance  string `json:"instance"`
+	Issuer    string `json:"issuer"`
+	RequestID string `json:"request_id,omitempty"`
+	// ClientID is the application the user was signing in to.
+	ClientID   string `json:"client_id,omitempty"`
+	ClientName string `json:"client_name,omitempty"`
+	// UserID and LoginName (as typed) are set when the name is a user's.
+	UserID    string `json:"user_id,omitempty"`
+	LoginName string `json:"login_name,omitempty"`
+	// UnknownLogin is set when the name typed is no user's; it is not
+	// recorded.
+	UnknownLogin bool   `json:"unknown_login,omitempty"`
+	IP           string `json:"ip,omitempty"`
+	UserAgent    string `json:"user_agent,omitempty"`
+}
+
+// loginData builds the data of a sign-in event; t (nil when unknown) tells
+// which login names are users'.
+func loginData(l *engine.Login, t *tenant.Tenant, instance string) *LoginData {
+	d := &LoginData{
+		Outcome:   string(l.Outcome),
+		Instance:  instance,
+		Issuer:    l.Issuer,
+		RequestID: l.RequestID,
+		ClientID:  clip(l.ClientID, maxFieldLen),
+		UserID:    l.UserID,
+		IP:        l.IP,
+		UserAgent: clip(l.UserAgent, maxFieldLen),
+	}
+	var u *tenant.User
+	if t != nil {
+		if c, ok := t.Client(l.ClientID); ok {
+			d.ClientName = c.Name
+		}
+		if l.UserID != "" {
+			u, _ = t.User(l.UserID)
+		}
+		if u == nil && l.LoginName != "" {
+			u, _ = t.UserByLogin(l.LoginName)
+		}
+	}
+	switch {
+	case u != nil:
+		d.UserID, d.LoginName = u.ID, clip(l.LoginName, maxFieldLen)
+	case l.UserID == "" && l.LoginName != "":
+		d.UnknownLogin = true
+	}
+	switch {
+	case l.Outcome == engine.LoginSucceeded:
+		d.LogCode = "s"
+	case l.Outcome == engine.LoginFailed && d.UnknownLogin:
+		d.LogCode = "fu"
+	case l.Outcome == engine.LoginFailed:
+		d.LogCode = "fp"
+	}
+	return d
+}
+
 // MaxEventBytes bounds an encoded event; hook logs, then trace entries, are
 // left out (and Truncated set) to stay under it.
 const MaxEventBytes = 256 << 10
@@ -274,7 +361,11 @@ func decisionData(d *engine.Decision, instance string, redact func(string) strin
 	}
 	out.RequestedScopes = tx.Requested
 	if d.Outcome == engine.OutcomeIssued {
+		// As the token's scope claim: OpenID Connect scopes, then the API's.
 		out.GrantedScopes = tx.Scopes
+		if len(tx.Identity) > 0 {
+			out.GrantedScopes = append(slices.Clone(tx.Identity), tx.Scopes...)
+		}
 		out.JTI = d.JTI
 		if !d.Expires.IsZero() {
 			out.Expires = d.Expires.Unix()

@@ -101,6 +101,7 @@ func TestKinds(t *testing.T) {
 		audit.KindDenied:         "io.github.scopeline.token.denied.v1",
 		audit.KindHookFailed:     "io.github.scopeline.token.hook-failed.v1",
 		audit.KindTenantReloaded: "io.github.scopeline.tenant.reloaded.v1",
+		audit.KindLogin:          "io.github.scopeline.user.login.v1",
 	}
 	for k, typ := range want {
 		if k.Type() != typ {

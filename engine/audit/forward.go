@@ -135,7 +135,9 @@ func (f *forwarder) run() {
 // how long to wait before looking again if nothing wakes the loop.
 func (f *forwarder) fill() time.Duration {
 	const idle = 250 * time.Millisecond
-	if !f.p.nc.IsConnected() {
+	// Hold back while disconnected or until the stream is in place, rather
+	// than send events to fail and come back out of order.
+	if !f.p.nc.IsConnected() || f.p.streamError() != nil {
 		return idle
 	}
 	for {

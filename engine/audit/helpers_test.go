@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -285,6 +286,9 @@ func streamEvents(t testing.TB, url string, opts ...nats.Option) []*audit.Tailed
 		out = append(out, e)
 		return nil
 	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil // not created yet: no events
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,7 @@ type Publisher struct {
 
 	secrets  atomic.Pointer[[]string]
 	redactor atomic.Pointer[strings.Replacer]
+	tenant   atomic.Pointer[tenant.Tenant] // the latest, for sign-in events
 
 	streamMu  sync.Mutex
 	streamErr error
@@ -152,6 +153,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 	p.configured = cfg
 	if o.tenant != nil {
 		p.configured = o.tenant.Audit
+		p.tenant.Store(o.tenant)
 	}
 
 	connOpts := []nats.Option{
@@ -303,6 +305,7 @@ func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenan
 	}
 	if t != nil {
 		p.setSecrets(t)
+		p.tenant.Store(t)
 		data.APIs, data.Clients, data.Grants = len(t.APIs), len(t.Clients), len(t.Grants)
 		for _, pl := range t.Pipelines {
 			data.Hooks += len(pl.Hooks)
@@ -317,6 +320,22 @@ func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenan
 		return err
 	}
 	return p.deliver(ctx, KindTenantReloaded, msg, true)
+}
+
+// RecordLogin publishes a sign-in attempt at the hosted login page
+// (engine.LoginAuditor), like a decision in either mode.
+func (p *Publisher) RecordLogin(ctx context.Context, l *engine.Login) error {
+	data := loginData(l, p.tenant.Load(), p.instance)
+	source := p.source
+	if l.Issuer != "" {
+		source = l.Issuer
+	}
+	msg, err := p.message(KindLogin, source, clip(l.ClientID, maxFieldLen), l.Time, data)
+	if err != nil {
+		p.metrics.failed.WithLabelValues(string(KindLogin)).Inc()
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return p.deliver(ctx, KindLogin, msg, true)
 }
 
 // message builds the NATS message of an event.
@@ -552,13 +571,18 @@ func (p *Publisher) Ready(context.Context) error {
 	if !p.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
-	p.streamMu.Lock()
-	err := p.streamErr
-	p.streamMu.Unlock()
-	if err != nil {
+	if err := p.streamError(); err != nil {
 		return fmt.Errorf("stream %s: %w", p.cfg.Stream.Name, err)
 	}
 	return nil
+}
+
+// streamError is why the stream could not be created or updated the last
+// time it was tried (nil: it is in place).
+func (p *Publisher) streamError() error {
+	p.streamMu.Lock()
+	defer p.streamMu.Unlock()
+	return p.streamErr
 }
 
 func (p *Publisher) spoolStats() spool.Stats {
@@ -661,4 +685,7 @@ func (p *Publisher) redact(s string) string {
 	return s
 }
 
-var _ engine.Auditor = (*Publisher)(nil)
+var (
+	_ engine.Auditor      = (*Publisher)(nil)
+	_ engine.LoginAuditor = (*Publisher)(nil)
+)

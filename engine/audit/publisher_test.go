@@ -12,11 +12,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/oauth2"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 func TestEmbeddedEvents(t *testing.T) {
@@ -396,5 +398,71 @@ func TestHookFailuresAndSecrets(t *testing.T) {
 	}
 	if d, _ := events[2].Decision(); d.Error == nil || d.Error.Code != "server_error" || d.LogCode != "feccft" {
 		t.Errorf("denied by a faulting hook: %s", events[2].Raw)
+	}
+}
+
+// TestUserFlowEvents signs in at the hosted login page (once with a wrong
+// password) and exchanges the code: the sign-ins and the token are events,
+// and no password reaches any of them.
+func TestUserFlowEvents(t *testing.T) {
+	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
+	srv := startIssuer(t, p)
+	cfg := &oauth2.Config{
+		ClientID:    "demo-spa",
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+		RedirectURL: "http://localhost:3000/callback",
+		Scopes:      []string{"openid", "read:users"},
+	}
+	verifier := oauth2.GenerateVerifier()
+	authURL := cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("audience", "https://api.example.com"))
+	b := enginetest.NewBrowser(t, srv.URL)
+	if loc, _ := b.SignInPage(authURL, "alice", "wrong-password-123"); loc != nil {
+		t.Fatalf("signed in with a wrong password: %s", loc)
+	}
+	loc := b.SignIn(authURL, "alice", "alice-password")
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code: %s", loc)
+	}
+	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []*audit.TailedEvent
+	waitFor(t, "3 events", patience, func() bool {
+		events = streamEvents(t, p.ClientURL())
+		return len(events) >= 3
+	})
+	for _, e := range events {
+		for _, secret := range []string{"wrong-password-123", "alice-password", tok.AccessToken, code} {
+			if bytes.Contains(e.Raw, []byte(secret)) {
+				t.Fatalf("event holds a password, token or code: %s", e.Raw)
+			}
+		}
+	}
+	kinds := ""
+	for _, e := range events {
+		k, _ := e.Kind()
+		kinds += string(k) + " "
+	}
+	if kinds != "login login issued " {
+		t.Fatalf("kinds %q", kinds)
+	}
+	failed, _ := events[0].Login()
+	ok, _ := events[1].Login()
+	if failed.Outcome != "failed" || failed.LogCode != "fp" || failed.UserID != "alice" || ok.Outcome != "succeeded" || ok.LogCode != "s" {
+		t.Errorf("sign-in events %+v %+v", failed, ok)
+	}
+	d, err := events[2].Decision()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.GrantType != "authorization_code" || d.LogCode != "seacft" || d.Subject != "alice" || d.Trigger != "post-login" ||
+		!slices.Contains(d.GrantedScopes, "openid") || !slices.Contains(d.GrantedScopes, "read:users") || d.JTI == "" {
+		t.Errorf("issued event %s", events[2].Raw)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 const schemaPath = "../../docs/events.v1.schema.json"
@@ -42,6 +45,20 @@ func compileSchema(t *testing.T) (*jsonschema.Schema, map[string]any) {
 	var plain map[string]any
 	json.Unmarshal(raw, &plain)
 	return sch, plain
+}
+
+// validateEvents checks events against the schema.
+func validateEvents(t *testing.T, sch *jsonschema.Schema, events []*audit.TailedEvent) {
+	t.Helper()
+	for _, e := range events {
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(e.Raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Errorf("event does not match the schema: %v\n%s", err, e.Raw)
+		}
+	}
 }
 
 // TestEventsMatchSchema publishes every kind of event and validates each
@@ -83,20 +100,18 @@ func TestEventsMatchSchema(t *testing.T) {
 	if err := p.Reloaded(ctx, "t.yaml", nil, errors.New("t.yaml:3: bogus")); err != nil {
 		t.Fatal(err)
 	}
+	if err := p.RecordLogin(ctx, &engine.Login{Outcome: engine.LoginFailed, Issuer: srv.Issuer, Time: time.Now(),
+		ClientID: "demo-m2m", LoginName: "nobody", IP: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
 	var events []*audit.TailedEvent
-	waitFor(t, "6 events", patience, func() bool {
+	waitFor(t, "7 events", patience, func() bool {
 		events = streamEvents(t, p.ClientURL())
-		return len(events) >= 6
+		return len(events) >= 7
 	})
+	validateEvents(t, sch, events)
 	seen := map[audit.Kind]bool{}
 	for _, e := range events {
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(e.Raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sch.Validate(inst); err != nil {
-			t.Errorf("event does not match the schema: %v\n%s", err, e.Raw)
-		}
 		k, _ := e.Kind()
 		seen[k] = true
 	}
@@ -112,6 +127,7 @@ func TestEventsMatchSchema(t *testing.T) {
 		"traceEntry":  reflect.TypeFor[engine.TraceEntry](),
 		"hookFailure": reflect.TypeFor[audit.HookFailure](),
 		"hookLog":     reflect.TypeFor[engine.HookLog](),
+		"login":       reflect.TypeFor[audit.LoginData](),
 	} {
 		props := defs[def].(map[string]any)["properties"].(map[string]any)
 		for i := range typ.NumField() {
@@ -165,6 +181,66 @@ func TestSchemaRejectsWhatEventsMustNotBe(t *testing.T) {
 		mutate(e, e["data"].(map[string]any))
 		if err := validate(e); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestLoginEvents records sign-in attempts: the user and the name typed
+// when it is a user's, never a name that is no user's (it may be a
+// password typed in the wrong field), never a password.
+func TestLoginEvents(t *testing.T) {
+	sch, _ := compileSchema(t)
+	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openPublisher(t, testAudit(t, tenant.AuditBuffered), audit.WithTenant(tn))
+	ctx := context.Background()
+	const typedPassword = "correct-horse-battery-staple"
+	for _, l := range []*engine.Login{
+		{Outcome: engine.LoginSucceeded, UserID: "alice", LoginName: "alice"},
+		{Outcome: engine.LoginFailed, LoginName: "ALICE@example.com"},
+		{Outcome: engine.LoginFailed, LoginName: typedPassword},
+		{Outcome: engine.LoginThrottled, LoginName: typedPassword},
+	} {
+		l.Issuer, l.Time, l.ClientID, l.RequestID, l.IP, l.UserAgent = "http://127.0.0.1/", time.Now(), "demo-spa", "r1", "203.0.113.9", "browser"
+		if err := p.RecordLogin(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var events []*audit.TailedEvent
+	waitFor(t, "4 events", patience, func() bool {
+		events = streamEvents(t, p.ClientURL())
+		return len(events) >= 4
+	})
+	validateEvents(t, sch, events)
+	// (buffered mode keeps order but for re-sends: order by decision time)
+	slices.SortFunc(events, func(a, b *audit.TailedEvent) int { return a.Time.Compare(b.Time) })
+	want := []audit.LoginData{
+		{Outcome: "succeeded", LogCode: "s", UserID: "alice", LoginName: "alice"},
+		{Outcome: "failed", LogCode: "fp", UserID: "alice", LoginName: "ALICE@example.com"},
+		{Outcome: "failed", LogCode: "fu", UnknownLogin: true},
+		{Outcome: "throttled", UnknownLogin: true},
+	}
+	for i, e := range events {
+		if bytes.Contains(e.Raw, []byte(typedPassword)) {
+			t.Fatalf("a login name that is no user's reached an event: %s", e.Raw)
+		}
+		if e.Subject != "demo-spa" || e.Type != "io.github.scopeline.user.login.v1" {
+			t.Errorf("event %d envelope: %s", i, e.Raw)
+		}
+		d, err := e.Login()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want[i]
+		w.Instance, w.Issuer, w.RequestID, w.ClientID, w.IP, w.UserAgent = "test-instance", "http://127.0.0.1/", "r1", "demo-spa", "203.0.113.9", "browser"
+		w.ClientName = d.ClientName
+		if *d != w {
+			t.Errorf("event %d: %+v\nwant %+v", i, *d, w)
+		}
+		if d.ClientName == "" {
+			t.Errorf("event %d: no client name", i)
 		}
 	}
 }
