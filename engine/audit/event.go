@@ -111,36 +111,28 @@ type Event struct {
 // Kind returns the event's kind, false when its type is not Scopeline's.
 func (e *Event) Kind() (Kind, bool) { return KindOfType(e.Type) }
 
-// Decision decodes the data of a token event.
+// Decision decodes the data of a token event (issued, denied,
+// hook-failed).
 func (e *Event) Decision() (*DecisionData, error) {
-	if k, _ := e.Kind(); k == KindTenantReloaded || k == KindLogin || k == "" {
-		return nil, fmt.Errorf("audit: %s is not a token decision event", e.Type)
-	}
-	var d DecisionData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
-		return nil, fmt.Errorf("audit: event %s: %w", e.ID, err)
-	}
-	return &d, nil
+	return decodeData[DecisionData](e, "a token decision", KindIssued, KindDenied, KindHookFailed)
 }
 
 // Reload decodes the data of a tenant-reloaded event.
 func (e *Event) Reload() (*ReloadData, error) {
-	if k, _ := e.Kind(); k != KindTenantReloaded {
-		return nil, fmt.Errorf("audit: %s is not a tenant reload event", e.Type)
-	}
-	var d ReloadData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
-		return nil, fmt.Errorf("audit: event %s: %w", e.ID, err)
-	}
-	return &d, nil
+	return decodeData[ReloadData](e, "a tenant reload", KindTenantReloaded)
 }
 
 // Login decodes the data of a sign-in event.
 func (e *Event) Login() (*LoginData, error) {
-	if k, _ := e.Kind(); k != KindLogin {
-		return nil, fmt.Errorf("audit: %s is not a sign-in event", e.Type)
+	return decodeData[LoginData](e, "a sign-in", KindLogin)
+}
+
+// decodeData decodes e's data as a T, if e is of one of kinds.
+func decodeData[T any](e *Event, what string, kinds ...Kind) (*T, error) {
+	if k, _ := e.Kind(); !slices.Contains(kinds, k) {
+		return nil, fmt.Errorf("audit: %s is not %s event", e.Type, what)
 	}
-	var d LoginData
+	var d T
 	if err := json.Unmarshal(e.Data, &d); err != nil {
 		return nil, fmt.Errorf("audit: event %s: %w", e.ID, err)
 	}
