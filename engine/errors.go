@@ -34,6 +34,7 @@ var (
 	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
 )
 
+// Error formats the code, the description and the cause.
 func (e *Error) Error() string {
 	msg := e.Code
 	if e.Description != "" {
@@ -52,6 +53,7 @@ func (e *Error) Is(target error) bool {
 }
 
 // Unwrap returns the cause.
+// Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.cause }
 
 // WithDescription returns a copy with a client-facing description.

@@ -116,7 +116,10 @@ type HookFault struct {
 	Err  error
 }
 
+// Error describes the failure.
 func (f *HookFault) Error() string { return "hook " + f.Kind + ": " + f.Err.Error() }
+
+// Unwrap returns the underlying error.
 func (f *HookFault) Unwrap() error { return f.Err }
 
 // Limits on hook output the engine enforces, whatever runs the hook.
@@ -216,6 +219,7 @@ type HookDenied struct {
 	Code string
 }
 
+// Error describes the failure.
 func (d *HookDenied) Error() string { return fmt.Sprintf("denied by hook %q (%s)", d.Hook, d.Code) }
 
 // HookFailure records a hook that faulted during a transaction.
@@ -225,7 +229,10 @@ type HookFailure struct {
 	Err  error
 }
 
+// Error describes the failure.
 func (f *HookFailure) Error() string { return fmt.Sprintf("hook %q: %v", f.Hook, f.Err) }
+
+// Unwrap returns the underlying error.
 func (f *HookFailure) Unwrap() error { return f.Err }
 
 // buildPipeline makes the pipeline for one trigger: baseline, then hooks.

@@ -98,6 +98,7 @@ type FieldError struct {
 	Msg   string
 }
 
+// Error describes the failure.
 func (e *FieldError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
