@@ -194,16 +194,21 @@ func (f *forwarder) fill() time.Duration {
 // send publishes o; a failure puts it back for a re-send.
 func (f *forwarder) send(o *outgoing) {
 	id := o.msg.Header.Get(jetstream.MsgIDHeader)
-	if o.sends == 0 {
+	// o's fields change under f.mu only: a late callback from an earlier
+	// send of the same event may read them at any time.
+	f.mu.Lock()
+	firstSend := o.sends == 0
+	if firstSend {
 		o.first = time.Now()
+	}
+	o.sends++
+	f.inflight[id] = o
+	f.mu.Unlock()
+	if firstSend {
 		f.p.metrics.published.WithLabelValues(string(o.kind)).Inc()
 	} else {
 		f.p.metrics.retries.Inc()
 	}
-	o.sends++
-	f.mu.Lock()
-	f.inflight[id] = o
-	f.mu.Unlock()
 	if _, err := f.js.PublishMsgAsync(o.msg, jetstream.WithStallWait(f.p.cfg.AckTimeout)); err != nil {
 		f.failed(id, err)
 	}
@@ -215,6 +220,10 @@ func (f *forwarder) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.Pub
 	f.mu.Lock()
 	o := f.inflight[id]
 	delete(f.inflight, id)
+	var first time.Time
+	if o != nil {
+		first = o.first
+	}
 	f.mu.Unlock()
 	if o == nil {
 		return
@@ -222,7 +231,7 @@ func (f *forwarder) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.Pub
 	if err := f.sp.Ack(o.seq); err != nil && !errors.Is(err, spool.ErrClosed) {
 		f.p.log.Error("audit: recording a delivered event in the spool", "err", err)
 	}
-	f.p.acked(o.kind, ack, o.first)
+	f.p.acked(o.kind, ack, first)
 	f.signal()
 }
 
@@ -236,7 +245,9 @@ func (f *forwarder) failed(id string, err error) {
 	f.mu.Lock()
 	o := f.inflight[id]
 	delete(f.inflight, id)
+	sends := 0
 	if o != nil {
+		sends = o.sends
 		backoff := min(50*time.Millisecond<<min(o.sends-1, 7), 5*time.Second)
 		o.notBefore = time.Now().Add(backoff)
 		// Keep the queue in spool order, so the stream gets events in
@@ -253,7 +264,7 @@ func (f *forwarder) failed(id string, err error) {
 	if isNoStream(err) {
 		f.p.requestEnsure()
 	}
-	f.p.log.Debug("audit: event not acknowledged; it will be sent again", "id", id, "sends", o.sends, "err", err)
+	f.p.log.Debug("audit: event not acknowledged; it will be sent again", "id", id, "sends", sends, "err", err)
 	f.signal()
 }
 
