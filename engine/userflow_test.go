@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,8 +261,8 @@ pipelines:
 // flowHooks are the post-login hooks of flowTenant, written in Go.
 func flowHooks(calls *sync.Map) *goLoader {
 	count := func(name string) {
-		n, _ := calls.LoadOrStore(name, new(int))
-		*n.(*int)++
+		n, _ := calls.LoadOrStore(name, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
 	}
 	return &goLoader{hooks: map[string]func(tx *engine.Transaction) (*engine.HookResult, error){
 		"deny-bob": func(tx *engine.Transaction) (*engine.HookResult, error) {
@@ -696,7 +697,7 @@ func callCount(calls *sync.Map, key string) int {
 	if !ok {
 		return 0
 	}
-	return *n.(*int)
+	return int(n.(*atomic.Int64).Load())
 }
 
 func TestEmptyResultForUsers(t *testing.T) {
