@@ -1000,3 +1000,32 @@ func TestLoginEvents(t *testing.T) {
 		t.Error("a password reached the auditor")
 	}
 }
+
+// A token granted no API scope must not gain the grant's ceiling on
+// refresh: the family's empty scope set is a set, not "no scope asked".
+func TestRefreshKeepsAnEmptyAPIScopeSet(t *testing.T) {
+	srv := enginetest.Start(t, enginetest.Config{})
+	ctx := context.Background()
+	cfg := spaConfig(srv, "openid", "offline_access")
+	verifier := oauth2.GenerateVerifier()
+	loc := enginetest.NewBrowser(t, srv.URL).SignIn(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), "alice", "alice-password")
+	q := callback(t, srv, loc, spaCallback, "st")
+	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Extra("scope") != "openid offline_access" || tok.RefreshToken == "" {
+		t.Fatalf("first token: scope %q, refresh %q", tok.Extra("scope"), tok.RefreshToken)
+	}
+	tok.Expiry = time.Now().Add(-time.Minute) // make the client refresh
+	refreshed, err := cfg.TokenSource(ctx, tok).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refreshed.AccessToken == tok.AccessToken {
+		t.Fatal("no refresh happened")
+	}
+	if refreshed.Extra("scope") != "openid offline_access" {
+		t.Errorf("refreshed scope %q, want %q", refreshed.Extra("scope"), "openid offline_access")
+	}
+}

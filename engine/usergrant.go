@@ -241,7 +241,10 @@ func (i *Issuer) refreshToken(ctx context.Context, s *snapshot, r *TokenRequest,
 			}
 		}
 	}
-	userTransaction(tx, c, api, u, slices.Clone(requested), identity)
+	// A refresh always names its API scopes: those of the family (possibly
+	// none), or the narrowed set asked for. Never nil, which the baseline
+	// would read as "no scope asked" and answer with the whole ceiling.
+	userTransaction(tx, c, api, u, append([]string{}, requested...), identity)
 	if err := s.pipelines[tx.Trigger].Run(ctx, tx); err != nil {
 		return nil, err
 	}
