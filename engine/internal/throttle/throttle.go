@@ -18,6 +18,10 @@ type Limiter struct {
 	refill time.Duration
 	max    int
 	keys   map[string]*bucket
+	// nextFull is no later than the moment any bucket is full again: until
+	// then a sweep for full buckets would find none, so none is made. It
+	// keeps a full table from costing a scan of every key per new key.
+	nextFull time.Time
 }
 
 type bucket struct {
@@ -81,6 +85,14 @@ func (l *Limiter) charge(key string, now time.Time) {
 		l.keys[key] = b
 	}
 	b.tokens, b.at = max(0, l.level(b, now)-1), now
+	if f := l.fullAt(b); l.nextFull.IsZero() || f.Before(l.nextFull) {
+		l.nextFull = f
+	}
+}
+
+// fullAt is when b's bucket is full again if it is not charged meanwhile.
+func (l *Limiter) fullAt(b *bucket) time.Time {
+	return b.at.Add(time.Duration((l.burst - b.tokens) * float64(l.refill)))
 }
 
 // makeRoom frees a slot when the table is full.
@@ -88,9 +100,14 @@ func (l *Limiter) makeRoom(now time.Time) {
 	if len(l.keys) < l.max {
 		return
 	}
-	for k, b := range l.keys {
-		if l.level(b, now) >= l.burst {
-			delete(l.keys, k)
+	if !now.Before(l.nextFull) {
+		l.nextFull = time.Time{}
+		for k, b := range l.keys {
+			if l.level(b, now) >= l.burst {
+				delete(l.keys, k)
+			} else if f := l.fullAt(b); l.nextFull.IsZero() || f.Before(l.nextFull) {
+				l.nextFull = f
+			}
 		}
 	}
 	if len(l.keys) < l.max {

@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -88,5 +89,21 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	if l.Len() > 100 {
 		t.Errorf("holds %d keys", l.Len())
+	}
+}
+
+// BenchmarkNewKeyWhenFull is the cost of charging a never-seen key (a new
+// IP address, say) when the table is full of keys still being limited.
+func BenchmarkNewKeyWhenFull(b *testing.B) {
+	const size = 100_000
+	l := New(5, time.Minute, size)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range size {
+		l.Fail(strconv.Itoa(i), now)
+	}
+	i := size
+	for b.Loop() {
+		l.Fail(strconv.Itoa(i), now)
+		i++
 	}
 }
