@@ -45,6 +45,9 @@ var (
 type Store struct {
 	db              *bbolt.DB
 	maxAuthRequests uint64
+	// requestExpiry bounds the requests' earliest expiry, so that a full
+	// store is swept only when something in it can have expired.
+	requestExpiry storage.ExpiryBound
 }
 
 // Option configures a Store.
@@ -126,18 +129,21 @@ func (s *Store) CreateAuthRequest(_ context.Context, r *storage.AuthRequest, now
 			return storage.ErrExists
 		}
 		n := requestCount(tx)
-		if n >= s.maxAuthRequests {
-			swept, err := sweep(tx, bucketRequests, now, func(v *storage.AuthRequest) time.Time { return v.Expires })
+		if n >= s.maxAuthRequests && s.requestExpiry.Due(now) {
+			s.requestExpiry.Reset()
+			swept, err := sweep(tx, bucketRequests, now, func(v *storage.AuthRequest) time.Time { return v.Expires }, s.requestExpiry.Saw)
 			if err != nil {
 				return err
 			}
-			if n -= min(n, uint64(swept)); n >= s.maxAuthRequests {
-				return storage.ErrFull
-			}
+			n -= min(n, uint64(swept))
+		}
+		if n >= s.maxAuthRequests {
+			return storage.ErrFull
 		}
 		if err := setRequestCount(tx, n+1); err != nil {
 			return err
 		}
+		s.requestExpiry.Saw(r.Expires)
 		return put(b, []byte(r.ID), r)
 	})
 }
@@ -165,6 +171,7 @@ func (s *Store) UpdateAuthRequest(_ context.Context, r *storage.AuthRequest, now
 		if !get(b, []byte(r.ID), &old) || !live(old.Expires, now) {
 			return storage.ErrNotFound
 		}
+		s.requestExpiry.Saw(r.Expires)
 		return put(b, []byte(r.ID), r)
 	})
 }
@@ -352,13 +359,18 @@ func (s *Store) GetConsent(_ context.Context, userID, clientID, api string, now 
 }
 
 // sweep deletes the records of bucket whose expiry (read by exp) is past.
-func sweep[T any](tx *bbolt.Tx, bucket []byte, now time.Time, exp func(*T) time.Time) (int, error) {
+// sweep deletes the expired records of a bucket; kept, when set, is told
+// the expiry of each record that stays.
+func sweep[T any](tx *bbolt.Tx, bucket []byte, now time.Time, exp func(*T) time.Time, kept func(time.Time)) (int, error) {
 	b := tx.Bucket(bucket)
 	var dead [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		var rec T
-		if json.Unmarshal(v, &rec) != nil || !live(exp(&rec), now) {
+		switch {
+		case json.Unmarshal(v, &rec) != nil || !live(exp(&rec), now):
 			dead = append(dead, bytes.Clone(k))
+		case kept != nil:
+			kept(exp(&rec))
 		}
 		return nil
 	})
@@ -377,8 +389,8 @@ func sweep[T any](tx *bbolt.Tx, bucket []byte, now time.Time, exp func(*T) time.
 func (s *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 	total := 0
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		total = 0
-		n, err := sweep(tx, bucketRequests, now, func(v *storage.AuthRequest) time.Time { return v.Expires })
+		s.requestExpiry.Reset()
+		n, err := sweep(tx, bucketRequests, now, func(v *storage.AuthRequest) time.Time { return v.Expires }, s.requestExpiry.Saw)
 		if err != nil {
 			return err
 		}
@@ -388,20 +400,20 @@ func (s *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 		total += n
 		for _, step := range []func() (int, error){
 			func() (int, error) {
-				return sweep(tx, bucketCodes, now, func(v *storage.AuthCode) time.Time { return v.Expires })
+				return sweep(tx, bucketCodes, now, func(v *storage.AuthCode) time.Time { return v.Expires }, nil)
 			},
 			func() (int, error) {
-				return sweep(tx, bucketFamilies, now, func(v *storage.RefreshFamily) time.Time { return v.Expires })
+				return sweep(tx, bucketFamilies, now, func(v *storage.RefreshFamily) time.Time { return v.Expires }, nil)
 			},
 			func() (int, error) {
-				_, err := sweep(tx, bucketTokens, now, func(v *tokenRecord) time.Time { return v.Expires })
+				_, err := sweep(tx, bucketTokens, now, func(v *tokenRecord) time.Time { return v.Expires }, nil)
 				return 0, err // index entries, not records of their own
 			},
 			func() (int, error) {
-				return sweep(tx, bucketSessions, now, func(v *storage.Session) time.Time { return v.Expires })
+				return sweep(tx, bucketSessions, now, func(v *storage.Session) time.Time { return v.Expires }, nil)
 			},
 			func() (int, error) {
-				return sweep(tx, bucketConsents, now, func(v *storage.Consent) time.Time { return v.Expires })
+				return sweep(tx, bucketConsents, now, func(v *storage.Consent) time.Time { return v.Expires }, nil)
 			},
 		} {
 			n, err := step()

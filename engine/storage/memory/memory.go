@@ -27,6 +27,9 @@ type Store struct {
 	tokens          map[string]string // token hash → family id
 	sessions        map[string]storage.Session
 	consents        map[consentKey]storage.Consent
+	// requestExpiry bounds the requests' earliest expiry, so that a full
+	// table is swept only when something in it can have expired.
+	requestExpiry storage.ExpiryBound
 }
 
 type consentKey struct{ user, client, api string }
@@ -64,17 +67,21 @@ func (s *Store) CreateAuthRequest(_ context.Context, r *storage.AuthRequest, now
 	if _, ok := s.requests[r.ID]; ok {
 		return storage.ErrExists
 	}
-	if len(s.requests) >= s.maxAuthRequests {
+	if len(s.requests) >= s.maxAuthRequests && s.requestExpiry.Due(now) {
+		s.requestExpiry.Reset()
 		for id, old := range s.requests {
 			if !live(old.Expires, now) {
 				delete(s.requests, id)
+			} else {
+				s.requestExpiry.Saw(old.Expires)
 			}
 		}
-		if len(s.requests) >= s.maxAuthRequests {
-			return storage.ErrFull
-		}
+	}
+	if len(s.requests) >= s.maxAuthRequests {
+		return storage.ErrFull
 	}
 	s.requests[r.ID] = storage.AuthRequest{ID: r.ID, Expires: r.Expires, Data: slices.Clone(r.Data)}
+	s.requestExpiry.Saw(r.Expires)
 	return nil
 }
 
@@ -99,6 +106,7 @@ func (s *Store) UpdateAuthRequest(_ context.Context, r *storage.AuthRequest, now
 		return storage.ErrNotFound
 	}
 	s.requests[r.ID] = storage.AuthRequest{ID: r.ID, Expires: r.Expires, Data: slices.Clone(r.Data)}
+	s.requestExpiry.Saw(r.Expires)
 	return nil
 }
 
