@@ -195,6 +195,7 @@ type snapshot struct {
 	tenant    *tenant.Tenant
 	pipelines map[tenant.Trigger]*Pipeline
 	discovery map[string][]byte
+	origins   map[string]bool // CORS: browser origins of public clients
 	closers   []io.Closer
 	refs      atomic.Int64
 	closeOnce sync.Once
@@ -215,6 +216,7 @@ func (i *Issuer) build(ctx context.Context, t *tenant.Tenant) (*snapshot, error)
 		s.pipelines[trig] = p
 	}
 	s.discovery = i.discoveryDocs(t)
+	s.origins = corsOrigins(t)
 	return s, nil
 }
 

@@ -352,17 +352,24 @@ func (i *Issuer) allowedOrigin(origin string) bool {
 		return false
 	}
 	defer s.release()
-	for _, c := range s.tenant.Clients {
+	return s.origins[origin]
+}
+
+// corsOrigins are the browser origins of the redirect URIs of t's spa and
+// native clients, worked out once per snapshot.
+func corsOrigins(t *tenant.Tenant) map[string]bool {
+	origins := map[string]bool{}
+	for _, c := range t.Clients {
 		if c.Type != tenant.ClientSPA && c.Type != tenant.ClientNative {
 			continue
 		}
 		for _, ru := range c.RedirectURIs {
-			if u, err := url.Parse(ru); err == nil && u.Scheme+"://"+u.Host == origin {
-				return true
+			if u, err := url.Parse(ru); err == nil {
+				origins[u.Scheme+"://"+u.Host] = true
 			}
 		}
 	}
-	return false
+	return origins
 }
 
 // publicCORS lets any origin read a public document (discovery, JWKS).
