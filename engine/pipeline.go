@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -133,6 +134,33 @@ const (
 type hookStage struct {
 	spec *tenant.Hook
 	hook Hook
+	// redact replaces the hook's secret values in what it writes (logs,
+	// reasons), so that no trace, log, audit event or error description
+	// can carry them; nil when the hook has no secrets.
+	redact *strings.Replacer
+}
+
+// newHookStage prepares the stage for spec, once per tenant snapshot.
+func newHookStage(spec *tenant.Hook, h Hook) *hookStage {
+	s := &hookStage{spec: spec, hook: h}
+	var pairs []string
+	for _, v := range spec.Secrets {
+		if v.Reveal() != "" {
+			pairs = append(pairs, v.Reveal(), "[redacted]")
+		}
+	}
+	if len(pairs) > 0 {
+		s.redact = strings.NewReplacer(pairs...)
+	}
+	return s
+}
+
+// clean redacts the hook's secrets from text the hook wrote.
+func (s *hookStage) clean(text string) string {
+	if s.redact == nil {
+		return text
+	}
+	return s.redact.Replace(text)
 }
 
 func (s *hookStage) Name() string { return s.spec.Name }
@@ -146,7 +174,7 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 				dropped += len(res.Logs) - i
 				break
 			}
-			tx.Logs = append(tx.Logs, HookLog{Hook: s.spec.Name, Message: truncate(line, MaxHookLogLine)})
+			tx.Logs = append(tx.Logs, HookLog{Hook: s.spec.Name, Message: truncate(s.clean(line), MaxHookLogLine)})
 		}
 		if dropped > 0 {
 			tx.Logs = append(tx.Logs, HookLog{Hook: s.spec.Name, Message: fmt.Sprintf("[%d more lines dropped]", dropped)})
@@ -166,7 +194,7 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 		if !ok {
 			base = ErrAccessDenied
 		}
-		reason := truncate(d.Reason, MaxReasonLen)
+		reason := truncate(s.clean(d.Reason), MaxReasonLen)
 		tx.record(TraceEntry{Stage: s.spec.Name, Op: OpDeny, Reason: reason})
 		if reason == "" {
 			reason = fmt.Sprintf("denied by hook %q", s.spec.Name)
@@ -176,13 +204,13 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 	for _, op := range res.Ops {
 		switch op.Kind {
 		case HookAddScope:
-			tx.AddScope(s.spec.Name, op.Name, op.Reason, s.spec.AllowExceedGrant)
+			tx.AddScope(s.spec.Name, op.Name, s.clean(op.Reason), s.spec.AllowExceedGrant)
 		case HookRemoveScope:
-			tx.RemoveScope(s.spec.Name, op.Name, op.Reason)
+			tx.RemoveScope(s.spec.Name, op.Name, s.clean(op.Reason))
 		case HookSetClaim:
-			tx.SetClaim(s.spec.Name, op.Name, op.Value, op.Reason)
+			tx.SetClaim(s.spec.Name, op.Name, op.Value, s.clean(op.Reason))
 		case HookRemoveClaim:
-			tx.RemoveClaim(s.spec.Name, op.Name, op.Reason)
+			tx.RemoveClaim(s.spec.Name, op.Name, s.clean(op.Reason))
 		}
 	}
 	return nil
@@ -193,7 +221,7 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 // and a fault goes through the hook's failure policy. It is for running a
 // hook outside an issuer (scopeline hook test).
 func RunHook(ctx context.Context, spec *tenant.Hook, h Hook, tx *Transaction) error {
-	return (&hookStage{spec: spec, hook: h}).Run(ctx, tx)
+	return newHookStage(spec, h).Run(ctx, tx)
 }
 
 // fail applies the hook's failure policy to a fault.
@@ -204,6 +232,9 @@ func (s *hookStage) fail(tx *Transaction, err error) error {
 		kind = f.Kind
 	}
 	tx.record(TraceEntry{Stage: s.spec.Name, Op: OpFault, Reason: kind})
+	if s.redact != nil { // the fault's text may quote what the guest wrote
+		err = &HookFault{Kind: kind, Err: errors.New(s.clean(err.Error()))}
+	}
 	failure := &HookFailure{Hook: s.spec.Name, Kind: kind, Err: err}
 	tx.Failures = append(tx.Failures, failure)
 	if s.spec.Failure == tenant.FailSkip {
@@ -252,7 +283,7 @@ func buildPipeline(ctx context.Context, p *tenant.Pipeline, loader HookLoader) (
 		if c, ok := h.(io.Closer); ok {
 			closers = append(closers, c)
 		}
-		out.Stages = append(out.Stages, &hookStage{spec: spec, hook: h})
+		out.Stages = append(out.Stages, newHookStage(spec, h))
 		out.hooks++
 	}
 	return out, closers, nil

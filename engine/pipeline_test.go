@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -370,5 +371,52 @@ func TestConcurrentReloadAndRotation(t *testing.T) {
 	// Every retired snapshot's hook is closed; the current one is not.
 	if got, want := loader.closed.Load(), loader.loaded.Load()-1; got != want {
 		t.Errorf("closed %d hooks, want %d", got, want)
+	}
+}
+
+// What a hook writes never carries its secrets: not the trace, the hook
+// logs, the error description the client reads, nor the fault's text.
+func TestHookSecretsAreRedacted(t *testing.T) {
+	const secret = "s3cr3t-hook-value"
+	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
+		"leaky": func(tx *engine.Transaction) (*engine.HookResult, error) {
+			res := &engine.HookResult{
+				Logs: []string{"token is " + secret},
+				Ops:  []engine.HookOp{{Kind: engine.HookRemoveScope, Name: "write", Reason: "because " + secret}},
+			}
+			if slices.Contains(tx.Requested, "extra") {
+				res.Deny = &engine.HookDenial{Code: "access_denied", Reason: "denied with " + secret}
+			}
+			if slices.Contains(tx.Requested, "read") && len(tx.Requested) == 1 {
+				return res, &engine.HookFault{Kind: "trap", Err: errors.New("guest said " + secret)}
+			}
+			return res, nil
+		},
+	}}
+	src := hookTenant + "      - name: leaky\n        plugin: leaky\n        failure: skip\n        secrets: {KEY: HOOK_KEY}\n"
+	tn, err := tenant.Parse([]byte(src), "t.yaml", ".", tenant.WithLookupEnv(func(string) (string, bool) { return secret, true }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := keys.NewStore(t.TempDir()).Ensure(tn.Algorithms(), time.Now())
+	rec := &recorder{}
+	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("https://i/"), engine.WithHookLoader(loader), engine.WithAuditor(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iss.Close()
+	for _, scope := range []string{"read write", "read extra", "read"} {
+		_, err := iss.Token(context.Background(), ccRequest(scope))
+		d := rec.last()
+		seen := fmt.Sprint(d.Tx.Trace, d.Tx.Logs, err)
+		for _, f := range d.Tx.Failures {
+			seen += f.Error()
+		}
+		if strings.Contains(seen, secret) {
+			t.Errorf("scope %q: the secret leaked: %s", scope, seen)
+		}
+		if !strings.Contains(seen, "[redacted]") {
+			t.Errorf("scope %q: nothing was redacted: %s", scope, seen)
+		}
 	}
 }
