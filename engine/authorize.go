@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -113,19 +111,17 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // authorizeParams reads the request's parameters: the query for GET, the
 // form body for POST. Each may appear once (RFC 6749 §3.1).
 func authorizeParams(r *http.Request) (url.Values, error) {
-	raw := r.URL.RawQuery
-	if r.Method == http.MethodPost {
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, errors.New("Content-Type must be application/x-www-form-urlencoded")
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxTokenRequestBytes))
-		if err != nil {
-			return nil, errors.New("the request body is too large or unreadable")
-		}
-		raw = string(body)
+	if r.Method != http.MethodPost {
+		return form.Parse(r.URL.RawQuery, "resource")
 	}
-	return form.Parse(raw, "resource")
+	p, err := readForm(r, MaxTokenRequestBytes, "resource")
+	switch {
+	case errors.Is(err, errNotForm):
+		return nil, errors.New("Content-Type must be application/x-www-form-urlencoded")
+	case errors.Is(err, errFormTooLarge), errors.Is(err, errFormUnreadable):
+		return nil, errors.New("the request body is too large or unreadable")
+	}
+	return p, err
 }
 
 // verifyClient checks client_id and redirect_uri: until both are known

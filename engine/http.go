@@ -176,20 +176,15 @@ func (i *Issuer) parseTokenRequest(r *http.Request) (*TokenRequest, error) {
 	if r.URL.RawQuery != "" {
 		return req, ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the URL")
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
+	params, err := readForm(r, MaxTokenRequestBytes, "resource")
+	switch {
+	case errors.Is(err, errNotForm):
 		return req, ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxTokenRequestBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return req, ErrInvalidRequest.WithDescription("request body larger than %d bytes", MaxTokenRequestBytes).WithStatus(http.StatusRequestEntityTooLarge)
-		}
+	case errors.Is(err, errFormTooLarge):
+		return req, ErrInvalidRequest.WithDescription("request body larger than %d bytes", MaxTokenRequestBytes).WithStatus(http.StatusRequestEntityTooLarge)
+	case errors.Is(err, errFormUnreadable):
 		return req, ErrInvalidRequest.WithDescription("cannot read the request body")
-	}
-	params, err := form.Parse(string(body), "resource")
-	if err != nil {
+	case err != nil:
 		return req, ErrInvalidRequest.WithDescription("%s", err.Error())
 	}
 	req.Params = params
@@ -219,6 +214,32 @@ func (i *Issuer) parseTokenRequest(r *http.Request) (*TokenRequest, error) {
 		req.AuthMethod = AuthSecretPost
 	}
 	return req, nil
+}
+
+// The errors of readForm before the form itself is parsed; callers answer
+// each in their own words.
+var (
+	errNotForm        = errors.New("not an application/x-www-form-urlencoded body")
+	errFormTooLarge   = errors.New("form body too large")
+	errFormUnreadable = errors.New("form body unreadable")
+)
+
+// readForm reads an application/x-www-form-urlencoded body of at most limit
+// bytes, whose parameters may not repeat except those named repeatable.
+func readForm(r *http.Request, limit int64, repeatable ...string) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errNotForm
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, errFormTooLarge
+		}
+		return nil, errFormUnreadable
+	}
+	return form.Parse(string(body), repeatable...)
 }
 
 // clientIP is the connection's address, or the nearest untrusted address in

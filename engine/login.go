@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scopeline/scopeline/engine/internal/form"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -34,15 +31,14 @@ var identityScopeText = map[string]string{
 
 // postForm reads a page's form body.
 func postForm(r *http.Request) (url.Values, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
+	p, err := readForm(r, MaxLoginFormBytes)
+	switch {
+	case errors.Is(err, errNotForm):
 		return nil, errors.New("not a form")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxLoginFormBytes))
-	if err != nil {
+	case errors.Is(err, errFormTooLarge), errors.Is(err, errFormUnreadable):
 		return nil, errors.New("form too large")
 	}
-	return form.Parse(string(body))
+	return p, err
 }
 
 // handleLogin is the hosted login page.
