@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine/internal/form"
-	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -217,9 +216,9 @@ func parseAuthorize(t *tenant.Tenant, c *tenant.Client, p url.Values) (*authRequ
 	ar.Challenge = challenge
 
 	if p.Has("scope") {
-		all, err := scope.Parse(p.Get("scope"))
+		all, err := parseScope(p.Get("scope"))
 		if err != nil {
-			return nil, ErrInvalidScope.WithDescription("%s", strings.TrimPrefix(err.Error(), "scope: "))
+			return nil, AsError(err)
 		}
 		ar.Identity, ar.Requested = splitScopes(all)
 	}

@@ -143,14 +143,23 @@ func (i *Issuer) clientCredentials(ctx context.Context, s *snapshot, r *TokenReq
 		return nil, err
 	}
 	if r.ScopeSet {
-		if tx.Requested, err = scope.Parse(r.Scope); err != nil {
-			return nil, ErrInvalidScope.WithDescription("%s", strings.TrimPrefix(err.Error(), "scope: "))
+		if tx.Requested, err = parseScope(r.Scope); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.pipelines[tx.Trigger].Run(ctx, tx); err != nil {
 		return nil, err
 	}
 	return i.issue(ctx, tx, nil)
+}
+
+// parseScope reads a scope parameter; a malformed one is invalid_scope.
+func parseScope(param string) ([]string, error) {
+	scopes, err := scope.Parse(param)
+	if err != nil {
+		return nil, ErrInvalidScope.WithDescription("%s", strings.TrimPrefix(err.Error(), "scope: "))
+	}
+	return scopes, nil
 }
 
 // authenticate checks a confidential client's secret. An unknown client and

@@ -8,10 +8,8 @@ import (
 	"errors"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -230,9 +228,9 @@ func (i *Issuer) refreshToken(ctx context.Context, s *snapshot, r *TokenRequest,
 	}
 	requested, identity := fg.Scopes, fg.Identity
 	if r.ScopeSet {
-		all, err := scope.Parse(r.Scope)
+		all, err := parseScope(r.Scope)
 		if err != nil {
-			return nil, ErrInvalidScope.WithDescription("%s", strings.TrimPrefix(err.Error(), "scope: "))
+			return nil, err
 		}
 		identity, requested = splitScopes(all)
 		for _, sc := range all {
