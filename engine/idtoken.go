@@ -25,10 +25,6 @@ func (i *Issuer) mintIDToken(kr *keyring, t *tenant.Tenant, tx *Transaction, acc
 	if !ok {
 		return "", fmt.Errorf("%w for %s", errNoKey, t.Algorithm)
 	}
-	hdr, err := json.Marshal(map[string]string{"alg": sg.key.Algorithm, "kid": sg.key.ID, "typ": "JWT"})
-	if err != nil {
-		return "", err
-	}
 	claims := userClaims(tx.User, tx.Identity)
 	claims["iss"] = i.issuer
 	claims["sub"] = tx.Subject
@@ -46,12 +42,7 @@ func (i *Issuer) mintIDToken(kr *keyring, t *tenant.Tenant, tx *Transaction, acc
 	if err != nil {
 		return "", err
 	}
-	input := b64.EncodeToString(hdr) + "." + b64.EncodeToString(payload)
-	sig, err := sg.key.Sign(input)
-	if err != nil {
-		return "", fmt.Errorf("engine: sign ID token: %w", err)
-	}
-	return input + "." + b64.EncodeToString(sig), nil
+	return sg.sign(sg.idHeader, payload)
 }
 
 // leftHalfHash is at_hash (OIDC Core §3.1.3.6): the left half of the hash

@@ -25,8 +25,38 @@ type keyring struct {
 }
 
 type signer struct {
-	key    *keys.Key
-	header string // base64url of the protected header, with the trailing '.'
+	key *keys.Key
+	// header and idHeader are the base64url protected headers, with the
+	// trailing '.', of access tokens (typ at+jwt) and ID tokens (typ JWT).
+	header   string
+	idHeader string
+}
+
+// jwsHeader encodes a protected header once, for every token it starts.
+func jwsHeader(alg, kid, typ string) (string, error) {
+	hdr, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{alg, kid, typ})
+	if err != nil {
+		return "", err
+	}
+	return b64.EncodeToString(hdr) + ".", nil
+}
+
+// sign makes a compact JWS of payload under header (one of s's headers).
+func (s *signer) sign(header string, payload []byte) (string, error) {
+	input := make([]byte, 0, len(header)+b64.EncodedLen(len(payload))+1+b64.EncodedLen(512))
+	input = append(input, header...)
+	input = b64.AppendEncode(input, payload)
+	sig, err := s.key.Sign(string(input))
+	if err != nil {
+		return "", fmt.Errorf("engine: sign: %w", err)
+	}
+	input = append(input, '.')
+	input = b64.AppendEncode(input, sig)
+	return string(input), nil
 }
 
 var b64 = base64.RawURLEncoding
@@ -43,15 +73,15 @@ func (i *Issuer) keyring(ks *keys.Set, t *tenant.Tenant) (*keyring, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w for %s", errNoKey, alg)
 		}
-		hdr, err := json.Marshal(struct {
-			Alg string `json:"alg"`
-			Kid string `json:"kid"`
-			Typ string `json:"typ"`
-		}{alg, k.ID, TokenType})
+		at, err := jwsHeader(alg, k.ID, TokenType)
 		if err != nil {
 			return nil, err
 		}
-		kr.signers[alg] = &signer{key: k, header: b64.EncodeToString(hdr) + "."}
+		id, err := jwsHeader(alg, k.ID, "JWT")
+		if err != nil {
+			return nil, err
+		}
+		kr.signers[alg] = &signer{key: k, header: at, idHeader: id}
 	}
 	kr.jwks = ks.JWKS(i.now(), t.LongestTokenLifetime()+keys.Leeway)
 	return kr, nil
@@ -109,16 +139,10 @@ func (kr *keyring) mint(i *Issuer, tx *Transaction, now time.Time) (minted, erro
 	}
 	buf = append(buf, '}')
 
-	input := make([]byte, 0, len(s.header)+b64.EncodedLen(len(buf))+1+b64.EncodedLen(512))
-	input = append(input, s.header...)
-	input = b64.AppendEncode(input, buf)
-	sig, err := s.key.Sign(string(input))
-	if err != nil {
-		return minted{}, fmt.Errorf("engine: sign: %w", err)
+	var err error
+	if m.token, err = s.sign(s.header, buf); err != nil {
+		return minted{}, err
 	}
-	input = append(input, '.')
-	input = b64.AppendEncode(input, sig)
-	m.token = string(input)
 	return m, nil
 }
 
