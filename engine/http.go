@@ -58,8 +58,12 @@ func (i *Issuer) Handler() http.Handler {
 	return mux
 }
 
-func (i *Issuer) pathPrefix() string {
-	u, err := url.Parse(i.issuer)
+func (i *Issuer) pathPrefix() string { return i.prefix }
+
+// issuerPath is the path of an issuer URL without its trailing slash: the
+// prefix of every endpoint.
+func issuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
 	if err != nil {
 		return ""
 	}

@@ -23,6 +23,7 @@ import (
 // SetKeys swap them atomically while requests are in flight.
 type Issuer struct {
 	issuer      string
+	prefix      string // the issuer URL's path: endpoints sit below it
 	issuerFixed bool
 	log         *slog.Logger
 	now         func() time.Time
@@ -101,6 +102,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 	if err := tenant.ValidateIssuer(i.issuer); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	i.prefix = issuerPath(i.issuer)
 	i.metrics = newMetrics(i.registerer)
 	i.grants = map[string]grantHandler{
 		GrantClientCredentials: i.clientCredentials,

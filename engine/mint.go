@@ -92,6 +92,7 @@ type minted struct {
 	token string
 	jti   string
 	exp   time.Time
+	scope string // the scope claim, also the response's scope
 }
 
 // mint signs the access token for tx (RFC 9068 §2.2): iss, sub, aud,
@@ -123,7 +124,8 @@ func (kr *keyring) mint(i *Issuer, tx *Transaction, now time.Time) (minted, erro
 	buf = append(buf, `,"jti":`...)
 	buf = appendString(buf, m.jti)
 	buf = append(buf, `,"scope":`...)
-	buf = appendString(buf, tx.scopeClaim())
+	m.scope = tx.scopeClaim()
+	buf = appendString(buf, m.scope)
 	if len(tx.Claims) > 0 {
 		names := make([]string, 0, len(tx.Claims))
 		for k := range tx.Claims {

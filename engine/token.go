@@ -231,7 +231,7 @@ func (i *Issuer) issue(ctx context.Context, tx *Transaction, x extras) (*TokenRe
 		AccessToken: m.token,
 		TokenType:   "Bearer",
 		ExpiresIn:   m.exp.Unix() - now.Unix(),
-		Scope:       tx.scopeClaim(),
+		Scope:       m.scope,
 		Transaction: tx,
 	}
 	if x != nil {

@@ -160,3 +160,12 @@ func HashPassword(password string, p Argon2Params, random io.Reader) (string, er
 // unknown user costs the same as a wrong password. Its password is unknown
 // (random bytes thrown away); its parameters are DefaultArgon2.
 const decoyPasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$FVD8b6GdeBKdooDShUVrrw$p51hymKj58CZCA3vLdFIj10BGO98aM6AMewHd8dMpgU"
+
+// decoyHash is decoyPasswordHash, parsed once.
+var decoyHash = func() *PasswordHash {
+	h, err := ParsePasswordHash(decoyPasswordHash)
+	if err != nil {
+		panic("tenant: the decoy password hash does not parse: " + err.Error())
+	}
+	return h
+}()
