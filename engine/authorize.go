@@ -40,7 +40,7 @@ var (
 func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		i.errorPage(w, r, http.StatusMethodNotAllowed, "Request refused", "The authorization endpoint accepts GET and POST only.")
+		i.errorPage(w, http.StatusMethodNotAllowed, "Request refused", "The authorization endpoint accepts GET and POST only.")
 		return
 	}
 	s := i.acquirePage(w)
@@ -51,12 +51,12 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 
 	params, err := authorizeParams(r)
 	if err != nil {
-		i.errorPage(w, r, http.StatusBadRequest, "Invalid sign-in request", "The application sent a malformed request: "+err.Error()+".")
+		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application sent a malformed request: "+err.Error()+".")
 		return
 	}
 	c, redirectURI, title, msg := verifyClient(s.tenant, params)
 	if c == nil {
-		i.errorPage(w, r, http.StatusBadRequest, title, msg)
+		i.errorPage(w, http.StatusBadRequest, title, msg)
 		return
 	}
 	state := params.Get("state")
@@ -74,7 +74,7 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	now := i.now()
 	if wait := i.flows.authorizeIP.Take(ar.IP, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
-		i.errorPage(w, r, http.StatusTooManyRequests, "Too many requests", "Too many sign-in requests from your network. Wait a moment and try again.")
+		i.errorPage(w, http.StatusTooManyRequests, "Too many requests", "Too many sign-in requests from your network. Wait a moment and try again.")
 		return
 	}
 
@@ -324,7 +324,7 @@ func (i *Issuer) dropAuthRequest(ctx context.Context, id string) {
 // started it. It returns the browser cookie for CSRF tokens.
 func (i *Issuer) loadAuthRequest(w http.ResponseWriter, r *http.Request, id string) (*authRequest, string, bool) {
 	if id == "" || len(id) > 128 {
-		i.errorPage(w, r, http.StatusBadRequest, "Invalid sign-in request", "The sign-in request is missing. Go back to the application and sign in again.")
+		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The sign-in request is missing. Go back to the application and sign in again.")
 		return nil, "", false
 	}
 	rec, err := i.flows.storage.GetAuthRequest(r.Context(), id, i.now())
@@ -332,17 +332,17 @@ func (i *Issuer) loadAuthRequest(w http.ResponseWriter, r *http.Request, id stri
 		if !errors.Is(err, storage.ErrNotFound) {
 			i.log.Error("reading an authorization request", "request_id", RequestID(r.Context()), "err", err)
 		}
-		i.errorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request has expired or was already used. Go back to the application and sign in again.")
+		i.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in request has expired or was already used. Go back to the application and sign in again.")
 		return nil, "", false
 	}
 	var ar authRequest
 	if err := json.Unmarshal(rec.Data, &ar); err != nil {
-		i.errorPage(w, r, http.StatusInternalServerError, "Server error", "The sign-in request cannot be read.")
+		i.errorPage(w, http.StatusInternalServerError, "Server error", "The sign-in request cannot be read.")
 		return nil, "", false
 	}
 	browser := i.cookie(r, cookieBrowser)
 	if browser == "" || storage.Hash(browser) != ar.Binding {
-		i.errorPage(w, r, http.StatusForbidden, "Sign-in refused",
+		i.errorPage(w, http.StatusForbidden, "Sign-in refused",
 			"This sign-in was started in another browser, or this browser does not keep cookies. Go back to the application and sign in again here, with cookies allowed for this site.")
 		return nil, "", false
 	}

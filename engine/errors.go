@@ -53,7 +53,6 @@ func (e *Error) Is(target error) bool {
 }
 
 // Unwrap returns the cause.
-// Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.cause }
 
 // WithDescription returns a copy with a client-facing description.

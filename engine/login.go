@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/scopeline/scopeline/engine/storage"
@@ -55,7 +54,7 @@ func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 		i.postLogin(w, r)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		i.errorPage(w, r, http.StatusMethodNotAllowed, "Request refused", "Use the sign-in form.")
+		i.errorPage(w, http.StatusMethodNotAllowed, "Request refused", "Use the sign-in form.")
 	}
 }
 
@@ -79,7 +78,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f, err := postForm(r)
 	if err != nil {
-		i.errorPage(w, r, http.StatusBadRequest, "Invalid form", "The sign-in form could not be read. Go back and try again.")
+		i.errorPage(w, http.StatusBadRequest, "Invalid form", "The sign-in form could not be read. Go back and try again.")
 		return
 	}
 	id := f.Get("request")
@@ -88,7 +87,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validCSRF(browser, "login\x00"+id, f.Get("csrf_token")) {
-		i.errorPage(w, r, http.StatusForbidden, "Sign-in refused", "The form was not sent from this sign-in page, or it expired. Go back to the application and sign in again.")
+		i.errorPage(w, http.StatusForbidden, "Sign-in refused", "The form was not sent from this sign-in page, or it expired. Go back to the application and sign in again.")
 		return
 	}
 	login, password := f.Get("username"), f.Get("password")
@@ -99,7 +98,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := i.now()
-	userKey := "login:" + truncate(strings.ToLower(strings.TrimSpace(login)), 255)
+	userKey := "login:" + truncate(tenant.LoginKey(login), 255)
 	if wait := max(i.flows.perUser.Wait(userKey, now), i.flows.perIP.Wait(ip, now)); wait > 0 {
 		ev.Outcome = LoginThrottled
 		i.recordLogin(ctx, ev)
@@ -120,7 +119,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	select {
 	case i.flows.passwordGate <- struct{}{}:
 	case <-gateCtx.Done():
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", strconv.Itoa(passwordChecksWaitSecs))
 		i.loginPage(w, http.StatusServiceUnavailable, id, ar, browser, login, "The server is busy. Try again in a moment.")
 		return
 	}
@@ -200,13 +199,13 @@ func (i *Issuer) handleConsent(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		var err error
 		if f, err = postForm(r); err != nil {
-			i.errorPage(w, r, http.StatusBadRequest, "Invalid form", "The consent form could not be read. Go back and try again.")
+			i.errorPage(w, http.StatusBadRequest, "Invalid form", "The consent form could not be read. Go back and try again.")
 			return
 		}
 		id = f.Get("request")
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		i.errorPage(w, r, http.StatusMethodNotAllowed, "Request refused", "Use the consent form.")
+		i.errorPage(w, http.StatusMethodNotAllowed, "Request refused", "Use the consent form.")
 		return
 	}
 	ar, browser, ok := i.loadAuthRequest(w, r, id)
@@ -223,12 +222,12 @@ func (i *Issuer) handleConsent(w http.ResponseWriter, r *http.Request) {
 	api, aok := s.tenant.API(ar.API)
 	u, uok := s.tenant.User(ar.UserID)
 	if ar.Outcome == nil || sess == nil || sess.UserID != ar.UserID || !cok || !aok || !uok {
-		i.errorPage(w, r, http.StatusBadRequest, "Sign-in expired", "Sign in again before giving consent: go back to the application and start over.")
+		i.errorPage(w, http.StatusBadRequest, "Sign-in expired", "Sign in again before giving consent: go back to the application and start over.")
 		return
 	}
 	if r.Method == http.MethodPost {
 		if !validCSRF(browser, "consent\x00"+id, f.Get("csrf_token")) {
-			i.errorPage(w, r, http.StatusForbidden, "Consent refused", "The form was not sent from this consent page, or it expired. Go back to the application and start over.")
+			i.errorPage(w, http.StatusForbidden, "Consent refused", "The form was not sent from this consent page, or it expired. Go back to the application and start over.")
 			return
 		}
 		switch f.Get("decision") {
@@ -255,7 +254,7 @@ func (i *Issuer) handleConsent(w http.ResponseWriter, r *http.Request) {
 			i.dropAuthRequest(r.Context(), id)
 			i.redirectError(w, r, ar.RedirectURI, ar.State, e)
 		default:
-			i.errorPage(w, r, http.StatusBadRequest, "Invalid form", "Choose Allow or Deny.")
+			i.errorPage(w, http.StatusBadRequest, "Invalid form", "Choose Allow or Deny.")
 		}
 		return
 	}
@@ -306,18 +305,18 @@ func (i *Issuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		f, err := postForm(r)
 		if err != nil || !validCSRF(value, "logout", f.Get("csrf_token")) {
-			i.errorPage(w, r, http.StatusForbidden, "Sign-out refused", "The form was not sent from the sign-out page. Open the sign-out page again.")
+			i.errorPage(w, http.StatusForbidden, "Sign-out refused", "The form was not sent from the sign-out page. Open the sign-out page again.")
 			return
 		}
 		if err := i.flows.storage.DeleteSession(r.Context(), storage.Hash(value)); err != nil {
 			i.log.Error("ending a session", "request_id", RequestID(r.Context()), "err", err)
-			i.errorPage(w, r, http.StatusInternalServerError, "Server error", "Signing out failed. Try again.")
+			i.errorPage(w, http.StatusInternalServerError, "Server error", "Signing out failed. Try again.")
 			return
 		}
 		i.setCookie(w, cookieSession, "", -1)
 		i.render(w, http.StatusOK, "message.html", &page{Title: "Signed out", Message: "You are signed out."})
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		i.errorPage(w, r, http.StatusMethodNotAllowed, "Request refused", "Use the sign-out form.")
+		i.errorPage(w, http.StatusMethodNotAllowed, "Request refused", "Use the sign-out form.")
 	}
 }

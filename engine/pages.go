@@ -107,7 +107,7 @@ func formSources(targets []string) string {
 
 // errorPage shows an error to the user, never redirecting anywhere: for
 // requests whose client or redirect URI could not be trusted.
-func (i *Issuer) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+func (i *Issuer) errorPage(w http.ResponseWriter, status int, title, msg string) {
 	i.render(w, status, "message.html", &page{Title: title, Message: msg, Alert: true})
 }
 
@@ -116,7 +116,7 @@ func (i *Issuer) errorPage(w http.ResponseWriter, r *http.Request, status int, t
 func (i *Issuer) acquirePage(w http.ResponseWriter) *snapshot {
 	s := i.acquire()
 	if s == nil {
-		i.errorPage(w, nil, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
+		i.errorPage(w, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
 	}
 	return s
 }

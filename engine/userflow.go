@@ -311,7 +311,7 @@ func (i *Issuer) userRoutes(mux *http.ServeMux, prefix string) {
 	protect := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if err := csrf.Check(r); err != nil {
-				i.errorPage(w, r, http.StatusForbidden, "Request refused", "This form was sent from another site. Go back to the application and sign in again.")
+				i.errorPage(w, http.StatusForbidden, "Request refused", "This form was sent from another site. Go back to the application and sign in again.")
 				return
 			}
 			h(w, r)

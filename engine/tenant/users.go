@@ -54,7 +54,7 @@ func (t *Tenant) User(id string) (*User, bool) {
 // UserByLogin returns the user whose username or email is login, compared
 // without regard to case.
 func (t *Tenant) UserByLogin(login string) (*User, bool) {
-	u, ok := t.logins[loginKey(login)]
+	u, ok := t.logins[LoginKey(login)]
 	return u, ok
 }
 
@@ -73,7 +73,9 @@ func (t *Tenant) Authenticate(login, password string) (*User, bool) {
 	return u, true
 }
 
-func loginKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// LoginKey is the form of a login (username or email) users are found by:
+// case and surrounding spaces do not matter.
+func LoginKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // OIDCScopes are the OpenID Connect scopes the issuer itself handles; no API
 // may define them.
@@ -273,8 +275,8 @@ func (v *validator) user(t *Tenant, roles map[string]*Role, fu *fileUser, i int)
 		case l.key == "email" && !strings.Contains(l.val, "@"):
 			v.fail(fmt.Sprintf("email %q has no @", l.val), "users", i, l.key)
 			ok = false
-		case t.logins[loginKey(l.val)] != nil && t.logins[loginKey(l.val)] != u:
-			v.fail(fmt.Sprintf("%s %q is already the username or email of user %q", l.key, l.val, t.logins[loginKey(l.val)].ID), "users", i, l.key)
+		case t.logins[LoginKey(l.val)] != nil && t.logins[LoginKey(l.val)] != u:
+			v.fail(fmt.Sprintf("%s %q is already the username or email of user %q", l.key, l.val, t.logins[LoginKey(l.val)].ID), "users", i, l.key)
 			ok = false
 		}
 	}
@@ -334,7 +336,7 @@ func (v *validator) user(t *Tenant, roles map[string]*Role, fu *fileUser, i int)
 	t.users[u.ID] = u
 	for _, l := range []string{u.Username, u.Email} {
 		if l != "" {
-			t.logins[loginKey(l)] = u
+			t.logins[LoginKey(l)] = u
 		}
 	}
 	return u
