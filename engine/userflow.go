@@ -11,9 +11,9 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/internal/throttle"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/storage/memory"
@@ -212,9 +212,9 @@ func (i *Issuer) randomToken() (string, error) {
 // scopeClaim is the token's scope: OpenID Connect scopes, then the API's.
 func (tx *Transaction) scopeClaim() string {
 	if len(tx.Identity) == 0 {
-		return strings.Join(tx.Scopes, " ")
+		return scope.Join(tx.Scopes)
 	}
-	return strings.Join(append(slices.Clone(tx.Identity), tx.Scopes...), " ")
+	return scope.Join(append(slices.Clone(tx.Identity), tx.Scopes...))
 }
 
 // splitScopes separates OpenID Connect scopes from API scopes.
