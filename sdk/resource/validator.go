@@ -38,14 +38,11 @@ const (
 // audience), and protects HTTP handlers with them. It is safe for
 // concurrent use; make one per API and share it.
 type Validator struct {
-	issuer   string
-	audience string
-	realm    string
-	now      func() time.Time
-	log      *slog.Logger
-	algs     []string
-	keys     *jwks.Cache
-	parser   *jwt.Parser
+	realm  string
+	log    *slog.Logger
+	algs   []string
+	keys   *jwks.Cache
+	parser *jwt.Parser
 }
 
 // Option configures a Validator.
@@ -120,12 +117,9 @@ func New(issuer, audience string, opts ...Option) (*Validator, error) {
 		o.realm = audience
 	}
 	v := &Validator{
-		issuer:   issuer,
-		audience: audience,
-		realm:    o.realm,
-		now:      o.now,
-		log:      o.log,
-		algs:     o.algs,
+		realm: o.realm,
+		log:   o.log,
+		algs:  o.algs,
 		keys: jwks.New(jwks.Config{
 			Issuer:          issuer,
 			Algorithms:      o.algs,
