@@ -265,11 +265,12 @@ func (v *Validator) key(ctx context.Context, t *jwt.Token) (any, error) {
 	return k.Public, nil
 }
 
-// tokenError turns a golang-jwt error into the refusal to send.
+// tokenError turns a golang-jwt error into the refusal to send. A refusal
+// that key returned, which golang-jwt wraps, is sent as it is, and an error
+// of no known kind is an invalid token; asError does both.
 func tokenError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
+	if errors.As(err, new(*Error)) {
+		return asError(err)
 	}
 	for _, m := range []struct {
 		err  error
@@ -289,5 +290,5 @@ func tokenError(err error) *Error {
 			return ErrInvalidToken.with(m.desc, err)
 		}
 	}
-	return ErrInvalidToken.with("the access token is invalid", err)
+	return asError(err)
 }
