@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -351,6 +354,21 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "scopeline ") {
 		t.Errorf("%d %q", code, out)
+	}
+}
+
+// TestMeasureErrorsOfDifferentTypes: goroutines that fail with errors of
+// different types make measure return one of them, not panic.
+func TestMeasureErrorsOfDifferentTypes(t *testing.T) {
+	var calls atomic.Int64
+	op := func(context.Context) error {
+		if calls.Add(1)%2 == 0 {
+			return &url.Error{Op: "Post", URL: "http://127.0.0.1/oauth/token", Err: errors.New("connection refused")}
+		}
+		return fmt.Errorf("loopback: %s", "500 Internal Server Error")
+	}
+	if _, err := measure(context.Background(), op, time.Second, 4); err == nil {
+		t.Fatal("no error")
 	}
 }
 
