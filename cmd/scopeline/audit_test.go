@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 var readersURL = regexp.MustCompile(`readers connect to (nats://127\.0\.0\.1:\d+)`)
 
 // auditURL is the embedded NATS server's reader URL, from serve's log.
-func auditURL(t *testing.T, logs *syncBuffer) string {
+func auditURL(t *testing.T, logs *enginetest.LogBuffer) string {
 	t.Helper()
 	waitFor(t, logs, "readers connect to")
 	return readersURL.FindStringSubmatch(logs.String())[1]

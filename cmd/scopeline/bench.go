@@ -172,11 +172,12 @@ func runBench(ctx context.Context, out io.Writer, cfg benchConfig) error {
 	return w.Flush()
 }
 
-// measure runs op on n goroutines for d and returns the wall time per op.
+// measure runs op on n goroutines for d and returns the wall time per op,
+// or the first error op returned.
 func measure(ctx context.Context, op func(context.Context) error, d time.Duration, n int) (float64, error) {
 	var (
 		count atomic.Int64
-		fail  atomic.Value
+		fail  atomic.Pointer[error] // the first error; errors differ in type, which atomic.Value refuses
 		wg    sync.WaitGroup
 	)
 	stop := time.Now().Add(d)
@@ -185,7 +186,7 @@ func measure(ctx context.Context, op func(context.Context) error, d time.Duratio
 		wg.Go(func() {
 			for time.Now().Before(stop) && ctx.Err() == nil {
 				if err := op(ctx); err != nil {
-					fail.Store(err)
+					fail.CompareAndSwap(nil, &err)
 					return
 				}
 				count.Add(1)
@@ -193,8 +194,8 @@ func measure(ctx context.Context, op func(context.Context) error, d time.Duratio
 		})
 	}
 	wg.Wait()
-	if err, _ := fail.Load().(error); err != nil {
-		return 0, err
+	if err := fail.Load(); err != nil {
+		return 0, *err
 	}
 	if count.Load() == 0 {
 		return 0, fmt.Errorf("no operation finished in %s", d)

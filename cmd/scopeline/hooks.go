@@ -10,7 +10,8 @@ import (
 
 // newHookLoader returns the hook runtime for a process whose state lives in
 // dataDir (compiled modules are cached in dataDir/wasm-cache), and how to
-// close it once the issuer is closed.
+// close it once the issuer is closed. Without an error, the loader is never
+// nil.
 func newHookLoader(ctx context.Context, dataDir string) (engine.HookLoader, func(), error) {
 	h, err := hooks.New(ctx, hooks.WithCacheDir(dataDir), hooks.WithPlugins(plugins.Lookup))
 	if err != nil {

@@ -53,9 +53,7 @@ func localIssuer(ctx context.Context, t *tenant.Tenant, opts ...engine.Option) (
 		return nil, nil, err
 	}
 	cleanup = append(cleanup, closeHooks)
-	if hooks != nil {
-		opts = append(opts, engine.WithHookLoader(hooks))
-	}
+	opts = append(opts, engine.WithHookLoader(hooks))
 	if iss, err = engine.New(ctx, t, ks, opts...); err != nil {
 		return nil, nil, err
 	}

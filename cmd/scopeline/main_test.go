@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,12 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/examples/quickstart"
@@ -31,27 +34,9 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-// syncBuffer is a log sink safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServe runs serve in the background and returns its address, the
 // reload trigger, its log and a stop function that returns serve's error.
-func startServe(t *testing.T, cfg serveConfig) (string, chan struct{}, *syncBuffer, func() error) {
+func startServe(t *testing.T, cfg serveConfig) (string, chan struct{}, *enginetest.LogBuffer, func() error) {
 	t.Helper()
 	if cfg.addr == "" {
 		cfg.addr = "127.0.0.1:0"
@@ -68,7 +53,7 @@ func startServe(t *testing.T, cfg serveConfig) (string, chan struct{}, *syncBuff
 	if cfg.natsListen == "" {
 		cfg.natsListen = "127.0.0.1:0" // never the default port: tests run side by side
 	}
-	logs := &syncBuffer{}
+	logs := &enginetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	reload := make(chan struct{})
@@ -241,7 +226,7 @@ func TestServeKeysSurviveRestart(t *testing.T) {
 }
 
 func TestServeRefusesBadSetups(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &enginetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	for name, cfg := range map[string]serveConfig{
 		"non-loopback http issuer": {addr: "127.0.0.1:0", issuer: "http://example.com/"},
@@ -256,7 +241,7 @@ func TestServeRefusesBadSetups(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, logs *syncBuffer, text string) {
+func waitFor(t *testing.T, logs *enginetest.LogBuffer, text string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(logs.String(), text) {
@@ -351,6 +336,21 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "scopeline ") {
 		t.Errorf("%d %q", code, out)
+	}
+}
+
+// TestMeasureErrorsOfDifferentTypes: goroutines that fail with errors of
+// different types make measure return one of them, not panic.
+func TestMeasureErrorsOfDifferentTypes(t *testing.T) {
+	var calls atomic.Int64
+	op := func(context.Context) error {
+		if calls.Add(1)%2 == 0 {
+			return &url.Error{Op: "Post", URL: "http://127.0.0.1/oauth/token", Err: errors.New("connection refused")}
+		}
+		return fmt.Errorf("loopback: %s", "500 Internal Server Error")
+	}
+	if _, err := measure(context.Background(), op, time.Second, 4); err == nil {
+		t.Fatal("no error")
 	}
 }
 

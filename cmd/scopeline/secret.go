@@ -1,17 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
+
+// maxSecretLen bounds the secret `secret digest` reads: a longer one could
+// not reach the token endpoint, whose request bodies (and serve's headers)
+// are no larger.
+const maxSecretLen = engine.MaxTokenRequestBytes
 
 func newSecretCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "secret", Short: "Make client secrets and their digests"}
@@ -36,13 +39,9 @@ func newSecretCmd() *cobra.Command {
 		Short: "Read a secret on standard input and print its digest line",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-			secret := strings.TrimRight(line, "\r\n")
-			if secret == "" {
-				if err != nil {
-					return errors.New("no secret on standard input")
-				}
-				return errors.New("empty secret")
+			secret, err := readLine(cmd.InOrStdin(), "secret", maxSecretLen)
+			if err != nil {
+				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), tenant.FormatDigest(secret))
 			return nil

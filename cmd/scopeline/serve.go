@@ -195,9 +195,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return err
 	}
 	defer closeHooks()
-	if hooks != nil {
-		opts = append(opts, engine.WithHookLoader(hooks))
-	}
+	opts = append(opts, engine.WithHookLoader(hooks))
 	if issuerURL != "" {
 		opts = append(opts, engine.WithIssuer(issuerURL))
 	}

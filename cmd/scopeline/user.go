@@ -71,17 +71,24 @@ func readPassword(in io.Reader, prompt io.Writer) (string, error) {
 		}
 		return pw, nil
 	}
-	line, err := bufio.NewReader(io.LimitReader(in, tenant.MaxPasswordLen+2)).ReadString('\n')
-	pw := strings.TrimRight(line, "\r\n")
+	return readLine(in, "password", tenant.MaxPasswordLen)
+}
+
+// readLine reads the first line of in, a command's standard input, without
+// its line ending; what names the line in errors. It refuses an empty line
+// and one longer than max bytes, and reads no more than the line needs.
+func readLine(in io.Reader, what string, max int) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(in, int64(max)+2)).ReadString('\n')
+	s := strings.TrimRight(line, "\r\n")
 	switch {
-	case pw == "" && err != nil:
-		return "", errors.New("no password on standard input")
-	case pw == "":
-		return "", errors.New("empty password")
-	case len(pw) > tenant.MaxPasswordLen:
-		return "", fmt.Errorf("password longer than %d bytes", tenant.MaxPasswordLen)
+	case s == "" && err != nil:
+		return "", fmt.Errorf("no %s on standard input", what)
+	case s == "":
+		return "", fmt.Errorf("empty %s", what)
+	case len(s) > max:
+		return "", fmt.Errorf("%s longer than %d bytes", what, max)
 	}
-	return pw, nil
+	return s, nil
 }
 
 // openUserStore opens the storage of end-user flows that --user-store

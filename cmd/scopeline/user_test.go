@@ -36,6 +36,39 @@ func TestUserHashPassword(t *testing.T) {
 	}
 }
 
+// TestReadLine: what hash-password and secret digest read on standard
+// input, and the errors they give.
+func TestReadLine(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "pw\n", want: "pw"},
+		{in: "pw\r\n", want: "pw"},
+		{in: "pw", want: "pw"},
+		{in: "pw\nmore\n", want: "pw"},
+		{in: "12345678\r\n", want: "12345678"},
+		{in: "", err: "no secret on standard input"},
+		{in: "\n", err: "empty secret"},
+		{in: "\r\n", err: "empty secret"},
+		{in: "123456789\n", err: "secret longer than 8 bytes"},
+		{in: strings.Repeat("x", 1<<20), err: "secret longer than 8 bytes"},
+	}
+	for _, tt := range tests {
+		got, err := readLine(strings.NewReader(tt.in), "secret", 8)
+		if got != tt.want || (err == nil) != (tt.err == "") || err != nil && err.Error() != tt.err {
+			t.Errorf("readLine(%.20q) = %q, %v; want %q, %q", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+	if code, _, errOut := runCLI(t, strings.Repeat("x", maxSecretLen+1)+"\n", "secret", "digest"); code == 0 || !strings.Contains(errOut, "secret longer than") {
+		t.Errorf("an oversized secret: %d %s", code, errOut)
+	}
+	for in, msg := range map[string]string{"": "no secret on standard input", "\n": "empty secret"} {
+		if code, _, errOut := runCLI(t, in, "secret", "digest"); code == 0 || !strings.Contains(errOut, msg) {
+			t.Errorf("secret digest with %q: %d %s", in, code, errOut)
+		}
+	}
+}
+
 // A refresh token issued before a restart still works after it: the
 // default user store is a file in the data directory.
 func TestServeRefreshTokensSurviveRestart(t *testing.T) {

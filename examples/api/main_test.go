@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -34,30 +32,12 @@ func init() {
 `, 1)
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestUsersAPI runs the example as `go run` would, against a real issuer,
 // and calls each route with real client-credentials tokens.
 func TestUsersAPI(t *testing.T) {
 	is := enginetest.Start(t, enginetest.Config{Tenant: []byte(tenantYAML)})
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &enginetest.LogBuffer{}
 	listening := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {

@@ -65,18 +65,35 @@ func (c Claims) Custom(name string, v any) (bool, error) {
 
 type claimsKey struct{}
 
+// authn is what Protect stores in a request's context: the claims, and the
+// Validator that validated them, so that only that Validator skips
+// validating the same request again.
+type authn struct {
+	by *Validator
+	c  *Claims
+}
+
 // ClaimsFrom returns the validated claims of the request whose context is
 // ctx, as stored by Validator.Protect; false when it was not authenticated.
 func ClaimsFrom(ctx context.Context) (Claims, bool) {
-	c, ok := ctx.Value(claimsKey{}).(*Claims)
+	a, ok := ctx.Value(claimsKey{}).(authn)
 	if !ok {
 		return Claims{}, false
 	}
-	return *c, true
+	return *a.c, true
 }
 
-func withClaims(ctx context.Context, c *Claims) context.Context {
-	return context.WithValue(ctx, claimsKey{}, c)
+// claimsBy returns the claims in ctx if v validated them.
+func claimsBy(ctx context.Context, v *Validator) (*Claims, bool) {
+	a, ok := ctx.Value(claimsKey{}).(authn)
+	if !ok || a.by != v {
+		return nil, false
+	}
+	return a.c, true
+}
+
+func withClaims(ctx context.Context, v *Validator, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, authn{by: v, c: c})
 }
 
 // tokenClaims is how the claims set is decoded; golang-jwt validates the

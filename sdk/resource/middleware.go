@@ -84,7 +84,8 @@ func checkScopes(fn string, scopes []string) []string {
 // there is no token, 400 invalid_request for a malformed request, 401
 // invalid_token, 403 insufficient_scope with the scopes needed; and 503
 // when the issuer's keys cannot be had. A request already authenticated by
-// an outer Protect is not validated again.
+// an outer Protect of the same Validator is not validated again; one
+// authenticated by another Validator is.
 func (v *Validator) Protect(next http.Handler, guards ...Guard) http.Handler {
 	for i, g := range guards {
 		if g.check == nil {
@@ -93,7 +94,7 @@ func (v *Validator) Protect(next http.Handler, guards ...Guard) http.Handler {
 	}
 	guards = slices.Clone(guards)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, ok := r.Context().Value(claimsKey{}).(*Claims)
+		c, ok := claimsBy(r.Context(), v)
 		if !ok {
 			token, err := bearerToken(r)
 			if err == nil {
@@ -103,7 +104,7 @@ func (v *Validator) Protect(next http.Handler, guards ...Guard) http.Handler {
 				v.refuse(w, r, err)
 				return
 			}
-			r = r.WithContext(withClaims(r.Context(), c))
+			r = r.WithContext(withClaims(r.Context(), v, c))
 		}
 		for _, g := range guards {
 			if err := g.check(c); err != nil {

@@ -414,6 +414,63 @@ func TestGuards(t *testing.T) {
 	}
 }
 
+// TestNestedProtect: a Protect trusts an outer one only when it is of the
+// same Validator. A token validated for one API must not pass another API's
+// Protect; the same Validator nested validates once.
+func TestNestedProtect(t *testing.T) {
+	is := startIssuer(t)
+	rs := is.validator(t, rsAPI)
+	es := is.validator(t, esAPI)
+	now := time.Now()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := resource.ClaimsFrom(r.Context()); !ok {
+			http.Error(w, "no claims", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	// garble breaks the token between an outer and an inner Protect, so
+	// that an inner one that validates again refuses.
+	garble := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Set("Authorization", "Bearer not-a-token")
+			next.ServeHTTP(w, r)
+		})
+	}
+	forRS := is.token(t, rsAPI, "read:users")
+	forBoth := is.forge(t, "RS256", nil, is.claims(rsAPI, now, map[string]any{"aud": []string{rsAPI, esAPI}}))
+	tests := []struct {
+		name   string
+		h      http.Handler
+		token  string
+		status int
+		realm  string
+		why    string
+	}{
+		{"another Validator's token, inner Protect", rs.Authenticate(es.Protect(ok, resource.RequireScopes("read:users"))), forRS, 401, esAPI, "(aud)"},
+		{"another Validator's token, inner Authenticate", rs.Authenticate(es.Authenticate(ok)), forRS, 401, esAPI, "(aud)"},
+		{"another Validator's token, inner Require", rs.Authenticate(es.Require(resource.RequireScopes("read:users"))(ok)), forRS, 401, esAPI, "(aud)"},
+		{"a token for both passes both", rs.Authenticate(es.Protect(ok, resource.RequireScopes("read:users"))), forBoth, 204, "", ""},
+		{"another Validator inside validates again", rs.Authenticate(garble(es.Authenticate(ok))), forBoth, 401, esAPI, "malformed"},
+		{"the same Validator inside does not", rs.Authenticate(garble(rs.Protect(ok, resource.RequireScopes("read:users")))), forRS, 204, "", ""},
+		{"the same Validator under another's", rs.Authenticate(es.Authenticate(garble(rs.Authenticate(ok)))), forBoth, 401, rsAPI, "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := call(tt.h, "GET", "/", "Bearer "+tt.token)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Header().Get("WWW-Authenticate"))
+			}
+			if tt.status == 401 {
+				checkRefusal(t, w, tt.realm, "invalid_token")
+				if d := challenge(t, w)["error_description"]; !strings.Contains(d, tt.why) {
+					t.Errorf("error_description %q does not say %q", d, tt.why)
+				}
+			}
+		})
+	}
+}
+
 func TestGuardMisuse(t *testing.T) {
 	v, err := resource.New("https://auth.example.com/", "https://api")
 	if err != nil {

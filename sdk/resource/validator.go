@@ -38,14 +38,11 @@ const (
 // audience), and protects HTTP handlers with them. It is safe for
 // concurrent use; make one per API and share it.
 type Validator struct {
-	issuer   string
-	audience string
-	realm    string
-	now      func() time.Time
-	log      *slog.Logger
-	algs     []string
-	keys     *jwks.Cache
-	parser   *jwt.Parser
+	realm  string
+	log    *slog.Logger
+	algs   []string
+	keys   *jwks.Cache
+	parser *jwt.Parser
 }
 
 // Option configures a Validator.
@@ -120,12 +117,9 @@ func New(issuer, audience string, opts ...Option) (*Validator, error) {
 		o.realm = audience
 	}
 	v := &Validator{
-		issuer:   issuer,
-		audience: audience,
-		realm:    o.realm,
-		now:      o.now,
-		log:      o.log,
-		algs:     o.algs,
+		realm: o.realm,
+		log:   o.log,
+		algs:  o.algs,
 		keys: jwks.New(jwks.Config{
 			Issuer:          issuer,
 			Algorithms:      o.algs,
@@ -271,11 +265,12 @@ func (v *Validator) key(ctx context.Context, t *jwt.Token) (any, error) {
 	return k.Public, nil
 }
 
-// tokenError turns a golang-jwt error into the refusal to send.
+// tokenError turns a golang-jwt error into the refusal to send. A refusal
+// that key returned, which golang-jwt wraps, is sent as it is, and an error
+// of no known kind is an invalid token; asError does both.
 func tokenError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
+	if errors.As(err, new(*Error)) {
+		return asError(err)
 	}
 	for _, m := range []struct {
 		err  error
@@ -295,5 +290,5 @@ func tokenError(err error) *Error {
 			return ErrInvalidToken.with(m.desc, err)
 		}
 	}
-	return ErrInvalidToken.with("the access token is invalid", err)
+	return asError(err)
 }

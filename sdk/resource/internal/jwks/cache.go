@@ -60,8 +60,9 @@ var errNotNow = errors.New("jwks: fetch rate-limited")
 type Config struct {
 	// Issuer is the issuer identifier; the metadata's issuer must equal it.
 	Issuer string
-	// Algorithms the caller accepts; the set's algorithms are those the
-	// issuer advertises for access tokens, restricted to these.
+	// Algorithms the caller accepts, at least one (there is no default);
+	// the set's algorithms are those the issuer advertises for access
+	// tokens, restricted to these.
 	Algorithms []string
 	Client     *http.Client
 	Now        func() time.Time
@@ -109,9 +110,6 @@ type call struct {
 
 // New returns an empty cache; nothing is fetched until it is used.
 func New(cfg Config) *Cache {
-	if cfg.Algorithms == nil {
-		cfg.Algorithms = Algorithms
-	}
 	return &Cache{cfg: cfg}
 }
 
