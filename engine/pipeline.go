@@ -233,7 +233,11 @@ func (s *hookStage) fail(tx *Transaction, err error) error {
 	}
 	tx.record(TraceEntry{Stage: s.spec.Name, Op: OpFault, Reason: kind})
 	if s.redact != nil { // the fault's text may quote what the guest wrote
-		err = &HookFault{Kind: kind, Err: errors.New(s.clean(err.Error()))}
+		inner := err
+		if f != nil {
+			inner = f.Err
+		}
+		err = &HookFault{Kind: kind, Err: errors.New(s.clean(inner.Error()))}
 	}
 	failure := &HookFailure{Hook: s.spec.Name, Kind: kind, Err: err}
 	tx.Failures = append(tx.Failures, failure)
