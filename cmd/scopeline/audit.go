@@ -74,7 +74,7 @@ on where this one stopped.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.url, "url", "", "NATS server URL(s), comma-separated (default: from --config, else nats://127.0.0.1:4222)")
+	f.StringVar(&cfg.url, "url", "", "NATS server URL(s), comma-separated (default: from --config, else nats://"+tenant.DefaultEmbeddedListen+")")
 	f.StringVar(&cfg.configPath, "config", "", "tenant file whose nats: and audit: sections say where to connect and which stream to read")
 	f.StringVar(&cfg.creds, "creds", "", "NATS credentials file (default: from --config)")
 	f.StringVar(&cfg.since, "since", "", "start at events stored since then: a duration (30m, 24h), an RFC 3339 time or a date (2006-01-02)")
@@ -112,31 +112,18 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 		return usageError{fmt.Errorf("--durable %q: use letters, digits, '-' and '_'", cfg.durable)}
 	}
 
-	url, natsOpts := "nats://127.0.0.1:4222", []nats.Option{nats.Name("scopeline audit tail")}
+	url, natsOpts := "nats://"+tenant.DefaultEmbeddedListen, []nats.Option{nats.Name("scopeline audit tail")}
 	if cfg.configPath != "" {
 		t, err := tenant.Load(cfg.configPath)
 		if err != nil {
 			return err
 		}
-		a := t.Audit
-		opts.Stream, opts.SubjectPrefix = a.Stream.Name, a.SubjectPrefix
-		switch {
-		case a.NATS.External():
-			url = strings.Join(a.NATS.URLs, ",")
-			if a.NATS.Credentials != "" {
-				natsOpts = append(natsOpts, nats.UserCredentials(a.NATS.Credentials))
-			}
-			if a.NATS.TLS.CA != "" {
-				natsOpts = append(natsOpts, nats.RootCAs(a.NATS.TLS.CA))
-			}
-			if a.NATS.TLS.Cert != "" {
-				natsOpts = append(natsOpts, nats.ClientCert(a.NATS.TLS.Cert, a.NATS.TLS.Key))
-			}
-		case a.NATS.Embedded.Listen != "":
-			url = "nats://" + a.NATS.Embedded.Listen
-		default:
+		opts.Stream, opts.SubjectPrefix = t.Audit.Stream.Name, t.Audit.SubjectPrefix
+		u, connOpts := audit.ClientOptions(t.Audit.NATS)
+		if u == "" {
 			return errors.New("the tenant's embedded NATS server does not listen (nats.embedded.listen: off); give --url")
 		}
+		url, natsOpts = u, append(natsOpts, connOpts...)
 	}
 	if cfg.url != "" {
 		url = cfg.url

@@ -175,16 +175,9 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 	}
 	url := ""
 	if cfg.NATS.External() {
-		url = strings.Join(cfg.NATS.URLs, ",")
-		if c := cfg.NATS.Credentials; c != "" {
-			connOpts = append(connOpts, nats.UserCredentials(c))
-		}
-		if t := cfg.NATS.TLS; t.CA != "" {
-			connOpts = append(connOpts, nats.RootCAs(t.CA))
-		}
-		if t := cfg.NATS.TLS; t.Cert != "" {
-			connOpts = append(connOpts, nats.ClientCert(t.Cert, t.Key))
-		}
+		var external []nats.Option
+		url, external = ClientOptions(cfg.NATS)
+		connOpts = append(connOpts, external...)
 	} else {
 		store := cfg.NATS.Embedded.StoreDir
 		if store == "" {
