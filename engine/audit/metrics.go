@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 		}, []string{"kind"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopeline_audit_events_failed_total",
-			Help: "Audit events that could not be made durable in time, by kind: the token was withheld (issued) or the denial only logged.",
+			Help: "Audit events that could not be made durable in time, by kind: the token was withheld (issued) or the denial, sign-in or reload only logged.",
 		}, []string{"kind"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "scopeline_audit_publish_latency_seconds",

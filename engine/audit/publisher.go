@@ -269,27 +269,17 @@ func (p *Publisher) Mode() tenant.AuditMode { return p.cfg.Mode }
 // once the stream stored the event, in buffered mode once the spool holds
 // it; an error wraps ErrUnavailable.
 func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
-	kind := kindOf(d)
-	data := decisionData(d, p.instance, p.redact)
-	source := p.source
-	if d.Issuer != "" {
-		source = d.Issuer
-	}
-	msg, err := p.message(kind, source, clip(d.Tx.ClientID, maxFieldLen), d.Time, data)
-	if err != nil {
-		p.metrics.failed.WithLabelValues(string(kind)).Inc()
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
 	// A denial caused by this very stream being unavailable is sent
 	// without waiting: waiting again would only double the client's wait.
 	wait := !(d.Outcome == engine.OutcomeDenied && d.Err != nil && errors.Is(d.Err, ErrUnavailable))
-	return p.deliver(ctx, kind, msg, wait)
+	return p.emit(ctx, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, decisionData(d, p.instance, p.redact), wait)
 }
 
 // Reloaded publishes a tenant-reloaded event for a reload of source that
-// brought in t, or was refused with reloadErr (t nil). It also starts
-// redacting the new tenant's hook secrets, and logs when the nats: or
-// audit: settings changed, which apply from the next restart only.
+// brought in t, or was refused with reloadErr (t nil); an error wraps
+// ErrUnavailable. It also starts redacting the new tenant's hook secrets,
+// and logs when the nats: or audit: settings changed, which apply from the
+// next restart only.
 func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenant, reloadErr error) error {
 	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: source, Result: "ok", LogCode: "sapi"}
 	if reloadErr != nil {
@@ -308,27 +298,25 @@ func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenan
 			p.log.Warn("audit: the nats: or audit: settings changed; they apply at the next restart, the current ones stay in use", "tenant", source)
 		}
 	}
-	msg, err := p.message(KindTenantReloaded, p.source, "", p.now(), data)
-	if err != nil {
-		return err
-	}
-	return p.deliver(ctx, KindTenantReloaded, msg, true)
+	return p.emit(ctx, KindTenantReloaded, "", "", p.now(), data, true)
 }
 
 // RecordLogin publishes a sign-in attempt at the hosted login page
 // (engine.LoginAuditor), like a decision in either mode.
 func (p *Publisher) RecordLogin(ctx context.Context, l *engine.Login) error {
-	data := loginData(l, p.tenant.Load(), p.instance)
-	source := p.source
-	if l.Issuer != "" {
-		source = l.Issuer
-	}
-	msg, err := p.message(KindLogin, source, clip(l.ClientID, maxFieldLen), l.Time, data)
+	return p.emit(ctx, KindLogin, l.Issuer, clip(l.ClientID, maxFieldLen), l.Time, loginData(l, p.tenant.Load(), p.instance), true)
+}
+
+// emit builds an event and delivers it (deliver), from issuer (the
+// publisher's source when "") about clientID; an error wraps
+// ErrUnavailable and counts as a failed event.
+func (p *Publisher) emit(ctx context.Context, kind Kind, issuer, clientID string, at time.Time, data any, wait bool) error {
+	msg, err := p.message(kind, cmp.Or(issuer, p.source), clientID, at, data)
 	if err != nil {
-		p.metrics.failed.WithLabelValues(string(KindLogin)).Inc()
+		p.metrics.failed.WithLabelValues(string(kind)).Inc()
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return p.deliver(ctx, KindLogin, msg, true)
+	return p.deliver(ctx, kind, msg, wait)
 }
 
 // message builds the NATS message of an event.
