@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -427,11 +428,5 @@ func encode(e *Event, data any) ([]byte, error) {
 // clip cuts s to at most n bytes without splitting a UTF-8 sequence, and
 // makes it valid UTF-8.
 func clip(s string, n int) string {
-	if len(s) > n {
-		for n > 0 && s[n]&0xC0 == 0x80 {
-			n--
-		}
-		s = s[:n]
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ToValidUTF8(text.Truncate(s, n), "\uFFFD")
 }
