@@ -108,7 +108,7 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 	if cfg.client != "" {
 		opts.Client = &cfg.client
 	}
-	if cfg.durable != "" && !validDurable(cfg.durable) {
+	if cfg.durable != "" && !tenant.ValidStreamName(cfg.durable) {
 		return usageError{fmt.Errorf("--durable %q: use letters, digits, '-' and '_'", cfg.durable)}
 	}
 
@@ -142,15 +142,6 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 	}
 	w := &eventWriter{out: out, json: cfg.json, trace: cfg.trace}
 	return audit.Tail(ctx, js, opts, w.write)
-}
-
-func validDurable(s string) bool {
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return s != "" && len(s) <= 64
 }
 
 // parseSince reads a duration back from now, an RFC 3339 time or a date.
