@@ -57,10 +57,14 @@ var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, K
 // Type returns the CloudEvents `type` of events of this kind.
 func (k Kind) Type() string {
 	switch k {
-	case KindTenantReloaded:
-		return typePrefix + "tenant.reloaded." + SchemaVersion
+	case KindIssued:
+		return typePrefix + "token.issued." + SchemaVersion
+	case KindDenied:
+		return typePrefix + "token.denied." + SchemaVersion
 	case KindHookFailed:
 		return typePrefix + "token.hook-failed." + SchemaVersion
+	case KindTenantReloaded:
+		return typePrefix + "tenant.reloaded." + SchemaVersion
 	case KindLogin:
 		return typePrefix + "user.login." + SchemaVersion
 	}
@@ -82,13 +86,18 @@ func ParseKind(s string) (Kind, error) {
 // KindOfType returns the kind of a CloudEvents type, false when the type is
 // not one of Scopeline's.
 func KindOfType(typ string) (Kind, bool) {
-	for _, k := range Kinds {
-		if k.Type() == typ {
-			return k, true
-		}
-	}
-	return "", false
+	k, ok := kindOfType[typ]
+	return k, ok
 }
+
+// kindOfType maps each kind's type back to the kind.
+var kindOfType = func() map[string]Kind {
+	m := make(map[string]Kind, len(Kinds))
+	for _, k := range Kinds {
+		m[k.Type()] = k
+	}
+	return m
+}()
 
 // Event is one audit event in CloudEvents 1.0 structured JSON.
 type Event struct {
@@ -305,12 +314,12 @@ func kindOf(d *engine.Decision) Kind {
 	return KindDenied
 }
 
-// logCodes maps a grant type to the suffix of its Auth0 log codes.
-var logCodes = map[string]string{
-	"client_credentials": "ccft",
-	"authorization_code": "acft",
-	"refresh_token":      "rtft",
-	"password":           "pft",
+// logCodes maps a grant type to its Auth0 log codes.
+var logCodes = map[string]struct{ issued, denied string }{
+	engine.GrantClientCredentials: {"seccft", "feccft"},
+	engine.GrantAuthorizationCode: {"seacft", "feacft"},
+	engine.GrantRefreshToken:      {"sertft", "fertft"},
+	"password":                    {"sepft", "fepft"}, // Auth0's; Scopeline has no password grant
 }
 
 // LogCode returns the Auth0 log event code for an outcome of a grant type:
@@ -318,14 +327,11 @@ var logCodes = map[string]string{
 // such as seccft for a client-credentials token. It is "" for grant types
 // Auth0 has no code for.
 func LogCode(outcome engine.Outcome, grantType string) string {
-	suffix, ok := logCodes[grantType]
-	if !ok {
-		return ""
-	}
+	codes := logCodes[grantType]
 	if outcome == engine.OutcomeIssued {
-		return "se" + suffix
+		return codes.issued
 	}
-	return "fe" + suffix
+	return codes.denied
 }
 
 // decisionData builds the data of a token event, with every free text

@@ -205,11 +205,11 @@ func (f *forwarder) send(o *outgoing) {
 	f.inflight[id] = o
 	f.mu.Unlock()
 	if firstSend {
-		f.p.metrics.published.WithLabelValues(string(o.kind)).Inc()
+		f.p.metrics.of(o.kind).published.Inc()
 	} else {
 		f.p.metrics.retries.Inc()
 	}
-	if _, err := f.js.PublishMsgAsync(o.msg, jetstream.WithStallWait(f.p.cfg.AckTimeout)); err != nil {
+	if _, err := f.js.PublishMsgAsync(o.msg, f.p.stallWait); err != nil {
 		f.failed(id, err)
 	}
 }

@@ -6,6 +6,10 @@ import (
 
 // metrics are the publisher's Prometheus collectors.
 type metrics struct {
+	// kinds holds each kind's counters of the vectors below, looked up
+	// once.
+	kinds map[Kind]*kindMetrics
+
 	published  *prometheus.CounterVec
 	acked      *prometheus.CounterVec
 	retries    prometheus.Counter
@@ -16,6 +20,29 @@ type metrics struct {
 	spoolDepth prometheus.GaugeFunc
 	spoolBytes prometheus.GaugeFunc
 	connected  prometheus.GaugeFunc
+}
+
+// kindMetrics are the counters of one kind of event.
+type kindMetrics struct {
+	published, acked, spooled, failed prometheus.Counter
+}
+
+// of returns kind's counters.
+func (m *metrics) of(kind Kind) *kindMetrics {
+	if km, ok := m.kinds[kind]; ok {
+		return km
+	}
+	return m.newKind(kind)
+}
+
+func (m *metrics) newKind(kind Kind) *kindMetrics {
+	k := string(kind)
+	return &kindMetrics{
+		published: m.published.WithLabelValues(k),
+		acked:     m.acked.WithLabelValues(k),
+		spooled:   m.spooled.WithLabelValues(k),
+		failed:    m.failed.WithLabelValues(k),
+	}
 }
 
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
@@ -69,11 +96,9 @@ func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 			return 0
 		}),
 	}
+	m.kinds = make(map[Kind]*kindMetrics, len(Kinds))
 	for _, k := range Kinds {
-		m.published.WithLabelValues(string(k))
-		m.acked.WithLabelValues(string(k))
-		m.spooled.WithLabelValues(string(k))
-		m.failed.WithLabelValues(string(k))
+		m.kinds[k] = m.newKind(k)
 	}
 	if reg != nil {
 		reg.MustRegister(m.published, m.acked, m.retries, m.duplicates, m.spooled, m.failed, m.latency,

@@ -62,6 +62,9 @@ type Publisher struct {
 	spool   *spool.Spool
 	fwd     *forwarder
 	metrics *metrics
+	// stallWait bounds how long a send without a deadline of its own
+	// waits for room among the events in flight.
+	stallWait jetstream.PublishOpt
 
 	secrets  atomic.Pointer[[]string]
 	redactor atomic.Pointer[strings.Replacer]
@@ -204,6 +207,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	p.metrics = newMetrics(o.reg, p)
+	p.stallWait = jetstream.WithStallWait(cfg.AckTimeout)
 	if cfg.Mode == tenant.AuditBuffered {
 		dir := cfg.Spool.Dir
 		if dir == "" {
@@ -313,7 +317,7 @@ func (p *Publisher) RecordLogin(ctx context.Context, l *engine.Login) error {
 func (p *Publisher) emit(ctx context.Context, kind Kind, issuer, clientID string, at time.Time, data any, wait bool) error {
 	msg, err := p.message(kind, cmp.Or(issuer, p.source), clientID, at, data)
 	if err != nil {
-		p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		p.metrics.of(kind).failed.Inc()
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return p.deliver(ctx, kind, msg, wait)
@@ -354,28 +358,29 @@ func newMsg(subject, id, stream string, data []byte) *nats.Msg {
 
 // deliver makes an event durable per the mode.
 func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait bool) error {
+	km := p.metrics.of(kind)
 	if p.closed.Load() {
-		p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		km.failed.Inc()
 		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 	}
 	if p.spool != nil {
 		if _, err := p.spool.Append(encodeRecord(kind, msg)); err != nil {
-			p.metrics.failed.WithLabelValues(string(kind)).Inc()
+			km.failed.Inc()
 			return fmt.Errorf("%w: spool: %w", ErrUnavailable, err)
 		}
-		p.metrics.spooled.WithLabelValues(string(kind)).Inc()
+		km.spooled.Inc()
 		return nil
 	}
-	p.metrics.published.WithLabelValues(string(kind)).Inc()
+	km.published.Inc()
 	if !wait {
-		if _, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(p.cfg.AckTimeout)); err != nil {
-			p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		if _, err := p.js.PublishMsgAsync(msg, p.stallWait); err != nil {
+			km.failed.Inc()
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return nil
 	}
 	if err := p.publish(ctx, kind, msg); err != nil {
-		p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		km.failed.Inc()
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -439,7 +444,7 @@ func (p *Publisher) acked(kind Kind, ack *jetstream.PubAck, start time.Time) {
 	if ack.Duplicate {
 		p.metrics.duplicates.Inc()
 	}
-	p.metrics.acked.WithLabelValues(string(kind)).Inc()
+	p.metrics.of(kind).acked.Inc()
 	p.metrics.latency.Observe(time.Since(start).Seconds())
 }
 
