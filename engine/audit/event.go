@@ -410,7 +410,6 @@ func encode(e *Event, data any) ([]byte, error) {
 			return nil, fmt.Errorf("audit: encoding event data: %w", err)
 		}
 		if len(head)+len(raw)+1 <= MaxEventBytes {
-			e.Data = raw
 			b := make([]byte, 0, len(head)+len(raw)+1)
 			b = append(append(append(b, head...), raw...), '}')
 			return b, nil

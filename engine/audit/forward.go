@@ -122,7 +122,7 @@ func (f *forwarder) run() {
 		wait := f.fill()
 		poll.Reset(wait)
 		select {
-		case <-f.p.stop:
+		case <-f.p.ctx.Done():
 			return
 		case <-f.wake:
 		case <-f.sp.Notify():
@@ -144,6 +144,10 @@ func (f *forwarder) fill() time.Duration {
 		now := time.Now()
 		f.mu.Lock()
 		room := f.max - len(f.inflight)
+		if room <= 0 {
+			f.mu.Unlock()
+			return idle
+		}
 		var due *outgoing
 		waitRetry := time.Duration(0)
 		if len(f.retry) > 0 {
@@ -153,13 +157,6 @@ func (f *forwarder) fill() time.Duration {
 			} else {
 				waitRetry = head.notBefore.Sub(now)
 			}
-		}
-		if room <= 0 {
-			if due != nil {
-				f.retry = append([]*outgoing{due}, f.retry...)
-			}
-			f.mu.Unlock()
-			return idle
 		}
 		f.mu.Unlock()
 		if due != nil {

@@ -75,10 +75,11 @@ type Publisher struct {
 	ensure    chan struct{}
 
 	closed atomic.Bool
-	stop   chan struct{}
-	halt   context.CancelFunc // cancels work in progress on Close
-	ctx    context.Context
-	wg     sync.WaitGroup
+	// ctx ends on Close (halt): the background loops stop, work in
+	// progress is cancelled.
+	ctx  context.Context
+	halt context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // Option configures Open.
@@ -104,8 +105,8 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { 
 // WithClock sets the clock used for event times (default time.Now).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithRand sets the randomness for event ids and the embedded server's
-// password (default crypto/rand).
+// WithRand sets the randomness for event ids and the nkey the publisher
+// signs in to the embedded server with (default crypto/rand).
 func WithRand(r io.Reader) Option { return func(o *options) { o.rand = r } }
 
 // WithSource sets the events' `source`: the issuer URL.
@@ -137,7 +138,6 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		rand:   o.rand,
 		source: o.source,
 		ensure: make(chan struct{}, 1),
-		stop:   make(chan struct{}),
 	}
 	p.streamErr = errors.New("not created yet")
 	p.ctx, p.halt = context.WithCancel(context.WithoutCancel(ctx))
@@ -187,7 +187,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 			store = filepath.Join(o.dataDir, "nats")
 		}
 		var err error
-		if p.emb, err = startEmbedded(cfg.NATS.Embedded, store, &cfg, p.rand, p.log); err != nil {
+		if p.emb, err = startEmbedded(cfg.NATS.Embedded, store, cfg.Stream.Name, p.rand, p.log); err != nil {
 			return nil, err
 		}
 		connOpts = append(connOpts, p.emb.connectOptions()...)
@@ -265,9 +265,6 @@ func (p *Publisher) ClientURL() string {
 // Backlog is the number of events in the spool not yet acknowledged by the
 // stream (always 0 in ack mode).
 func (p *Publisher) Backlog() int64 { return p.spoolStats().Depth }
-
-// Mode is the delivery mode.
-func (p *Publisher) Mode() tenant.AuditMode { return p.cfg.Mode }
 
 // Record publishes one decision (engine.Auditor). In ack mode it returns
 // once the stream stored the event, in buffered mode once the spool holds
@@ -469,7 +466,7 @@ func (p *Publisher) ensureLoop() {
 	var lastLogged string
 	for {
 		select {
-		case <-p.stop:
+		case <-p.ctx.Done():
 			return
 		case <-p.ensure:
 		}
@@ -497,7 +494,7 @@ func (p *Publisher) ensureLoop() {
 				lastLogged = msg
 			}
 			select {
-			case <-p.stop:
+			case <-p.ctx.Done():
 				return
 			case <-time.After(backoff):
 			}
@@ -506,8 +503,8 @@ func (p *Publisher) ensureLoop() {
 	}
 }
 
-// StreamConfig returns the stream's configuration for the settings.
-func StreamConfig(cfg tenant.Audit) jetstream.StreamConfig {
+// streamConfig returns the stream's configuration for the settings.
+func streamConfig(cfg tenant.Audit) jetstream.StreamConfig {
 	maxBytes := cfg.Stream.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1
@@ -532,7 +529,7 @@ func StreamConfig(cfg tenant.Audit) jetstream.StreamConfig {
 }
 
 func (p *Publisher) ensureStream(ctx context.Context) error {
-	_, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.cfg))
+	_, err := p.js.CreateOrUpdateStream(ctx, streamConfig(p.cfg))
 	return err
 }
 
@@ -599,7 +596,6 @@ func (p *Publisher) Close(ctx context.Context) error {
 			p.log.Warn("audit: shutting down with publishes not yet acknowledged", "pending", p.js.PublishAsyncPending())
 		}
 	}
-	close(p.stop)
 	p.halt()
 	p.wg.Wait()
 	if p.spool != nil {
