@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 	m := &metrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopeline_audit_events_published_total",
-			Help: "Audit events sent to the stream for the first time, by kind.",
+			Help: "Audit events sent to the stream for the first time, by kind. In ack mode a denial caused by the audit stream itself is sent without waiting: it counts here, but as acknowledged never and as failed only if the send fails at once.",
 		}, []string{"kind"}),
 		acked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopeline_audit_events_acknowledged_total",
