@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -231,12 +232,4 @@ func compactJSON(v json.RawMessage) json.RawMessage {
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
-}
+func truncate(s string, n int) string { return text.Truncate(s, n) }

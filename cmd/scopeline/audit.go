@@ -74,7 +74,7 @@ on where this one stopped.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.url, "url", "", "NATS server URL(s), comma-separated (default: from --config, else nats://127.0.0.1:4222)")
+	f.StringVar(&cfg.url, "url", "", "NATS server URL(s), comma-separated (default: from --config, else nats://"+tenant.DefaultEmbeddedListen+")")
 	f.StringVar(&cfg.configPath, "config", "", "tenant file whose nats: and audit: sections say where to connect and which stream to read")
 	f.StringVar(&cfg.creds, "creds", "", "NATS credentials file (default: from --config)")
 	f.StringVar(&cfg.since, "since", "", "start at events stored since then: a duration (30m, 24h), an RFC 3339 time or a date (2006-01-02)")
@@ -108,35 +108,22 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 	if cfg.client != "" {
 		opts.Client = &cfg.client
 	}
-	if cfg.durable != "" && !validDurable(cfg.durable) {
+	if cfg.durable != "" && !tenant.ValidStreamName(cfg.durable) {
 		return usageError{fmt.Errorf("--durable %q: use letters, digits, '-' and '_'", cfg.durable)}
 	}
 
-	url, natsOpts := "nats://127.0.0.1:4222", []nats.Option{nats.Name("scopeline audit tail")}
+	url, natsOpts := "nats://"+tenant.DefaultEmbeddedListen, []nats.Option{nats.Name("scopeline audit tail")}
 	if cfg.configPath != "" {
 		t, err := tenant.Load(cfg.configPath)
 		if err != nil {
 			return err
 		}
-		a := t.Audit
-		opts.Stream, opts.SubjectPrefix = a.Stream.Name, a.SubjectPrefix
-		switch {
-		case a.NATS.External():
-			url = strings.Join(a.NATS.URLs, ",")
-			if a.NATS.Credentials != "" {
-				natsOpts = append(natsOpts, nats.UserCredentials(a.NATS.Credentials))
-			}
-			if a.NATS.TLS.CA != "" {
-				natsOpts = append(natsOpts, nats.RootCAs(a.NATS.TLS.CA))
-			}
-			if a.NATS.TLS.Cert != "" {
-				natsOpts = append(natsOpts, nats.ClientCert(a.NATS.TLS.Cert, a.NATS.TLS.Key))
-			}
-		case a.NATS.Embedded.Listen != "":
-			url = "nats://" + a.NATS.Embedded.Listen
-		default:
+		opts.Stream, opts.SubjectPrefix = t.Audit.Stream.Name, t.Audit.SubjectPrefix
+		u, connOpts := audit.ClientOptions(t.Audit.NATS)
+		if u == "" {
 			return errors.New("the tenant's embedded NATS server does not listen (nats.embedded.listen: off); give --url")
 		}
+		url, natsOpts = u, append(natsOpts, connOpts...)
 	}
 	if cfg.url != "" {
 		url = cfg.url
@@ -155,15 +142,6 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 	}
 	w := &eventWriter{out: out, json: cfg.json, trace: cfg.trace}
 	return audit.Tail(ctx, js, opts, w.write)
-}
-
-func validDurable(s string) bool {
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return s != "" && len(s) <= 64
 }
 
 // parseSince reads a duration back from now, an RFC 3339 time or a date.

@@ -31,8 +31,9 @@ type embedded struct {
 	url       string // the loopback client URL, "" when not listening
 }
 
-// startEmbedded starts the in-process server with JetStream in storeDir.
-func startEmbedded(cfg tenant.EmbeddedNATS, storeDir string, a *tenant.Audit, rnd io.Reader, log *slog.Logger) (*embedded, error) {
+// startEmbedded starts the in-process server with JetStream in storeDir,
+// letting readers read the stream of that name.
+func startEmbedded(cfg tenant.EmbeddedNATS, storeDir, stream string, rnd io.Reader, log *slog.Logger) (*embedded, error) {
 	publisher, err := nkeys.CreatePairWithRand(nkeys.PrefixByteUser, rnd)
 	if err != nil {
 		return nil, fmt.Errorf("audit: embedded server key: %w", err)
@@ -55,7 +56,7 @@ func startEmbedded(cfg tenant.EmbeddedNATS, storeDir string, a *tenant.Audit, rn
 		MaxPayload:   2 * MaxEventBytes,
 		Nkeys:        []*server.NkeyUser{{Nkey: publicKey}},
 		// The reader has no password: it is what anonymous connections are.
-		Users:      []*server.User{{Username: readerUser, Permissions: readerPermissions(a.Stream.Name)}},
+		Users:      []*server.User{{Username: readerUser, Permissions: readerPermissions(stream)}},
 		NoAuthUser: readerUser,
 	}
 	if cfg.Listen != "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -56,10 +57,14 @@ var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, K
 // Type returns the CloudEvents `type` of events of this kind.
 func (k Kind) Type() string {
 	switch k {
-	case KindTenantReloaded:
-		return typePrefix + "tenant.reloaded." + SchemaVersion
+	case KindIssued:
+		return typePrefix + "token.issued." + SchemaVersion
+	case KindDenied:
+		return typePrefix + "token.denied." + SchemaVersion
 	case KindHookFailed:
 		return typePrefix + "token.hook-failed." + SchemaVersion
+	case KindTenantReloaded:
+		return typePrefix + "tenant.reloaded." + SchemaVersion
 	case KindLogin:
 		return typePrefix + "user.login." + SchemaVersion
 	}
@@ -81,13 +86,18 @@ func ParseKind(s string) (Kind, error) {
 // KindOfType returns the kind of a CloudEvents type, false when the type is
 // not one of Scopeline's.
 func KindOfType(typ string) (Kind, bool) {
-	for _, k := range Kinds {
-		if k.Type() == typ {
-			return k, true
-		}
-	}
-	return "", false
+	k, ok := kindOfType[typ]
+	return k, ok
 }
+
+// kindOfType maps each kind's type back to the kind.
+var kindOfType = func() map[string]Kind {
+	m := make(map[string]Kind, len(Kinds))
+	for _, k := range Kinds {
+		m[k.Type()] = k
+	}
+	return m
+}()
 
 // Event is one audit event in CloudEvents 1.0 structured JSON.
 type Event struct {
@@ -304,12 +314,12 @@ func kindOf(d *engine.Decision) Kind {
 	return KindDenied
 }
 
-// logCodes maps a grant type to the suffix of its Auth0 log codes.
-var logCodes = map[string]string{
-	"client_credentials": "ccft",
-	"authorization_code": "acft",
-	"refresh_token":      "rtft",
-	"password":           "pft",
+// logCodes maps a grant type to its Auth0 log codes.
+var logCodes = map[string]struct{ issued, denied string }{
+	engine.GrantClientCredentials: {"seccft", "feccft"},
+	engine.GrantAuthorizationCode: {"seacft", "feacft"},
+	engine.GrantRefreshToken:      {"sertft", "fertft"},
+	"password":                    {"sepft", "fepft"}, // Auth0's; Scopeline has no password grant
 }
 
 // LogCode returns the Auth0 log event code for an outcome of a grant type:
@@ -317,14 +327,11 @@ var logCodes = map[string]string{
 // such as seccft for a client-credentials token. It is "" for grant types
 // Auth0 has no code for.
 func LogCode(outcome engine.Outcome, grantType string) string {
-	suffix, ok := logCodes[grantType]
-	if !ok {
-		return ""
-	}
+	codes := logCodes[grantType]
 	if outcome == engine.OutcomeIssued {
-		return "se" + suffix
+		return codes.issued
 	}
-	return "fe" + suffix
+	return codes.denied
 }
 
 // decisionData builds the data of a token event, with every free text
@@ -403,7 +410,6 @@ func encode(e *Event, data any) ([]byte, error) {
 			return nil, fmt.Errorf("audit: encoding event data: %w", err)
 		}
 		if len(head)+len(raw)+1 <= MaxEventBytes {
-			e.Data = raw
 			b := make([]byte, 0, len(head)+len(raw)+1)
 			b = append(append(append(b, head...), raw...), '}')
 			return b, nil
@@ -427,11 +433,5 @@ func encode(e *Event, data any) ([]byte, error) {
 // clip cuts s to at most n bytes without splitting a UTF-8 sequence, and
 // makes it valid UTF-8.
 func clip(s string, n int) string {
-	if len(s) > n {
-		for n > 0 && s[n]&0xC0 == 0x80 {
-			n--
-		}
-		s = s[:n]
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ToValidUTF8(text.Truncate(s, n), "\uFFFD")
 }

@@ -2,9 +2,12 @@ package audit_test
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,6 +212,32 @@ func TestClusterLeaderKilledMidLoad(t *testing.T) {
 			sc.check(survivor)
 		})
 	}
+}
+
+// TestEventThatCannotBeBuilt checks that an event that cannot be built (no
+// randomness for its id) is refused with ErrUnavailable and counted as
+// failed, whatever its kind.
+func TestEventThatCannotBeBuilt(t *testing.T) {
+	rnd := &breakableRand{}
+	reg := prometheus.NewRegistry()
+	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithRand(rnd), audit.WithRegisterer(reg))
+	rnd.broken.Store(true)
+	if err := p.Reloaded(context.Background(), "t.yaml", nil, errors.New("t.yaml:3: bogus")); !errors.Is(err, audit.ErrUnavailable) {
+		t.Errorf("Reloaded = %v, want an ErrUnavailable", err)
+	}
+	if n := metricValue(t, reg, "scopeline_audit_events_failed_total"); n != 1 {
+		t.Errorf("failed events = %v, want 1", n)
+	}
+}
+
+// breakableRand is crypto/rand until broken.
+type breakableRand struct{ broken atomic.Bool }
+
+func (r *breakableRand) Read(b []byte) (int, error) {
+	if r.broken.Load() {
+		return 0, errors.New("no randomness")
+	}
+	return rand.Read(b)
 }
 
 // metricValue sums a metric's samples.

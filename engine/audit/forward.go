@@ -122,7 +122,7 @@ func (f *forwarder) run() {
 		wait := f.fill()
 		poll.Reset(wait)
 		select {
-		case <-f.p.stop:
+		case <-f.p.ctx.Done():
 			return
 		case <-f.wake:
 		case <-f.sp.Notify():
@@ -144,6 +144,10 @@ func (f *forwarder) fill() time.Duration {
 		now := time.Now()
 		f.mu.Lock()
 		room := f.max - len(f.inflight)
+		if room <= 0 {
+			f.mu.Unlock()
+			return idle
+		}
 		var due *outgoing
 		waitRetry := time.Duration(0)
 		if len(f.retry) > 0 {
@@ -153,13 +157,6 @@ func (f *forwarder) fill() time.Duration {
 			} else {
 				waitRetry = head.notBefore.Sub(now)
 			}
-		}
-		if room <= 0 {
-			if due != nil {
-				f.retry = append([]*outgoing{due}, f.retry...)
-			}
-			f.mu.Unlock()
-			return idle
 		}
 		f.mu.Unlock()
 		if due != nil {
@@ -205,11 +202,11 @@ func (f *forwarder) send(o *outgoing) {
 	f.inflight[id] = o
 	f.mu.Unlock()
 	if firstSend {
-		f.p.metrics.published.WithLabelValues(string(o.kind)).Inc()
+		f.p.metrics.of(o.kind).published.Inc()
 	} else {
 		f.p.metrics.retries.Inc()
 	}
-	if _, err := f.js.PublishMsgAsync(o.msg, jetstream.WithStallWait(f.p.cfg.AckTimeout)); err != nil {
+	if _, err := f.js.PublishMsgAsync(o.msg, f.p.stallWait); err != nil {
 		f.failed(id, err)
 	}
 }

@@ -6,6 +6,10 @@ import (
 
 // metrics are the publisher's Prometheus collectors.
 type metrics struct {
+	// kinds holds each kind's counters of the vectors below, looked up
+	// once.
+	kinds map[Kind]*kindMetrics
+
 	published  *prometheus.CounterVec
 	acked      *prometheus.CounterVec
 	retries    prometheus.Counter
@@ -18,13 +22,36 @@ type metrics struct {
 	connected  prometheus.GaugeFunc
 }
 
+// kindMetrics are the counters of one kind of event.
+type kindMetrics struct {
+	published, acked, spooled, failed prometheus.Counter
+}
+
+// of returns kind's counters.
+func (m *metrics) of(kind Kind) *kindMetrics {
+	if km, ok := m.kinds[kind]; ok {
+		return km
+	}
+	return m.newKind(kind)
+}
+
+func (m *metrics) newKind(kind Kind) *kindMetrics {
+	k := string(kind)
+	return &kindMetrics{
+		published: m.published.WithLabelValues(k),
+		acked:     m.acked.WithLabelValues(k),
+		spooled:   m.spooled.WithLabelValues(k),
+		failed:    m.failed.WithLabelValues(k),
+	}
+}
+
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 	m := &metrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopeline_audit_events_published_total",
-			Help: "Audit events sent to the stream for the first time, by kind.",
+			Help: "Audit events sent to the stream for the first time, by kind. In ack mode a denial caused by the audit stream itself is sent without waiting: it counts here, but as acknowledged never and as failed only if the send fails at once.",
 		}, []string{"kind"}),
 		acked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopeline_audit_events_acknowledged_total",
@@ -44,7 +71,7 @@ func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 		}, []string{"kind"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopeline_audit_events_failed_total",
-			Help: "Audit events that could not be made durable in time, by kind: the token was withheld (issued) or the denial only logged.",
+			Help: "Audit events that could not be made durable in time, by kind: the token was withheld (issued) or the denial, sign-in or reload only logged.",
 		}, []string{"kind"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "scopeline_audit_publish_latency_seconds",
@@ -69,11 +96,9 @@ func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 			return 0
 		}),
 	}
+	m.kinds = make(map[Kind]*kindMetrics, len(Kinds))
 	for _, k := range Kinds {
-		m.published.WithLabelValues(string(k))
-		m.acked.WithLabelValues(string(k))
-		m.spooled.WithLabelValues(string(k))
-		m.failed.WithLabelValues(string(k))
+		m.kinds[k] = m.newKind(k)
 	}
 	if reg != nil {
 		reg.MustRegister(m.published, m.acked, m.retries, m.duplicates, m.spooled, m.failed, m.latency,

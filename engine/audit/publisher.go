@@ -62,6 +62,9 @@ type Publisher struct {
 	spool   *spool.Spool
 	fwd     *forwarder
 	metrics *metrics
+	// stallWait bounds how long a send without a deadline of its own
+	// waits for room among the events in flight.
+	stallWait jetstream.PublishOpt
 
 	secrets  atomic.Pointer[[]string]
 	redactor atomic.Pointer[strings.Replacer]
@@ -72,10 +75,11 @@ type Publisher struct {
 	ensure    chan struct{}
 
 	closed atomic.Bool
-	stop   chan struct{}
-	halt   context.CancelFunc // cancels work in progress on Close
-	ctx    context.Context
-	wg     sync.WaitGroup
+	// ctx ends on Close (halt): the background loops stop, work in
+	// progress is cancelled.
+	ctx  context.Context
+	halt context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // Option configures Open.
@@ -101,8 +105,8 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { 
 // WithClock sets the clock used for event times (default time.Now).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithRand sets the randomness for event ids and the embedded server's
-// password (default crypto/rand).
+// WithRand sets the randomness for event ids and the nkey the publisher
+// signs in to the embedded server with (default crypto/rand).
 func WithRand(r io.Reader) Option { return func(o *options) { o.rand = r } }
 
 // WithSource sets the events' `source`: the issuer URL.
@@ -134,7 +138,6 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		rand:   o.rand,
 		source: o.source,
 		ensure: make(chan struct{}, 1),
-		stop:   make(chan struct{}),
 	}
 	p.streamErr = errors.New("not created yet")
 	p.ctx, p.halt = context.WithCancel(context.WithoutCancel(ctx))
@@ -175,23 +178,16 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 	}
 	url := ""
 	if cfg.NATS.External() {
-		url = strings.Join(cfg.NATS.URLs, ",")
-		if c := cfg.NATS.Credentials; c != "" {
-			connOpts = append(connOpts, nats.UserCredentials(c))
-		}
-		if t := cfg.NATS.TLS; t.CA != "" {
-			connOpts = append(connOpts, nats.RootCAs(t.CA))
-		}
-		if t := cfg.NATS.TLS; t.Cert != "" {
-			connOpts = append(connOpts, nats.ClientCert(t.Cert, t.Key))
-		}
+		var external []nats.Option
+		url, external = ClientOptions(cfg.NATS)
+		connOpts = append(connOpts, external...)
 	} else {
 		store := cfg.NATS.Embedded.StoreDir
 		if store == "" {
 			store = filepath.Join(o.dataDir, "nats")
 		}
 		var err error
-		if p.emb, err = startEmbedded(cfg.NATS.Embedded, store, &cfg, p.rand, p.log); err != nil {
+		if p.emb, err = startEmbedded(cfg.NATS.Embedded, store, cfg.Stream.Name, p.rand, p.log); err != nil {
 			return nil, err
 		}
 		connOpts = append(connOpts, p.emb.connectOptions()...)
@@ -211,6 +207,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	p.metrics = newMetrics(o.reg, p)
+	p.stallWait = jetstream.WithStallWait(cfg.AckTimeout)
 	if cfg.Mode == tenant.AuditBuffered {
 		dir := cfg.Spool.Dir
 		if dir == "" {
@@ -269,34 +266,21 @@ func (p *Publisher) ClientURL() string {
 // stream (always 0 in ack mode).
 func (p *Publisher) Backlog() int64 { return p.spoolStats().Depth }
 
-// Mode is the delivery mode.
-func (p *Publisher) Mode() tenant.AuditMode { return p.cfg.Mode }
-
 // Record publishes one decision (engine.Auditor). In ack mode it returns
 // once the stream stored the event, in buffered mode once the spool holds
 // it; an error wraps ErrUnavailable.
 func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
-	kind := kindOf(d)
-	data := decisionData(d, p.instance, p.redact)
-	source := p.source
-	if d.Issuer != "" {
-		source = d.Issuer
-	}
-	msg, err := p.message(kind, source, clip(d.Tx.ClientID, maxFieldLen), d.Time, data)
-	if err != nil {
-		p.metrics.failed.WithLabelValues(string(kind)).Inc()
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
 	// A denial caused by this very stream being unavailable is sent
 	// without waiting: waiting again would only double the client's wait.
 	wait := !(d.Outcome == engine.OutcomeDenied && d.Err != nil && errors.Is(d.Err, ErrUnavailable))
-	return p.deliver(ctx, kind, msg, wait)
+	return p.emit(ctx, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, decisionData(d, p.instance, p.redact), wait)
 }
 
 // Reloaded publishes a tenant-reloaded event for a reload of source that
-// brought in t, or was refused with reloadErr (t nil). It also starts
-// redacting the new tenant's hook secrets, and logs when the nats: or
-// audit: settings changed, which apply from the next restart only.
+// brought in t, or was refused with reloadErr (t nil); an error wraps
+// ErrUnavailable. It also starts redacting the new tenant's hook secrets,
+// and logs when the nats: or audit: settings changed, which apply from the
+// next restart only.
 func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenant, reloadErr error) error {
 	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: source, Result: "ok", LogCode: "sapi"}
 	if reloadErr != nil {
@@ -315,27 +299,25 @@ func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenan
 			p.log.Warn("audit: the nats: or audit: settings changed; they apply at the next restart, the current ones stay in use", "tenant", source)
 		}
 	}
-	msg, err := p.message(KindTenantReloaded, p.source, "", p.now(), data)
-	if err != nil {
-		return err
-	}
-	return p.deliver(ctx, KindTenantReloaded, msg, true)
+	return p.emit(ctx, KindTenantReloaded, "", "", p.now(), data, true)
 }
 
 // RecordLogin publishes a sign-in attempt at the hosted login page
 // (engine.LoginAuditor), like a decision in either mode.
 func (p *Publisher) RecordLogin(ctx context.Context, l *engine.Login) error {
-	data := loginData(l, p.tenant.Load(), p.instance)
-	source := p.source
-	if l.Issuer != "" {
-		source = l.Issuer
-	}
-	msg, err := p.message(KindLogin, source, clip(l.ClientID, maxFieldLen), l.Time, data)
+	return p.emit(ctx, KindLogin, l.Issuer, clip(l.ClientID, maxFieldLen), l.Time, loginData(l, p.tenant.Load(), p.instance), true)
+}
+
+// emit builds an event and delivers it (deliver), from issuer (the
+// publisher's source when "") about clientID; an error wraps
+// ErrUnavailable and counts as a failed event.
+func (p *Publisher) emit(ctx context.Context, kind Kind, issuer, clientID string, at time.Time, data any, wait bool) error {
+	msg, err := p.message(kind, cmp.Or(issuer, p.source), clientID, at, data)
 	if err != nil {
-		p.metrics.failed.WithLabelValues(string(KindLogin)).Inc()
+		p.metrics.of(kind).failed.Inc()
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return p.deliver(ctx, KindLogin, msg, true)
+	return p.deliver(ctx, kind, msg, wait)
 }
 
 // message builds the NATS message of an event.
@@ -373,28 +355,29 @@ func newMsg(subject, id, stream string, data []byte) *nats.Msg {
 
 // deliver makes an event durable per the mode.
 func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait bool) error {
+	km := p.metrics.of(kind)
 	if p.closed.Load() {
-		p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		km.failed.Inc()
 		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 	}
 	if p.spool != nil {
 		if _, err := p.spool.Append(encodeRecord(kind, msg)); err != nil {
-			p.metrics.failed.WithLabelValues(string(kind)).Inc()
+			km.failed.Inc()
 			return fmt.Errorf("%w: spool: %w", ErrUnavailable, err)
 		}
-		p.metrics.spooled.WithLabelValues(string(kind)).Inc()
+		km.spooled.Inc()
 		return nil
 	}
-	p.metrics.published.WithLabelValues(string(kind)).Inc()
+	km.published.Inc()
 	if !wait {
-		if _, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(p.cfg.AckTimeout)); err != nil {
-			p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		if _, err := p.js.PublishMsgAsync(msg, p.stallWait); err != nil {
+			km.failed.Inc()
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return nil
 	}
 	if err := p.publish(ctx, kind, msg); err != nil {
-		p.metrics.failed.WithLabelValues(string(kind)).Inc()
+		km.failed.Inc()
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -458,7 +441,7 @@ func (p *Publisher) acked(kind Kind, ack *jetstream.PubAck, start time.Time) {
 	if ack.Duplicate {
 		p.metrics.duplicates.Inc()
 	}
-	p.metrics.acked.WithLabelValues(string(kind)).Inc()
+	p.metrics.of(kind).acked.Inc()
 	p.metrics.latency.Observe(time.Since(start).Seconds())
 }
 
@@ -483,7 +466,7 @@ func (p *Publisher) ensureLoop() {
 	var lastLogged string
 	for {
 		select {
-		case <-p.stop:
+		case <-p.ctx.Done():
 			return
 		case <-p.ensure:
 		}
@@ -511,7 +494,7 @@ func (p *Publisher) ensureLoop() {
 				lastLogged = msg
 			}
 			select {
-			case <-p.stop:
+			case <-p.ctx.Done():
 				return
 			case <-time.After(backoff):
 			}
@@ -520,8 +503,8 @@ func (p *Publisher) ensureLoop() {
 	}
 }
 
-// StreamConfig returns the stream's configuration for the settings.
-func StreamConfig(cfg tenant.Audit) jetstream.StreamConfig {
+// streamConfig returns the stream's configuration for the settings.
+func streamConfig(cfg tenant.Audit) jetstream.StreamConfig {
 	maxBytes := cfg.Stream.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1
@@ -546,7 +529,7 @@ func StreamConfig(cfg tenant.Audit) jetstream.StreamConfig {
 }
 
 func (p *Publisher) ensureStream(ctx context.Context) error {
-	_, err := p.js.CreateOrUpdateStream(ctx, StreamConfig(p.cfg))
+	_, err := p.js.CreateOrUpdateStream(ctx, streamConfig(p.cfg))
 	return err
 }
 
@@ -613,7 +596,6 @@ func (p *Publisher) Close(ctx context.Context) error {
 			p.log.Warn("audit: shutting down with publishes not yet acknowledged", "pending", p.js.PublishAsyncPending())
 		}
 	}
-	close(p.stop)
 	p.halt()
 	p.wg.Wait()
 	if p.spool != nil {

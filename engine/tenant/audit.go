@@ -260,10 +260,17 @@ const (
 )
 
 var (
-	streamName    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	subjectToken  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// nameChars are those of a stream or consumer name and of a subject
+	// token.
+	nameChars     = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	instanceChars = regexp.MustCompile(`^[A-Za-z0-9._:@/-]+$`)
 )
+
+// ValidStreamName reports whether s may name the audit stream, or a durable
+// consumer of it: 1 to 64 letters, digits, '-' or '_'.
+func ValidStreamName(s string) bool {
+	return len(s) <= maxStreamNameLen && nameChars.MatchString(s)
+}
 
 // audit validates the `nats:` and `audit:` sections into t.Audit.
 func (v *validator) audit(t *Tenant, f *fileAuditSections) {
@@ -393,7 +400,7 @@ func ValidateEmbeddedListen(hostport string) error {
 func (v *validator) auditStream(s *AuditStream, f *fileAuditStream) {
 	if f.Name != "" {
 		s.Name = f.Name
-		if len(f.Name) > maxStreamNameLen || !streamName.MatchString(f.Name) {
+		if !ValidStreamName(f.Name) {
 			v.fail(fmt.Sprintf("name must be 1 to %d letters, digits, '-' or '_'", maxStreamNameLen), "audit", "stream", "name")
 		}
 	}
@@ -492,7 +499,7 @@ func validSubjectPrefix(p string) bool {
 		return false
 	}
 	for _, tok := range strings.Split(p, ".") {
-		if !subjectToken.MatchString(tok) {
+		if !nameChars.MatchString(tok) {
 			return false
 		}
 	}
