@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -49,8 +50,10 @@ func (c *call) violate(kind, format string, args ...any) {
 	panic(c.violation)
 }
 
-// read copies a string argument out of guest memory.
-func (c *call) read(mod api.Module, ptr, n uint32, what string) string {
+// view returns a string argument as it is in guest memory, without a
+// copy: use it only for lookups that keep nothing, before the guest runs
+// again.
+func (c *call) view(mod api.Module, ptr, n uint32, what string) []byte {
 	if n > MaxArgument {
 		c.violate("abi", "%s is %d bytes, more than the %d an argument may have", what, n, MaxArgument)
 	}
@@ -58,7 +61,12 @@ func (c *call) read(mod api.Module, ptr, n uint32, what string) string {
 	if !ok {
 		c.violate("abi", "%s at [%d, %d) is outside the guest's memory (%d bytes)", what, ptr, uint64(ptr)+uint64(n), mod.Memory().Size())
 	}
-	return string(b)
+	return b
+}
+
+// read copies a string argument out of guest memory.
+func (c *call) read(mod api.Module, ptr, n uint32, what string) string {
+	return string(c.view(mod, ptr, n, what))
 }
 
 // put answers a getter: the value's length, having written it to buf if
@@ -247,12 +255,12 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	})
 	def("client_metadata", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
-		key := c.read(mod, u32(st[0]), u32(st[1]), "metadata key")
+		key := c.view(mod, u32(st[0]), u32(st[1]), "metadata key")
 		if c.tx == nil || c.tx.Client == nil {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
 		}
-		v, ok := c.tx.Client.Metadata[key]
+		v, ok := c.tx.Client.Metadata[string(key)] // no copy: a map index
 		if !ok {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
@@ -261,8 +269,8 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	})
 	def("secret", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
-		name := c.read(mod, u32(st[0]), u32(st[1]), "secret name")
-		v, ok := c.hook.spec.Secrets[name]
+		name := c.view(mod, u32(st[0]), u32(st[1]), "secret name")
+		v, ok := c.hook.spec.Secrets[string(name)]
 		if !ok {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
@@ -271,8 +279,8 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	})
 	def("has_scope", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
-		scope := c.read(mod, u32(st[0]), u32(st[1]), "scope")
-		if c.tx != nil && c.tx.HasScope(scope) {
+		scope := c.view(mod, u32(st[0]), u32(st[1]), "scope")
+		if c.tx != nil && c.tx.HasScope(string(scope)) {
 			st[0] = 1
 			return
 		}
@@ -291,9 +299,9 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	def("set_claim", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
 		name := c.read(mod, u32(st[0]), u32(st[1]), "claim name")
-		value := c.read(mod, u32(st[2]), u32(st[3]), "claim value")
+		value := bytes.Clone(c.view(mod, u32(st[2]), u32(st[3]), "claim value"))
 		reason := c.read(mod, u32(st[4]), u32(st[5]), "reason")
-		st[0] = c.stage(engine.HookOp{Kind: engine.HookSetClaim, Name: name, Value: []byte(value), Reason: reason})
+		st[0] = c.stage(engine.HookOp{Kind: engine.HookSetClaim, Name: name, Value: value, Reason: reason})
 	})
 	def("remove_claim", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
