@@ -76,9 +76,26 @@ func (c *call) put(mod api.Module, v string, buf, capacity uint32) uint64 {
 		return api.EncodeI32(int32(len(v)))
 	}
 	if !mod.Memory().WriteString(buf, v) {
-		c.violate("abi", "buffer at [%d, %d) is outside the guest's memory (%d bytes)", buf, uint64(buf)+uint64(len(v)), mod.Memory().Size())
+		c.outside(mod, buf, len(v))
 	}
 	return api.EncodeI32(int32(len(v)))
+}
+
+// putBytes is put for a value held as bytes (the input document), which
+// it writes without converting it to a string.
+func (c *call) putBytes(mod api.Module, v []byte, buf, capacity uint32) uint64 {
+	if uint64(len(v)) > uint64(capacity) {
+		return api.EncodeI32(int32(len(v)))
+	}
+	if !mod.Memory().Write(buf, v) {
+		c.outside(mod, buf, len(v))
+	}
+	return api.EncodeI32(int32(len(v)))
+}
+
+// outside stops a guest that gave a buffer outside its memory.
+func (c *call) outside(mod api.Module, buf uint32, n int) {
+	c.violate("abi", "buffer at [%d, %d) is outside the guest's memory (%d bytes)", buf, uint64(buf)+uint64(n), mod.Memory().Size())
 }
 
 // log records one line, within the ABI's log limits.
@@ -237,7 +254,7 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 			}
 			c.input = doc
 		}
-		st[0] = c.put(mod, string(c.input), u32(st[0]), u32(st[1]))
+		st[0] = c.putBytes(mod, c.input, u32(st[0]), u32(st[1]))
 	})
 	def("field", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
