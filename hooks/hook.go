@@ -50,15 +50,7 @@ const initBudget = time.Second
 
 func (h *Host) load(ctx context.Context, spec *tenant.Hook, bin []byte) (*Hook, error) {
 	pages := pagesFor(spec.Memory)
-	p, err := prepare(bin, pages)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := h.runtime()
-	if err != nil {
-		return nil, err
-	}
-	cm, err := rt.compile(ctx, p)
+	p, rt, cm, err := h.compileFor(ctx, bin, pages)
 	if err != nil {
 		return nil, err
 	}

@@ -309,31 +309,12 @@ func hookCheck(ctx context.Context, out io.Writer, module, cacheDir string) erro
 	if err != nil {
 		return err
 	}
-	var bin []byte
-	if sp.Plugin != "" {
-		b, ok := plugins.Lookup(sp.Plugin)
-		if !ok {
-			return fmt.Errorf("no plugin is called %q (see scopeline hook plugins)", sp.Plugin)
-		}
-		bin = b
-	} else {
-		fi, err := os.Stat(sp.Module)
-		if err != nil {
-			return err
-		}
-		if fi.Size() > hooks.MaxModuleSize {
-			return fmt.Errorf("%s: %d bytes, more than a module may have (%d)", module, fi.Size(), hooks.MaxModuleSize)
-		}
-		if bin, err = os.ReadFile(sp.Module); err != nil {
-			return err
-		}
-	}
 	host, err := newTestHost(ctx, cacheDir)
 	if err != nil {
 		return err
 	}
 	defer host.Close(ctx)
-	rep, err := host.Check(ctx, bin)
+	rep, err := host.Check(ctx, sp)
 	if err != nil {
 		return fmt.Errorf("%s: %w", module, err)
 	}
