@@ -266,6 +266,13 @@ func (hk *Hook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.Hoo
 	if err != nil {
 		return nil, err
 	}
+	if wd.now() >= d {
+		// Making the instance (or waiting for one) used up the time left:
+		// calling the run now would have it stopped at once and a healthy
+		// instance discarded.
+		hk.release(in)
+		return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("the deadline passed before the run could start")}
+	}
 	c := &call{hook: hk, tx: tx, inRun: true, res: &engine.HookResult{}}
 	ret, fault := in.guarded(in.run, c, d, time.Duration(d-now))
 	switch {

@@ -13,6 +13,8 @@
 ;;   "U" add a scope the API does not define
 ;;   "X" call WASI proc_exit(3)
 ;;   "I" loop forever in scopeline_init
+;;   "W" read randomness (WASI random_get) in scopeline_init, then behave
+;;       as a no-op: the host's tests slow the start through the reader
 ;;   "E" return 1 (the hook's own error) after logging
 ;;
 ;; Build: wat2wasm faulty.wat -o faulty.wasm
@@ -23,6 +25,7 @@
   (import "scopeline" "deny" (func $deny (param i32 i32 i32 i32) (result i32)))
   (import "scopeline" "log" (func $log (param i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 0) "read:users")       ;; 0, 10
   (data (i32.const 16) "k")               ;; 16, 1
@@ -46,6 +49,8 @@
   (func (export "scopeline_init") (result i32)
     (if (i32.eq (call $mode) (i32.const 73)) ;; 'I'
       (then (loop $forever (br $forever))))
+    (if (i32.eq (call $mode) (i32.const 87)) ;; 'W'
+      (then (drop (call $random_get (i32.const 256) (i32.const 8)))))
     (i32.const 0))
   (func $recurse (param i32) (result i32)
     (i32.add (call $recurse (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
