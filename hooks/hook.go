@@ -229,7 +229,7 @@ func (in *instance) classify(err error, c *call) *engine.HookFault {
 	if errors.As(err, &exit) {
 		return &engine.HookFault{Kind: "exit", Err: fmt.Errorf("the guest exited with code %d", exit.ExitCode())}
 	}
-	msg := firstLines(err.Error(), 1)
+	msg, _, _ := strings.Cut(err.Error(), "\n")
 	if in.stop.Get() == wasmguard.StopDepth {
 		return &engine.HookFault{Kind: "stack", Err: fmt.Errorf("call depth over %d", wasmguard.DefaultMaxCallDepth)}
 	}
@@ -237,14 +237,6 @@ func (in *instance) classify(err error, c *call) *engine.HookFault {
 		return &engine.HookFault{Kind: "memory", Err: fmt.Errorf("%s, after growing past its memory cap of %d KiB was refused", msg, in.hook.capBytes>>10)}
 	}
 	return &engine.HookFault{Kind: "trap", Err: errors.New(msg)}
-}
-
-func firstLines(s string, n int) string {
-	lines := strings.SplitN(s, "\n", n+1)
-	if len(lines) > n {
-		lines = lines[:n]
-	}
-	return strings.Join(lines, " ")
 }
 
 // Invoke runs the hook once for tx (engine.Hook). The hook sees tx as it

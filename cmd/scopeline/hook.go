@@ -115,9 +115,10 @@ type hookTestConfig struct {
 	json                          bool
 }
 
-// hookSpec makes the tenant entry for MODULE.wasm or plugin:NAME.
+// hookSpec makes the tenant entry for MODULE.wasm or plugin:NAME; hook test
+// sets its timeout and memory cap from its flags.
 func hookSpec(module string) (*tenant.Hook, error) {
-	sp := &tenant.Hook{Timeout: tenant.DefaultHookTimeout, Memory: tenant.DefaultHookMemory, Failure: tenant.FailDeny}
+	sp := &tenant.Hook{Failure: tenant.FailDeny}
 	if name, ok := strings.CutPrefix(module, "plugin:"); ok {
 		sp.Name, sp.Plugin = name, name
 		return sp, nil
