@@ -136,7 +136,7 @@ func instanceOf(ctx context.Context) *instance { return ctx.Value(instanceKey{})
 func (in *instance) stopIfDue(d int64) {
 	in.stopMu.Lock()
 	if in.deadline.CompareAndSwap(d, deadlineStopped) {
-		in.stop.Set(1)
+		in.stop.Set(wasmguard.StopDeadline)
 	}
 	in.stopMu.Unlock()
 }

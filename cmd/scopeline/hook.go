@@ -69,7 +69,7 @@ faulted or could not be loaded.`,
 	f.StringVar(&configPath, "config", "", "hook config (JSON), replacing the event's hook.config")
 	f.StringArrayVar(&secrets, "secret", nil, "a secret for the hook, NAME=ENVVAR (repeatable)")
 	f.DurationVar(&timeout, "timeout", tenant.DefaultHookTimeout, "the hook's timeout")
-	f.StringVar(&memory, "memory", "16MiB", "the hook's memory cap")
+	f.StringVar(&memory, "memory", fmt.Sprintf("%dMiB", tenant.DefaultHookMemory>>20), "the hook's memory cap")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 
 	check := &cobra.Command{
