@@ -18,8 +18,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"sort"
 	"strconv"
@@ -59,10 +57,8 @@ func configure(raw []byte) error {
 	if raw == nil {
 		return errors.New("config is required: give claims")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return errors.New("config: " + err.Error())
+	if err := hook.DecodeConfig(raw, &c); err != nil {
+		return err
 	}
 	if len(c.Claims) == 0 {
 		return errors.New("config: claims is empty")

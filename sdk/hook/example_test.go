@@ -101,3 +101,15 @@ func ExampleHandler_error() {
 	// Output:
 	// 1 [[error] the upstream directory is down]
 }
+
+// DecodeConfig refuses a config with a field the hook does not know.
+func ExampleDecodeConfig() {
+	var c struct {
+		Blocked []string `json:"blocked"`
+	}
+	fmt.Println(hook.DecodeConfig([]byte(`{"blocked": ["billing"]}`), &c), c.Blocked)
+	fmt.Println(hook.DecodeConfig([]byte(`{"blocked": ["billing"], "block": []}`), &c))
+	// Output:
+	// <nil> [billing]
+	// config: json: unknown field "block"
+}

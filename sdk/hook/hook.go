@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -40,6 +41,18 @@ func Setup(f func(config []byte) error) {
 		}
 		return abi.ReturnOK
 	}
+}
+
+// DecodeConfig decodes a hook's config, as a Setup function gets it, into
+// v with encoding/json, strictly: a field v does not have is an error. Its
+// errors read "config: ...", ready to return from the Setup function.
+func DecodeConfig(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New("config: " + err.Error())
+	}
+	return nil
 }
 
 func run(h Handler) (code int32) {
