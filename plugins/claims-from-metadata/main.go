@@ -30,6 +30,7 @@ type mapping struct {
 	claim  string
 	source string // client, user or profile
 	key    string
+	reason string // of the claim's op, made once
 }
 
 type settings struct {
@@ -89,7 +90,7 @@ func configure(raw []byte) error {
 		if src != "client" {
 			s.needsUser = true
 		}
-		s.mappings = append(s.mappings, mapping{claim: name, source: src, key: key})
+		s.mappings = append(s.mappings, mapping{claim: name, source: src, key: key, reason: "from " + src + " metadata " + key})
 	}
 	conf = s
 	return nil
@@ -105,11 +106,10 @@ func copyClaims(e *hook.Event, a *hook.API) error {
 		user = u
 	}
 	for _, m := range conf.mappings {
-		reason := "from " + m.source + " metadata " + m.key
 		switch m.source {
 		case "client":
 			if v, ok := e.ClientMetadata(m.key); ok {
-				a.SetClaimString(m.claim, v, reason)
+				a.SetClaimString(m.claim, v, m.reason)
 				continue
 			}
 		case "user", "profile":
@@ -119,7 +119,7 @@ func copyClaims(e *hook.Event, a *hook.API) error {
 					src = user.Profile
 				}
 				if v, ok := src[m.key]; ok {
-					if err := a.SetClaim(m.claim, v, reason); err != nil {
+					if err := a.SetClaim(m.claim, v, m.reason); err != nil {
 						return err
 					}
 					continue
