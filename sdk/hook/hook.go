@@ -30,12 +30,7 @@ func Setup(f func(config []byte) error) {
 				code = abi.ReturnError
 			}
 		}()
-		cfg, _ := host().Field(abi.FieldConfig)
-		var b []byte
-		if cfg != "" {
-			b = []byte(cfg)
-		}
-		if err := f(b); err != nil {
+		if err := f((&Event{}).Config()); err != nil {
 			host().Log(abi.LevelError, "setup: "+err.Error())
 			return abi.ReturnError
 		}
@@ -189,8 +184,8 @@ func (e *Event) HookName() string { return field(abi.FieldHookName) }
 
 // Config is the hook's config as JSON (nil when none).
 func (e *Event) Config() []byte {
-	v, ok := host().Field(abi.FieldConfig)
-	if !ok {
+	v, _ := host().Field(abi.FieldConfig)
+	if v == "" {
 		return nil
 	}
 	return []byte(v)
