@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -98,9 +99,19 @@ func (c *call) outside(mod api.Module, buf uint32, n int) {
 	c.violate("abi", "buffer at [%d, %d) is outside the guest's memory (%d bytes)", buf, uint64(buf)+uint64(n), mod.Memory().Size())
 }
 
+// logFull tells whether the run logged all it may: further lines are
+// dropped (and counted).
+func (c *call) logFull() bool {
+	return len(c.res.Logs) >= engine.MaxHookLogs || c.logBytes >= MaxLogBytes
+}
+
+// logKeep is how much of a line to hold before log cuts it: one byte past
+// the longest line, so that log sees where the next character starts.
+const logKeep = engine.MaxHookLogLine + 1
+
 // log records one line, within the ABI's log limits.
 func (c *call) log(level uint32, msg string) {
-	if len(c.res.Logs) >= engine.MaxHookLogs || c.logBytes >= MaxLogBytes {
+	if c.logFull() {
 		c.res.DroppedLogs++
 		return
 	}
@@ -112,11 +123,20 @@ func (c *call) log(level uint32, msg string) {
 	case levelError:
 		msg = "[error] " + msg
 	}
-	if len(msg) > engine.MaxHookLogLine {
-		msg = msg[:engine.MaxHookLogLine]
-	}
+	msg = truncate(msg, engine.MaxHookLogLine)
 	c.logBytes += len(msg)
 	c.res.Logs = append(c.res.Logs, msg)
+}
+
+// truncate cuts s to at most n bytes, on a UTF-8 character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // write takes the guest's WASI stdout and stderr, line by line.
@@ -124,8 +144,8 @@ func (c *call) write(p []byte) {
 	for len(p) > 0 {
 		i := strings.IndexByte(string(p), '\n')
 		if i < 0 {
-			if len(c.pending) < engine.MaxHookLogLine {
-				c.pending = append(c.pending, p[:min(len(p), engine.MaxHookLogLine-len(c.pending))]...)
+			if len(c.pending) < logKeep {
+				c.pending = append(c.pending, p[:min(len(p), logKeep-len(c.pending))]...)
 			}
 			return
 		}
@@ -342,12 +362,12 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	def("log", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
 		level, ptr, n := u32(st[0]), u32(st[1]), u32(st[2])
-		if c.res.DroppedLogs > 0 || len(c.res.Logs) >= engine.MaxHookLogs || c.logBytes >= MaxLogBytes {
+		if c.logFull() {
 			c.res.DroppedLogs++ // no need to read what is dropped
 			st[0] = api.EncodeI32(statusOK)
 			return
 		}
-		c.log(level, c.read(mod, ptr, min(n, engine.MaxHookLogLine), "log message"))
+		c.log(level, c.read(mod, ptr, min(n, logKeep), "log message"))
 		st[0] = api.EncodeI32(statusOK)
 	})
 	_, err := b.Instantiate(ctx)

@@ -13,6 +13,7 @@
 ;;   "U" add a scope the API does not define
 ;;   "X" call WASI proc_exit(3)
 ;;   "I" loop forever in scopeline_init
+;;   "N" log a line of 1023 ASCII bytes and then "é", across the 1 KiB cut
 ;;   "W" read randomness (WASI random_get) in scopeline_init, then behave
 ;;       as a no-op: the host's tests slow the start through the reader
 ;;   "E" return 1 (the hook's own error) after logging
@@ -117,6 +118,12 @@
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 88))) ;; X
       (call $proc_exit (i32.const 3))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 78))) ;; N
+      (memory.fill (i32.const 1024) (i32.const 97) (i32.const 1023)) ;; 'a'
+      (i32.store16 (i32.const 2047) (i32.const 0xA9C3)) ;; "é" (C3 A9) at 1023
+      (drop (call $log (i32.const 1) (i32.const 1024) (i32.const 1100)))
       (return (i32.const 0)))
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 69))) ;; E
