@@ -16,13 +16,14 @@ import (
 )
 
 // call is the state of one guest call: what the host functions read and
-// what they stage.
+// what they stage. A call is made per guest call and never reused, so its
+// result can be handed out in place (one allocation per run, not two).
 type call struct {
 	hook *Hook
 	// tx is nil while _initialize and scopeline_init run.
 	tx    *engine.Transaction
 	inRun bool
-	res   *engine.HookResult
+	res   engine.HookResult
 	input []byte
 	// logBytes counts what was logged; pending holds an unfinished line
 	// written through WASI fd_write.
@@ -35,14 +36,14 @@ type call struct {
 // result returns what the run staged, with its logs.
 func (c *call) result() *engine.HookResult {
 	c.flush()
-	return c.res
+	return &c.res
 }
 
 // failed returns the logs of a run that faulted: its ops are dropped.
 func (c *call) failed() *engine.HookResult {
 	c.flush()
 	c.res.Ops, c.res.Deny = nil, nil
-	return c.res
+	return &c.res
 }
 
 // violate stops the guest: an ABI violation is a fault.

@@ -17,7 +17,7 @@ func TestLogLineCut(t *testing.T) {
 	// past the cut.
 	long := strings.Repeat("a", limit-1) + "é" + "tail"
 	warn := strings.Repeat("a", limit-1-len("[warn] ")) + "é" + "tail"
-	c := &call{res: &engine.HookResult{}}
+	c := &call{}
 	c.log(levelInfo, long)
 	c.log(levelWarn, warn)
 	c.log(levelInfo, strings.Repeat("a", limit-2)+"é") // exactly limit bytes: kept whole

@@ -172,7 +172,7 @@ func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 	hk.host.wd.add(in)
 
 	wd := hk.host.wd
-	setup := &call{hook: hk, res: &engine.HookResult{}}
+	setup := &call{hook: hk}
 	budget := initBudget + hk.spec.Timeout
 	deadline := wd.now() + int64(budget)
 	for _, name := range []string{exportInitialize, exportInit} {
@@ -265,7 +265,7 @@ func (hk *Hook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.Hoo
 		hk.release(in)
 		return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("the deadline passed before the run could start")}
 	}
-	c := &call{hook: hk, tx: tx, inRun: true, res: &engine.HookResult{}}
+	c := &call{hook: hk, tx: tx, inRun: true}
 	ret, fault := in.guarded(in.run, c, d, time.Duration(d-now))
 	switch {
 	case fault != nil:
