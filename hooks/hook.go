@@ -28,7 +28,7 @@ type Hook struct {
 	key    [32]byte
 	cm     wazero.CompiledModule
 	report *Report
-	// capBytes is the memory cap, in whole pages.
+	// capBytes is the memory cap in bytes, a whole number of 64 KiB pages.
 	capBytes uint64
 
 	idle   chan *instance
@@ -203,6 +203,7 @@ func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 func (in *instance) guarded(fn api.Function, c *call, d int64, limit time.Duration) (uint32, *engine.HookFault) {
 	wd := in.hook.host.wd
 	in.call = c
+	in.memory.refused = false // a refusal the guest lived through is not this call's
 	in.deadline.Store(d)
 	wd.enter()
 	in.stack[0] = 0
@@ -388,7 +389,8 @@ var (
 )
 
 // linearMemory backs one instance's memory and enforces its hook's cap:
-// growing past it fails (memory.grow returns -1) and is recorded.
+// growing past it fails (memory.grow returns -1) and is recorded, for the
+// current call (guarded clears it before each).
 type linearMemory struct {
 	limit   uint64
 	buf     []byte

@@ -63,3 +63,23 @@ func TestStartPastDeadline(t *testing.T) {
 		t.Errorf("the next run: %v", err)
 	}
 }
+
+// TestTrapAfterRefusedGrowth: an instance that outlived a refused
+// memory.grow (the guest took the -1 and returned 0) and traps in a later
+// run faults as a trap, not as memory.
+func TestTrapAfterRefusedGrowth(t *testing.T) {
+	h := newHost(t) // one warm instance: both runs get it
+	hk, err := h.Load(context.Background(), spec("faulty", "testdata/faulty.wasm", `"A"`, tenant.FailDeny))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hk.Close()
+	if _, err := hk.Invoke(context.Background(), transaction(t)); err != nil {
+		t.Fatalf("the run whose growth is refused: %v", err)
+	}
+	_, err = hk.Invoke(context.Background(), transaction(t))
+	var f *engine.HookFault
+	if !errors.As(err, &f) || f.Kind != "trap" {
+		t.Fatalf("got %v, want a fault of kind trap", err)
+	}
+}

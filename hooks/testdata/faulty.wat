@@ -13,6 +13,8 @@
 ;;   "U" add a scope the API does not define
 ;;   "X" call WASI proc_exit(3)
 ;;   "I" loop forever in scopeline_init
+;;   "A" first run: grow memory past the cap, take the refusal in its
+;;       stride and succeed; later runs: trap (unreachable)
 ;;   "N" log a line of 1023 ASCII bytes and then "é", across the 1 KiB cut
 ;;   "W" read randomness (WASI random_get) in scopeline_init, then behave
 ;;       as a no-op: the host's tests slow the start through the reader
@@ -41,6 +43,7 @@
   (data (i32.const 96) "flood")           ;; 96, 5
   (data (i32.const 112) "failing on purpose") ;; 112, 18
   (global $depth (mut i32) (i32.const 0))
+  (global $refused (mut i32) (i32.const 0))
   (func (export "scopeline_abi_v1"))
   ;; mode reads the config's letter (config is "\"X\"": the letter is at 513).
   (func $mode (result i32)
@@ -118,6 +121,11 @@
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 88))) ;; X
       (call $proc_exit (i32.const 3))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 65))) ;; A
+      (if (global.get $refused) (then (unreachable)))
+      (global.set $refused (i32.eq (memory.grow (i32.const 32)) (i32.const -1)))
       (return (i32.const 0)))
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 78))) ;; N
