@@ -1,6 +1,7 @@
 package hook_test
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/scopeline/scopeline/sdk/hook"
@@ -48,7 +49,7 @@ func ExampleSetup() {
 	var blocked map[string]bool
 	hook.Setup(func(config []byte) error {
 		var ids []string
-		if err := jsonUnmarshal(config, &ids); err != nil {
+		if err := json.Unmarshal(config, &ids); err != nil {
 			return fmt.Errorf("config: want a list of client ids: %w", err)
 		}
 		blocked = map[string]bool{}
