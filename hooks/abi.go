@@ -1,6 +1,8 @@
 package hooks
 
 import (
+	"slices"
+
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -93,7 +95,7 @@ func sig(params []api.ValueType, results ...api.ValueType) signature {
 }
 
 func (s signature) matches(def api.FunctionDefinition) bool {
-	return equalTypes(s.params, def.ParamTypes()) && equalTypes(s.results, def.ResultTypes())
+	return slices.Equal(s.params, def.ParamTypes()) && slices.Equal(s.results, def.ResultTypes())
 }
 
 func (s signature) String() string {
@@ -112,18 +114,6 @@ func (s signature) String() string {
 		str += api.ValueTypeName(r)
 	}
 	return str + ")"
-}
-
-func equalTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func types(n int) []api.ValueType {

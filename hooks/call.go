@@ -1,11 +1,13 @@
 package hooks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -14,13 +16,14 @@ import (
 )
 
 // call is the state of one guest call: what the host functions read and
-// what they stage.
+// what they stage. A call is made per guest call and never reused, so its
+// result can be handed out in place (one allocation per run, not two).
 type call struct {
 	hook *Hook
 	// tx is nil while _initialize and scopeline_init run.
 	tx    *engine.Transaction
 	inRun bool
-	res   *engine.HookResult
+	res   engine.HookResult
 	input []byte
 	// logBytes counts what was logged; pending holds an unfinished line
 	// written through WASI fd_write.
@@ -33,14 +36,14 @@ type call struct {
 // result returns what the run staged, with its logs.
 func (c *call) result() *engine.HookResult {
 	c.flush()
-	return c.res
+	return &c.res
 }
 
 // failed returns the logs of a run that faulted: its ops are dropped.
 func (c *call) failed() *engine.HookResult {
 	c.flush()
 	c.res.Ops, c.res.Deny = nil, nil
-	return c.res
+	return &c.res
 }
 
 // violate stops the guest: an ABI violation is a fault.
@@ -49,8 +52,10 @@ func (c *call) violate(kind, format string, args ...any) {
 	panic(c.violation)
 }
 
-// read copies a string argument out of guest memory.
-func (c *call) read(mod api.Module, ptr, n uint32, what string) string {
+// view returns a string argument as it is in guest memory, without a
+// copy: use it only for lookups that keep nothing, before the guest runs
+// again.
+func (c *call) view(mod api.Module, ptr, n uint32, what string) []byte {
 	if n > MaxArgument {
 		c.violate("abi", "%s is %d bytes, more than the %d an argument may have", what, n, MaxArgument)
 	}
@@ -58,7 +63,12 @@ func (c *call) read(mod api.Module, ptr, n uint32, what string) string {
 	if !ok {
 		c.violate("abi", "%s at [%d, %d) is outside the guest's memory (%d bytes)", what, ptr, uint64(ptr)+uint64(n), mod.Memory().Size())
 	}
-	return string(b)
+	return b
+}
+
+// read copies a string argument out of guest memory.
+func (c *call) read(mod api.Module, ptr, n uint32, what string) string {
+	return string(c.view(mod, ptr, n, what))
 }
 
 // put answers a getter: the value's length, having written it to buf if
@@ -68,14 +78,41 @@ func (c *call) put(mod api.Module, v string, buf, capacity uint32) uint64 {
 		return api.EncodeI32(int32(len(v)))
 	}
 	if !mod.Memory().WriteString(buf, v) {
-		c.violate("abi", "buffer at [%d, %d) is outside the guest's memory (%d bytes)", buf, uint64(buf)+uint64(len(v)), mod.Memory().Size())
+		c.outside(mod, buf, len(v))
 	}
 	return api.EncodeI32(int32(len(v)))
 }
 
+// putBytes is put for a value held as bytes (the input document), which
+// it writes without converting it to a string.
+func (c *call) putBytes(mod api.Module, v []byte, buf, capacity uint32) uint64 {
+	if uint64(len(v)) > uint64(capacity) {
+		return api.EncodeI32(int32(len(v)))
+	}
+	if !mod.Memory().Write(buf, v) {
+		c.outside(mod, buf, len(v))
+	}
+	return api.EncodeI32(int32(len(v)))
+}
+
+// outside stops a guest that gave a buffer outside its memory.
+func (c *call) outside(mod api.Module, buf uint32, n int) {
+	c.violate("abi", "buffer at [%d, %d) is outside the guest's memory (%d bytes)", buf, uint64(buf)+uint64(n), mod.Memory().Size())
+}
+
+// logFull tells whether the run logged all it may: further lines are
+// dropped (and counted).
+func (c *call) logFull() bool {
+	return len(c.res.Logs) >= engine.MaxHookLogs || c.logBytes >= MaxLogBytes
+}
+
+// logKeep is how much of a line to hold before log cuts it: one byte past
+// the longest line, so that log sees where the next character starts.
+const logKeep = engine.MaxHookLogLine + 1
+
 // log records one line, within the ABI's log limits.
 func (c *call) log(level uint32, msg string) {
-	if len(c.res.Logs) >= engine.MaxHookLogs || c.logBytes >= MaxLogBytes {
+	if c.logFull() {
 		c.res.DroppedLogs++
 		return
 	}
@@ -87,11 +124,20 @@ func (c *call) log(level uint32, msg string) {
 	case levelError:
 		msg = "[error] " + msg
 	}
-	if len(msg) > engine.MaxHookLogLine {
-		msg = msg[:engine.MaxHookLogLine]
-	}
+	msg = truncate(msg, engine.MaxHookLogLine)
 	c.logBytes += len(msg)
 	c.res.Logs = append(c.res.Logs, msg)
+}
+
+// truncate cuts s to at most n bytes, on a UTF-8 character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // write takes the guest's WASI stdout and stderr, line by line.
@@ -99,8 +145,8 @@ func (c *call) write(p []byte) {
 	for len(p) > 0 {
 		i := strings.IndexByte(string(p), '\n')
 		if i < 0 {
-			if len(c.pending) < engine.MaxHookLogLine {
-				c.pending = append(c.pending, p[:min(len(p), engine.MaxHookLogLine-len(c.pending))]...)
+			if len(c.pending) < logKeep {
+				c.pending = append(c.pending, p[:min(len(p), logKeep-len(c.pending))]...)
 			}
 			return
 		}
@@ -229,7 +275,7 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 			}
 			c.input = doc
 		}
-		st[0] = c.put(mod, string(c.input), u32(st[0]), u32(st[1]))
+		st[0] = c.putBytes(mod, c.input, u32(st[0]), u32(st[1]))
 	})
 	def("field", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
@@ -247,12 +293,12 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	})
 	def("client_metadata", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
-		key := c.read(mod, u32(st[0]), u32(st[1]), "metadata key")
+		key := c.view(mod, u32(st[0]), u32(st[1]), "metadata key")
 		if c.tx == nil || c.tx.Client == nil {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
 		}
-		v, ok := c.tx.Client.Metadata[key]
+		v, ok := c.tx.Client.Metadata[string(key)] // no copy: a map index
 		if !ok {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
@@ -261,8 +307,8 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	})
 	def("secret", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
-		name := c.read(mod, u32(st[0]), u32(st[1]), "secret name")
-		v, ok := c.hook.spec.Secrets[name]
+		name := c.view(mod, u32(st[0]), u32(st[1]), "secret name")
+		v, ok := c.hook.spec.Secrets[string(name)]
 		if !ok {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
@@ -271,8 +317,8 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	})
 	def("has_scope", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
-		scope := c.read(mod, u32(st[0]), u32(st[1]), "scope")
-		if c.tx != nil && c.tx.HasScope(scope) {
+		scope := c.view(mod, u32(st[0]), u32(st[1]), "scope")
+		if c.tx != nil && c.tx.HasScope(string(scope)) {
 			st[0] = 1
 			return
 		}
@@ -291,9 +337,9 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	def("set_claim", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
 		name := c.read(mod, u32(st[0]), u32(st[1]), "claim name")
-		value := c.read(mod, u32(st[2]), u32(st[3]), "claim value")
+		value := bytes.Clone(c.view(mod, u32(st[2]), u32(st[3]), "claim value"))
 		reason := c.read(mod, u32(st[4]), u32(st[5]), "reason")
-		st[0] = c.stage(engine.HookOp{Kind: engine.HookSetClaim, Name: name, Value: []byte(value), Reason: reason})
+		st[0] = c.stage(engine.HookOp{Kind: engine.HookSetClaim, Name: name, Value: value, Reason: reason})
 	})
 	def("remove_claim", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
@@ -317,12 +363,12 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	def("log", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
 		level, ptr, n := u32(st[0]), u32(st[1]), u32(st[2])
-		if c.res.DroppedLogs > 0 || len(c.res.Logs) >= engine.MaxHookLogs || c.logBytes >= MaxLogBytes {
+		if c.logFull() {
 			c.res.DroppedLogs++ // no need to read what is dropped
 			st[0] = api.EncodeI32(statusOK)
 			return
 		}
-		c.log(level, c.read(mod, ptr, min(n, engine.MaxHookLogLine), "log message"))
+		c.log(level, c.read(mod, ptr, min(n, logKeep), "log message"))
 		st[0] = api.EncodeI32(statusOK)
 	})
 	_, err := b.Instantiate(ctx)

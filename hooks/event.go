@@ -246,7 +246,7 @@ func (e *Event) Transaction() *engine.Transaction {
 	if tx.GrantType == "" {
 		tx.GrantType = engine.GrantClientCredentials
 		if u := e.User; u != nil {
-			tx.GrantType = "authorization_code"
+			tx.GrantType = engine.GrantAuthorizationCode
 		}
 	}
 	if tx.Time.IsZero() {

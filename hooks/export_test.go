@@ -14,3 +14,13 @@ func Grow(hk *Hook, n int) (*Hook, error) {
 	}
 	return hk, nil
 }
+
+// Hold takes an idle instance of hk out of its pool, as a request in
+// progress would, and returns the function that gives it back.
+func Hold(hk *Hook) (release func()) {
+	in := <-hk.idle
+	return func() { hk.release(in) }
+}
+
+// Idle tells how many instances of hk are idle in its pool.
+func Idle(hk *Hook) int { return len(hk.idle) }

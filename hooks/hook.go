@@ -28,7 +28,7 @@ type Hook struct {
 	key    [32]byte
 	cm     wazero.CompiledModule
 	report *Report
-	// capBytes is the memory cap, in whole pages.
+	// capBytes is the memory cap in bytes, a whole number of 64 KiB pages.
 	capBytes uint64
 
 	idle   chan *instance
@@ -50,15 +50,7 @@ const initBudget = time.Second
 
 func (h *Host) load(ctx context.Context, spec *tenant.Hook, bin []byte) (*Hook, error) {
 	pages := pagesFor(spec.Memory)
-	p, err := prepare(bin, pages)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := h.runtime()
-	if err != nil {
-		return nil, err
-	}
-	cm, err := rt.compile(ctx, p)
+	p, rt, cm, err := h.compileFor(ctx, bin, pages)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +136,7 @@ func instanceOf(ctx context.Context) *instance { return ctx.Value(instanceKey{})
 func (in *instance) stopIfDue(d int64) {
 	in.stopMu.Lock()
 	if in.deadline.CompareAndSwap(d, deadlineStopped) {
-		in.stop.Set(1)
+		in.stop.Set(wasmguard.StopDeadline)
 	}
 	in.stopMu.Unlock()
 }
@@ -180,7 +172,7 @@ func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 	hk.host.wd.add(in)
 
 	wd := hk.host.wd
-	setup := &call{hook: hk, res: &engine.HookResult{}}
+	setup := &call{hook: hk}
 	budget := initBudget + hk.spec.Timeout
 	deadline := wd.now() + int64(budget)
 	for _, name := range []string{exportInitialize, exportInit} {
@@ -211,6 +203,7 @@ func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 func (in *instance) guarded(fn api.Function, c *call, d int64, limit time.Duration) (uint32, *engine.HookFault) {
 	wd := in.hook.host.wd
 	in.call = c
+	in.memory.refused = false // a refusal the guest lived through is not this call's
 	in.deadline.Store(d)
 	wd.enter()
 	in.stack[0] = 0
@@ -237,7 +230,7 @@ func (in *instance) classify(err error, c *call) *engine.HookFault {
 	if errors.As(err, &exit) {
 		return &engine.HookFault{Kind: "exit", Err: fmt.Errorf("the guest exited with code %d", exit.ExitCode())}
 	}
-	msg := firstLines(err.Error(), 1)
+	msg, _, _ := strings.Cut(err.Error(), "\n")
 	if in.stop.Get() == wasmguard.StopDepth {
 		return &engine.HookFault{Kind: "stack", Err: fmt.Errorf("call depth over %d", wasmguard.DefaultMaxCallDepth)}
 	}
@@ -245,14 +238,6 @@ func (in *instance) classify(err error, c *call) *engine.HookFault {
 		return &engine.HookFault{Kind: "memory", Err: fmt.Errorf("%s, after growing past its memory cap of %d KiB was refused", msg, in.hook.capBytes>>10)}
 	}
 	return &engine.HookFault{Kind: "trap", Err: errors.New(msg)}
-}
-
-func firstLines(s string, n int) string {
-	lines := strings.SplitN(s, "\n", n+1)
-	if len(lines) > n {
-		lines = lines[:n]
-	}
-	return strings.Join(lines, " ")
 }
 
 // Invoke runs the hook once for tx (engine.Hook). The hook sees tx as it
@@ -274,7 +259,14 @@ func (hk *Hook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.Hoo
 	if err != nil {
 		return nil, err
 	}
-	c := &call{hook: hk, tx: tx, inRun: true, res: &engine.HookResult{}}
+	if wd.now() >= d {
+		// Making the instance (or waiting for one) used up the time left:
+		// calling the run now would have it stopped at once and a healthy
+		// instance discarded.
+		hk.release(in)
+		return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("the deadline passed before the run could start")}
+	}
+	c := &call{hook: hk, tx: tx, inRun: true}
 	ret, fault := in.guarded(in.run, c, d, time.Duration(d-now))
 	switch {
 	case fault != nil:
@@ -397,7 +389,8 @@ var (
 )
 
 // linearMemory backs one instance's memory and enforces its hook's cap:
-// growing past it fails (memory.grow returns -1) and is recorded.
+// growing past it fails (memory.grow returns -1) and is recorded, for the
+// current call (guarded clears it before each).
 type linearMemory struct {
 	limit   uint64
 	buf     []byte

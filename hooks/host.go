@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -32,8 +31,6 @@ type Host struct {
 	rand     io.Reader
 	warm     int
 	max      int
-	tick     time.Duration
-	readFile func(string) ([]byte, error)
 
 	cache wazero.CompilationCache
 	wd    *watchdog
@@ -71,30 +68,20 @@ func WithPoolSize(warm, max int) Option {
 	return func(h *Host) { h.warm, h.max = warm, max }
 }
 
-// WithWatchdogTick sets how often the watchdog looks for hooks past their
-// deadline (default 1ms): a runaway hook is stopped within one tick of its
-// deadline.
-func WithWatchdogTick(d time.Duration) Option { return func(h *Host) { h.tick = d } }
-
 // New makes a Host. Close it when done.
 func New(ctx context.Context, opts ...Option) (*Host, error) {
 	procs := runtime.GOMAXPROCS(0)
 	h := &Host{
-		log:      slog.New(slog.DiscardHandler),
-		rand:     rand.Reader,
-		warm:     procs,
-		max:      max(2*procs, 4),
-		tick:     time.Millisecond,
-		readFile: os.ReadFile,
+		log:  slog.New(slog.DiscardHandler),
+		rand: rand.Reader,
+		warm: procs,
+		max:  max(2*procs, 4),
 	}
 	for _, o := range opts {
 		o(h)
 	}
 	if h.max < 1 || h.warm < 0 || h.warm > h.max {
 		return nil, fmt.Errorf("hooks: pool size: want 0 <= warm (%d) <= max (%d), max >= 1", h.warm, h.max)
-	}
-	if h.tick <= 0 {
-		return nil, errors.New("hooks: the watchdog tick must be positive")
 	}
 	if h.cacheDir != "" {
 		dir := filepath.Join(h.cacheDir, "wasm-cache")
@@ -115,7 +102,7 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 		return nil, err
 	}
 	h.rt = rt
-	h.wd = newWatchdog(h.tick)
+	h.wd = newWatchdog(watchdogTick)
 	return h, nil
 }
 
@@ -174,7 +161,7 @@ func (h *Host) moduleOf(spec *tenant.Hook) ([]byte, error) {
 	if fi.Size() > MaxModuleSize {
 		return nil, invalid("%s: %d bytes, more than %d MiB", spec.Module, fi.Size(), MaxModuleSize>>20)
 	}
-	bin, err := h.readFile(spec.Module)
+	bin, err := os.ReadFile(spec.Module)
 	if err != nil {
 		return nil, fmt.Errorf("hooks: %w", err)
 	}

@@ -3,6 +3,7 @@ package hooks_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ var (
 // the Go guests compile once per test binary.
 func cacheDir(t testing.TB) string {
 	cacheOnce.Do(func() {
-		dir, err := osMkdirTemp()
+		dir, err := os.MkdirTemp("", "scopeline-hooks-test-")
 		if err != nil {
 			t.Fatal(err)
 		}

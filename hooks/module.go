@@ -12,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks/internal/wasmguard"
 )
 
@@ -171,22 +172,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Check validates a module against ABI v1 without running it: its imports
-// (the ABI and the WASI allow-list only), its exports and their types, and
-// that wazero compiles it.
-func (h *Host) Check(ctx context.Context, bin []byte) (*Report, error) {
-	p, err := prepare(bin, 0)
+// Check validates the module of spec (a file, or a plugin by name, read as
+// Load reads it) against ABI v1 without running it: its imports (the ABI
+// and the WASI allow-list only), its exports and their types, and that
+// wazero compiles it. spec's memory cap is not checked.
+func (h *Host) Check(ctx context.Context, spec *tenant.Hook) (*Report, error) {
+	bin, err := h.moduleOf(spec)
 	if err != nil {
 		return nil, err
+	}
+	p, rt, _, err := h.compileFor(ctx, bin, 0)
+	if err != nil {
+		return nil, err
+	}
+	rt.releaseCompiled(ctx, p.key)
+	return p.report, nil
+}
+
+// compileFor checks and instruments bin for a memory cap of pages (0: no
+// cap) and compiles it in the host's runtime, which also checks its types.
+// Release the compiled module with rt.releaseCompiled(ctx, p.key).
+func (h *Host) compileFor(ctx context.Context, bin []byte, pages uint32) (*prepared, *hostRuntime, wazero.CompiledModule, error) {
+	p, err := prepare(bin, pages)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	rt, err := h.runtime()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	cm, err := rt.compile(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	defer rt.releaseCompiled(ctx, p.key)
-	return p.report, checkTypes(cm)
+	return p, rt, cm, nil
 }

@@ -35,6 +35,10 @@ type watchdog struct {
 // deadlineStopped marks an instance the watchdog stopped.
 const deadlineStopped = -1
 
+// watchdogTick is how often the watchdog looks for calls past their
+// deadline: a runaway hook is stopped within one tick of its deadline.
+const watchdogTick = time.Millisecond
+
 // parkAfter is how many idle ticks the watchdog waits before parking.
 const parkAfter = 100
 

@@ -69,7 +69,7 @@ faulted or could not be loaded.`,
 	f.StringVar(&configPath, "config", "", "hook config (JSON), replacing the event's hook.config")
 	f.StringArrayVar(&secrets, "secret", nil, "a secret for the hook, NAME=ENVVAR (repeatable)")
 	f.DurationVar(&timeout, "timeout", tenant.DefaultHookTimeout, "the hook's timeout")
-	f.StringVar(&memory, "memory", "16MiB", "the hook's memory cap")
+	f.StringVar(&memory, "memory", fmt.Sprintf("%dMiB", tenant.DefaultHookMemory>>20), "the hook's memory cap")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 
 	check := &cobra.Command{
@@ -115,9 +115,10 @@ type hookTestConfig struct {
 	json                          bool
 }
 
-// hookSpec makes the tenant entry for MODULE.wasm or plugin:NAME.
+// hookSpec makes the tenant entry for MODULE.wasm or plugin:NAME; hook test
+// sets its timeout and memory cap from its flags.
 func hookSpec(module string) (*tenant.Hook, error) {
-	sp := &tenant.Hook{Timeout: tenant.DefaultHookTimeout, Memory: tenant.DefaultHookMemory, Failure: tenant.FailDeny}
+	sp := &tenant.Hook{Failure: tenant.FailDeny}
 	if name, ok := strings.CutPrefix(module, "plugin:"); ok {
 		sp.Name, sp.Plugin = name, name
 		return sp, nil
@@ -309,31 +310,12 @@ func hookCheck(ctx context.Context, out io.Writer, module, cacheDir string) erro
 	if err != nil {
 		return err
 	}
-	var bin []byte
-	if sp.Plugin != "" {
-		b, ok := plugins.Lookup(sp.Plugin)
-		if !ok {
-			return fmt.Errorf("no plugin is called %q (see scopeline hook plugins)", sp.Plugin)
-		}
-		bin = b
-	} else {
-		fi, err := os.Stat(sp.Module)
-		if err != nil {
-			return err
-		}
-		if fi.Size() > hooks.MaxModuleSize {
-			return fmt.Errorf("%s: %d bytes, more than a module may have (%d)", module, fi.Size(), hooks.MaxModuleSize)
-		}
-		if bin, err = os.ReadFile(sp.Module); err != nil {
-			return err
-		}
-	}
 	host, err := newTestHost(ctx, cacheDir)
 	if err != nil {
 		return err
 	}
 	defer host.Close(ctx)
-	rep, err := host.Check(ctx, bin)
+	rep, err := host.Check(ctx, sp)
 	if err != nil {
 		return fmt.Errorf("%s: %w", module, err)
 	}

@@ -13,6 +13,11 @@
 ;;   "U" add a scope the API does not define
 ;;   "X" call WASI proc_exit(3)
 ;;   "I" loop forever in scopeline_init
+;;   "A" first run: grow memory past the cap, take the refusal in its
+;;       stride and succeed; later runs: trap (unreachable)
+;;   "N" log a line of 1023 ASCII bytes and then "é", across the 1 KiB cut
+;;   "W" read randomness (WASI random_get) in scopeline_init, then behave
+;;       as a no-op: the host's tests slow the start through the reader
 ;;   "E" return 1 (the hook's own error) after logging
 ;;
 ;; Build: wat2wasm faulty.wat -o faulty.wasm
@@ -23,6 +28,7 @@
   (import "scopeline" "deny" (func $deny (param i32 i32 i32 i32) (result i32)))
   (import "scopeline" "log" (func $log (param i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 0) "read:users")       ;; 0, 10
   (data (i32.const 16) "k")               ;; 16, 1
@@ -37,6 +43,7 @@
   (data (i32.const 96) "flood")           ;; 96, 5
   (data (i32.const 112) "failing on purpose") ;; 112, 18
   (global $depth (mut i32) (i32.const 0))
+  (global $refused (mut i32) (i32.const 0))
   (func (export "scopeline_abi_v1"))
   ;; mode reads the config's letter (config is "\"X\"": the letter is at 513).
   (func $mode (result i32)
@@ -46,6 +53,8 @@
   (func (export "scopeline_init") (result i32)
     (if (i32.eq (call $mode) (i32.const 73)) ;; 'I'
       (then (loop $forever (br $forever))))
+    (if (i32.eq (call $mode) (i32.const 87)) ;; 'W'
+      (then (drop (call $random_get (i32.const 256) (i32.const 8)))))
     (i32.const 0))
   (func $recurse (param i32) (result i32)
     (i32.add (call $recurse (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
@@ -112,6 +121,17 @@
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 88))) ;; X
       (call $proc_exit (i32.const 3))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 65))) ;; A
+      (if (global.get $refused) (then (unreachable)))
+      (global.set $refused (i32.eq (memory.grow (i32.const 32)) (i32.const -1)))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 78))) ;; N
+      (memory.fill (i32.const 1024) (i32.const 97) (i32.const 1023)) ;; 'a'
+      (i32.store16 (i32.const 2047) (i32.const 0xA9C3)) ;; "é" (C3 A9) at 1023
+      (drop (call $log (i32.const 1) (i32.const 1024) (i32.const 1100)))
       (return (i32.const 0)))
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 69))) ;; E

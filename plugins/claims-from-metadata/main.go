@@ -18,8 +18,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"sort"
 	"strconv"
@@ -32,6 +30,7 @@ type mapping struct {
 	claim  string
 	source string // client, user or profile
 	key    string
+	reason string // of the claim's op, made once
 }
 
 type settings struct {
@@ -59,10 +58,8 @@ func configure(raw []byte) error {
 	if raw == nil {
 		return errors.New("config is required: give claims")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return errors.New("config: " + err.Error())
+	if err := hook.DecodeConfig(raw, &c); err != nil {
+		return err
 	}
 	if len(c.Claims) == 0 {
 		return errors.New("config: claims is empty")
@@ -93,7 +90,7 @@ func configure(raw []byte) error {
 		if src != "client" {
 			s.needsUser = true
 		}
-		s.mappings = append(s.mappings, mapping{claim: name, source: src, key: key})
+		s.mappings = append(s.mappings, mapping{claim: name, source: src, key: key, reason: "from " + src + " metadata " + key})
 	}
 	conf = s
 	return nil
@@ -109,11 +106,10 @@ func copyClaims(e *hook.Event, a *hook.API) error {
 		user = u
 	}
 	for _, m := range conf.mappings {
-		reason := "from " + m.source + " metadata " + m.key
 		switch m.source {
 		case "client":
 			if v, ok := e.ClientMetadata(m.key); ok {
-				a.SetClaimString(m.claim, v, reason)
+				a.SetClaimString(m.claim, v, m.reason)
 				continue
 			}
 		case "user", "profile":
@@ -123,7 +119,7 @@ func copyClaims(e *hook.Event, a *hook.API) error {
 					src = user.Profile
 				}
 				if v, ok := src[m.key]; ok {
-					if err := a.SetClaim(m.claim, v, reason); err != nil {
+					if err := a.SetClaim(m.claim, v, m.reason); err != nil {
 						return err
 					}
 					continue

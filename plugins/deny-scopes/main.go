@@ -16,8 +16,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"strconv"
 
@@ -43,10 +41,8 @@ func configure(raw []byte) error {
 	if raw == nil {
 		return errors.New("config is required: give scopes and/or clients")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return errors.New("config: " + err.Error())
+	if err := hook.DecodeConfig(raw, &c); err != nil {
+		return err
 	}
 	switch c.OnMatch {
 	case "":

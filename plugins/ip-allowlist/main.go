@@ -17,8 +17,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -67,10 +65,8 @@ func configure(raw []byte) error {
 	if raw == nil {
 		return errors.New("config is required: give cidrs")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return errors.New("config: " + err.Error())
+	if err := hook.DecodeConfig(raw, &c); err != nil {
+		return err
 	}
 	if len(c.CIDRs) == 0 && len(c.Clients) == 0 {
 		return errors.New("config: give cidrs and/or clients")

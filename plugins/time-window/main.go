@@ -15,8 +15,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -62,10 +60,8 @@ func configure(raw []byte) error {
 	if raw == nil {
 		return errors.New("config is required: give windows")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return errors.New("config: " + err.Error())
+	if err := hook.DecodeConfig(raw, &c); err != nil {
+		return err
 	}
 	s := settings{zone: time.UTC, reason: c.Reason}
 	if c.Zone != "" {

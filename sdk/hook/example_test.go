@@ -1,6 +1,7 @@
 package hook_test
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/scopeline/scopeline/sdk/hook"
@@ -48,7 +49,7 @@ func ExampleSetup() {
 	var blocked map[string]bool
 	hook.Setup(func(config []byte) error {
 		var ids []string
-		if err := jsonUnmarshal(config, &ids); err != nil {
+		if err := json.Unmarshal(config, &ids); err != nil {
 			return fmt.Errorf("config: want a list of client ids: %w", err)
 		}
 		blocked = map[string]bool{}
@@ -100,4 +101,16 @@ func ExampleHandler_error() {
 	fmt.Println(res.Code, res.Logs)
 	// Output:
 	// 1 [[error] the upstream directory is down]
+}
+
+// DecodeConfig refuses a config with a field the hook does not know.
+func ExampleDecodeConfig() {
+	var c struct {
+		Blocked []string `json:"blocked"`
+	}
+	fmt.Println(hook.DecodeConfig([]byte(`{"blocked": ["billing"]}`), &c), c.Blocked)
+	fmt.Println(hook.DecodeConfig([]byte(`{"blocked": ["billing"], "block": []}`), &c))
+	// Output:
+	// <nil> [billing]
+	// config: json: unknown field "block"
 }

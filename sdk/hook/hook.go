@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -29,17 +30,24 @@ func Setup(f func(config []byte) error) {
 				code = abi.ReturnError
 			}
 		}()
-		cfg, _ := host().Field(abi.FieldConfig)
-		var b []byte
-		if cfg != "" {
-			b = []byte(cfg)
-		}
-		if err := f(b); err != nil {
+		if err := f((&Event{}).Config()); err != nil {
 			host().Log(abi.LevelError, "setup: "+err.Error())
 			return abi.ReturnError
 		}
 		return abi.ReturnOK
 	}
+}
+
+// DecodeConfig decodes a hook's config, as a Setup function gets it, into
+// v with encoding/json, strictly: a field v does not have is an error. Its
+// errors read "config: ...", ready to return from the Setup function.
+func DecodeConfig(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New("config: " + err.Error())
+	}
+	return nil
 }
 
 func run(h Handler) (code int32) {
@@ -176,8 +184,8 @@ func (e *Event) HookName() string { return field(abi.FieldHookName) }
 
 // Config is the hook's config as JSON (nil when none).
 func (e *Event) Config() []byte {
-	v, ok := host().Field(abi.FieldConfig)
-	if !ok {
+	v, _ := host().Field(abi.FieldConfig)
+	if v == "" {
 		return nil
 	}
 	return []byte(v)

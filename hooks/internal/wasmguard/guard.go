@@ -68,19 +68,18 @@ type Import struct {
 
 // Export is one export of a module.
 type Export struct {
-	Name  string
-	Kind  ExternKind
-	Index uint32
+	Name string
+	Kind ExternKind
 }
 
 // Module is what Instrument learnt about a module, and its rewritten binary.
 type Module struct {
 	Imports []Import
 	Exports []Export
-	// MemoryMin and MemoryMax are the declared limits of the module's own
-	// memory, in 64 KiB pages (MemoryMax 0 when undeclared).
-	MemoryMin, MemoryMax uint32
-	HasMemory            bool
+	// MemoryMin is the declared minimum of the module's own memory, in
+	// 64 KiB pages.
+	MemoryMin uint32
+	HasMemory bool
 	// Binary is the rewritten module.
 	Binary []byte
 }
@@ -89,9 +88,6 @@ type Module struct {
 type Options struct {
 	// StopGlobal is the export name of the added stop flag.
 	StopGlobal string
-	// MaxMemoryPages, when set, lowers a larger declared memory maximum to
-	// this many pages (a smaller minimum is the caller's to refuse).
-	MaxMemoryPages uint32
 	// MaxCallDepth bounds the depth of guest calls (default
 	// DefaultMaxCallDepth).
 	MaxCallDepth uint32
@@ -220,7 +216,7 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 		case secImport:
 			importedGlobals, err = m.readImports(s.body)
 		case secMemory:
-			s.body, err = m.readMemories(s.body, opts.MaxMemoryPages)
+			err = m.readMemories(s.body)
 		case secGlobal:
 			globalAt = i
 			sr := &reader{b: s.body}
@@ -348,34 +344,28 @@ func (m *Module) readImports(b []byte) (globals uint32, err error) {
 	return globals, nil
 }
 
-func (m *Module) readMemories(b []byte, maxPages uint32) ([]byte, error) {
+func (m *Module) readMemories(b []byte) error {
 	r := &reader{b: b}
 	n := r.u32()
 	if n > 1 {
-		return nil, errors.New("wasmguard: more than one memory")
+		return errors.New("wasmguard: more than one memory")
 	}
 	if n == 0 {
-		return b, nil
+		return nil
 	}
 	flags := r.byte()
 	if flags&^1 != 0 {
-		return nil, errors.New("wasmguard: shared and 64-bit memories are not supported")
+		return errors.New("wasmguard: shared and 64-bit memories are not supported")
 	}
 	m.HasMemory = true
 	m.MemoryMin = r.u32()
 	if flags&1 != 0 {
-		m.MemoryMax = r.u32()
+		r.u32() // the maximum: the host caps memory itself
 	}
 	if r.err != nil || !r.done() {
-		return nil, r.fail("memory section")
+		return r.fail("memory section")
 	}
-	if maxPages == 0 || (flags&1 != 0 && m.MemoryMax <= maxPages) {
-		return b, nil
-	}
-	// Declare the cap as the maximum, so memory.grow past it fails.
-	out := []byte{1, 1}
-	out = appendU32(out, m.MemoryMin)
-	return appendU32(out, maxPages), nil
+	return nil
 }
 
 func (m *Module) readExports(b []byte) error {
@@ -385,7 +375,8 @@ func (m *Module) readExports(b []byte) error {
 		return r.fail("export count")
 	}
 	for i := uint32(0); i < n && r.err == nil; i++ {
-		m.Exports = append(m.Exports, Export{Name: r.name(), Kind: ExternKind(r.byte()), Index: r.u32()})
+		m.Exports = append(m.Exports, Export{Name: r.name(), Kind: ExternKind(r.byte())})
+		r.u32() // the index
 	}
 	if r.err != nil || !r.done() {
 		return r.fail("export section")
@@ -483,7 +474,7 @@ func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, fue
 	if n != uint32(len(funcs)) {
 		return nil, fmt.Errorf("%w: %d function bodies for %d functions", ErrMalformed, n, len(funcs))
 	}
-	g := guards{stop: stop, depth: depth}
+	var g guards
 	// if (stop) unreachable
 	g.check = append(appendU32([]byte{0x23}, stop), 0x04, 0x40, 0x00, 0x0B)
 	if memory {
@@ -536,7 +527,6 @@ func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, fue
 }
 
 type guards struct {
-	stop, depth         uint32
 	check, enter, leave []byte
 }
 
