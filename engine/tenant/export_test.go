@@ -1,0 +1,14 @@
+package tenant
+
+import "golang.org/x/crypto/bcrypt"
+
+// Cheap reports whether checking a password against h takes little work. A
+// hash at Scopeline's cost limits takes seconds to check, longer than a
+// fuzzing run's budget, so the fuzz target checks only cheap ones.
+func (h *PasswordHash) Cheap() bool {
+	if h.argon != nil {
+		return uint64(h.argon.Memory)*uint64(h.argon.Time) <= 4096
+	}
+	cost, err := bcrypt.Cost(h.bcrypt)
+	return err == nil && cost <= 6
+}
