@@ -88,9 +88,18 @@ func (w *watchdog) enter() {
 // exit is called when a guest call has returned.
 func (w *watchdog) exit() { w.running.Add(-1) }
 
+// close stops the watchdog and, since no one would stop them afterwards,
+// every call still running.
 func (w *watchdog) close() {
 	close(w.quit)
 	<-w.done
+	w.mu.Lock()
+	for in := range w.insts {
+		if d := in.deadline.Load(); d > 0 {
+			in.stopIfDue(d)
+		}
+	}
+	w.mu.Unlock()
 }
 
 func (w *watchdog) loop() {

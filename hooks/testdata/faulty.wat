@@ -19,6 +19,7 @@
 ;;   "W" read randomness (WASI random_get) in scopeline_init, then behave
 ;;       as a no-op: the host's tests slow the start through the reader
 ;;   "E" return 1 (the hook's own error) after logging
+;;   "P" loop forever writing to its memory
 ;;
 ;; Build: wat2wasm faulty.wat -o faulty.wasm
 (module
@@ -73,6 +74,12 @@
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 76))) ;; L
       (loop $forever (br $forever)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 80))) ;; P
+      (loop $forever
+        (i32.store (i32.const 1024) (local.get $i))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $forever)))
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 84))) ;; T
       (unreachable))
