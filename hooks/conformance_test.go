@@ -126,26 +126,34 @@ var tierGateCases = []struct {
 
 // TestConformanceExamples runs every example hook on the same table: the
 // same inputs must give the same decisions, whatever the language.
+// It runs them twice: with memory reserved up to the cap, and with Go
+// memory that grows by copying (systems without mmap).
 func TestConformanceExamples(t *testing.T) {
-	h := newHost(t)
-	for _, module := range exampleHooks {
-		t.Run(module, func(t *testing.T) {
-			sp := &tenant.Hook{Name: "tier-gate", Module: module, Timeout: 100 * time.Millisecond, Memory: 16 << 20, Failure: tenant.FailDeny}
-			hk, err := h.Load(context.Background(), sp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer hk.Close()
-			for _, tc := range tierGateCases {
-				t.Run(tc.name, func(t *testing.T) {
-					got := runEvent(t, hk, sp, tc.event)
-					if !equalOutcome(got, tc.want) {
-						t.Errorf("got  %+v\nwant %+v", got, tc.want)
-					}
-				})
-			}
-		})
+	hosts := map[string]*hooks.Host{"reserved": newHost(t), "go-memory": newHost(t, hooks.WithGoMemory())}
+	for _, mem := range []string{"reserved", "go-memory"} {
+		for _, module := range exampleHooks {
+			testConformance(t, hosts[mem], mem, module)
+		}
 	}
+}
+
+func testConformance(t *testing.T, h *hooks.Host, mem, module string) {
+	t.Run(mem+"/"+module, func(t *testing.T) {
+		sp := &tenant.Hook{Name: "tier-gate", Module: module, Timeout: 100 * time.Millisecond, Memory: 16 << 20, Failure: tenant.FailDeny}
+		hk, err := h.Load(context.Background(), sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hk.Close()
+		for _, tc := range tierGateCases {
+			t.Run(tc.name, func(t *testing.T) {
+				got := runEvent(t, hk, sp, tc.event)
+				if !equalOutcome(got, tc.want) {
+					t.Errorf("got  %+v\nwant %+v", got, tc.want)
+				}
+			})
+		}
+	})
 }
 
 func equalOutcome(a, b outcome) bool {

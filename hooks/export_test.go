@@ -24,3 +24,9 @@ func Hold(hk *Hook) (release func()) {
 
 // Idle tells how many instances of hk are idle in its pool.
 func Idle(hk *Hook) int { return len(hk.idle) }
+
+// WithGoMemory makes the host keep linear memory in Go slices that grow by
+// copying, as on systems without mmap.
+func WithGoMemory() Option {
+	return func(h *Host) { h.mapMemory = func(uint64) ([]byte, func(), bool) { return nil, nil, false } }
+}

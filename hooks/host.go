@@ -31,6 +31,9 @@ type Host struct {
 	rand     io.Reader
 	warm     int
 	max      int
+	// mapMemory reserves an instance's linear memory (mapMemory; tests
+	// replace it to run with Go memory).
+	mapMemory func(limit uint64) ([]byte, func(), bool)
 
 	cache wazero.CompilationCache
 	wd    *watchdog
@@ -76,6 +79,8 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 		rand: rand.Reader,
 		warm: procs,
 		max:  max(2*procs, 4),
+
+		mapMemory: mapMemory,
 	}
 	for _, o := range opts {
 		o(h)

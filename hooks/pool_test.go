@@ -68,18 +68,19 @@ func TestStartPastDeadline(t *testing.T) {
 // memory.grow (the guest took the -1 and returned 0) and traps in a later
 // run faults as a trap, not as memory.
 func TestTrapAfterRefusedGrowth(t *testing.T) {
-	h := newHost(t) // one warm instance: both runs get it
-	hk, err := h.Load(context.Background(), spec("faulty", "testdata/faulty.wasm", `"A"`, tenant.FailDeny))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hk.Close()
-	if _, err := hk.Invoke(context.Background(), transaction(t)); err != nil {
-		t.Fatalf("the run whose growth is refused: %v", err)
-	}
-	_, err = hk.Invoke(context.Background(), transaction(t))
-	var f *engine.HookFault
-	if !errors.As(err, &f) || f.Kind != "trap" {
-		t.Fatalf("got %v, want a fault of kind trap", err)
+	for _, h := range []*hooks.Host{newHost(t), newHost(t, hooks.WithGoMemory())} { // one warm instance: both runs get it
+		hk, err := h.Load(context.Background(), spec("faulty", "testdata/faulty.wasm", `"A"`, tenant.FailDeny))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := hk.Invoke(context.Background(), transaction(t)); err != nil {
+			t.Fatalf("the run whose growth is refused: %v", err)
+		}
+		_, err = hk.Invoke(context.Background(), transaction(t))
+		var f *engine.HookFault
+		if !errors.As(err, &f) || f.Kind != "trap" {
+			t.Fatalf("got %v, want a fault of kind trap", err)
+		}
+		hk.Close()
 	}
 }
