@@ -52,3 +52,9 @@ func Idle(hk *Hook) int { return len(hk.idle) }
 func WithGoMemory() Option {
 	return func(h *Host) { h.mapMemory = func(uint64) ([]byte, func(), bool) { return nil, nil, false } }
 }
+
+// Give returns an instance taken with Take to its pool.
+func Give(hk *Hook, in Held) { hk.release(in) }
+
+// Waiting tells how many requests wait for an instance of hk.
+func Waiting(hk *Hook) int { return int(hk.waiting.Load()) }

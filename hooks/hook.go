@@ -36,9 +36,10 @@ type Hook struct {
 	idle chan *instance
 	// freed is signalled when an instance is destroyed, for a request
 	// waiting for one: the pool may grow again.
-	freed  chan struct{}
-	live   atomic.Int32
-	closed atomic.Bool
+	freed   chan struct{}
+	live    atomic.Int32
+	waiting atomic.Int32 // requests waiting for an instance
+	closed  atomic.Bool
 
 	breaker *breaker
 	// series are the hook's metrics; nil when the host has no registry.
@@ -448,6 +449,8 @@ func (hk *Hook) acquire(ctx context.Context, now, until int64) (*instance, error
 			}
 			t = time.NewTimer(time.Duration(left))
 			defer t.Stop()
+			hk.waiting.Add(1)
+			defer hk.waiting.Add(-1)
 		}
 		select {
 		case in := <-hk.idle:
