@@ -201,12 +201,11 @@ func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 		return in.memory
 	})
 	in.ctx = context.WithValue(experimental.WithMemoryAllocator(context.Background(), alloc), instanceKey{}, in)
-	out := &logWriter{in: in}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
-		WithStdout(out).
-		WithStderr(out).
+		WithStdout(&logWriter{in: in, stream: streamStdout}).
+		WithStderr(&logWriter{in: in, stream: streamStderr}).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(hk.host.rand)

@@ -2,6 +2,7 @@ package hooks_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,5 +25,25 @@ func TestLogCutByTheHost(t *testing.T) {
 	}
 	if want := strings.Repeat("a", engine.MaxHookLogLine-1); len(res.Logs) != 1 || res.Logs[0] != want {
 		t.Errorf("logs %q, want one line of %d a's", res.Logs, len(want))
+	}
+}
+
+// TestStdoutAndStderr: the guest's stdout and stderr are buffered apart: a
+// line is whole when its own stream ends it, never glued to the other's;
+// stdout lines log at level info, stderr lines at warn.
+func TestStdoutAndStderr(t *testing.T) {
+	h := newHost(t)
+	hk, err := h.Load(context.Background(), spec("faulty", "testdata/faulty.wasm", `"Q"`, tenant.FailDeny))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hk.Close()
+	res, err := hk.Invoke(context.Background(), transaction(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The guest wrote "out-" to stdout, "err\n" to stderr, "put\n" to stdout.
+	if want := []string{"[warn] err", "out-put"}; !slices.Equal(res.Logs, want) {
+		t.Errorf("logs %q, want %q", res.Logs, want)
 	}
 }
