@@ -103,22 +103,7 @@ func BenchmarkStopLatency(b *testing.B) {
 				Tenant:  stormTenant(timeout, "        breaker: {after: 0}\n"),
 				Options: []engine.Option{engine.WithHookLoader(newHost(b, opts...)), engine.WithAuditor(st)},
 			})
-			stopLoad := make(chan struct{})
-			var bg sync.WaitGroup
-			for range load {
-				bg.Add(1)
-				go func() {
-					defer bg.Done()
-					for {
-						select {
-						case <-stopLoad:
-							return
-						default:
-						}
-						postToken(b, s, "good")
-					}
-				}()
-			}
+			stopLoad := background(load, func() { postToken(b, s, "good") })
 			for b.Loop() {
 				var wg sync.WaitGroup
 				for range loops {
@@ -127,8 +112,7 @@ func BenchmarkStopLatency(b *testing.B) {
 				wg.Wait()
 			}
 			b.StopTimer()
-			close(stopLoad)
-			bg.Wait()
+			stopLoad()
 			st.report(b)
 		})
 		b.Run("load=cpu/stop="+stop, func(b *testing.B) {
@@ -145,23 +129,8 @@ func BenchmarkStopLatency(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer good.Close()
-			stopLoad := make(chan struct{})
-			var bg sync.WaitGroup
-			for range load {
-				bg.Add(1)
-				go func() {
-					defer bg.Done()
-					tx := transaction(b)
-					for {
-						select {
-						case <-stopLoad:
-							return
-						default:
-						}
-						good.Invoke(context.Background(), tx)
-					}
-				}()
-			}
+			tx := transaction(b)
+			stopLoad := background(load, func() { good.Invoke(context.Background(), tx) })
 			st := &stops{}
 			for b.Loop() {
 				var wg sync.WaitGroup
@@ -174,9 +143,31 @@ func BenchmarkStopLatency(b *testing.B) {
 				wg.Wait()
 			}
 			b.StopTimer()
-			close(stopLoad)
-			bg.Wait()
+			stopLoad()
 			st.report(b)
 		})
+	}
+}
+
+// background runs work back to back in n goroutines until the returned
+// function is called, which waits for them to finish.
+func background(n int, work func()) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				work()
+			}
+		})
+	}
+	return func() {
+		close(quit)
+		wg.Wait()
 	}
 }
