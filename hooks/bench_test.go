@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
 
 	"github.com/scopeline/scopeline/engine"
@@ -321,4 +322,35 @@ func residentBytes() int64 {
 		return 0
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// BenchmarkMetricsCost calls the WAT tier-gate hook from a host without
+// metrics and from one exporting them, in turn within each iteration, and
+// reports the time the metrics add per call.
+func BenchmarkMetricsCost(b *testing.B) {
+	tx := transaction(b)
+	var hks []*hooks.Hook
+	for _, opts := range [][]hooks.Option{nil, {hooks.WithRegisterer(prometheus.NewRegistry())}} {
+		sp := spec("tier-gate", "../examples/hooks/wat/tier-gate.wasm", "", tenant.FailDeny)
+		sp.Trigger = tenant.TriggerCredentialsExchange
+		sp.Timeout = time.Second // a stall of the machine is not a fault here
+		hk, err := newHost(b, opts...).Load(context.Background(), sp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { hk.Close() })
+		hks = append(hks, hk)
+	}
+	var spent [2]time.Duration
+	for b.Loop() {
+		for i, hk := range hks {
+			start := time.Now()
+			if _, err := hk.Invoke(context.Background(), tx); err != nil {
+				b.Fatal(err)
+			}
+			spent[i] += time.Since(start)
+		}
+	}
+	b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "ns/call-bare")
+	b.ReportMetric(float64((spent[1]-spent[0]).Nanoseconds())/float64(b.N), "added-ns/call")
 }

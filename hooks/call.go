@@ -25,10 +25,11 @@ type call struct {
 	inRun bool
 	res   engine.HookResult
 	input []byte
-	// logBytes counts what was logged; pending holds an unfinished line
-	// written through WASI fd_write.
+	// logBytes counts what was logged; pending holds the unfinished line
+	// of stdout and of stderr written through WASI fd_write: the two are
+	// buffered apart, so that a line on one is never glued to the other's.
 	logBytes int
-	pending  []byte
+	pending  [2][]byte
 	// violation is set when the guest broke the ABI; the call then traps.
 	violation *engine.HookFault
 }
@@ -140,27 +141,40 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// write takes the guest's WASI stdout and stderr, line by line.
-func (c *call) write(p []byte) {
+// The guest's output streams, and the log level of their lines.
+const (
+	streamStdout = 0 // level info
+	streamStderr = 1 // level warn
+)
+
+var streamLevel = [2]uint32{levelInfo, levelWarn}
+
+// write takes what the guest wrote to one of its WASI output streams, line
+// by line.
+func (c *call) write(stream int, p []byte) {
 	for len(p) > 0 {
-		i := strings.IndexByte(string(p), '\n')
+		i := bytes.IndexByte(p, '\n')
+		pending := c.pending[stream]
 		if i < 0 {
-			if len(c.pending) < logKeep {
-				c.pending = append(c.pending, p[:min(len(p), logKeep-len(c.pending))]...)
+			if len(pending) < logKeep {
+				c.pending[stream] = append(pending, p[:min(len(p), logKeep-len(pending))]...)
 			}
 			return
 		}
-		line := append(c.pending, p[:i]...)
-		c.pending = nil
-		c.log(levelInfo, string(line))
+		line := append(pending, p[:i]...)
+		c.pending[stream] = nil
+		c.log(streamLevel[stream], string(line))
 		p = p[i+1:]
 	}
 }
 
+// flush logs the unfinished lines the run leaves, stdout's first.
 func (c *call) flush() {
-	if len(c.pending) > 0 {
-		c.log(levelInfo, string(c.pending))
-		c.pending = nil
+	for stream, pending := range c.pending {
+		if len(pending) > 0 {
+			c.log(streamLevel[stream], string(pending))
+			c.pending[stream] = nil
+		}
 	}
 }
 
@@ -375,12 +389,15 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	return err
 }
 
-// logWriter receives a guest's WASI stdout and stderr.
-type logWriter struct{ in *instance }
+// logWriter receives one of a guest's WASI output streams.
+type logWriter struct {
+	in     *instance
+	stream int
+}
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	if c := w.in.call; c != nil {
-		c.write(p)
+		c.write(w.stream, p)
 	}
 	return len(p), nil
 }

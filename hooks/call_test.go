@@ -21,9 +21,9 @@ func TestLogLineCut(t *testing.T) {
 	c.log(levelInfo, long)
 	c.log(levelWarn, warn)
 	c.log(levelInfo, strings.Repeat("a", limit-2)+"é") // exactly limit bytes: kept whole
-	c.write([]byte(long[:600]))
-	c.write([]byte(long[600:]))
-	c.write([]byte(" and more\n"))
+	c.write(streamStdout, []byte(long[:600]))
+	c.write(streamStdout, []byte(long[600:]))
+	c.write(streamStdout, []byte(" and more\n"))
 	want := []string{
 		strings.Repeat("a", limit-1),
 		"[warn] " + strings.Repeat("a", limit-1-len("[warn] ")),

@@ -9,9 +9,14 @@
 // bounded pool of pre-warmed instances: a *Hook, which implements
 // engine.Hook and io.Closer.
 //
-// Per request, Hook.Invoke takes an idle instance, publishes the run's
-// deadline (the hook's timeout, bounded by the pipeline's) for the host's
-// watchdog, and calls scopeline_run. The guest reads the transaction
+// Per request, Hook.Invoke takes an idle instance (making one, or waiting
+// for one, within a budget of its own), publishes the run's deadline (the
+// hook's timeout from the start of the run, bounded by the pipeline's),
+// and calls scopeline_run. The guest checks its deadline itself every few
+// thousand loop iterations or calls (the guard's yields), and the host's
+// watchdog stops it from outside in between. A per-hook circuit breaker
+// stops running a hook that keeps timing out, and WithRegisterer exports
+// per-hook metrics. The guest reads the transaction
 // through host functions and stages ops; the engine applies them with its
 // rules. Any trap, timeout, memory-cap hit, call-depth overflow, ABI
 // violation or unknown return code is a *engine.HookFault, handled by the

@@ -22,6 +22,28 @@ func Hold(hk *Hook) (release func()) {
 	return func() { hk.release(in) }
 }
 
+// Held is an instance taken out of its pool by Take.
+type Held = *instance
+
+// Take takes an idle instance of hk out of its pool.
+func Take(hk *Hook) Held { return <-hk.idle }
+
+// Destroy throws away an instance taken with Take, as a fault would.
+func Destroy(hk *Hook, in Held) { hk.destroy(in) }
+
+// Live tells how many instances of hk exist, idle or busy.
+func Live(hk *Hook) int { return int(hk.live.Load()) }
+
+// Running tells how many guest calls the host runs.
+func Running(h *Host) int64 { return h.wd.running.Load() }
+
+// Parked tells whether the host's watchdog is parked.
+func Parked(h *Host) bool { return h.wd.parked.Load() }
+
+// WithWatchdogOnly leaves runaway guests to the watchdog: the guard's
+// yields do not check deadlines (wasmguard.Options.YieldPages 0).
+func WithWatchdogOnly() Option { return func(h *Host) { h.yieldPages = 0 } }
+
 // Idle tells how many instances of hk are idle in its pool.
 func Idle(hk *Hook) int { return len(hk.idle) }
 
@@ -30,3 +52,9 @@ func Idle(hk *Hook) int { return len(hk.idle) }
 func WithGoMemory() Option {
 	return func(h *Host) { h.mapMemory = func(uint64) ([]byte, func(), bool) { return nil, nil, false } }
 }
+
+// Give returns an instance taken with Take to its pool.
+func Give(hk *Hook, in Held) { hk.release(in) }
+
+// Waiting tells how many requests wait for an instance of hk.
+func Waiting(hk *Hook) int { return int(hk.waiting.Load()) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -32,9 +33,17 @@ type Hook struct {
 	// capBytes is the memory cap in bytes, a whole number of 64 KiB pages.
 	capBytes uint64
 
-	idle   chan *instance
-	live   atomic.Int32
-	closed atomic.Bool
+	idle chan *instance
+	// freed is signalled when an instance is destroyed, for a request
+	// waiting for one: the pool may grow again.
+	freed   chan struct{}
+	live    atomic.Int32
+	waiting atomic.Int32 // requests waiting for an instance
+	closed  atomic.Bool
+
+	breaker *breaker
+	// series are the hook's metrics; nil when the host has no registry.
+	series *hookSeries
 
 	mu        sync.Mutex
 	refilling bool
@@ -64,6 +73,8 @@ func (h *Host) load(ctx context.Context, spec *tenant.Hook, bin []byte) (*Hook, 
 		report:   p.report,
 		capBytes: uint64(pages) << 16,
 		idle:     make(chan *instance, h.max),
+		freed:    make(chan struct{}, 1),
+		breaker:  newBreaker(spec.Breaker),
 	}
 	// Make the warm instances now: a module that cannot be instantiated or
 	// rejects its config fails the load, not a request.
@@ -76,6 +87,9 @@ func (h *Host) load(ctx context.Context, spec *tenant.Hook, bin []byte) (*Hook, 
 			return nil, err
 		}
 		hk.idle <- in
+	}
+	if h.metrics != nil {
+		hk.series = h.metrics.acquire(spec, hk)
 	}
 	return hk, nil
 }
@@ -97,6 +111,9 @@ func (hk *Hook) Close() error {
 	hk.wg.Wait()
 	hk.drain()
 	hk.rt.releaseCompiled(context.Background(), hk.key)
+	if hk.series != nil {
+		hk.host.metrics.release(hk.series, hk)
+	}
 	return nil
 }
 
@@ -126,14 +143,48 @@ type instance struct {
 	call     *call
 	stack    [1]uint64
 	memory   *linearMemory
+	// slice is when the running call last started or gave way to other
+	// goroutines (watchdog clock).
+	slice int64
 }
 
 type instanceKey struct{}
 
 func instanceOf(ctx context.Context) *instance { return ctx.Value(instanceKey{}).(*instance) }
 
-// stopIfDue is called by the watchdog: it claims the deadline d and raises
-// the stop flag, unless the call already finished.
+// yieldSlice is how long a guest runs before it gives way to the other
+// goroutines waiting for a CPU (runtime.Gosched at a yield). Go preempts a
+// goroutine after 10 ms; a guest is preemptible only at its yields, and
+// giving way sooner keeps a few runaway guests from making every other
+// request — and the guests' own stop — wait behind their 10 ms turns.
+const yieldSlice = time.Millisecond
+
+// yield runs in the guest's goroutine at each of the guard's yields (every
+// 4096 checks; wasmguard.Options.YieldPages): it stops the call once its
+// deadline has passed, so a runaway guest is stopped within microseconds
+// of its deadline whenever it has a CPU, however busy the watchdog's
+// goroutine would be; and after yieldSlice it lets other goroutines run.
+func (in *instance) yield() {
+
+	d := in.deadline.Load()
+	if d <= 0 {
+		return
+	}
+	now := in.hook.host.wd.now()
+	if now >= d {
+		in.stopIfDue(d)
+		return
+	}
+	// Give way, unless the deadline is closer than a turn: the run is
+	// better stopped here than after waiting for its next turn.
+	if now-in.slice >= int64(yieldSlice) && d-now > int64(yieldSlice) {
+		runtime.Gosched()
+		in.slice = in.hook.host.wd.now()
+	}
+}
+
+// stopIfDue is called by the watchdog and at yields: it claims the
+// deadline d and raises the stop flag, unless the call already finished.
 func (in *instance) stopIfDue(d int64) {
 	in.stopMu.Lock()
 	if in.deadline.CompareAndSwap(d, deadlineStopped) {
@@ -144,17 +195,17 @@ func (in *instance) stopIfDue(d int64) {
 
 func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 	in := &instance{hook: hk, memory: &linearMemory{limit: hk.capBytes}}
+	in.memory.in = in
 	alloc := experimental.MemoryAllocatorFunc(func(capacity, _ uint64) experimental.LinearMemory {
 		in.memory.reserve(capacity, hk.host.mapMemory)
 		return in.memory
 	})
 	in.ctx = context.WithValue(experimental.WithMemoryAllocator(context.Background(), alloc), instanceKey{}, in)
-	out := &logWriter{in: in}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
-		WithStdout(out).
-		WithStderr(out).
+		WithStdout(&logWriter{in: in, stream: streamStdout}).
+		WithStderr(&logWriter{in: in, stream: streamStderr}).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(hk.host.rand)
@@ -175,14 +226,13 @@ func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 
 	wd := hk.host.wd
 	setup := &call{hook: hk}
-	budget := initBudget + hk.spec.Timeout
-	deadline := wd.now() + int64(budget)
 	for _, name := range []string{exportInitialize, exportInit} {
 		fn := mod.ExportedFunction(name)
 		if fn == nil {
 			continue
 		}
-		ret, fault := in.guarded(fn, setup, deadline, budget)
+		start := wd.now()
+		ret, fault := in.guarded(fn, setup, start+int64(initBudget+hk.spec.Timeout), start)
 		if fault == nil && name == exportInit && ret != runOK {
 			fault = &engine.HookFault{Kind: "init", Err: fmt.Errorf("scopeline_init returned %d", ret)}
 		}
@@ -200,22 +250,27 @@ func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
-// guarded calls fn under the deadline d (watchdog clock) with the call
-// state c. A fault means the instance must be discarded.
-func (in *instance) guarded(fn api.Function, c *call, d int64, limit time.Duration) (uint32, *engine.HookFault) {
+// guarded calls fn, started at start, under the deadline d (watchdog
+// clock) with the call state c. A fault means the instance must be
+// discarded.
+func (in *instance) guarded(fn api.Function, c *call, d, start int64) (uint32, *engine.HookFault) {
 	wd := in.hook.host.wd
 	in.call = c
 	in.memory.refused = false // a refusal the guest lived through is not this call's
+	in.slice = start
 	in.deadline.Store(d)
-	wd.enter()
+	if !wd.enter() {
+		in.call = nil
+		return 0, &engine.HookFault{Kind: "closed", Err: errors.New("the host was closed")}
+	}
 	in.stack[0] = 0
 	err := fn.CallWithStack(in.ctx, in.stack[:])
 	wd.exit()
 	stopped := !in.deadline.CompareAndSwap(d, 0)
 	in.call = nil
 	if stopped {
-		ran := time.Duration(wd.now() - (d - int64(limit)))
-		return 0, &engine.HookFault{Kind: "timeout", Err: fmt.Errorf("stopped at its deadline (%s; ran %s)", limit, ran.Round(time.Microsecond))}
+		limit, ran := time.Duration(d-start), time.Duration(wd.now()-start)
+		return 0, &engine.HookFault{Kind: kindTimeout, Err: fmt.Errorf("stopped at its deadline (%s; ran %s)", limit.Round(time.Microsecond), ran.Round(time.Microsecond))}
 	}
 	if err != nil {
 		return 0, in.classify(err, c)
@@ -244,82 +299,205 @@ func (in *instance) classify(err error, c *call) *engine.HookFault {
 
 // Invoke runs the hook once for tx (engine.Hook). The hook sees tx as it
 // is and stages ops; the engine applies them.
+//
+// Two budgets bound it (docs/hooks.md, "Deadlines"). A run has the hook's
+// timeout from the moment it starts, within what is left of the pipeline
+// (tx.Deadline). A request that finds every instance busy, and the pool at
+// its maximum, waits for one only while the pipeline still leaves the run
+// its whole timeout (or, without a pipeline deadline, for one timeout):
+// waiting never eats the run's own time, and a request that cannot wait
+// longer fails at once with a fault of kind busy.
 func (hk *Hook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
 	wd := hk.host.wd
 	now := wd.now()
-	d := now + int64(hk.spec.Timeout)
+	timeout := int64(hk.spec.Timeout)
+	pipeline := int64(math.MaxInt64)
+	waitUntil := now + timeout
 	if !tx.Deadline.IsZero() {
-		d = min(d, wd.deadline(tx.Deadline))
+		pipeline = wd.deadline(tx.Deadline)
+		waitUntil = pipeline - timeout
 	}
-	if d <= now {
-		return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("no time left in the pipeline")}
+	if pipeline <= now {
+		return nil, hk.refuse(kindTimeout, errNoTimeLeft)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, &engine.HookFault{Kind: "canceled", Err: err}
+		return nil, hk.refuse(kindCanceled, err)
 	}
-	in, err := hk.acquire(ctx, d)
+	ok, probe := hk.breaker.admit(now)
+	if !ok {
+		return nil, hk.refuse(kindCircuitOpen, hk.openError())
+	}
+	in, err := hk.acquire(ctx, now, waitUntil)
 	if err != nil {
-		return nil, err
+		hk.ended(probe, false, false)
+		return nil, hk.count(err)
 	}
-	if wd.now() >= d {
-		// Making the instance (or waiting for one) used up the time left:
-		// calling the run now would have it stopped at once and a healthy
+	start := wd.now()
+	d := min(start+timeout, pipeline)
+	if d <= start {
+		// Making the instance used up what the pipeline had left: calling
+		// the run now would have it stopped at once, and a healthy
 		// instance discarded.
 		hk.release(in)
-		return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("the deadline passed before the run could start")}
+		hk.ended(probe, false, false)
+		return nil, hk.refuse(kindTimeout, errNoTimeLeft)
 	}
 	c := &call{hook: hk, tx: tx, inRun: true}
-	ret, fault := in.guarded(in.run, c, d, time.Duration(d-now))
+	ret, fault := in.guarded(in.run, c, d, start)
+	end := wd.now()
+	if s := hk.series; s != nil {
+		s.runTime.Observe(float64(end-start) / 1e9)
+	}
 	switch {
 	case fault != nil:
 	case ret == runOK:
 		hk.release(in)
+		hk.ended(probe, true, false)
+		if s := hk.series; s != nil {
+			s.outcomes[0].Inc()
+		}
 		return c.result(), nil
 	case ret == runError:
 		hk.release(in)
-		return c.failed(), &engine.HookFault{Kind: "error", Err: errors.New("the hook reported an error (scopeline_run returned 1)")}
+		hk.ended(probe, true, false)
+		return c.failed(), hk.count(&engine.HookFault{Kind: "error", Err: errors.New("the hook reported an error (scopeline_run returned 1)")})
 	default:
 		fault = &engine.HookFault{Kind: "abi", Err: fmt.Errorf("scopeline_run returned %d, not a return code of ABI v1", int32(ret))}
 	}
 	hk.discard(in)
-	return c.failed(), fault
+	hk.ended(probe, true, fault.Kind == kindTimeout)
+	return c.failed(), hk.count(fault)
+}
+
+// Fault kinds the pool and the breaker report, besides the guest's own.
+const (
+	kindTimeout     = "timeout"
+	kindCanceled    = "canceled"
+	kindBusy        = "busy"
+	kindCircuitOpen = "circuit-open"
+)
+
+var errNoTimeLeft = errors.New("no time left in the pipeline")
+
+// refuse counts and returns a fault for a request that did not run.
+func (hk *Hook) refuse(kind string, err error) error {
+	return hk.count(&engine.HookFault{Kind: kind, Err: err})
+}
+
+// count counts a fault (an *engine.HookFault) by its kind.
+func (hk *Hook) count(err error) error {
+	if s := hk.series; s != nil {
+		kind := "other"
+		if f, ok := err.(*engine.HookFault); ok {
+			kind = f.Kind
+		}
+		s.outcomes[outcomeOf(kind)].Inc()
+	}
+	return err
+}
+
+// ended tells the breaker how an admitted request ended, and logs and
+// counts what that changed.
+func (hk *Hook) ended(probe, ran, timedOut bool) {
+	change := hk.breaker.done(probe, ran, timedOut, hk.host.wd.now())
+	if change == breakerSame {
+		return
+	}
+	log := hk.host.log.With("hook", hk.spec.Name, "trigger", string(hk.spec.Trigger))
+	switch change {
+	case breakerOpened:
+		log.Warn("hooks: circuit breaker opened: the hook's failure policy applies without running it",
+			"timeouts_in_a_row", hk.breaker.timeouts.Load(), "cooldown", hk.spec.Breaker.Cooldown, "failure", string(hk.spec.Failure))
+	case breakerReopened:
+		log.Warn("hooks: circuit breaker probe timed out: the breaker stays open", "cooldown", hk.spec.Breaker.Cooldown)
+	case breakerClosed:
+		log.Info("hooks: circuit breaker closed: the probe run returned in time")
+		return
+	}
+	if s := hk.series; s != nil {
+		s.opened.Inc()
+	}
+}
+
+func (hk *Hook) openError() error {
+	return fmt.Errorf("not run: its circuit breaker is open after %d runs in a row stopped at their deadline; a probe run is let through every %s",
+		hk.spec.Breaker.After, hk.spec.Breaker.Cooldown)
 }
 
 // acquire takes an idle instance, makes one if the pool may grow, or waits
-// for one until the deadline d.
-func (hk *Hook) acquire(ctx context.Context, d int64) (*instance, error) {
+// until the watchdog-clock time until for an instance to come back or for
+// room to make one (an instance discarded after a fault frees a place).
+func (hk *Hook) acquire(ctx context.Context, now, until int64) (*instance, error) {
 	select {
 	case in := <-hk.idle:
 		return in, nil
 	default:
 	}
-	if hk.closed.Load() {
-		return nil, &engine.HookFault{Kind: "closed", Err: errors.New("the hook was unloaded")}
+	var t *time.Timer
+	for {
+		if hk.closed.Load() {
+			return nil, &engine.HookFault{Kind: "closed", Err: errors.New("the hook was unloaded")}
+		}
+		if in, err, grown := hk.grow(ctx); grown {
+			return in, err
+		}
+		if t == nil {
+			left := until - now
+			if left <= 0 {
+				return nil, hk.busy(0)
+			}
+			t = time.NewTimer(time.Duration(left))
+			defer t.Stop()
+			hk.waiting.Add(1)
+			defer hk.waiting.Add(-1)
+		}
+		select {
+		case in := <-hk.idle:
+			hk.waited(now)
+			return in, nil
+		case <-hk.freed:
+		case <-t.C:
+			hk.waited(now)
+			return nil, hk.busy(time.Duration(until - now))
+		case <-ctx.Done():
+			hk.waited(now)
+			return nil, &engine.HookFault{Kind: kindCanceled, Err: ctx.Err()}
+		}
 	}
+}
+
+func (hk *Hook) busy(waited time.Duration) error {
+	if waited == 0 {
+		return &engine.HookFault{Kind: kindBusy, Err: fmt.Errorf("all %d instances are busy, and the pipeline's deadline leaves no time to wait for one", hk.host.max)}
+	}
+	return &engine.HookFault{Kind: kindBusy, Err: fmt.Errorf("all %d instances stayed busy for %s, as long as the pipeline's deadline let the request wait", hk.host.max, waited.Round(time.Microsecond))}
+}
+
+func (hk *Hook) waited(since int64) {
+	if s := hk.series; s != nil {
+		s.waitTime.Observe(float64(hk.host.wd.now()-since) / 1e9)
+	}
+}
+
+// grow makes an instance if the pool is below its maximum; grown is false
+// when it is not.
+func (hk *Hook) grow(ctx context.Context) (in *instance, err error, grown bool) {
 	for {
 		n := hk.live.Load()
 		if int(n) >= hk.host.max {
-			break
+			return nil, nil, false
 		}
 		if hk.live.CompareAndSwap(n, n+1) {
-			in, err := hk.instantiate(ctx)
-			if err != nil {
-				hk.live.Add(-1)
-				return nil, &engine.HookFault{Kind: "instantiate", Err: err}
-			}
-			return in, nil
+			break
 		}
 	}
-	t := time.NewTimer(time.Duration(d - hk.host.wd.now()))
-	defer t.Stop()
-	select {
-	case in := <-hk.idle:
-		return in, nil
-	case <-t.C:
-		return nil, &engine.HookFault{Kind: "timeout", Err: fmt.Errorf("all %d instances stayed busy until the deadline", hk.host.max)}
-	case <-ctx.Done():
-		return nil, &engine.HookFault{Kind: "canceled", Err: ctx.Err()}
+	in, err = hk.instantiate(ctx)
+	if err != nil {
+		hk.live.Add(-1)
+		hk.signalFreed()
+		return nil, &engine.HookFault{Kind: "instantiate", Err: err}, true
 	}
+	return in, nil, true
 }
 
 // release returns a healthy instance to the pool.
@@ -341,6 +519,16 @@ func (hk *Hook) discard(in *instance) {
 func (hk *Hook) destroy(in *instance) {
 	hk.closeInstance(in)
 	hk.live.Add(-1)
+	hk.signalFreed()
+}
+
+// signalFreed tells a request waiting for an instance that the pool has
+// room to grow.
+func (hk *Hook) signalFreed() {
+	select {
+	case hk.freed <- struct{}{}:
+	default:
+	}
 }
 
 func (hk *Hook) closeInstance(in *instance) {
@@ -395,6 +583,7 @@ var (
 // growing past it fails (memory.grow returns -1) and is recorded, for the
 // current call (guarded clears it before each).
 type linearMemory struct {
+	in      *instance
 	limit   uint64
 	buf     []byte
 	release func() // returns a reservation to the OS; nil for Go memory
@@ -419,8 +608,17 @@ func (m *linearMemory) reserve(initial uint64, mapMemory func(uint64) ([]byte, f
 	m.buf = make([]byte, 0, min(initial, m.limit))
 }
 
+// yieldPages is what the guard's yields ask to grow the memory to
+// (wasmguard.Options.YieldPages): all of the 32-bit address space, more
+// than any cap, so Reallocate sees it and refuses it.
+const yieldPages = 1 << 16
+
 // Reallocate implements experimental.LinearMemory.
 func (m *linearMemory) Reallocate(size uint64) []byte {
+	if size == yieldPages<<16 {
+		m.in.yield()
+		return nil
+	}
 	if size > m.limit {
 		m.refused = true
 		return nil
@@ -435,10 +633,11 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
-// Free implements experimental.LinearMemory. It keeps any mapping: the
-// runtime may close a module while a call still runs in it (Host.Close during
-// a request), and unmapping then would fault the process. closeInstance,
-// which only ever sees an instance between calls, unmaps.
+// Free implements experimental.LinearMemory. It keeps any mapping: should
+// the runtime close a module while a call still runs in it (Host.Close
+// stops the calls and waits for them, but only so long), unmapping would
+// fault the process. closeInstance, which only ever sees an instance
+// between calls, unmaps.
 func (m *linearMemory) Free() { m.buf = nil }
 
 // unmap returns a mapped reservation to the OS; the instance must not be

@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -34,6 +36,12 @@ type Host struct {
 	// mapMemory reserves an instance's linear memory (mapMemory; tests
 	// replace it to run with Go memory).
 	mapMemory func(limit uint64) ([]byte, func(), bool)
+	// yieldPages is wasmguard's Options.YieldPages (tests set 0 to leave
+	// runaway guests to the watchdog).
+	yieldPages uint32
+
+	registerer prometheus.Registerer
+	metrics    *metrics
 
 	cache wazero.CompilationCache
 	wd    *watchdog
@@ -63,10 +71,19 @@ func WithPlugins(lookup func(name string) ([]byte, bool)) Option {
 // (default crypto/rand).
 func WithRand(r io.Reader) Option { return func(h *Host) { h.rand = r } }
 
+// WithRegisterer exports each hook's metrics (runs by outcome, run and
+// wait durations, pool size, busy instances, circuit breaker state; see
+// docs/hooks.md) to reg, labelled by trigger and hook name. Without it
+// nothing is measured.
+func WithRegisterer(reg prometheus.Registerer) Option {
+	return func(h *Host) { h.registerer = reg }
+}
+
 // WithPoolSize sets how many instances of each hook are made at load
 // (warm) and how many may exist at once (max). The defaults are
 // GOMAXPROCS and twice that (at least 4). A request that finds every
-// instance busy waits for one until its deadline.
+// instance busy makes one while there are fewer than max, else waits for
+// one (Hook.Invoke says how long).
 func WithPoolSize(warm, max int) Option {
 	return func(h *Host) { h.warm, h.max = warm, max }
 }
@@ -80,7 +97,8 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 		warm: procs,
 		max:  max(2*procs, 4),
 
-		mapMemory: mapMemory,
+		mapMemory:  mapMemory,
+		yieldPages: yieldPages,
 	}
 	for _, o := range opts {
 		o(h)
@@ -101,6 +119,14 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
+	if h.registerer != nil {
+		m, err := newMetrics(h.registerer)
+		if err != nil {
+			h.cache.Close(ctx)
+			return nil, fmt.Errorf("hooks: metrics: %w", err)
+		}
+		h.metrics = m
+	}
 	rt, err := newRuntime(ctx, h.cache)
 	if err != nil {
 		h.cache.Close(ctx)
@@ -111,8 +137,9 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 	return h, nil
 }
 
-// Close stops the watchdog and closes every runtime. Close the hooks first
-// (retiring the issuer's snapshots does that).
+// Close stops every call still running (they fault), waits for them to
+// return, and closes the runtime. Close the hooks first (retiring the
+// issuer's snapshots does that).
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {
@@ -121,8 +148,8 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.closed = true
 	h.mu.Unlock()
+	h.wd.close(time.Second)
 	errs := []error{h.rt.r.Close(ctx)}
-	h.wd.close()
 	errs = append(errs, h.cache.Close(ctx))
 	return errors.Join(errs...)
 }

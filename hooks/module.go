@@ -58,11 +58,11 @@ func invalid(format string, args ...any) error {
 
 // prepare reads a module, checks its imports against the ABI and the WASI
 // allow-list and its exports by name and kind, and instruments it.
-func prepare(bin []byte, memoryCap uint32) (*prepared, error) {
+func prepare(bin []byte, memoryCap, yield uint32) (*prepared, error) {
 	if len(bin) > MaxModuleSize {
 		return nil, invalid("%d bytes, more than the %d MiB a module may have", len(bin), MaxModuleSize>>20)
 	}
-	m, err := wasmguard.Instrument(bin, wasmguard.Options{StopGlobal: stopGlobal})
+	m, err := wasmguard.Instrument(bin, wasmguard.Options{StopGlobal: stopGlobal, YieldPages: yield})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, strings.TrimPrefix(err.Error(), "wasmguard: "))
 	}
@@ -193,7 +193,7 @@ func (h *Host) Check(ctx context.Context, spec *tenant.Hook) (*Report, error) {
 // cap) and compiles it in the host's runtime, which also checks its types.
 // Release the compiled module with rt.releaseCompiled(ctx, p.key).
 func (h *Host) compileFor(ctx context.Context, bin []byte, pages uint32) (*prepared, *hostRuntime, wazero.CompiledModule, error) {
-	p, err := prepare(bin, pages)
+	p, err := prepare(bin, pages, h.yieldPages)
 	if err != nil {
 		return nil, nil, nil, err
 	}

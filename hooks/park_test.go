@@ -6,19 +6,21 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/hooks"
 )
 
-// TestStopAfterPark: a runaway hook is stopped even when it starts after
-// the watchdog parked (no call for a while).
+// TestStopAfterPark: the watchdog stops a runaway hook even when the call
+// starts after the watchdog parked (no call for a while). The guard's
+// yields, which would stop it first, are off.
 func TestStopAfterPark(t *testing.T) {
-	h := newHost(t)
+	h := newHost(t, hooks.WithWatchdogOnly())
 	hk, err := h.Load(context.Background(), spec("loop", "testdata/faulty.wasm", `"L"`, tenant.FailDeny))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hk.Close()
 	for range 2 {
-		time.Sleep(300 * time.Millisecond) // > 100 ticks: the watchdog parks
+		waitFor(t, "the watchdog to park", func() bool { return hooks.Parked(h) })
 		done := make(chan error, 1)
 		go func() {
 			_, err := hk.Invoke(context.Background(), transaction(t))
@@ -36,8 +38,8 @@ func TestStopAfterPark(t *testing.T) {
 }
 
 // TestHostCloseDuringCall: closing the host while a hook runs, writing to
-// its memory, does not pull the memory from under it; the call is stopped at
-// its deadline as usual.
+// its memory, stops the call and waits for it before the runtime closes
+// the module under it.
 func TestHostCloseDuringCall(t *testing.T) {
 	h := newHost(t)
 	s := spec("writer", "testdata/faulty.wasm", `"P"`, tenant.FailDeny)
@@ -51,7 +53,7 @@ func TestHostCloseDuringCall(t *testing.T) {
 		_, err := hk.Invoke(context.Background(), transaction(t))
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // the hook is in its loop
+	waitFor(t, "the hook to run", func() bool { return hooks.Running(h) > 0 })
 	if err := h.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -64,4 +66,15 @@ func TestHostCloseDuringCall(t *testing.T) {
 		t.Fatal("the runaway hook was not stopped after the host closed")
 	}
 	hk.Close()
+}
+
+// waitFor polls cond until it holds, for up to 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

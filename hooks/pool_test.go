@@ -28,11 +28,12 @@ func (r *slowRand) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestStartPastDeadline: when the pool grows on the request path and the
-// new instance's start uses up the run's time, the run is not called (it
-// would be stopped at once) and the healthy new instance stays in the
-// pool.
-func TestStartPastDeadline(t *testing.T) {
+// TestSlowStart: when the pool grows on the request path, the new
+// instance's start does not eat the run's own timeout: the run gets its
+// whole timeout once it starts. When the start used up what the pipeline
+// had left, the run is not called (it would be stopped at once) and the
+// healthy new instance stays in the pool.
+func TestSlowStart(t *testing.T) {
 	const timeout = 10 * time.Millisecond
 	rnd := &slowRand{delay: 3 * timeout} // well within the start's own budget (1 s)
 	h := newHost(t, hooks.WithRand(rnd))
@@ -47,10 +48,24 @@ func TestStartPastDeadline(t *testing.T) {
 	defer release()
 
 	rnd.armed.Store(true)
-	_, err = hk.Invoke(context.Background(), transaction(t))
+	if _, err := hk.Invoke(context.Background(), transaction(t)); err != nil {
+		t.Fatalf("a run after a start longer than its timeout: %v", err)
+	}
+	rnd.armed.Store(false)
+	if n := hooks.Idle(hk); n != 1 {
+		t.Fatalf("%d idle instances, want the new one", n)
+	}
+
+	hold := hooks.Take(hk) // busy again; the pool is at its maximum (2)
+	tx := transaction(t)
+	tx.Deadline = time.Now().Add(2 * timeout) // the pipeline's
+	// Make room: the pool grows, slowly, past the pipeline's deadline.
+	hooks.Destroy(hk, hold)
+	rnd.armed.Store(true)
+	_, err = hk.Invoke(context.Background(), tx)
 	rnd.armed.Store(false)
 	var f *engine.HookFault
-	if !errors.As(err, &f) || f.Kind != "timeout" || !strings.Contains(f.Error(), "before the run could start") {
+	if !errors.As(err, &f) || f.Kind != "timeout" || !strings.Contains(f.Error(), "no time left in the pipeline") {
 		t.Fatalf("got %v, want a timeout before the run", err)
 	}
 	if n := hk.Discarded(); n != 0 {

@@ -26,6 +26,7 @@ type watchdog struct {
 	insts map[*instance]struct{}
 
 	running atomic.Int64
+	closing atomic.Bool
 	parked  atomic.Bool
 	wake    chan struct{}
 	quit    chan struct{}
@@ -75,22 +76,33 @@ func (w *watchdog) remove(in *instance) {
 }
 
 // enter is called before a guest call starts: its deadline is already in
-// the instance.
-func (w *watchdog) enter() {
+// the instance. It returns false once the watchdog is closing: the call
+// must not start (and the instance, whose stop flag may be raised, must be
+// discarded).
+func (w *watchdog) enter() bool {
 	if w.running.Add(1) == 1 && w.parked.Load() {
 		select {
 		case w.wake <- struct{}{}:
 		default:
 		}
 	}
+	if w.closing.Load() {
+		w.exit()
+		return false
+	}
+	return true
 }
 
 // exit is called when a guest call has returned.
 func (w *watchdog) exit() { w.running.Add(-1) }
 
-// close stops the watchdog and, since no one would stop them afterwards,
-// every call still running.
-func (w *watchdog) close() {
+// close stops the watchdog and every call still running, and waits (up to
+// wait) until they have returned; calls that would start afterwards are
+// refused (enter). The runtime can then close the modules: closing one
+// while a call runs in it would leave the call without its memory
+// allocator, and the guard's yields would really grow the memory.
+func (w *watchdog) close(wait time.Duration) {
+	w.closing.Store(true) // before the sweep: see enter
 	close(w.quit)
 	<-w.done
 	w.mu.Lock()
@@ -100,6 +112,11 @@ func (w *watchdog) close() {
 		}
 	}
 	w.mu.Unlock()
+	// A stopped guest traps at its next check, microseconds away; a host
+	// function it is in returns first.
+	for end := time.Now().Add(wait); w.running.Load() > 0 && time.Now().Before(end); {
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 func (w *watchdog) loop() {

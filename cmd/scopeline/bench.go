@@ -92,7 +92,7 @@ func runBench(ctx context.Context, out io.Writer, cfg benchConfig) error {
 	if err != nil {
 		return err
 	}
-	iss, done, err := localIssuer(ctx, t)
+	iss, done, err := localIssuer(ctx, t, hookRuntime{})
 	if err != nil {
 		return err
 	}

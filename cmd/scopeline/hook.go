@@ -46,7 +46,8 @@ took.
 environment variables: --secret NAME=ENVVAR.
 
 The exit code is 0 when the hook ran (allowing or denying), 1 when it
-faulted or could not be loaded.`,
+faulted, could not be loaded, or set a claim to a value that is not JSON
+(which the issuer refuses, issuing the token without the claim).`,
 		Example: `  scopeline hook test examples/hooks/go/tier-gate.wasm --event examples/events/credentials-exchange.json
   scopeline hook test plugin:ip-allowlist --event examples/events/credentials-exchange.json --config cidrs.json`,
 		Args: cobra.ExactArgs(1),
@@ -136,17 +137,43 @@ func newTestHost(ctx context.Context, cacheDir string) (*hooks.Host, error) {
 	return hooks.New(ctx, hooks.WithCacheDir(cacheDir), hooks.WithPlugins(plugins.Lookup), hooks.WithPoolSize(1, 1))
 }
 
-// timedHook measures the hook's runs.
+// timedHook measures the hook's runs and keeps what they asked for.
 type timedHook struct {
 	engine.Hook
 	took time.Duration
+	res  *engine.HookResult
 }
 
 func (t *timedHook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
 	start := time.Now()
 	res, err := t.Hook.Invoke(ctx, tx)
 	t.took = time.Since(start)
+	t.res = res
 	return res, err
+}
+
+// opErrors lists the ops of res that are mistakes of the hook's which the
+// issuer refuses quietly, answering without them: a claim value that is
+// not JSON.
+func opErrors(res *engine.HookResult) []string {
+	if res == nil {
+		return nil
+	}
+	var errs []string
+	for _, op := range res.Ops {
+		if op.Kind != engine.HookSetClaim {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(op.Value, &v); err != nil {
+			value := string(op.Value)
+			if len(value) > 40 {
+				value = value[:40] + "..."
+			}
+			errs = append(errs, fmt.Sprintf("set_claim %q: the value %q is not JSON (%v); the issuer refuses the op and issues the token without the claim (a string claim is written with its quotes: \"gold\")", op.Name, value, err))
+		}
+	}
+	return errs
 }
 
 // hookTestResult is what `hook test` prints.
@@ -160,6 +187,7 @@ type hookTestResult struct {
 	Scopes   []string       `json:"scopes"`
 	Claims   map[string]any `json:"claims"`
 	Logs     []string       `json:"logs"`
+	Errors   []string       `json:"errors,omitempty"`
 	Load     string         `json:"load_time"`
 	Run      string         `json:"run_time"`
 	Module   *hooks.Report  `json:"module"`
@@ -235,6 +263,9 @@ func hookTest(ctx context.Context, out io.Writer, cfg hookTestConfig) error {
 	for _, l := range tx.Logs {
 		res.Logs = append(res.Logs, l.Message)
 	}
+	if runErr == nil {
+		res.Errors = opErrors(th.res)
+	}
 	if runErr != nil {
 		e := engine.AsError(runErr)
 		res.Decision, res.Error, res.Reason = "denied", e.Code, e.Description
@@ -257,6 +288,9 @@ func hookTest(ctx context.Context, out io.Writer, cfg hookTestConfig) error {
 	}
 	if res.Decision == "fault" {
 		return errors.New("the hook faulted")
+	}
+	if len(res.Errors) > 0 {
+		return errors.New("the hook asked for ops the issuer refuses")
 	}
 	return nil
 }
@@ -301,6 +335,12 @@ func printHookTest(out io.Writer, r *hookTestResult) {
 		fmt.Fprintln(out, "logs:")
 		for _, l := range r.Logs {
 			fmt.Fprintf(out, "  %s\n", l)
+		}
+	}
+	if len(r.Errors) > 0 {
+		fmt.Fprintln(out, "errors:")
+		for _, e := range r.Errors {
+			fmt.Fprintf(out, "  ERROR: %s\n", e)
 		}
 	}
 }

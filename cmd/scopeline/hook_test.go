@@ -21,6 +21,7 @@ func TestHookCommands(t *testing.T) {
 		return p
 	}
 	loop := write("loop.json", `"L"`)
+	notJSON := write("notjson.json", `"J"`)
 	badCIDR := write("bad.json", `{"cidrs":["nope"]}`)
 	cidrs := write("cidrs.json", `{"cidrs":["192.0.2.0/24"]}`)
 	cx := "../../examples/events/credentials-exchange.json"
@@ -38,6 +39,8 @@ func TestHookCommands(t *testing.T) {
 			1, []string{`"nope" is not a CIDR`}},
 		{"a runaway hook", []string{"hook", "test", "../../hooks/testdata/faulty.wasm", "--event", cx, "--config", loop, "--timeout", "20ms"},
 			1, []string{"FAULT (hook timeout: stopped at its deadline (20ms", "the hook faulted"}},
+		{"a claim value that is not JSON", []string{"hook", "test", "../../hooks/testdata/faulty.wasm", "--event", cx, "--config", notJSON},
+			1, []string{"REFUSED  value is not valid JSON", `ERROR: set_claim "k": the value "gold" is not JSON`, "issues the token without the claim", "the hook asked for ops the issuer refuses"}},
 		{"check a good module", []string{"hook", "check", "../../examples/hooks/c/tier-gate.wasm"},
 			0, []string{"ok, hook ABI v1", "scopeline.client_metadata"}},
 		{"check a forbidden import", []string{"hook", "check", "../../hooks/testdata/forbidden.wasm"},

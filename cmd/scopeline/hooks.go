@@ -2,20 +2,87 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 	"github.com/scopeline/scopeline/plugins"
 )
 
-// newHookLoader returns the hook runtime for a process whose state lives in
-// dataDir (compiled modules are cached in dataDir/wasm-cache), and how to
-// close it once the issuer is closed. Without an error, the loader is never
-// nil.
-func newHookLoader(ctx context.Context, dataDir string) (engine.HookLoader, func(), error) {
-	h, err := hooks.New(ctx, hooks.WithCacheDir(dataDir), hooks.WithPlugins(plugins.Lookup))
+// hookRuntime says how a process runs its hooks.
+type hookRuntime struct {
+	// cacheDir keeps compiled modules (in cacheDir/wasm-cache), so that a
+	// module compiles once per machine, not once per process; "" keeps
+	// them in memory.
+	cacheDir string
+	// registerer, when set, gets the hooks' metrics.
+	registerer prometheus.Registerer
+	// say, when set, is told about a hook whose load takes longer than
+	// slowLoad: compiling a large module on a cold cache takes seconds,
+	// and a silent command looks hung.
+	say      func(msg string)
+	slowLoad time.Duration
+}
+
+// newHookLoader returns the hook runtime and how to close it once the
+// issuer is closed. Without an error, the loader is never nil.
+func newHookLoader(ctx context.Context, rt hookRuntime) (engine.HookLoader, func(), error) {
+	opts := []hooks.Option{hooks.WithPlugins(plugins.Lookup)}
+	if rt.cacheDir != "" {
+		opts = append(opts, hooks.WithCacheDir(rt.cacheDir))
+	}
+	if rt.registerer != nil {
+		opts = append(opts, hooks.WithRegisterer(rt.registerer))
+	}
+	h, err := hooks.New(ctx, opts...)
 	if err != nil {
 		return nil, func() {}, err
 	}
-	return h, func() { h.Close(context.Background()) }, nil
+	closeHost := func() { h.Close(context.Background()) }
+	if rt.say == nil {
+		return h, closeHost, nil
+	}
+	if rt.slowLoad <= 0 {
+		rt.slowLoad = time.Second
+	}
+	return &slowLoads{HookLoader: h, rt: rt}, closeHost, nil
+}
+
+// slowLoads is a HookLoader that says what it is doing when loading a
+// hook takes longer than rt.slowLoad.
+type slowLoads struct {
+	engine.HookLoader
+	rt hookRuntime
+}
+
+func (l *slowLoads) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook, error) {
+	what := "module " + spec.Module
+	if spec.Plugin != "" {
+		what = "plugin " + spec.Plugin
+	}
+	where := "compiled modules are kept in memory only"
+	if l.rt.cacheDir != "" {
+		where = "the compiled module is cached in " + l.rt.cacheDir + "/wasm-cache for the next runs"
+	}
+	start := time.Now()
+	var said sync.WaitGroup
+	said.Add(1)
+	t := time.AfterFunc(l.rt.slowLoad, func() {
+		defer said.Done()
+		l.rt.say(fmt.Sprintf("loading hook %q (%s): compiling its module; %s", spec.Name, what, where))
+	})
+	h, err := l.HookLoader.LoadHook(ctx, spec)
+	if t.Stop() {
+		return h, err
+	}
+	said.Wait()
+	if err == nil {
+		l.rt.say(fmt.Sprintf("hook %q loaded in %s", spec.Name, time.Since(start).Round(10*time.Millisecond)))
+	}
+	return h, err
 }

@@ -24,51 +24,57 @@ func (c *captureAuditor) Record(_ context.Context, d *engine.Decision) error {
 }
 
 // localIssuer builds an issuer for t in process, with throwaway signing
-// keys and the hook runtime; done releases all of it.
-func localIssuer(ctx context.Context, t *tenant.Tenant, opts ...engine.Option) (iss *engine.Issuer, done func(), err error) {
+// keys and the hook runtime rt; done releases all of it.
+func localIssuer(ctx context.Context, t *tenant.Tenant, rt hookRuntime, opts ...engine.Option) (*engine.Issuer, func(), error) {
 	dir, err := os.MkdirTemp("", "scopeline-")
 	if err != nil {
 		return nil, nil, err
 	}
-	cleanup := []func(){func() { os.RemoveAll(dir) }}
-	done = func() {
+	var cleanup []func()
+	done := func() {
 		for i := len(cleanup) - 1; i >= 0; i-- {
 			cleanup[i]()
 		}
+		os.RemoveAll(dir)
 	}
-	defer func() {
-		if err != nil {
-			done()
-		}
-	}()
 	ks, err := keys.NewStore(dir).Ensure(t.Algorithms(), time.Now())
 	if err != nil {
+		done()
 		return nil, nil, err
 	}
 	if t.Issuer == "" {
 		opts = append([]engine.Option{engine.WithIssuer("http://localhost/")}, opts...)
 	}
-	hooks, closeHooks, err := newHookLoader(ctx, dir)
+	hooks, closeHooks, err := newHookLoader(ctx, rt)
 	if err != nil {
+		done()
 		return nil, nil, err
 	}
 	cleanup = append(cleanup, closeHooks)
 	opts = append(opts, engine.WithHookLoader(hooks))
-	if iss, err = engine.New(ctx, t, ks, opts...); err != nil {
+	iss, err := engine.New(ctx, t, ks, opts...)
+	if err != nil {
+		done()
 		return nil, nil, err
 	}
 	cleanup = append(cleanup, func() { iss.Close() })
 	return iss, done, nil
 }
 
-// localToken runs one token request through the tenant file in process.
-func localToken(ctx context.Context, out io.Writer, cfg tokenConfig) error {
+// localToken runs one token request through the tenant file in process;
+// what it does that takes long (compiling hooks) goes to errOut.
+func localToken(ctx context.Context, out, errOut io.Writer, cfg tokenConfig) error {
 	t, err := loadTenant(cfg.configPath)
 	if err != nil {
 		return err
 	}
 	audit := &captureAuditor{}
-	iss, done, err := localIssuer(ctx, t, engine.WithAuditor(audit))
+	rt := hookRuntime{
+		cacheDir: cfg.cacheDir,
+		say:      func(msg string) { fmt.Fprintln(errOut, "scopeline: "+msg) },
+		slowLoad: cfg.slowLoad,
+	}
+	iss, done, err := localIssuer(ctx, t, rt, engine.WithAuditor(audit))
 	if err != nil {
 		return err
 	}

@@ -190,7 +190,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	// Runs after the HTTP server stopped: drain events, then stop NATS.
 	defer closeAudit(s.audit, cfg.shutdownTimeout, log)
 	opts = append(opts, auditOpts...)
-	hooks, closeHooks, err := newHookLoader(ctx, cfg.dataDir)
+	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
 		return err
 	}

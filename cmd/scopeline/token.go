@@ -34,6 +34,10 @@ type tokenConfig struct {
 	auth         string
 	trace        bool
 	raw          bool
+	// cacheDir keeps compiled hook modules (in process); slowLoad is how
+	// long loading a hook may take before the command says so (default 1s).
+	cacheDir string
+	slowLoad time.Duration
 }
 
 func newTokenCmd() *cobra.Command {
@@ -49,6 +53,9 @@ discovery and the signature checked against the issuer's JWKS.
 In process (--config FILE, or --demo for the built-in demo tenant), the
 tenant file is run directly, without a server; --trace then also prints
 the decision trace: which stage or hook granted, refused or changed what.
+Hook modules are compiled once and cached in --cache-dir (the one that
+scopeline hook test uses), so only the first run on a machine compiles;
+a hook that takes over a second to load is announced on stderr.
 
 The client secret is read from --client-secret or $SCOPELINE_CLIENT_SECRET.`,
 		Example: `  scopeline token --issuer http://127.0.0.1:8080/ --client-id demo-m2m --client-secret demo-m2m-secret --scope read:users
@@ -70,7 +77,7 @@ The client secret is read from --client-secret or $SCOPELINE_CLIENT_SECRET.`,
 				return usageError{errors.New("--auth must be basic or post")}
 			}
 			if local {
-				return localToken(cmd.Context(), cmd.OutOrStdout(), cfg)
+				return localToken(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
 			}
 			return remoteToken(cmd.Context(), cmd.OutOrStdout(), cfg)
 		},
@@ -87,6 +94,7 @@ The client secret is read from --client-secret or $SCOPELINE_CLIENT_SECRET.`,
 	f.StringVar(&cfg.auth, "auth", "basic", "client authentication: basic (client_secret_basic) or post (client_secret_post)")
 	f.BoolVar(&cfg.trace, "trace", false, "print the decision trace (in process only)")
 	f.BoolVar(&cfg.raw, "raw", false, "print only the access token")
+	f.StringVar(&cfg.cacheDir, "cache-dir", defaultHookCache(), "where compiled hook modules are cached (in process)")
 	return cmd
 }
 

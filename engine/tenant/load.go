@@ -218,6 +218,12 @@ type fileHook struct {
 	Memory           ByteSize          `yaml:"memory"`
 	Failure          string            `yaml:"failure"`
 	AllowExceedGrant bool              `yaml:"allow_exceed_grant"`
+	Breaker          *fileBreaker      `yaml:"breaker"`
+}
+
+type fileBreaker struct {
+	After    *int          `yaml:"after"`
+	Cooldown time.Duration `yaml:"cooldown"`
 }
 
 // ByteSize is a size written as a number of bytes or with a unit
@@ -701,6 +707,8 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 			Memory:           int64(fh.Memory),
 			Failure:          FailurePolicy(fh.Failure),
 			AllowExceedGrant: fh.AllowExceedGrant,
+			Breaker:          Breaker{After: DefaultBreakerAfter, Cooldown: DefaultBreakerCooldown},
+			Trigger:          trig,
 			Line:             lineOf(v.root, at),
 		}
 		switch {
@@ -764,6 +772,20 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 		case FailDeny, FailSkip:
 		default:
 			v.fail(fmt.Sprintf("failure must be deny or skip, not %q", fh.Failure), append(at, "failure")...)
+		}
+		if b := fh.Breaker; b != nil {
+			if b.After != nil {
+				h.Breaker.After = *b.After
+				if h.Breaker.After < 0 || h.Breaker.After > 1000 {
+					v.fail("after must be between 0 (no breaker) and 1000", append(at, "breaker", "after")...)
+				}
+			}
+			if b.Cooldown != 0 {
+				h.Breaker.Cooldown = b.Cooldown
+				if b.Cooldown < 100*time.Millisecond || b.Cooldown > time.Hour {
+					v.fail("cooldown must be between 100ms and 1h", append(at, "breaker", "cooldown")...)
+				}
+			}
 		}
 		p.Hooks = append(p.Hooks, h)
 	}

@@ -268,7 +268,24 @@ const (
 	DefaultHookTimeout     = 50 * time.Millisecond
 	DefaultHookMemory      = 16 << 20
 	MaxHookMemory          = 1 << 30
+	// DefaultBreakerAfter is how many runs in a row stopped at their
+	// deadline open a hook's circuit breaker.
+	DefaultBreakerAfter = 10
+	// DefaultBreakerCooldown is how long an open breaker stays open before
+	// it lets one run through to probe the hook.
+	DefaultBreakerCooldown = 5 * time.Second
 )
+
+// Breaker is a hook's circuit breaker. After After consecutive runs
+// stopped at their deadline, the hook is not run for Cooldown: each
+// request gets the hook's failure policy at once, as for a fault of kind
+// circuit-open. Then one run goes through as a probe: if it returns in
+// time the breaker closes, else it stays open for another Cooldown.
+// After 0 turns the breaker off.
+type Breaker struct {
+	After    int
+	Cooldown time.Duration
+}
 
 // FailurePolicy says what a hook fault (trap, timeout, bad output) does to
 // the request.
@@ -296,6 +313,9 @@ type Hook struct {
 	Memory           int64
 	Failure          FailurePolicy
 	AllowExceedGrant bool
+	Breaker          Breaker
+	// Trigger is the pipeline the hook runs in.
+	Trigger Trigger
 	// Line is where the hook is declared in the tenant file.
 	Line int
 }

@@ -20,6 +20,11 @@
 ;;       as a no-op: the host's tests slow the start through the reader
 ;;   "E" return 1 (the hook's own error) after logging
 ;;   "P" loop forever writing to its memory
+;;   "V" loop forever when the request's user agent starts with "L",
+;;       else return at once: one hook, good and runaway requests
+;;   "J" set claim "k" to `gold`, which is not JSON
+;;   "Q" write "out-" to stdout, "err\n" to stderr, then "put\n" to stdout
+;;   "Y" log "bad config" in scopeline_init and return 1 from it
 ;;
 ;; Build: wat2wasm faulty.wat -o faulty.wasm
 (module
@@ -30,6 +35,7 @@
   (import "scopeline" "log" (func $log (param i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 0) "read:users")       ;; 0, 10
   (data (i32.const 16) "k")               ;; 16, 1
@@ -43,6 +49,12 @@
   (data (i32.const 80) "admin:everything");; 80, 16
   (data (i32.const 96) "flood")           ;; 96, 5
   (data (i32.const 112) "failing on purpose") ;; 112, 18
+  (data (i32.const 132) "gold")           ;; 132, 4
+  (data (i32.const 140) "out-err\0aput\0a") ;; 140, 4 + 4 + 4
+  (data (i32.const 160) "\8c\00\00\00\04\00\00\00") ;; iovec "out-"
+  (data (i32.const 168) "\90\00\00\00\04\00\00\00") ;; iovec "err\n"
+  (data (i32.const 176) "\94\00\00\00\04\00\00\00") ;; iovec "put\n"
+  (data (i32.const 192) "bad config")     ;; 192, 10
   (global $depth (mut i32) (i32.const 0))
   (global $refused (mut i32) (i32.const 0))
   (func (export "scopeline_abi_v1"))
@@ -56,6 +68,10 @@
       (then (loop $forever (br $forever))))
     (if (i32.eq (call $mode) (i32.const 87)) ;; 'W'
       (then (drop (call $random_get (i32.const 256) (i32.const 8)))))
+    (if (i32.eq (call $mode) (i32.const 89)) ;; 'Y'
+      (then
+        (drop (call $log (i32.const 3) (i32.const 192) (i32.const 10)))
+        (return (i32.const 1))))
     (i32.const 0))
   (func $recurse (param i32) (result i32)
     (i32.add (call $recurse (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
@@ -139,6 +155,21 @@
       (memory.fill (i32.const 1024) (i32.const 97) (i32.const 1023)) ;; 'a'
       (i32.store16 (i32.const 2047) (i32.const 0xA9C3)) ;; "é" (C3 A9) at 1023
       (drop (call $log (i32.const 1) (i32.const 1024) (i32.const 1100)))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 86))) ;; V
+      (br_if $done (i32.lt_s (call $field (i32.const 11) (i32.const 600) (i32.const 256)) (i32.const 1)))
+      (br_if $done (i32.ne (i32.load8_u (i32.const 600)) (i32.const 76))) ;; 'L'
+      (loop $forever (br $forever)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 74))) ;; J
+      (drop (call $set_claim (i32.const 16) (i32.const 1) (i32.const 132) (i32.const 4) (i32.const 24) (i32.const 2)))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 81))) ;; Q
+      (drop (call $fd_write (i32.const 1) (i32.const 160) (i32.const 1) (i32.const 184)))
+      (drop (call $fd_write (i32.const 2) (i32.const 168) (i32.const 1) (i32.const 184)))
+      (drop (call $fd_write (i32.const 1) (i32.const 176) (i32.const 1) (i32.const 184)))
       (return (i32.const 0)))
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 69))) ;; E

@@ -91,13 +91,24 @@ type Options struct {
 	// MaxCallDepth bounds the depth of guest calls (default
 	// DefaultMaxCallDepth).
 	MaxCallDepth uint32
+	// YieldPages, when set, makes each yield ask to grow the memory to
+	// exactly that many pages (memory.grow(YieldPages - memory.size))
+	// instead of by none: a host whose memory allocator refuses that size
+	// gets control at every yield, in Go, on the guest's goroutine, and
+	// can check the run's deadline there without waiting for another
+	// goroutine to be scheduled. The rewrite then drops the memory's
+	// declared maximum, which would refuse the growth before the
+	// allocator sees it: the host caps memory itself. Without such an
+	// allocator the memory would really grow: leave it 0.
+	YieldPages uint32
 }
 
 // yieldEvery is how many checks pass between two exits to the host
-// (memory.grow 0, which wazero runs in Go): a guest that never calls the
+// (memory.grow, which wazero runs in Go): a guest that never calls the
 // host must still reach a Go safe point now and then, or a garbage
 // collection's stop-the-world would wait for it — and so would the
-// watchdog that is to stop it.
+// watchdog that is to stop it. See Options.YieldPages for a host that
+// checks deadlines at the yields itself.
 const yieldEvery = 4096
 
 func importsMemory(m *Module) bool {
@@ -217,6 +228,9 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 			importedGlobals, err = m.readImports(s.body)
 		case secMemory:
 			err = m.readMemories(s.body)
+			if err == nil && m.HasMemory && opts.YieldPages != 0 {
+				s.body = appendU32([]byte{1, 0x00}, m.MemoryMin) // no maximum
+			}
 		case secGlobal:
 			globalAt = i
 			sr := &reader{b: s.body}
@@ -270,7 +284,7 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 	types := &typeTable{results: results}
 	for i := range secs {
 		if secs[i].id == secCode {
-			b, err := instrumentCode(secs[i].body, funcs, types, stop, depth, fuel, opts.MaxCallDepth, m.HasMemory || importsMemory(m))
+			b, err := instrumentCode(secs[i].body, funcs, types, stop, depth, fuel, opts, m.HasMemory || importsMemory(m))
 			if err != nil {
 				return nil, err
 			}
@@ -468,7 +482,7 @@ func readFunctions(b []byte, ntypes uint32) ([]uint32, error) {
 
 // instrumentCode inserts the stop check and the depth count into every
 // function body.
-func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, fuel, maxDepth uint32, memory bool) ([]byte, error) {
+func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, fuel uint32, opts Options, memory bool) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
 	if n != uint32(len(funcs)) {
@@ -478,7 +492,8 @@ func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, fue
 	// if (stop) unreachable
 	g.check = append(appendU32([]byte{0x23}, stop), 0x04, 0x40, 0x00, 0x0B)
 	if memory {
-		// if (--fuel == 0) { fuel = yieldEvery; drop(memory.grow(0)) }
+		// if (--fuel == 0) { fuel = yieldEvery; drop(memory.grow(delta)) }
+		// where delta is 0, or YieldPages - memory.size.
 		y := appendU32([]byte{0x23}, fuel)
 		y = append(y, 0x41, 0x01, 0x6B, 0x24)
 		y = appendU32(y, fuel)
@@ -486,7 +501,11 @@ func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, fue
 		y = append(y, 0x45, 0x04, 0x40, 0x41)
 		y = appendSLEB33(y, yieldEvery)
 		y = appendU32(append(y, 0x24), fuel)
-		y = append(y, 0x41, 0x00, 0x40, 0x00, 0x1A, 0x0B)
+		y = appendSLEB33(append(y, 0x41), opts.YieldPages)
+		if opts.YieldPages != 0 {
+			y = append(y, 0x3F, 0x00, 0x6B) // memory.size; i32.sub
+		}
+		y = append(y, 0x40, 0x00, 0x1A, 0x0B)
 		g.check = append(g.check, y...)
 	}
 	// depth++; if (depth > max) { stop = 2; unreachable }
@@ -494,7 +513,7 @@ func instrumentCode(b []byte, funcs []uint32, types *typeTable, stop, depth, fue
 	enter = append(enter, 0x41, 0x01, 0x6A, 0x24)
 	enter = appendU32(enter, depth)
 	enter = appendU32(append(enter, 0x23), depth)
-	enter = appendSLEB33(append(enter, 0x41), maxDepth)
+	enter = appendSLEB33(append(enter, 0x41), opts.MaxCallDepth)
 	enter = append(enter, 0x4B, 0x04, 0x40, 0x41, StopDepth, 0x24)
 	enter = appendU32(enter, stop)
 	g.enter = append(enter, 0x00, 0x0B)

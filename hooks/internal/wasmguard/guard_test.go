@@ -7,9 +7,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 // fixture is a module exercising what the rewrite must keep working:
@@ -173,4 +175,65 @@ func FuzzInstrument(f *testing.F) {
 			cm2.Close(ctx)
 		}
 	})
+}
+
+// yieldMemory is a linear memory whose allocator refuses the growth a
+// yield asks for, and raises the stop flag at the third yield.
+type yieldMemory struct {
+	buf    []byte
+	yields int
+	stop   func()
+}
+
+func (m *yieldMemory) Reallocate(size uint64) []byte {
+	if size == 1<<32 {
+		if m.yields++; m.yields == 3 {
+			m.stop()
+		}
+		return nil
+	}
+	if size > uint64(cap(m.buf)) {
+		m.buf = append(m.buf[:cap(m.buf)], make([]byte, size-uint64(cap(m.buf)))...)
+	}
+	m.buf = m.buf[:size]
+	return m.buf
+}
+
+func (m *yieldMemory) Free() {}
+
+// TestYieldPages: with YieldPages, the yields ask the memory allocator for
+// YieldPages pages (even when the module declares a smaller maximum,
+// which the rewrite drops), so the host gets control at each; the memory
+// does not grow when the allocator refuses.
+func TestYieldPages(t *testing.T) {
+	bin, err := os.ReadFile("testdata/yield.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Instrument(bin, Options{StopGlobal: "stop", YieldPages: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a failure, not a hang
+	defer cancel()
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
+	defer r.Close(ctx)
+	mem := &yieldMemory{}
+	var mod api.Module
+	mem.stop = func() { mod.ExportedGlobal("stop").(api.MutableGlobal).Set(StopDeadline) }
+	alloc := experimental.MemoryAllocatorFunc(func(uint64, uint64) experimental.LinearMemory { return mem })
+	mod, err = r.Instantiate(experimental.WithMemoryAllocator(ctx, alloc), g.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = mod.ExportedFunction("forever").Call(ctx)
+	if err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("got %v, want the trap of the stop flag", err)
+	}
+	if mem.yields != 3 {
+		t.Errorf("%d yields reached the allocator, want 3", mem.yields)
+	}
+	if n := mod.Memory().Size(); n != 1<<16 {
+		t.Errorf("memory is %d bytes, want one page", n)
+	}
 }
