@@ -320,9 +320,15 @@ func (i *Issuer) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	if !getOrHead(w, r) {
 		return
 	}
+	s := i.acquire()
+	if s == nil {
+		writeError(w, ErrTemporarilyUnavailable, false)
+		return
+	}
+	defer s.release()
 	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(JWKSMaxAge/time.Second)))
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Write(i.keys.Load().jwks)
+	w.Write(s.keys.jwks)
 }
 
 func (i *Issuer) handleDiscovery(kind string) http.HandlerFunc {

@@ -96,21 +96,23 @@ type minted struct {
 }
 
 // mint signs the access token for tx (RFC 9068 §2.2): iss, sub, aud,
-// client_id, iat, exp, jti and scope, then the hooks' custom claims.
-func (kr *keyring) mint(i *Issuer, tx *Transaction, now time.Time) (minted, error) {
-	s, ok := kr.signers[tx.API.Algorithm]
+// client_id, iat, exp, jti and scope, then the hooks' custom claims. The
+// issuer and the key are the snapshot's, the one tx.API comes from; random
+// gives the token id.
+func (s *snapshot) mint(tx *Transaction, now time.Time, random io.Reader) (minted, error) {
+	sg, ok := s.keys.signers[tx.API.Algorithm]
 	if !ok {
 		return minted{}, fmt.Errorf("%w for %s", errNoKey, tx.API.Algorithm)
 	}
 	var id [16]byte
-	if _, err := io.ReadFull(i.rand, id[:]); err != nil {
+	if _, err := io.ReadFull(random, id[:]); err != nil {
 		return minted{}, fmt.Errorf("engine: token id: %w", err)
 	}
 	m := minted{jti: b64.EncodeToString(id[:]), exp: now.Add(tx.API.TokenLifetime).Truncate(time.Second)}
 
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"iss":`...)
-	buf = appendString(buf, i.issuer)
+	buf = appendString(buf, s.issuer)
 	buf = append(buf, `,"sub":`...)
 	buf = appendString(buf, tx.Subject)
 	buf = append(buf, `,"aud":`...)
@@ -142,7 +144,7 @@ func (kr *keyring) mint(i *Issuer, tx *Transaction, now time.Time) (minted, erro
 	buf = append(buf, '}')
 
 	var err error
-	if m.token, err = s.sign(s.header, buf); err != nil {
+	if m.token, err = sg.sign(sg.header, buf); err != nil {
 		return minted{}, err
 	}
 	return m, nil

@@ -150,7 +150,7 @@ func (i *Issuer) clientCredentials(ctx context.Context, s *snapshot, r *TokenReq
 	if err := s.pipelines[tx.Trigger].Run(ctx, tx); err != nil {
 		return nil, err
 	}
-	return i.issue(ctx, tx, nil)
+	return i.issue(ctx, s, tx, nil)
 }
 
 // parseScope reads a scope parameter; a malformed one is invalid_scope.
@@ -220,10 +220,9 @@ func resolveAPI(t *tenant.Tenant, r *TokenRequest) (*tenant.API, error) {
 // the decision and builds the response. No token leaves without its record.
 // x, when set, adds to the response (ID and refresh tokens) before the
 // decision is recorded, and commits its state once it is.
-func (i *Issuer) issue(ctx context.Context, tx *Transaction, x extras) (*TokenResponse, error) {
-	kr := i.keys.Load()
+func (i *Issuer) issue(ctx context.Context, s *snapshot, tx *Transaction, x extras) (*TokenResponse, error) {
 	now := i.now()
-	m, err := kr.mint(i, tx, now)
+	m, err := s.mint(tx, now, i.rand)
 	if err != nil {
 		return nil, ErrServerError.Wrap(err)
 	}
@@ -235,12 +234,12 @@ func (i *Issuer) issue(ctx context.Context, tx *Transaction, x extras) (*TokenRe
 		Transaction: tx,
 	}
 	if x != nil {
-		if err := x.add(ctx, kr, now, resp); err != nil {
+		if err := x.add(ctx, s, now, resp); err != nil {
 			return nil, err
 		}
 	}
 	if i.auditor != nil {
-		d := &Decision{Outcome: OutcomeIssued, Issuer: i.issuer, Time: now, Tx: tx, JTI: m.jti, Expires: m.exp}
+		d := &Decision{Outcome: OutcomeIssued, Issuer: s.issuer, Time: now, Tx: tx, JTI: m.jti, Expires: m.exp}
 		if err := i.auditor.Record(ctx, d); err != nil {
 			return nil, ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").Wrap(err)
 		}
