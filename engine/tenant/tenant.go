@@ -58,6 +58,7 @@ type Tenant struct {
 	grants  map[grantKey]*Grant
 	users   map[string]*User
 	logins  map[string]*User
+	decoys  *decoys
 }
 
 type grantKey struct{ client, api string }
