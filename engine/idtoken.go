@@ -18,13 +18,18 @@ import (
 )
 
 // mintIDToken signs an OpenID Connect ID token (OIDC Core §2) for the
-// transaction's user and client, with the tenant's default algorithm:
-// at_hash binds it to the access token, nonce to the authorization request.
+// transaction's user and client, with the client's ID token algorithm
+// (id_token_signed_response_alg, default the tenant's): at_hash binds it
+// to the access token, nonce to the authorization request.
 func (s *snapshot) mintIDToken(tx *Transaction, accessToken, nonce string, authTime, now time.Time) (string, error) {
 	t := s.tenant
-	sg, ok := s.keys.signers[t.Algorithm]
+	alg := tx.Client.IDTokenAlgorithm
+	if alg == "" {
+		alg = t.Algorithm
+	}
+	sg, ok := s.keys.signers[alg]
 	if !ok {
-		return "", fmt.Errorf("%w for %s", errNoKey, t.Algorithm)
+		return "", fmt.Errorf("%w for %s", errNoKey, alg)
 	}
 	claims := userClaims(tx.User, tx.Identity)
 	claims["iss"] = s.issuer
@@ -159,7 +164,7 @@ func (s *snapshot) verifyAccessToken(token string, now func() time.Time) (jwt.Ma
 			}
 		}
 		return nil, errors.New("unknown key")
-	}, jwt.WithValidMethods(s.tenant.Algorithms()), jwt.WithIssuer(s.issuer), jwt.WithExpirationRequired(),
+	}, jwt.WithValidMethods(s.tenant.AccessTokenAlgorithms()), jwt.WithIssuer(s.issuer), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(now), jwt.WithLeeway(30*time.Second))
 	if err != nil {
 		return nil, err
