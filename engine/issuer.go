@@ -35,6 +35,10 @@ type Issuer struct {
 	proxies     []netip.Prefix
 	readiness   []readinessCheck
 	metrics     *metrics
+	newThrottle func(ThrottleRule) Throttle
+	prefix4     int // throttles count clients per network of these prefixes
+	prefix6     int
+	throttles   *throttles
 
 	snap   atomic.Pointer[snapshot]
 	grants map[string]grantHandler
@@ -86,13 +90,20 @@ type readinessCheck struct {
 // New builds an issuer for tenant t, signing with the keys in ks.
 func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*Issuer, error) {
 	i := &Issuer{
-		log:  slog.New(slog.DiscardHandler),
-		now:  time.Now,
-		rand: rand.Reader,
+		log:         slog.New(slog.DiscardHandler),
+		now:         time.Now,
+		rand:        rand.Reader,
+		newThrottle: newLocalThrottle,
+		prefix4:     DefaultIPv4Prefix,
+		prefix6:     DefaultIPv6Prefix,
 	}
 	for _, o := range opts {
 		o(i)
 	}
+	if err := validPrefixes(i.prefix4, i.prefix6); err != nil {
+		return nil, err
+	}
+	i.throttles = newThrottles(i.newThrottle)
 	if !i.issuerFixed {
 		i.issuer = t.Issuer
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/cipher"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -17,11 +18,17 @@ import (
 const TokenType = "at+jwt"
 
 // keyring is an immutable key set prepared for signing: one signer per
-// algorithm, with its JWS header encoded once, and the JWKS to publish.
+// algorithm, with its JWS header encoded once, the JWKS to publish, and
+// the keys that seal authorization requests in flight (sealed.go).
 type keyring struct {
 	set     *keys.Set
 	signers map[string]*signer
 	jwks    []byte
+	// sealers opens what any key of the set sealed; sealKID is the key
+	// new requests are sealed with (the current key of the tenant's
+	// algorithm).
+	sealers map[string]cipher.AEAD
+	sealKID string
 }
 
 type signer struct {
@@ -84,6 +91,11 @@ func (i *Issuer) keyring(ks *keys.Set, t *tenant.Tenant) (*keyring, error) {
 		kr.signers[alg] = &signer{key: k, header: at, idHeader: id}
 	}
 	kr.jwks = ks.JWKS(i.now(), t.LongestTokenLifetime()+keys.Leeway)
+	var err error
+	if kr.sealers, err = sealers(ks); err != nil {
+		return nil, err
+	}
+	kr.sealKID = kr.signers[t.Algorithm].key.ID
 	return kr, nil
 }
 

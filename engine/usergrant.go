@@ -88,7 +88,7 @@ func checkPKCE(challenge, verifier string) error {
 // its outcome, stored with the code, is what the token carries.
 func (i *Issuer) authorizationCode(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error) {
 	tx.Trigger = tenant.TriggerPostLogin
-	c, err := authenticateUserClient(s.tenant, r)
+	c, err := i.authenticateUserClient(ctx, s.tenant, r, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func (i *Issuer) authorizationCode(ctx context.Context, s *snapshot, r *TokenReq
 // change of roles, grants or hooks applies at the next refresh.
 func (i *Issuer) refreshToken(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error) {
 	tx.Trigger = tenant.TriggerPostLogin
-	c, err := authenticateUserClient(s.tenant, r)
+	c, err := i.authenticateUserClient(ctx, s.tenant, r, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -226,11 +226,11 @@ func (i *Issuer) refreshToken(ctx context.Context, s *snapshot, r *TokenRequest,
 		return nil, ErrInvalidGrant.WithDescription("the user or the API of this refresh token no longer exists")
 	}
 	requested, identity := fg.Scopes, fg.Identity
-	if r.ScopeSet {
-		all, err := parseScope(r.Scope)
-		if err != nil {
-			return nil, err
-		}
+	all, err := requestedScope(r.Scope, r.ScopeSet)
+	if err != nil {
+		return nil, err
+	}
+	if all != nil {
 		identity, requested = splitScopes(all)
 		for _, sc := range all {
 			if !slices.Contains(fg.Scopes, sc) && !slices.Contains(fg.Identity, sc) {
