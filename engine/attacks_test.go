@@ -582,3 +582,55 @@ func TestIDTokenAlgorithmPerClient(t *testing.T) {
 		}
 	}
 }
+
+// Near item 3: the only requests stored before their code are those
+// waiting for a signed-in user's consent. A user (or whoever holds their
+// session) cannot fill the table with them: 20 per user, then the
+// client hears temporarily_unavailable; other users are not affected.
+func TestConsentPendingRequestsPerUser(t *testing.T) {
+	store := &countingStore{Storage: memory.New()}
+	t.Cleanup(func() { store.Close() })
+	srv, _ := startFlows(t, engine.WithStorage(store))
+	web := &oauth2.Config{ClientID: "partner-web", RedirectURL: "https://partner.example.com/cb", Scopes: []string{"read:users"},
+		Endpoint: oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint()}}
+	pending := func(b *enginetest.Browser, user, password string) {
+		if _, page := b.SignInPage(web.AuthCodeURL("s"), user, password); !strings.Contains(page, "decision") {
+			t.Fatalf("%s: want the consent page", user)
+		}
+	}
+	alice := enginetest.NewBrowser(t, srv.URL)
+	pending(alice, "alice", "alice-password")
+	for i := 1; i < 20; i++ { // signed in: straight to the consent page
+		if status, page, _ := alice.Visit(web.AuthCodeURL("s")); status != 200 || !strings.Contains(page, "decision") {
+			t.Fatalf("request %d: %d", i+1, status)
+		}
+	}
+	_, _, loc := alice.Visit(web.AuthCodeURL("s"))
+	if loc == nil {
+		t.Fatal("the 21st pending request of one user: no redirect to the client")
+	}
+	if q := callback(t, srv, loc, "https://partner.example.com/cb", "s"); q.Get("error") != "temporarily_unavailable" {
+		t.Errorf("the 21st pending request of one user: %v", q)
+	}
+	if n := store.created.Load(); n != 20 {
+		t.Errorf("%d requests stored, want 20", n)
+	}
+	pending(enginetest.NewBrowser(t, srv.URL), "bob", "bob-password")
+}
+
+// Near item 3: a request too large to seal (state and nonce of control
+// characters, which JSON escapes sixfold) goes back to the client as
+// invalid_request instead of a URL no proxy would pass.
+func TestRequestTooLargeToSeal(t *testing.T) {
+	srv, _ := startFlows(t)
+	cfg := spaConfig(srv, "read:users")
+	big := strings.Repeat("\x01", engine.MaxStateLen)
+	authURL := cfg.AuthCodeURL(big, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("nonce", big))
+	_, _, loc := enginetest.NewBrowser(t, srv.URL).Visit(authURL)
+	if loc == nil {
+		t.Fatal("no redirect to the client")
+	}
+	if q := loc.Query(); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "too large") {
+		t.Errorf("got %v", q)
+	}
+}

@@ -100,7 +100,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 	for _, o := range opts {
 		o(i)
 	}
-	if err := validPrefixes(i.prefix4, i.prefix6); err != nil {
+	if err := ValidateNetworkPrefixes(i.prefix4, i.prefix6); err != nil {
 		return nil, err
 	}
 	i.throttles = newThrottles(i.newThrottle)

@@ -82,7 +82,9 @@ func WithNetworkPrefixes(ipv4, ipv6 int) Option {
 	return func(i *Issuer) { i.prefix4, i.prefix6 = ipv4, ipv6 }
 }
 
-func validPrefixes(v4, v6 int) error {
+// ValidateNetworkPrefixes checks prefix lengths for WithNetworkPrefixes:
+// IPv4 /8 to /32, IPv6 /16 to /128.
+func ValidateNetworkPrefixes(v4, v6 int) error {
 	if v4 < 8 || v4 > 32 {
 		return fmt.Errorf("engine: IPv4 throttle prefix /%d: want 8 to 32", v4)
 	}
