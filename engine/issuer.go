@@ -136,11 +136,22 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 // IssuerURL is the issuer identifier (the `iss` of every token).
 func (i *Issuer) IssuerURL() string { return i.issuer }
 
-// Tenant returns the tenant currently serving.
-func (i *Issuer) Tenant() *tenant.Tenant { return i.snap.Load().tenant }
+// Tenant returns the tenant currently serving. It is nil once the issuer is closed.
+func (i *Issuer) Tenant() *tenant.Tenant {
+	if s := i.snap.Load(); s != nil {
+		return s.tenant
+	}
+	return nil
+}
 
-// Keys returns the signing key set currently in use.
-func (i *Issuer) Keys() *keys.Set { return i.snap.Load().keys.set }
+// Keys returns the signing key set currently in use; nil once the issuer
+// is closed.
+func (i *Issuer) Keys() *keys.Set {
+	if s := i.snap.Load(); s != nil {
+		return s.keys.set
+	}
+	return nil
+}
 
 // Reload builds a snapshot for t and swaps it in, with the key set ks (nil
 // keeps the current keys). On error the old tenant keeps serving. Requests
@@ -159,6 +170,9 @@ func (i *Issuer) Reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) err
 }
 
 func (i *Issuer) reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) error {
+	if i.snap.Load() == nil {
+		return errClosed
+	}
 	if !i.issuerFixed && t.Issuer != i.issuer {
 		return fmt.Errorf("engine: the issuer cannot change on reload (%q to %q); restart instead", i.issuer, t.Issuer)
 	}
@@ -183,6 +197,9 @@ func (i *Issuer) SetKeys(ks *keys.Set) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	cur := i.snap.Load()
+	if cur == nil {
+		return errClosed
+	}
 	kr, err := i.keyring(ks, cur.tenant)
 	if err != nil {
 		return err
@@ -191,8 +208,13 @@ func (i *Issuer) SetKeys(ks *keys.Set) error {
 	return nil
 }
 
-// Close releases the current snapshot (closing its hooks).
+var errClosed = errors.New("engine: the issuer is closed")
+
+// Close releases the current snapshot (closing its hooks once requests in
+// flight are done with it). Reload and SetKeys fail after it.
 func (i *Issuer) Close() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	if s := i.snap.Swap(nil); s != nil {
 		s.release()
 	}

@@ -513,3 +513,33 @@ func tokenAlg(t *testing.T, token string) string {
 	}
 	return h.Alg
 }
+
+// Near item 4: a reload or a key change that comes after Close (a SIGHUP
+// racing shutdown) is refused, not a nil snapshot dereferenced.
+func TestReloadAfterClose(t *testing.T) {
+	tn, err := tenant.Parse([]byte("signing_algorithm: EdDSA\n"+hookTenant), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keys.NewStore(t.TempDir()).Ensure(tn.Algorithms(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("https://i/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.Close()
+	if err := iss.Reload(context.Background(), tn, ks); err == nil {
+		t.Error("reloaded a closed issuer")
+	}
+	if err := iss.SetKeys(ks); err == nil {
+		t.Error("set keys of a closed issuer")
+	}
+	if iss.Tenant() != nil || iss.Keys() != nil {
+		t.Error("a closed issuer still has a tenant")
+	}
+	if _, err := iss.Token(context.Background(), ccRequest("read")); !errors.Is(err, engine.ErrTemporarilyUnavailable) {
+		t.Errorf("a token from a closed issuer: %v", err)
+	}
+}

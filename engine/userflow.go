@@ -258,8 +258,8 @@ func (i *Issuer) authenticateUserClient(ctx context.Context, t *tenant.Tenant, r
 		}
 		return c, nil
 	}
-	if r.ClientSecret != "" {
-		return nil, ErrInvalidClient.WithDescription("client %q is public and has no secret; send client_id alone", c.ID)
+	if r.ClientSecret != "" { // the answer of a wrong secret: it does not tell the client's type
+		return nil, ErrInvalidClient.WithDescription("client authentication failed")
 	}
 	return c, nil
 }

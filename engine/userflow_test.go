@@ -409,6 +409,10 @@ func TestCodeExchangeRefusals(t *testing.T) {
 		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
 		status, body := exchange(code, url.Values{"code_verifier": {verifier}, "client_secret": {"guess"}})
 		wantOAuthError(t, "secret", status, body, "invalid_client")
+		// The answer of any wrong secret: it does not say the client is public.
+		if body["error_description"] != "client authentication failed" {
+			t.Errorf("public client with a secret: %q", body["error_description"])
+		}
 	})
 	t.Run("audience of another API", func(t *testing.T) {
 		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
