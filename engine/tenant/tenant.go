@@ -126,12 +126,16 @@ func (t *Tenant) SignsUsersIn() bool {
 	return slices.ContainsFunc(t.Clients, func(c *Client) bool { return c.Type != ClientM2M })
 }
 
-// LongestTokenLifetime is the longest access-token lifetime of any API: how
-// long a retired signing key must stay published.
+// LongestTokenLifetime is the longest lifetime of any token the tenant
+// signs, access tokens of every API and, when users sign in, ID tokens:
+// how long a retired signing key must stay published.
 func (t *Tenant) LongestTokenLifetime() time.Duration {
 	longest := DefaultTokenLifetime
 	for _, a := range t.APIs {
 		longest = max(longest, a.TokenLifetime)
+	}
+	if t.SignsUsersIn() {
+		longest = max(longest, t.Flows.IDTokenLifetime)
 	}
 	return longest
 }

@@ -3,6 +3,7 @@ package tenant_test
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
@@ -309,4 +310,69 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// The algorithms a tenant signs with: access tokens per API; ID tokens
+// per client, RS256 always among them (OpenID Connect Discovery §3), and
+// keyed only when users sign in. Retired keys stay published for the
+// longest lifetime of anything they signed, ID tokens included.
+func TestSigningAlgorithms(t *testing.T) {
+	src := `
+signing_algorithm: ES256
+apis:
+  - identifier: https://a
+    scopes: [{name: read}]
+  - identifier: https://b
+    signing_algorithm: EdDSA
+    token_lifetime: 2h
+    scopes: [{name: read}]
+clients:
+  - {id: m2m, type: m2m, secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]}
+  - {id: spa, type: spa, redirect_uris: ["https://app.example.com/cb"]}
+  - {id: old-rp, type: spa, redirect_uris: ["https://old.example.com/cb"], id_token_signed_response_alg: EdDSA}
+user_flows:
+  id_token_lifetime: 20h
+`
+	tn, err := tenant.Parse([]byte(src), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spa, _ := tn.Client("spa")
+	old, _ := tn.Client("old-rp")
+	m2m, _ := tn.Client("m2m")
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"access token algorithms", tn.AccessTokenAlgorithms(), []string{"ES256", "EdDSA"}},
+		{"ID token algorithms", tn.IDTokenAlgorithms(), []string{"RS256", "ES256", "EdDSA"}},
+		{"keyed algorithms", tn.Algorithms(), []string{"ES256", "EdDSA", "RS256"}},
+		{"spa's ID token algorithm", spa.IDTokenAlgorithm, "ES256"},
+		{"old-rp's ID token algorithm", old.IDTokenAlgorithm, "EdDSA"},
+		{"m2m's ID token algorithm", m2m.IDTokenAlgorithm, ""},
+		{"longest lifetime", tn.LongestTokenLifetime(), 20 * time.Hour},
+	} {
+		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	// Without clients that sign users in, no ID token is ever signed: no
+	// RS256 key is needed, and the ID token lifetime does not count.
+	m2mOnly := strings.Replace(strings.Replace(src, "  - {id: spa,", "  #", 1), "  - {id: old-rp,", "  #", 1)
+	tn, err = tenant.Parse([]byte(m2mOnly), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(tn.Algorithms()) != "[ES256 EdDSA]" || tn.LongestTokenLifetime() != 2*time.Hour {
+		t.Errorf("m2m only: %v, %s", tn.Algorithms(), tn.LongestTokenLifetime())
+	}
+	for _, bad := range []string{
+		`{id: m2m, type: m2m, id_token_signed_response_alg: RS256, secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]}`,
+		`{id: spa, type: spa, redirect_uris: ["https://app.example.com/cb"], id_token_signed_response_alg: HS256}`,
+	} {
+		src := "apis: [{identifier: https://a, scopes: [{name: read}]}]\nclients:\n  - " + bad + "\n"
+		if _, err := tenant.Parse([]byte(src), "t.yaml", "."); err == nil || !strings.Contains(err.Error(), "id_token_signed_response_alg") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
 }
