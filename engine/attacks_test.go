@@ -164,15 +164,20 @@ func TestSealedRequest(t *testing.T) {
 		return status, page
 	}
 
-	t.Run("another replica opens it", func(t *testing.T) {
-		other, err := engine.New(context.Background(), srv.Tenant, srv.Engine.Keys(),
+	// replica serves srv's tenant under srv's issuer URL, with keys ks.
+	replica := func(t *testing.T, ks *keys.Set) *httptest.Server {
+		iss, err := engine.New(context.Background(), srv.Tenant, ks,
 			engine.WithIssuer(srv.Issuer), engine.WithHookLoader(flowHooks(&sync.Map{})), engine.WithClock(clock.Now))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer other.Close()
-		hs := httptest.NewServer(other.Handler())
-		defer hs.Close()
+		hs := httptest.NewServer(iss.Handler())
+		t.Cleanup(func() { hs.Close(); iss.Close() })
+		return hs
+	}
+
+	t.Run("another replica opens it", func(t *testing.T) {
+		hs := replica(t, srv.Engine.Keys())
 		a := enginetest.NewBrowser(t, srv.URL)
 		page, _ := loginPage(a)
 		b := enginetest.NewBrowser(t, hs.URL)
@@ -208,13 +213,7 @@ func TestSealedRequest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stranger, err := engine.New(context.Background(), srv.Tenant, ks, engine.WithIssuer(srv.Issuer), engine.WithHookLoader(flowHooks(&sync.Map{})))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stranger.Close()
-		hs := httptest.NewServer(stranger.Handler())
-		defer hs.Close()
+		hs := replica(t, ks)
 		a := enginetest.NewBrowser(t, hs.URL)
 		_, page, _ := a.Visit(strings.Replace(authURL, srv.URL, hs.URL, 1))
 		m := requestField.FindStringSubmatch(page)
