@@ -62,10 +62,14 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application sent a malformed request: "+err.Error()+".")
 		return
 	}
+	if params.Get("client_id") == "" {
+		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application did not say who it is (client_id is missing).")
+		return
+	}
 	c, redirectURI, why := verifyClient(s.tenant, params)
 	if c == nil {
 		i.log.Info("authorization request refused before its client was verified", "request_id", RequestID(ctx),
-			"client_id", truncate(params.Get("client_id"), 255), "reason", why)
+			"client_id", truncate(params.Get("client_id"), 255), "redirect_uri", truncate(params.Get("redirect_uri"), 512), "reason", why)
 		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", clientNotVerified)
 		return
 	}
@@ -143,9 +147,8 @@ func authorizeParams(r *http.Request) (url.Values, error) {
 
 // verifyClient checks client_id and redirect_uri: until both are known
 // good, errors are shown to the user and never redirected (RFC 6749
-// §4.1.2.1; no open redirector, RFC 9700 §4.11). Every refusal but a
-// missing client_id shows the same message; why says which it was, for
-// the log.
+// §4.1.2.1; no open redirector, RFC 9700 §4.11). Every refusal shows the
+// same message (clientNotVerified); why says which it was, for the log.
 func verifyClient(t *tenant.Tenant, p url.Values) (c *tenant.Client, redirectURI, why string) {
 	id := p.Get("client_id")
 	if id == "" {

@@ -64,6 +64,9 @@ func (s *snapshot) sealRequest(ar *authRequest, random io.Reader) (string, error
 	}
 	kid := s.keys.sealKID
 	aead := s.keys.sealers[kid]
+	if len(kid) > 255 {
+		return "", fmt.Errorf("engine: sealing key id %q too long", kid)
+	}
 	hdr := append([]byte{sealVersion, byte(len(kid))}, kid...)
 	out := make([]byte, len(hdr), len(hdr)+aead.NonceSize()+len(plain)+aead.Overhead())
 	copy(out, hdr)
