@@ -121,12 +121,13 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 		GrantRefreshToken:      i.refreshToken,
 	}
 	i.initUserFlows()
-	kr, err := i.keyring(ks, t)
+	// The hooks first: their load errors name the hook and its line.
+	s, err := i.build(ctx, t, nil)
 	if err != nil {
 		return nil, err
 	}
-	s, err := i.build(ctx, t, kr)
-	if err != nil {
+	if s.keys, err = i.keyring(ks, t); err != nil { // s is not published yet
+		s.release()
 		return nil, err
 	}
 	i.snap.Store(s)
