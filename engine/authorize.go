@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net"
@@ -36,7 +37,8 @@ var (
 )
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, §4.1.1):
-// GET, or POST as OpenID Connect allows.
+// GET, or POST as OpenID Connect allows. Nothing is stored for a request
+// until somebody signs in: it goes to the login page sealed (sealed.go).
 func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
@@ -48,15 +50,27 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
+	ctx, now := r.Context(), i.now()
+	if wait := i.throttles.authorizeNetwork.Take(ctx, i.networkKey(i.clientIP(r)), now); wait > 0 {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		i.errorPage(w, http.StatusTooManyRequests, "Too many requests", "Too many sign-in requests from your network. Wait a moment and try again.")
+		return
+	}
 
 	params, err := authorizeParams(r)
 	if err != nil {
 		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application sent a malformed request: "+err.Error()+".")
 		return
 	}
-	c, redirectURI, title, msg := verifyClient(s.tenant, params)
+	if params.Get("client_id") == "" {
+		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application did not say who it is (client_id is missing).")
+		return
+	}
+	c, redirectURI, why := verifyClient(s.tenant, params)
 	if c == nil {
-		i.errorPage(w, http.StatusBadRequest, title, msg)
+		i.log.Info("authorization request refused before its client was verified", "request_id", RequestID(ctx),
+			"client_id", truncate(params.Get("client_id"), 255), "redirect_uri", truncate(params.Get("redirect_uri"), 512), "reason", why)
+		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", clientNotVerified)
 		return
 	}
 	state := params.Get("state")
@@ -70,13 +84,6 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar.RedirectURI, ar.State = redirectURI, state
-	ar.IP, ar.UserAgent = i.clientIP(r), truncate(r.UserAgent(), 256)
-	now := i.now()
-	if wait := i.flows.authorizeIP.Take(ar.IP, now); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
-		i.errorPage(w, http.StatusTooManyRequests, "Too many requests", "Too many sign-in requests from your network. Wait a moment and try again.")
-		return
-	}
 
 	browser := i.cookie(r, cookieBrowser)
 	if browser == "" {
@@ -89,23 +96,38 @@ func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ar.Binding = storage.Hash(browser)
 	ar.Created = now
 
-	if sess := i.session(r.Context(), s.tenant, r, now); sess != nil && !ar.forcesLogin(sess.AuthTime, now) {
+	if sess := i.session(ctx, s.tenant, r, now); sess != nil && !ar.forcesLogin(sess.AuthTime, now) {
 		ar.UserID, ar.AuthTime = sess.UserID, sess.AuthTime
 	} else if slices.Contains(ar.Prompt, "none") {
 		fail(errLoginRequired.WithDescription("the user is not signed in"))
 		return
 	}
 	if ar.UserID != "" { // signed in: stored only if consent is asked
-		i.proceed(w, r, s, "", ar)
+		i.proceed(w, r, s, ar)
 		return
 	}
-	id, err := i.keepAuthRequest(r.Context(), "", ar)
-	if err != nil {
-		fail(storageError(err))
-		return
-	}
-	http.Redirect(w, r, i.pathPrefix()+PathLogin+"?request="+url.QueryEscape(id), http.StatusSeeOther)
+	i.toLogin(w, r, s, ar)
 }
+
+// toLogin sends the browser to the login page with the request sealed.
+func (i *Issuer) toLogin(w http.ResponseWriter, r *http.Request, s *snapshot, ar *authRequest) {
+	sealed, err := s.sealRequest(ar, i.rand)
+	if err != nil {
+		e := ErrServerError.Wrap(err)
+		if errors.Is(err, errSealedTooLarge) {
+			e = ErrInvalidRequest.WithDescription("the authorization request is too large (state, nonce, scope and redirect_uri together)")
+		}
+		i.redirectError(w, r, ar.RedirectURI, ar.State, e)
+		return
+	}
+	http.Redirect(w, r, i.pathPrefix()+PathLogin+"?request="+url.QueryEscape(sealed), http.StatusSeeOther)
+}
+
+// clientNotVerified is the one answer to every authorization request whose
+// client or redirect URI is not verified: an unknown client id, a machine
+// client, an unregistered redirect URI. One message, so that nobody can
+// learn without credentials which client ids exist or what type they are.
+const clientNotVerified = "The application that sent you here, or the address it asked to return to (redirect_uri), is not registered with this server. Nothing was sent to that address."
 
 // authorizeParams reads the request's parameters: the query for GET, the
 // form body for POST. Each may appear once (RFC 6749 §3.1).
@@ -125,38 +147,41 @@ func authorizeParams(r *http.Request) (url.Values, error) {
 
 // verifyClient checks client_id and redirect_uri: until both are known
 // good, errors are shown to the user and never redirected (RFC 6749
-// §4.1.2.1; no open redirector, RFC 9700 §4.11).
-func verifyClient(t *tenant.Tenant, p url.Values) (c *tenant.Client, redirectURI, title, msg string) {
+// §4.1.2.1; no open redirector, RFC 9700 §4.11). Every refusal shows the
+// same message (clientNotVerified); why says which it was, for the log.
+func verifyClient(t *tenant.Tenant, p url.Values) (c *tenant.Client, redirectURI, why string) {
 	id := p.Get("client_id")
 	if id == "" {
-		return nil, "", "Invalid sign-in request", "The application did not say who it is (client_id is missing)."
+		return nil, "", "client_id is missing"
 	}
 	c, ok := t.Client(id)
-	if !ok {
-		return nil, "", "Unknown application", "This sign-in request comes from an application this server does not know."
-	}
-	if c.Type == tenant.ClientM2M {
-		return nil, "", "Invalid sign-in request", "This application is a machine client; it cannot sign users in."
+	switch {
+	case !ok:
+		return nil, "", "unknown client"
+	case c.Type == tenant.ClientM2M:
+		return nil, "", "a machine client cannot sign users in"
 	}
 	redirectURI = p.Get("redirect_uri")
 	switch {
 	case redirectURI != "":
 		if !redirectRegistered(c, redirectURI) {
-			return nil, "", "Invalid sign-in request", "The application asked to return to an address it has not registered (redirect_uri). Nothing was sent there."
+			return nil, "", "redirect_uri is not registered for the client"
 		}
 	case len(c.RedirectURIs) == 1:
 		redirectURI = c.RedirectURIs[0]
 	case len(c.RedirectURIs) == 0:
-		return nil, "", "Invalid sign-in request", "The application has no registered redirect URI."
+		return nil, "", "the client has no registered redirect URI"
 	default:
-		return nil, "", "Invalid sign-in request", "The application has several redirect URIs and did not say which to use (redirect_uri)."
+		return nil, "", "the client has several redirect URIs and the request names none"
 	}
-	return c, redirectURI, "", ""
+	return c, redirectURI, ""
 }
 
 // redirectRegistered compares a redirect URI with the client's by exact
 // string match (RFC 9700 §2.1), except that a native app's loopback IP
-// redirect may use any port (RFC 8252 §7.3).
+// redirect may use any port (RFC 8252 §7.3): any port from 1 to 65535,
+// written in digits without a leading zero, with the rest of the URI
+// exactly as registered.
 func redirectRegistered(c *tenant.Client, uri string) bool {
 	if slices.Contains(c.RedirectURIs, uri) {
 		return true
@@ -165,17 +190,28 @@ func redirectRegistered(c *tenant.Client, uri string) bool {
 		return false
 	}
 	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "http" || !isLoopbackIP(u.Hostname()) {
+	if err != nil || u.Scheme != "http" || u.User != nil || !isLoopbackIP(u.Hostname()) || !validPort(u.Port()) {
 		return false
 	}
 	for _, reg := range c.RedirectURIs {
 		ru, err := url.Parse(reg)
-		if err == nil && ru.Scheme == "http" && ru.Hostname() == u.Hostname() && isLoopbackIP(ru.Hostname()) &&
-			ru.Path == u.Path && ru.RawQuery == u.RawQuery && u.User == nil {
+		if err != nil || ru.Scheme != "http" || ru.Hostname() != u.Hostname() || !isLoopbackIP(ru.Hostname()) {
+			continue
+		}
+		// The registered URI with the request's port in place of its own.
+		rest := strings.TrimPrefix(reg, "http://"+ru.Host)
+		if uri == "http://"+net.JoinHostPort(ru.Hostname(), u.Port())+rest {
 			return true
 		}
 	}
 	return false
+}
+
+// validPort reports whether p is a TCP port number from 1 to 65535, in
+// digits without a leading zero.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
 }
 
 func isLoopbackIP(host string) bool {
@@ -215,11 +251,11 @@ func parseAuthorize(t *tenant.Tenant, c *tenant.Client, p url.Values) (*authRequ
 	}
 	ar.Challenge = challenge
 
-	if p.Has("scope") {
-		all, err := parseScope(p.Get("scope"))
-		if err != nil {
-			return nil, AsError(err)
-		}
+	all, err := requestedScope(p.Get("scope"), p.Has("scope"))
+	if err != nil {
+		return nil, AsError(err)
+	}
+	if all != nil {
 		ar.Identity, ar.Requested = splitScopes(all)
 	}
 	if ar.Nonce = p.Get("nonce"); len(ar.Nonce) > MaxStateLen {
@@ -293,21 +329,24 @@ func (i *Issuer) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 	http.Redirect(w, r, i.redirectTo(redirectURI, q), http.StatusSeeOther)
 }
 
-// keepAuthRequest stores a request in flight: a new one when id is "",
-// else an update. It returns the request's id.
-func (i *Issuer) keepAuthRequest(ctx context.Context, id string, ar *authRequest) (string, error) {
+// storeAuthRequest stores a request waiting for the user's consent: the
+// only requests kept on the server before their code, made by signed-in
+// users only, at most rulePendingUser's allowance per user. It returns the
+// request's id.
+func (i *Issuer) storeAuthRequest(ctx context.Context, ar *authRequest) (string, error) {
+	if wait := i.throttles.pendingUser.Take(ctx, "user:"+ar.UserID, i.now()); wait > 0 {
+		return "", ErrTemporarilyUnavailable.WithDescription("too many sign-ins of this user are waiting for consent; try again later").WithRetryAfter(wait)
+	}
 	data, err := json.Marshal(ar)
 	if err != nil {
 		return "", err
 	}
-	rec := &storage.AuthRequest{ID: id, Expires: ar.Created.Add(AuthRequestLifetime), Data: data}
-	if id != "" {
-		return id, i.flows.storage.UpdateAuthRequest(ctx, rec, i.now())
-	}
-	if rec.ID, err = i.randomToken(); err != nil {
+	id, err := i.randomToken()
+	if err != nil {
 		return "", err
 	}
-	return rec.ID, i.flows.storage.CreateAuthRequest(ctx, rec, i.now())
+	rec := &storage.AuthRequest{ID: id, Expires: ar.Created.Add(AuthRequestLifetime), Data: data}
+	return id, i.flows.storage.CreateAuthRequest(ctx, rec, i.now())
 }
 
 // dropAuthRequest deletes a stored request once done with.
@@ -320,8 +359,28 @@ func (i *Issuer) dropAuthRequest(ctx context.Context, id string) {
 	}
 }
 
-// loadAuthRequest finds a request in flight and checks that this browser
-// started it. It returns the browser cookie for CSRF tokens.
+// openLoginRequest opens the sealed request of the login page and checks
+// that it is recent and that this browser started it. It returns the
+// browser cookie for CSRF tokens.
+func (i *Issuer) openLoginRequest(w http.ResponseWriter, r *http.Request, s *snapshot, sealed string) (*authRequest, string, bool) {
+	if sealed == "" {
+		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The sign-in request is missing. Go back to the application and sign in again.")
+		return nil, "", false
+	}
+	ar, err := s.openRequest(sealed)
+	if err != nil || !i.now().Before(ar.Created.Add(AuthRequestLifetime)) {
+		i.errorPage(w, http.StatusBadRequest, "Sign-in expired", signInExpired)
+		return nil, "", false
+	}
+	// Only a request nobody has signed in to yet is ever sealed.
+	ar.UserID, ar.AuthTime, ar.Outcome = "", time.Time{}, nil
+	browser, ok := i.checkBinding(w, r, ar)
+	return ar, browser, ok
+}
+
+// loadAuthRequest finds a stored request (waiting for consent) and checks
+// that this browser started it. It returns the browser cookie for CSRF
+// tokens.
 func (i *Issuer) loadAuthRequest(w http.ResponseWriter, r *http.Request, id string) (*authRequest, string, bool) {
 	if id == "" || len(id) > 128 {
 		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The sign-in request is missing. Go back to the application and sign in again.")
@@ -332,7 +391,7 @@ func (i *Issuer) loadAuthRequest(w http.ResponseWriter, r *http.Request, id stri
 		if !errors.Is(err, storage.ErrNotFound) {
 			i.log.Error("reading an authorization request", "request_id", RequestID(r.Context()), "err", err)
 		}
-		i.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in request has expired or was already used. Go back to the application and sign in again.")
+		i.errorPage(w, http.StatusBadRequest, "Sign-in expired", signInExpired)
 		return nil, "", false
 	}
 	var ar authRequest
@@ -340,24 +399,29 @@ func (i *Issuer) loadAuthRequest(w http.ResponseWriter, r *http.Request, id stri
 		i.errorPage(w, http.StatusInternalServerError, "Server error", "The sign-in request cannot be read.")
 		return nil, "", false
 	}
+	browser, ok := i.checkBinding(w, r, &ar)
+	return &ar, browser, ok
+}
+
+const signInExpired = "This sign-in request has expired or was already used. Go back to the application and sign in again."
+
+// checkBinding checks that the browser of r started ar, and returns its
+// cookie.
+func (i *Issuer) checkBinding(w http.ResponseWriter, r *http.Request, ar *authRequest) (string, bool) {
 	browser := i.cookie(r, cookieBrowser)
-	if browser == "" || storage.Hash(browser) != ar.Binding {
+	if browser == "" || subtle.ConstantTimeCompare([]byte(storage.Hash(browser)), []byte(ar.Binding)) != 1 {
 		i.errorPage(w, http.StatusForbidden, "Sign-in refused",
 			"This sign-in was started in another browser, or this browser does not keep cookies. Go back to the application and sign in again here, with cookies allowed for this site.")
-		return nil, "", false
+		return "", false
 	}
-	return &ar, browser, true
+	return browser, true
 }
 
 // proceed takes a signed-in request on: the post-login pipeline, then
-// consent when the client is third-party, then the code. id is "" for a
-// request not stored yet.
-func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, id string, ar *authRequest) {
+// consent when the client is third-party, then the code.
+func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, ar *authRequest) {
 	ctx := r.Context()
-	fail := func(e *Error) {
-		i.dropAuthRequest(ctx, id)
-		i.redirectError(w, r, ar.RedirectURI, ar.State, e)
-	}
+	fail := func(e *Error) { i.redirectError(w, r, ar.RedirectURI, ar.State, e) }
 	c, cok := s.tenant.Client(ar.ClientID)
 	api, aok := s.tenant.API(ar.API)
 	u, uok := s.tenant.User(ar.UserID)
@@ -366,16 +430,12 @@ func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, id
 		fail(ErrAccessDenied.WithDescription("the client or API changed during sign-in; try again"))
 		return
 	case !uok: // removed from the tenant since signing in
-		ar.UserID, ar.Outcome = "", nil
-		id, err := i.keepAuthRequest(ctx, id, ar)
-		if err != nil {
-			fail(storageError(err))
-			return
-		}
-		http.Redirect(w, r, i.pathPrefix()+PathLogin+"?request="+url.QueryEscape(id), http.StatusSeeOther)
+		ar.UserID, ar.AuthTime, ar.Outcome = "", time.Time{}, nil
+		i.toLogin(w, r, s, ar)
 		return
 	}
 	if ar.Outcome == nil {
+		ar.IP, ar.UserAgent = i.clientIP(r), truncate(r.UserAgent(), 256)
 		tx := &Transaction{
 			RequestID: RequestID(ctx), GrantType: GrantAuthorizationCode,
 			IP: ar.IP, UserAgent: ar.UserAgent, Time: i.now(), Trace: make(Trace, 0, 8),
@@ -398,7 +458,7 @@ func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, id
 			fail(errConsentRequired.WithDescription("the user has not consented to this client"))
 			return
 		}
-		id, err := i.keepAuthRequest(ctx, id, ar)
+		id, err := i.storeAuthRequest(ctx, ar)
 		if err != nil {
 			fail(storageError(err))
 			return
@@ -406,7 +466,7 @@ func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, id
 		http.Redirect(w, r, i.pathPrefix()+PathConsent+"?request="+url.QueryEscape(id), http.StatusSeeOther)
 		return
 	}
-	i.issueCode(w, r, s, id, ar)
+	i.issueCode(w, r, s, "", ar)
 }
 
 // consented reports whether the user already consented to everything the

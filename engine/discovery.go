@@ -28,6 +28,12 @@ type Metadata struct {
 	// carry `iss` (RFC 9207), the mix-up defence of RFC 9700 §4.4.
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
+	// RequestParameterSupported and RequestURIParameterSupported are
+	// always false, and published: absent, request_uri_parameter_supported
+	// means true (OpenID Connect Discovery §3), and both request objects
+	// and request_uri are refused.
+	RequestParameterSupported    bool `json:"request_parameter_supported"`
+	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
 	// AccessTokenSigningAlgValuesSupported is not registered by an RFC: it
 	// tells resource servers which algorithms sign access tokens, so they
 	// can refuse anything else before looking at a key.
@@ -49,7 +55,7 @@ func (i *Issuer) Metadata(t *tenant.Tenant) *Metadata {
 		GrantTypesSupported:                  []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
 		TokenEndpointAuthMethodsSupported:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
 		CodeChallengeMethodsSupported:        []string{"S256"},
-		AccessTokenSigningAlgValuesSupported: t.Algorithms(),
+		AccessTokenSigningAlgValuesSupported: t.AccessTokenAlgorithms(),
 		ClaimsSupported: append([]string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
 			"auth_time", "nonce", "at_hash", "email", "email_verified", "permissions"}, tenant.ProfileClaims...),
 		AuthorizationResponseIssParameterSupported: true,
@@ -62,7 +68,7 @@ func (i *Issuer) discoveryDocs(t *tenant.Tenant) map[string][]byte {
 	oauth, _ := json.Marshal(m)
 	oidc := *m
 	oidc.SubjectTypesSupported = []string{"public"}
-	oidc.IDTokenSigningAlgValuesSupported = []string{t.Algorithm}
+	oidc.IDTokenSigningAlgValuesSupported = t.IDTokenAlgorithms()
 	openid, _ := json.Marshal(&oidc)
 	return map[string][]byte{"oauth": oauth, "openid": openid}
 }

@@ -18,7 +18,7 @@
 // *Error mapping RFC 6749 §5.2; http.go turns it into the one JSON error
 // response.
 //
-// The tenant (package tenant) and the signing keys (package keys) are held
-// as immutable snapshots: Reload and SetKeys swap them atomically while
-// requests are in flight.
+// The tenant (package tenant), its pipelines and the signing keys (package
+// keys) are one immutable snapshot: a request acquires it and uses it from
+// start to end, and Reload and SetKeys swap in a whole new one at once.
 package engine

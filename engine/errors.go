@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Error is an OAuth 2.0 error response (RFC 6749 §5.2, RFC 6750 §3.1,
@@ -16,7 +17,9 @@ type Error struct {
 	Description string
 	// Status is the HTTP status of the response.
 	Status int
-	cause  error
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter time.Duration
+	cause      error
 }
 
 // The errors the token endpoint answers with. Compare with errors.Is; add
@@ -66,6 +69,13 @@ func (e *Error) WithDescription(format string, args ...any) *Error {
 func (e *Error) WithStatus(status int) *Error {
 	c := *e
 	c.Status = status
+	return &c
+}
+
+// WithRetryAfter returns a copy that tells the client when to try again.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
 	return &c
 }
 

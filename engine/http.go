@@ -91,12 +91,7 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 func (i *Issuer) route(mux *http.ServeMux, name, pattern string, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID.MatchString(id) {
-			var b [12]byte
-			rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
+		id := i.requestID(r)
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -114,6 +109,25 @@ func (i *Issuer) route(mux *http.ServeMux, name, pattern string, h http.HandlerF
 		}()
 		h(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
+}
+
+// requestID is the id of request r: the X-Request-Id header when a trusted
+// proxy (WithTrustedProxies) sent it, else a new random one. A client's
+// own X-Request-Id is not believed: it would let the client name its
+// requests in the audit trail, and pass for others'. It is logged, at
+// debug level, as untrusted_request_id.
+func (i *Issuer) requestID(r *http.Request) string {
+	given := r.Header.Get("X-Request-Id")
+	if given != "" && validRequestID.MatchString(given) && i.fromTrustedProxy(r) {
+		return given
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	if given != "" {
+		i.log.Debug("X-Request-Id not from a trusted proxy: replaced", "request_id", id, "untrusted_request_id", truncate(given, 128))
+	}
+	return id
 }
 
 type statusWriter struct {
@@ -153,6 +167,9 @@ func (i *Issuer) handleToken(w http.ResponseWriter, r *http.Request) {
 		e := AsError(err)
 		i.denied(r.Context(), tx, e)
 		i.metrics.observeToken(req.GrantType, e.Code, 0)
+		if e.Status == http.StatusRequestEntityTooLarge {
+			w.Header().Set("Connection", "close") // the body is not read
+		}
 		writeError(w, e, req.AuthMethod == AuthSecretBasic)
 		return
 	}
@@ -229,11 +246,21 @@ var (
 )
 
 // readForm reads an application/x-www-form-urlencoded body of at most limit
-// bytes, whose parameters may not repeat except those named repeatable.
+// bytes, whose parameters may not repeat except those named repeatable. A
+// body that announces more than limit (Content-Length) is refused at once,
+// unread, rather than waited for.
 func readForm(r *http.Request, limit int64, repeatable ...string) (url.Values, error) {
+	return readFormMax(r, limit, form.MaxValueLen, repeatable...)
+}
+
+// readFormMax is readForm with values of up to maxValue bytes.
+func readFormMax(r *http.Request, limit int64, maxValue int, repeatable ...string) (url.Values, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, errNotForm
+	}
+	if r.ContentLength > limit {
+		return nil, errFormTooLarge
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	if err != nil {
@@ -243,18 +270,31 @@ func readForm(r *http.Request, limit int64, repeatable ...string) (url.Values, e
 		}
 		return nil, errFormUnreadable
 	}
-	return form.Parse(string(body), repeatable...)
+	return form.ParseMax(string(body), maxValue, repeatable...)
 }
 
-// clientIP is the connection's address, or the nearest untrusted address in
-// X-Forwarded-For when the connection comes from a trusted proxy.
-func (i *Issuer) clientIP(r *http.Request) string {
+// peer is the address of the connection r came on.
+func peer(r *http.Request) (string, netip.Addr, bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	addr, err := netip.ParseAddr(host)
-	if err != nil || !i.trusted(addr) {
+	return host, addr, err == nil
+}
+
+// fromTrustedProxy reports whether r came on a connection from a trusted
+// proxy.
+func (i *Issuer) fromTrustedProxy(r *http.Request) bool {
+	_, addr, ok := peer(r)
+	return ok && i.trusted(addr)
+}
+
+// clientIP is the connection's address, or the nearest untrusted address in
+// X-Forwarded-For when the connection comes from a trusted proxy.
+func (i *Issuer) clientIP(r *http.Request) string {
+	host, addr, ok := peer(r)
+	if !ok || !i.trusted(addr) {
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -291,6 +331,9 @@ func writeError(w http.ResponseWriter, err error, basicAuth bool) {
 	if e.Status == http.StatusMethodNotAllowed {
 		h.Set("Allow", http.MethodPost)
 	}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", retryAfter(e.RetryAfter))
+	}
 	body := struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description,omitempty"`
@@ -299,6 +342,11 @@ func writeError(w http.ResponseWriter, err error, basicAuth bool) {
 		body.Description = "the server could not handle the request"
 	}
 	writeJSON(w, e.Status, body)
+}
+
+// retryAfter formats a wait as whole seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
 func noStore(h http.Header) {
@@ -320,9 +368,15 @@ func (i *Issuer) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	if !getOrHead(w, r) {
 		return
 	}
+	s := i.acquire()
+	if s == nil {
+		writeError(w, ErrTemporarilyUnavailable, false)
+		return
+	}
+	defer s.release()
 	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(JWKSMaxAge/time.Second)))
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Write(i.keys.Load().jwks)
+	w.Write(s.keys.jwks)
 }
 
 func (i *Issuer) handleDiscovery(kind string) http.HandlerFunc {

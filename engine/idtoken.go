@@ -18,15 +18,21 @@ import (
 )
 
 // mintIDToken signs an OpenID Connect ID token (OIDC Core §2) for the
-// transaction's user and client, with the tenant's default algorithm:
-// at_hash binds it to the access token, nonce to the authorization request.
-func (i *Issuer) mintIDToken(kr *keyring, t *tenant.Tenant, tx *Transaction, accessToken, nonce string, authTime, now time.Time) (string, error) {
-	sg, ok := kr.signers[t.Algorithm]
+// transaction's user and client, with the client's ID token algorithm
+// (id_token_signed_response_alg, default the tenant's): at_hash binds it
+// to the access token, nonce to the authorization request.
+func (s *snapshot) mintIDToken(tx *Transaction, accessToken, nonce string, authTime, now time.Time) (string, error) {
+	t := s.tenant
+	alg := tx.Client.IDTokenAlgorithm
+	if alg == "" {
+		alg = t.Algorithm
+	}
+	sg, ok := s.keys.signers[alg]
 	if !ok {
-		return "", fmt.Errorf("%w for %s", errNoKey, t.Algorithm)
+		return "", fmt.Errorf("%w for %s", errNoKey, alg)
 	}
 	claims := userClaims(tx.User, tx.Identity)
-	claims["iss"] = i.issuer
+	claims["iss"] = s.issuer
 	claims["sub"] = tx.Subject
 	claims["aud"] = tx.Client.ID
 	claims["iat"] = now.Unix()
@@ -119,7 +125,7 @@ func (i *Issuer) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
-	claims, err := i.verifyAccessToken(s.tenant, strings.TrimSpace(token))
+	claims, err := s.verifyAccessToken(strings.TrimSpace(token), i.now)
 	if err != nil {
 		bearerError(http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 		return
@@ -142,25 +148,24 @@ func (i *Issuer) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 
 // verifyAccessToken checks an access token this issuer signed: a known
 // key, an allowed algorithm, typ at+jwt, our iss, not expired.
-func (i *Issuer) verifyAccessToken(t *tenant.Tenant, token string) (jwt.MapClaims, error) {
+func (s *snapshot) verifyAccessToken(token string, now func() time.Time) (jwt.MapClaims, error) {
 	if len(token) > MaxBearerTokenLen {
 		return nil, errors.New("engine: token too long")
 	}
-	kr := i.keys.Load()
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
 		if typ, _ := tok.Header["typ"].(string); !strings.EqualFold(typ, TokenType) && !strings.EqualFold(typ, "application/"+TokenType) {
 			return nil, errors.New("not an access token")
 		}
 		kid, _ := tok.Header["kid"].(string)
-		for _, k := range kr.set.Keys() {
+		for _, k := range s.keys.set.Keys() {
 			if k.ID == kid && k.Algorithm == tok.Method.Alg() {
 				return k.Public(), nil
 			}
 		}
 		return nil, errors.New("unknown key")
-	}, jwt.WithValidMethods(t.Algorithms()), jwt.WithIssuer(i.issuer), jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(i.now), jwt.WithLeeway(30*time.Second))
+	}, jwt.WithValidMethods(s.tenant.AccessTokenAlgorithms()), jwt.WithIssuer(s.issuer), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(now), jwt.WithLeeway(30*time.Second))
 	if err != nil {
 		return nil, err
 	}

@@ -18,9 +18,10 @@ import (
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
-// Issuer issues tokens for one tenant. It holds an immutable snapshot of
-// the tenant (with its built pipelines) and of the signing keys; Reload and
-// SetKeys swap them atomically while requests are in flight.
+// Issuer issues tokens for one tenant. Everything a request reads (the
+// tenant, its built pipelines, the signing keys) is one immutable snapshot;
+// Reload and SetKeys build a new one and swap it in at once, while requests
+// in flight finish on the snapshot they started with.
 type Issuer struct {
 	issuer      string
 	prefix      string // the issuer URL's path: endpoints sit below it
@@ -34,9 +35,12 @@ type Issuer struct {
 	proxies     []netip.Prefix
 	readiness   []readinessCheck
 	metrics     *metrics
+	newThrottle func(ThrottleRule) Throttle
+	prefix4     int // throttles count clients per network of these prefixes
+	prefix6     int
+	throttles   *throttles
 
 	snap   atomic.Pointer[snapshot]
-	keys   atomic.Pointer[keyring]
 	grants map[string]grantHandler
 	mu     sync.Mutex // serialises Reload and SetKeys
 	flows  *userFlows // end-user flows: storage, throttles, pages (userflow.go)
@@ -86,13 +90,20 @@ type readinessCheck struct {
 // New builds an issuer for tenant t, signing with the keys in ks.
 func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*Issuer, error) {
 	i := &Issuer{
-		log:  slog.New(slog.DiscardHandler),
-		now:  time.Now,
-		rand: rand.Reader,
+		log:         slog.New(slog.DiscardHandler),
+		now:         time.Now,
+		rand:        rand.Reader,
+		newThrottle: newLocalThrottle,
+		prefix4:     DefaultIPv4Prefix,
+		prefix6:     DefaultIPv6Prefix,
 	}
 	for _, o := range opts {
 		o(i)
 	}
+	if err := ValidateNetworkPrefixes(i.prefix4, i.prefix6); err != nil {
+		return nil, err
+	}
+	i.throttles = newThrottles(i.newThrottle)
 	if !i.issuerFixed {
 		i.issuer = t.Issuer
 	}
@@ -110,28 +121,38 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 		GrantRefreshToken:      i.refreshToken,
 	}
 	i.initUserFlows()
-	s, err := i.build(ctx, t)
+	// The hooks first: their load errors name the hook and its line.
+	s, err := i.build(ctx, t, nil)
 	if err != nil {
 		return nil, err
 	}
-	kr, err := i.keyring(ks, t)
-	if err != nil {
+	if s.keys, err = i.keyring(ks, t); err != nil { // s is not published yet
 		s.release()
 		return nil, err
 	}
 	i.snap.Store(s)
-	i.keys.Store(kr)
 	return i, nil
 }
 
 // IssuerURL is the issuer identifier (the `iss` of every token).
 func (i *Issuer) IssuerURL() string { return i.issuer }
 
-// Tenant returns the tenant currently serving.
-func (i *Issuer) Tenant() *tenant.Tenant { return i.snap.Load().tenant }
+// Tenant returns the tenant currently serving. It is nil once the issuer is closed.
+func (i *Issuer) Tenant() *tenant.Tenant {
+	if s := i.snap.Load(); s != nil {
+		return s.tenant
+	}
+	return nil
+}
 
-// Keys returns the signing key set currently in use.
-func (i *Issuer) Keys() *keys.Set { return i.keys.Load().set }
+// Keys returns the signing key set currently in use; nil once the issuer
+// is closed.
+func (i *Issuer) Keys() *keys.Set {
+	if s := i.snap.Load(); s != nil {
+		return s.keys.set
+	}
+	return nil
+}
 
 // Reload builds a snapshot for t and swaps it in, with the key set ks (nil
 // keeps the current keys). On error the old tenant keeps serving. Requests
@@ -150,23 +171,24 @@ func (i *Issuer) Reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) err
 }
 
 func (i *Issuer) reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) error {
+	if i.snap.Load() == nil {
+		return errClosed
+	}
 	if !i.issuerFixed && t.Issuer != i.issuer {
 		return fmt.Errorf("engine: the issuer cannot change on reload (%q to %q); restart instead", i.issuer, t.Issuer)
 	}
 	if ks == nil {
-		ks = i.keys.Load().set
+		ks = i.Keys()
 	}
 	kr, err := i.keyring(ks, t)
 	if err != nil {
 		return err
 	}
-	s, err := i.build(ctx, t)
+	s, err := i.build(ctx, t, kr)
 	if err != nil {
 		return err
 	}
-	old := i.snap.Swap(s)
-	i.keys.Store(kr)
-	old.release()
+	i.snap.Swap(s).release()
 	return nil
 }
 
@@ -175,43 +197,77 @@ func (i *Issuer) reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) err
 func (i *Issuer) SetKeys(ks *keys.Set) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	kr, err := i.keyring(ks, i.Tenant())
+	cur := i.snap.Load()
+	if cur == nil {
+		return errClosed
+	}
+	kr, err := i.keyring(ks, cur.tenant)
 	if err != nil {
 		return err
 	}
-	i.keys.Store(kr)
+	i.snap.Swap(cur.withKeys(kr)).release()
 	return nil
 }
 
-// Close releases the current snapshot (closing its hooks).
+var errClosed = errors.New("engine: the issuer is closed")
+
+// Close releases the current snapshot (closing its hooks once requests in
+// flight are done with it). Reload and SetKeys fail after it.
 func (i *Issuer) Close() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	if s := i.snap.Swap(nil); s != nil {
 		s.release()
 	}
 	return i.closeUserFlows()
 }
 
-// snapshot is one immutable tenant with its pipelines, reference counted so
-// that a reload can close hooks once no request uses them.
+// snapshot is everything a request reads, immutable: the tenant with its
+// pipelines, the signing keys, and what is derived from them once. A
+// request acquires one and uses it from start to end, so a reload that
+// changes the tenant's algorithm and its keys can never be seen half done.
+// Snapshots are reference counted; the hooks of the pipelines are closed
+// once no snapshot using them is left.
 type snapshot struct {
+	issuer    string // the `iss` of every token
 	tenant    *tenant.Tenant
 	pipelines map[tenant.Trigger]*Pipeline
+	hooks     *hookSet
+	keys      *keyring
 	discovery map[string][]byte
 	origins   map[string]bool // CORS: browser origins of public clients
-	closers   []io.Closer
 	refs      atomic.Int64
-	closeOnce sync.Once
-	log       *slog.Logger
 }
 
-func (i *Issuer) build(ctx context.Context, t *tenant.Tenant) (*snapshot, error) {
-	s := &snapshot{tenant: t, pipelines: map[tenant.Trigger]*Pipeline{}, log: i.log}
+// hookSet owns the hooks of one build of the pipelines. Snapshots that
+// differ only by their keys (after SetKeys) share it.
+type hookSet struct {
+	closers []io.Closer
+	refs    atomic.Int64
+	log     *slog.Logger
+}
+
+func (h *hookSet) release() {
+	if h.refs.Add(-1) == 0 {
+		if err := closeAll(h.closers); err != nil {
+			h.log.Warn("closing retired tenant snapshot", "err", err)
+		}
+	}
+}
+
+func (i *Issuer) build(ctx context.Context, t *tenant.Tenant, kr *keyring) (*snapshot, error) {
+	s := &snapshot{
+		issuer: i.issuer, tenant: t, keys: kr,
+		pipelines: map[tenant.Trigger]*Pipeline{},
+		hooks:     &hookSet{log: i.log},
+	}
 	s.refs.Store(1) // held by the issuer while current
+	s.hooks.refs.Store(1)
 	for _, trig := range tenant.Triggers {
 		p, closers, err := buildPipeline(ctx, t.Pipelines[trig], i.loader)
-		s.closers = append(s.closers, closers...)
+		s.hooks.closers = append(s.hooks.closers, closers...)
 		if err != nil {
-			closeAll(s.closers)
+			closeAll(s.hooks.closers)
 			return nil, err
 		}
 		p.Stages[0] = baseline{tenant: t}
@@ -220,6 +276,17 @@ func (i *Issuer) build(ctx context.Context, t *tenant.Tenant) (*snapshot, error)
 	s.discovery = i.discoveryDocs(t)
 	s.origins = corsOrigins(t)
 	return s, nil
+}
+
+// withKeys returns a copy of s that signs with kr, sharing s's hooks.
+func (s *snapshot) withKeys(kr *keyring) *snapshot {
+	n := &snapshot{
+		issuer: s.issuer, tenant: s.tenant, pipelines: s.pipelines, hooks: s.hooks,
+		keys: kr, discovery: s.discovery, origins: s.origins,
+	}
+	n.refs.Store(1)
+	s.hooks.refs.Add(1)
+	return n
 }
 
 // acquire returns the current snapshot with a reference the caller must
@@ -240,10 +307,6 @@ func (i *Issuer) acquire() *snapshot {
 
 func (s *snapshot) release() {
 	if s.refs.Add(-1) == 0 {
-		s.closeOnce.Do(func() {
-			if err := closeAll(s.closers); err != nil {
-				s.log.Warn("closing retired tenant snapshot", "err", err)
-			}
-		})
+		s.hooks.release()
 	}
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
-// MaxLoginFormBytes bounds the body of the login, consent and logout forms.
-const MaxLoginFormBytes = 16 << 10
+// MaxLoginFormBytes bounds the body of the login, consent and logout forms
+// (the login form carries its sealed request).
+const MaxLoginFormBytes = 32 << 10
 
 // The sign-in error: the same whether the user exists or not.
 const badCredentials = "Wrong username or password."
@@ -30,7 +31,7 @@ var identityScopeText = map[string]string{
 
 // postForm reads a page's form body.
 func postForm(r *http.Request) (url.Values, error) {
-	p, err := readForm(r, MaxLoginFormBytes)
+	p, err := readFormMax(r, MaxLoginFormBytes, maxSealedLen)
 	switch {
 	case errors.Is(err, errNotForm):
 		return nil, errors.New("not a form")
@@ -44,12 +45,17 @@ func postForm(r *http.Request) (url.Values, error) {
 func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		id := r.URL.Query().Get("request")
-		ar, browser, ok := i.loadAuthRequest(w, r, id)
+		s := i.acquirePage(w)
+		if s == nil {
+			return
+		}
+		defer s.release()
+		sealed := r.URL.Query().Get("request")
+		ar, browser, ok := i.openLoginRequest(w, r, s, sealed)
 		if !ok {
 			return
 		}
-		i.loginPage(w, http.StatusOK, id, ar, browser, ar.LoginHint, "")
+		i.loginPage(w, s, http.StatusOK, sealed, ar, browser, ar.LoginHint, "")
 	case http.MethodPost:
 		i.postLogin(w, r)
 	default:
@@ -58,60 +64,67 @@ func (i *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (i *Issuer) loginPage(w http.ResponseWriter, status int, id string, ar *authRequest, browser, username, msg string) {
-	s := i.acquirePage(w)
-	if s == nil {
-		return
-	}
-	defer s.release()
+func (i *Issuer) loginPage(w http.ResponseWriter, s *snapshot, status int, sealed string, ar *authRequest, browser, username, msg string) {
 	name := ar.ClientID
 	if c, ok := s.tenant.Client(ar.ClientID); ok && c.Name != "" {
 		name = c.Name
 	}
 	i.render(w, status, "login.html", &page{
 		Title: "Sign in to " + name, ClientName: name, Action: i.pathPrefix() + PathLogin,
-		RequestID: id, CSRF: csrfToken(browser, "login\x00"+id), Username: username, Error: msg,
+		RequestID: sealed, CSRF: csrfToken(browser, "login\x00"+sealed), Username: username, Error: msg,
 	}, ar.RedirectURI)
+}
+
+// loginThrottleKey is what sign-in failures of a login name count
+// against: the user it names, however it is written (username or email,
+// any case), or else the name in the form users are looked up by, so that
+// an unknown name is limited the same way and variants of it share one
+// allowance.
+func loginThrottleKey(t *tenant.Tenant, login string) string {
+	if u, ok := t.UserByLogin(login); ok {
+		return "user:" + u.ID
+	}
+	return "name:" + truncate(tenant.LoginKey(login), 255)
 }
 
 func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	f, err := postForm(r)
-	if err != nil {
-		i.errorPage(w, http.StatusBadRequest, "Invalid form", "The sign-in form could not be read. Go back and try again.")
-		return
-	}
-	id := f.Get("request")
-	ar, browser, ok := i.loadAuthRequest(w, r, id)
-	if !ok {
-		return
-	}
-	if !validCSRF(browser, "login\x00"+id, f.Get("csrf_token")) {
-		i.errorPage(w, http.StatusForbidden, "Sign-in refused", "The form was not sent from this sign-in page, or it expired. Go back to the application and sign in again.")
-		return
-	}
-	login, password := f.Get("username"), f.Get("password")
-	ip := i.clientIP(r)
-	ev := &Login{Issuer: i.issuer, RequestID: RequestID(ctx), ClientID: ar.ClientID, LoginName: truncate(login, 255), IP: ip, UserAgent: truncate(r.UserAgent(), 256)}
-	if login == "" || password == "" {
-		i.loginPage(w, http.StatusOK, id, ar, browser, login, "Enter your username and your password.")
-		return
-	}
-	now := i.now()
-	userKey := "login:" + truncate(tenant.LoginKey(login), 255)
-	if wait := max(i.flows.perUser.Wait(userKey, now), i.flows.perIP.Wait(ip, now)); wait > 0 {
-		ev.Outcome = LoginThrottled
-		i.recordLogin(ctx, ev)
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
-		i.loginPage(w, http.StatusTooManyRequests, id, ar, browser, login,
-			fmt.Sprintf("Too many failed sign-ins. Wait %s and try again.", wait.Round(time.Second)))
-		return
-	}
 	s := i.acquirePage(w)
 	if s == nil {
 		return
 	}
 	defer s.release()
+	f, err := postForm(r)
+	if err != nil {
+		i.errorPage(w, http.StatusBadRequest, "Invalid form", "The sign-in form could not be read. Go back and try again.")
+		return
+	}
+	sealed := f.Get("request")
+	ar, browser, ok := i.openLoginRequest(w, r, s, sealed)
+	if !ok {
+		return
+	}
+	if !validCSRF(browser, "login\x00"+sealed, f.Get("csrf_token")) {
+		i.errorPage(w, http.StatusForbidden, "Sign-in refused", "The form was not sent from this sign-in page, or it expired. Go back to the application and sign in again.")
+		return
+	}
+	login, password := f.Get("username"), f.Get("password")
+	ip := i.clientIP(r)
+	ev := &Login{Issuer: s.issuer, RequestID: RequestID(ctx), ClientID: ar.ClientID, LoginName: truncate(login, 255), IP: ip, UserAgent: truncate(r.UserAgent(), 256)}
+	if login == "" || password == "" {
+		i.loginPage(w, s, http.StatusOK, sealed, ar, browser, login, "Enter your username and your password.")
+		return
+	}
+	th, now := i.throttles, i.now()
+	userKey, network := loginThrottleKey(s.tenant, login), i.networkKey(ip)
+	if wait := max(th.loginUser.Wait(ctx, userKey, now), th.loginNetwork.Wait(ctx, network, now)); wait > 0 {
+		ev.Outcome = LoginThrottled
+		i.recordLogin(ctx, ev)
+		w.Header().Set("Retry-After", retryAfter(wait))
+		i.loginPage(w, s, http.StatusTooManyRequests, sealed, ar, browser, login,
+			fmt.Sprintf("Too many failed sign-ins. Wait %s and try again.", wait.Round(time.Second)))
+		return
+	}
 
 	// Password hashing is memory-hard: bound how many run at once.
 	gateCtx, cancel := context.WithTimeout(ctx, passwordChecksWaitSecs*time.Second)
@@ -120,18 +133,18 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	case i.flows.passwordGate <- struct{}{}:
 	case <-gateCtx.Done():
 		w.Header().Set("Retry-After", strconv.Itoa(passwordChecksWaitSecs))
-		i.loginPage(w, http.StatusServiceUnavailable, id, ar, browser, login, "The server is busy. Try again in a moment.")
+		i.loginPage(w, s, http.StatusServiceUnavailable, sealed, ar, browser, login, "The server is busy. Try again in a moment.")
 		return
 	}
 	u, ok := s.tenant.Authenticate(login, password)
 	<-i.flows.passwordGate
 	now = i.now()
 	if !ok {
-		i.flows.perUser.Fail(userKey, now)
-		i.flows.perIP.Fail(ip, now)
+		th.loginUser.Fail(ctx, userKey, now)
+		th.loginNetwork.Fail(ctx, network, now)
 		ev.Outcome = LoginFailed
 		i.recordLogin(ctx, ev)
-		i.loginPage(w, http.StatusOK, id, ar, browser, login, badCredentials)
+		i.loginPage(w, s, http.StatusOK, sealed, ar, browser, login, badCredentials)
 		return
 	}
 	ev.Outcome, ev.UserID = LoginSucceeded, u.ID
@@ -149,13 +162,12 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		i.log.Error("creating a session", "request_id", RequestID(ctx), "err", err)
-		i.dropAuthRequest(ctx, id)
 		i.redirectError(w, r, ar.RedirectURI, ar.State, storageError(err))
 		return
 	}
 	i.setCookie(w, cookieSession, value, int(s.tenant.Flows.SessionLifetime/time.Second))
 	ar.UserID, ar.AuthTime, ar.Outcome = u.ID, now, nil
-	i.proceed(w, r, s, id, ar)
+	i.proceed(w, r, s, ar)
 }
 
 // recordLogin hands a sign-in attempt to the auditor, when it records
@@ -208,15 +220,15 @@ func (i *Issuer) handleConsent(w http.ResponseWriter, r *http.Request) {
 		i.errorPage(w, http.StatusMethodNotAllowed, "Request refused", "Use the consent form.")
 		return
 	}
-	ar, browser, ok := i.loadAuthRequest(w, r, id)
-	if !ok {
-		return
-	}
 	s := i.acquirePage(w)
 	if s == nil {
 		return
 	}
 	defer s.release()
+	ar, browser, ok := i.loadAuthRequest(w, r, id)
+	if !ok {
+		return
+	}
 	sess := i.session(r.Context(), s.tenant, r, i.now())
 	c, cok := s.tenant.Client(ar.ClientID)
 	api, aok := s.tenant.API(ar.API)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/cipher"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -17,11 +18,17 @@ import (
 const TokenType = "at+jwt"
 
 // keyring is an immutable key set prepared for signing: one signer per
-// algorithm, with its JWS header encoded once, and the JWKS to publish.
+// algorithm, with its JWS header encoded once, the JWKS to publish, and
+// the keys that seal authorization requests in flight (sealed.go).
 type keyring struct {
 	set     *keys.Set
 	signers map[string]*signer
 	jwks    []byte
+	// sealers opens what any key of the set sealed; sealKID is the key
+	// new requests are sealed with (the current key of the tenant's
+	// algorithm).
+	sealers map[string]cipher.AEAD
+	sealKID string
 }
 
 type signer struct {
@@ -84,6 +91,11 @@ func (i *Issuer) keyring(ks *keys.Set, t *tenant.Tenant) (*keyring, error) {
 		kr.signers[alg] = &signer{key: k, header: at, idHeader: id}
 	}
 	kr.jwks = ks.JWKS(i.now(), t.LongestTokenLifetime()+keys.Leeway)
+	var err error
+	if kr.sealers, err = sealers(ks); err != nil {
+		return nil, err
+	}
+	kr.sealKID = kr.signers[t.Algorithm].key.ID
 	return kr, nil
 }
 
@@ -96,21 +108,23 @@ type minted struct {
 }
 
 // mint signs the access token for tx (RFC 9068 §2.2): iss, sub, aud,
-// client_id, iat, exp, jti and scope, then the hooks' custom claims.
-func (kr *keyring) mint(i *Issuer, tx *Transaction, now time.Time) (minted, error) {
-	s, ok := kr.signers[tx.API.Algorithm]
+// client_id, iat, exp, jti and scope, then the hooks' custom claims. The
+// issuer and the key are the snapshot's, the one tx.API comes from; random
+// gives the token id.
+func (s *snapshot) mint(tx *Transaction, now time.Time, random io.Reader) (minted, error) {
+	sg, ok := s.keys.signers[tx.API.Algorithm]
 	if !ok {
 		return minted{}, fmt.Errorf("%w for %s", errNoKey, tx.API.Algorithm)
 	}
 	var id [16]byte
-	if _, err := io.ReadFull(i.rand, id[:]); err != nil {
+	if _, err := io.ReadFull(random, id[:]); err != nil {
 		return minted{}, fmt.Errorf("engine: token id: %w", err)
 	}
 	m := minted{jti: b64.EncodeToString(id[:]), exp: now.Add(tx.API.TokenLifetime).Truncate(time.Second)}
 
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"iss":`...)
-	buf = appendString(buf, i.issuer)
+	buf = appendString(buf, s.issuer)
 	buf = append(buf, `,"sub":`...)
 	buf = appendString(buf, tx.Subject)
 	buf = append(buf, `,"aud":`...)
@@ -142,7 +156,7 @@ func (kr *keyring) mint(i *Issuer, tx *Transaction, now time.Time) (minted, erro
 	buf = append(buf, '}')
 
 	var err error
-	if m.token, err = s.sign(s.header, buf); err != nil {
+	if m.token, err = sg.sign(sg.header, buf); err != nil {
 		return minted{}, err
 	}
 	return m, nil

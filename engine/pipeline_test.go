@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -418,5 +420,126 @@ func TestHookSecretsAreRedacted(t *testing.T) {
 		if !strings.Contains(seen, "[redacted]") {
 			t.Errorf("scope %q: nothing was redacted: %s", scope, seen)
 		}
+	}
+}
+
+// A request in flight while a reload switches the tenant from RS256 to
+// ES256 finishes on the snapshot it started with: tenant, hooks and keys
+// alike. It used to fail with "no signing key for RS256", because the
+// tenant and the keys were swapped one after the other.
+func TestReloadDuringRequestKeepsItsSnapshot(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
+		"block": func(*engine.Transaction) (*engine.HookResult, error) {
+			if first.CompareAndSwap(false, true) {
+				close(entered)
+				<-release
+			}
+			return &engine.HookResult{}, nil
+		},
+	}}
+	src := hookTenant + "      - name: block\n        plugin: block\n"
+	rsTenant, err := tenant.Parse([]byte("signing_algorithm: RS256\n"+src), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	esTenant, err := tenant.Parse([]byte("signing_algorithm: ES256\n"+src), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := keys.NewStore(t.TempDir())
+	ks, err := store.Ensure(rsTenant.Algorithms(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := engine.New(context.Background(), rsTenant, ks, engine.WithIssuer("https://i/"), engine.WithHookLoader(loader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iss.Close()
+
+	type result struct {
+		resp *engine.TokenResponse
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := iss.Token(context.Background(), ccRequest("read"))
+		done <- result{resp, err}
+	}()
+	<-entered
+	esKeys, err := store.Ensure(esTenant.Algorithms(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.Reload(context.Background(), esTenant, esKeys); err != nil {
+		t.Fatal(err)
+	}
+	if n := loader.closed.Load(); n != 0 {
+		t.Errorf("the hooks of the snapshot in use were closed (%d) before its request finished", n)
+	}
+	close(release)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("the request in flight during the reload failed: %v", r.err)
+	}
+	if alg := tokenAlg(t, r.resp.AccessToken); alg != tenant.RS256 {
+		t.Errorf("the request in flight signed with %s, want RS256 (its snapshot's)", alg)
+	}
+	if n := loader.closed.Load(); n != 1 {
+		t.Errorf("the retired snapshot's hook closed %d times once its request finished, want 1", n)
+	}
+	resp, err := iss.Token(context.Background(), ccRequest("read"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alg := tokenAlg(t, resp.AccessToken); alg != tenant.ES256 {
+		t.Errorf("a request after the reload signed with %s, want ES256", alg)
+	}
+}
+
+// tokenAlg is the alg of a JWS's protected header.
+func tokenAlg(t *testing.T, token string) string {
+	t.Helper()
+	hdr, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Alg string }
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Alg
+}
+
+// Near item 4: a reload or a key change that comes after Close (a SIGHUP
+// racing shutdown) is refused, not a nil snapshot dereferenced.
+func TestReloadAfterClose(t *testing.T) {
+	tn, err := tenant.Parse([]byte("signing_algorithm: EdDSA\n"+hookTenant), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keys.NewStore(t.TempDir()).Ensure(tn.Algorithms(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("https://i/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.Close()
+	if err := iss.Reload(context.Background(), tn, ks); err == nil {
+		t.Error("reloaded a closed issuer")
+	}
+	if err := iss.SetKeys(ks); err == nil {
+		t.Error("set keys of a closed issuer")
+	}
+	if iss.Tenant() != nil || iss.Keys() != nil {
+		t.Error("a closed issuer still has a tenant")
+	}
+	if _, err := iss.Token(context.Background(), ccRequest("read")); !errors.Is(err, engine.ErrTemporarilyUnavailable) {
+		t.Errorf("a token from a closed issuer: %v", err)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -131,7 +133,7 @@ func errString(err error) string {
 // clientCredentials handles grant_type=client_credentials (RFC 6749 §4.4).
 func (i *Issuer) clientCredentials(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error) {
 	tx.Trigger = tenant.TriggerCredentialsExchange
-	c, err := authenticate(s.tenant, r)
+	c, err := i.authenticate(ctx, s.tenant, r, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -142,20 +144,28 @@ func (i *Issuer) clientCredentials(ctx context.Context, s *snapshot, r *TokenReq
 	if tx.API, err = resolveAPI(s.tenant, r); err != nil {
 		return nil, err
 	}
-	if r.ScopeSet {
-		if tx.Requested, err = parseScope(r.Scope); err != nil {
-			return nil, err
-		}
+	if tx.Requested, err = requestedScope(r.Scope, r.ScopeSet); err != nil {
+		return nil, err
 	}
 	if err := s.pipelines[tx.Trigger].Run(ctx, tx); err != nil {
 		return nil, err
 	}
-	return i.issue(ctx, tx, nil)
+	return i.issue(ctx, s, tx, nil)
 }
 
-// parseScope reads a scope parameter; a malformed one is invalid_scope.
-func parseScope(param string) ([]string, error) {
+// requestedScope reads a scope parameter; set says whether it was sent. A
+// malformed one is invalid_scope. The one rule for every grant and the
+// authorization endpoint: a scope parameter that holds no scope token,
+// empty ("scope=") or spaces only ("scope=%20%20"), is treated as absent
+// (nil), as RFC 6749 §3.1 says of a parameter sent without a value.
+func requestedScope(param string, set bool) ([]string, error) {
+	if !set {
+		return nil, nil
+	}
 	scopes, err := scope.Parse(param)
+	if errors.Is(err, scope.ErrEmpty) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, ErrInvalidScope.WithDescription("%s", strings.TrimPrefix(err.Error(), "scope: "))
 	}
@@ -164,13 +174,53 @@ func parseScope(param string) ([]string, error) {
 
 // authenticate checks a confidential client's secret. An unknown client and
 // a wrong secret get the same answer after the same work.
-func authenticate(t *tenant.Tenant, r *TokenRequest) (*tenant.Client, error) {
+//
+// Failures are throttled, and a throttled attempt is refused without
+// checking the secret, traced (so its audit record says why) and answered
+// 429 with Retry-After. From a network the client has not authenticated
+// from in the last day, failures count per client id (whether the client
+// exists or not) and per network. From a network it has, they count only
+// for that client on that network, with a larger allowance: so neither an
+// attacker elsewhere nor a misconfigured sibling with an old secret can
+// lock the real client out, and an attacker inside the client's own
+// network is still limited.
+func (i *Issuer) authenticate(ctx context.Context, t *tenant.Tenant, r *TokenRequest, tx *Transaction) (*tenant.Client, error) {
 	if r.AuthMethod == AuthNone || r.ClientID == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication is required")
 	}
+	th, now := i.throttles, i.now()
+	id, network := "client:"+truncate(r.ClientID, 256), i.networkKey(r.IP)
+	pair := id + "\x00" + network
+	known := network != "" && th.clientKnown.Wait(ctx, pair, now) > 0
+	var wait time.Duration
+	switch {
+	case known:
+		wait = th.clientPair.Wait(ctx, pair, now)
+	case network != "":
+		wait = max(th.clientAuth.Wait(ctx, id, now), th.clientNetwork.Wait(ctx, network, now))
+	default: // an in-process caller
+		wait = th.clientAuth.Wait(ctx, id, now)
+	}
+	if wait > 0 {
+		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "client authentication throttled: too many failures for this client id or from this network"})
+		return nil, ErrInvalidClient.WithDescription("too many failed client authentications; try again in %ss", retryAfter(wait)).
+			WithStatus(http.StatusTooManyRequests).WithRetryAfter(wait)
+	}
 	c, _ := t.Client(r.ClientID)
 	if !c.VerifySecret(r.ClientSecret) {
+		switch {
+		case known:
+			th.clientPair.Fail(ctx, pair, now)
+		case network != "":
+			th.clientAuth.Fail(ctx, id, now)
+			th.clientNetwork.Fail(ctx, network, now)
+		default:
+			th.clientAuth.Fail(ctx, id, now)
+		}
 		return nil, ErrInvalidClient.WithDescription("client authentication failed")
+	}
+	if network != "" {
+		th.clientKnown.Fail(ctx, pair, now) // remembered for a day
 	}
 	return c, nil
 }
@@ -220,10 +270,9 @@ func resolveAPI(t *tenant.Tenant, r *TokenRequest) (*tenant.API, error) {
 // the decision and builds the response. No token leaves without its record.
 // x, when set, adds to the response (ID and refresh tokens) before the
 // decision is recorded, and commits its state once it is.
-func (i *Issuer) issue(ctx context.Context, tx *Transaction, x extras) (*TokenResponse, error) {
-	kr := i.keys.Load()
+func (i *Issuer) issue(ctx context.Context, s *snapshot, tx *Transaction, x extras) (*TokenResponse, error) {
 	now := i.now()
-	m, err := kr.mint(i, tx, now)
+	m, err := s.mint(tx, now, i.rand)
 	if err != nil {
 		return nil, ErrServerError.Wrap(err)
 	}
@@ -235,12 +284,12 @@ func (i *Issuer) issue(ctx context.Context, tx *Transaction, x extras) (*TokenRe
 		Transaction: tx,
 	}
 	if x != nil {
-		if err := x.add(ctx, kr, now, resp); err != nil {
+		if err := x.add(ctx, s, now, resp); err != nil {
 			return nil, err
 		}
 	}
 	if i.auditor != nil {
-		d := &Decision{Outcome: OutcomeIssued, Issuer: i.issuer, Time: now, Tx: tx, JTI: m.jti, Expires: m.exp}
+		d := &Decision{Outcome: OutcomeIssued, Issuer: s.issuer, Time: now, Tx: tx, JTI: m.jti, Expires: m.exp}
 		if err := i.auditor.Record(ctx, d); err != nil {
 			return nil, ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").Wrap(err)
 		}

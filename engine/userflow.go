@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine/internal/scope"
-	"github.com/scopeline/scopeline/engine/internal/throttle"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/storage/memory"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -44,19 +43,9 @@ const (
 	MaxStateLen = 1024
 )
 
-// Throttles. Sign-in failures are limited per login name (whether or not
-// the user exists, so the limit does not tell) and per client IP; the
-// authorization requests anybody can start are limited per IP.
-const (
-	loginFailuresPerUser   = 5
-	loginRefillPerUser     = time.Minute
-	loginFailuresPerIP     = 20
-	loginRefillPerIP       = 10 * time.Second
-	authorizeBurstPerIP    = 100
-	authorizeRefillPerIP   = 200 * time.Millisecond
-	throttleMaxKeys        = 100_000
-	passwordChecksWaitSecs = 5
-)
+// passwordChecksWaitSecs is how long a sign-in waits for its turn to check
+// a password.
+const passwordChecksWaitSecs = 5
 
 // WithStorage sets where the end-user flows keep codes, refresh tokens,
 // sessions and consents (default: in memory, lost on restart). The caller
@@ -106,9 +95,6 @@ type LoginAuditor interface {
 type userFlows struct {
 	storage      storage.Storage
 	ownsStorage  bool
-	perUser      *throttle.Limiter
-	perIP        *throttle.Limiter
-	authorizeIP  *throttle.Limiter
 	passwordGate chan struct{} // bounds concurrent password hashing
 	pages        *pages
 }
@@ -122,9 +108,6 @@ func (i *Issuer) initUserFlows() {
 	if f.storage == nil {
 		f.storage, f.ownsStorage = memory.New(), true
 	}
-	f.perUser = throttle.New(loginFailuresPerUser, loginRefillPerUser, throttleMaxKeys)
-	f.perIP = throttle.New(loginFailuresPerIP, loginRefillPerIP, throttleMaxKeys)
-	f.authorizeIP = throttle.New(authorizeBurstPerIP, authorizeRefillPerIP, throttleMaxKeys)
 	f.passwordGate = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	f.pages = newPages()
 }
@@ -263,10 +246,10 @@ func checkUserResult(tx *Transaction) error {
 // authenticateUserClient authenticates a client at the token endpoint for
 // an end-user grant: confidential clients with their secret, public ones
 // by client_id alone (their codes are bound by PKCE).
-func authenticateUserClient(t *tenant.Tenant, r *TokenRequest) (*tenant.Client, error) {
+func (i *Issuer) authenticateUserClient(ctx context.Context, t *tenant.Tenant, r *TokenRequest, tx *Transaction) (*tenant.Client, error) {
 	c, ok := t.Client(r.ClientID)
 	if !ok || c.Type.Confidential() {
-		c, err := authenticate(t, r)
+		c, err := i.authenticate(ctx, t, r, tx)
 		if err != nil {
 			return nil, err
 		}
@@ -275,8 +258,8 @@ func authenticateUserClient(t *tenant.Tenant, r *TokenRequest) (*tenant.Client, 
 		}
 		return c, nil
 	}
-	if r.ClientSecret != "" {
-		return nil, ErrInvalidClient.WithDescription("client %q is public and has no secret; send client_id alone", c.ID)
+	if r.ClientSecret != "" { // the answer of a wrong secret: it does not tell the client's type
+		return nil, ErrInvalidClient.WithDescription("client authentication failed")
 	}
 	return c, nil
 }
@@ -299,6 +282,10 @@ func (i *Issuer) redirectTo(redirectURI string, params url.Values) string {
 
 // storageError maps a storage failure to an OAuth error.
 func storageError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
 	if errors.Is(err, storage.ErrFull) {
 		return ErrTemporarilyUnavailable.WithDescription("too many sign-ins in progress; try again later").Wrap(err)
 	}

@@ -121,12 +121,17 @@ func (f *benchFlows) postLogin(page string) *httptest.ResponseRecorder {
 	return f.serve(f.withCookies(r))
 }
 
-// code runs /authorize with the session and returns the code. Each
-// request comes from another address, as from many users.
-func (f *benchFlows) code(b *testing.B) string {
+// nextAddr is the address of the next request: another /24 each time, as
+// from many users (the throttles count per network).
+func (f *benchFlows) nextAddr() string {
 	f.n++
+	return fmt.Sprintf("10.%d.%d.1:1234", f.n>>8&255, f.n&255)
+}
+
+// code runs /authorize with the session and returns the code.
+func (f *benchFlows) code(b *testing.B) string {
 	r := httptest.NewRequest(http.MethodGet, "/authorize?"+f.query, nil)
-	r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:1234", f.n>>16&255, f.n>>8&255, f.n&255)
+	r.RemoteAddr = f.nextAddr()
 	w := f.serve(f.withCookies(r))
 	u, err := url.Parse(w.Header().Get("Location"))
 	if err != nil || u.Query().Get("code") == "" {
@@ -174,6 +179,18 @@ func BenchmarkUserFlows(b *testing.B) {
 		}
 	})
 	for _, st := range stores {
+		// GET /authorize without a session: checks, the request sealed
+		// into the redirect to the login page, nothing stored.
+		b.Run("authorize_to_login/"+st.name, func(b *testing.B) {
+			f := newBenchFlows(b, st.open(b))
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodGet, "/authorize?"+f.query, nil)
+				r.RemoteAddr = f.nextAddr()
+				if w := f.serve(r); !strings.HasPrefix(w.Header().Get("Location"), "/login?") {
+					b.Fatalf("authorize: %d %s", w.Code, w.Header().Get("Location"))
+				}
+			}
+		})
 		// GET /authorize with a session: policy, hooks, code stored.
 		b.Run("authorize/"+st.name, func(b *testing.B) {
 			f := newBenchFlows(b, st.open(b))

@@ -86,3 +86,38 @@ func FuzzUserGrants(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoginRequest sends arbitrary sealed requests to the login page from
+// a browser that started a real one: never a server error, and the login
+// page only for the request the issuer sealed (nothing else opens).
+func FuzzLoginRequest(f *testing.F) {
+	h := fuzzIssuer(f)
+	r := httptest.NewRequest(http.MethodGet, "/authorize?response_type=code&client_id=demo-spa&scope=openid&state=x"+
+		"&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	loc, err := url.Parse(w.Header().Get("Location"))
+	if err != nil || loc.Path != engine.PathLogin {
+		f.Fatalf("authorize: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	cookies := w.Result().Cookies()
+	sealed := loc.Query().Get("request")
+	f.Add(sealed)
+	f.Add(sealed[:len(sealed)/2])
+	f.Add("AQ")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, request string) {
+		r := httptest.NewRequest(http.MethodGet, "/login?request="+url.QueryEscape(request), nil)
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code >= 500 {
+			t.Fatalf("%d for %q", w.Code, request)
+		}
+		if w.Code == http.StatusOK && request != sealed {
+			t.Fatalf("a request the issuer did not seal opened: %q", request)
+		}
+	})
+}

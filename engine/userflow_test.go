@@ -236,8 +236,15 @@ clients:
     first_party: false
     redirect_uris: ["https://partner.example.com/cb", "https://partner.example.com/other"]
     secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]
+  - id: demo-m2m
+    type: m2m
+    secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]
+  - id: native-app
+    type: native
+    redirect_uris: ["http://127.0.0.1/callback", "http://[::1]/callback"]
 grants:
   - {client: demo-spa, api: https://api.example.com, scopes: [read:users, write:users], subjects: [user]}
+  - {client: native-app, api: https://api.example.com, scopes: [read:users], subjects: [user]}
   - {client: other-spa, api: https://api.example.com, scopes: [read:users], subjects: [user]}
   - {client: partner-web, api: https://api.example.com, scopes: [read:users, write:users], subjects: [user]}
 roles:
@@ -402,6 +409,10 @@ func TestCodeExchangeRefusals(t *testing.T) {
 		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
 		status, body := exchange(code, url.Values{"code_verifier": {verifier}, "client_secret": {"guess"}})
 		wantOAuthError(t, "secret", status, body, "invalid_client")
+		// The answer of any wrong secret: it does not say the client is public.
+		if body["error_description"] != "client authentication failed" {
+			t.Errorf("public client with a secret: %q", body["error_description"])
+		}
 	})
 	t.Run("audience of another API", func(t *testing.T) {
 		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")

@@ -17,14 +17,13 @@ import (
 // extras adds to a token response before its decision is recorded (ID
 // and refresh tokens) and commits their state once it is.
 type extras interface {
-	add(ctx context.Context, kr *keyring, now time.Time, resp *TokenResponse) error
+	add(ctx context.Context, s *snapshot, now time.Time, resp *TokenResponse) error
 	commit(ctx context.Context) error
 }
 
 // userExtras are the ID token and the refresh token of an end-user grant.
 type userExtras struct {
 	i        *Issuer
-	tenant   *tenant.Tenant
 	tx       *Transaction
 	nonce    string
 	authTime time.Time
@@ -34,9 +33,9 @@ type userExtras struct {
 	token   string
 }
 
-func (x *userExtras) add(_ context.Context, kr *keyring, now time.Time, resp *TokenResponse) error {
+func (x *userExtras) add(_ context.Context, s *snapshot, now time.Time, resp *TokenResponse) error {
 	if slices.Contains(x.tx.Identity, "openid") {
-		id, err := x.i.mintIDToken(kr, x.tenant, x.tx, resp.AccessToken, x.nonce, x.authTime, now)
+		id, err := s.mintIDToken(x.tx, resp.AccessToken, x.nonce, x.authTime, now)
 		if err != nil {
 			return ErrServerError.Wrap(err)
 		}
@@ -89,7 +88,7 @@ func checkPKCE(challenge, verifier string) error {
 // its outcome, stored with the code, is what the token carries.
 func (i *Issuer) authorizationCode(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error) {
 	tx.Trigger = tenant.TriggerPostLogin
-	c, err := authenticateUserClient(s.tenant, r)
+	c, err := i.authenticateUserClient(ctx, s.tenant, r, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +149,7 @@ func (i *Issuer) authorizationCode(ctx context.Context, s *snapshot, r *TokenReq
 	tx.Claims, tx.Logs = g.Outcome.Claims, g.Outcome.Logs
 	tx.Trace = append(tx.Trace, g.Outcome.Trace...)
 
-	x := &userExtras{i: i, tenant: s.tenant, tx: tx, nonce: g.Nonce, authTime: g.AuthTime}
+	x := &userExtras{i: i, tx: tx, nonce: g.Nonce, authTime: g.AuthTime}
 	if slices.Contains(tx.Identity, "offline_access") {
 		data, err := json.Marshal(&familyGrant{API: api.Identifier, Scopes: tx.Scopes, Identity: tx.Identity, AuthTime: g.AuthTime})
 		if err != nil {
@@ -171,7 +170,7 @@ func (i *Issuer) authorizationCode(ctx context.Context, s *snapshot, r *TokenReq
 			return nil
 		}
 	}
-	return i.issue(ctx, tx, x)
+	return i.issue(ctx, s, tx, x)
 }
 
 // refreshToken handles grant_type=refresh_token (RFC 6749 §6): every use
@@ -180,7 +179,7 @@ func (i *Issuer) authorizationCode(ctx context.Context, s *snapshot, r *TokenReq
 // change of roles, grants or hooks applies at the next refresh.
 func (i *Issuer) refreshToken(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error) {
 	tx.Trigger = tenant.TriggerPostLogin
-	c, err := authenticateUserClient(s.tenant, r)
+	c, err := i.authenticateUserClient(ctx, s.tenant, r, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -227,11 +226,11 @@ func (i *Issuer) refreshToken(ctx context.Context, s *snapshot, r *TokenRequest,
 		return nil, ErrInvalidGrant.WithDescription("the user or the API of this refresh token no longer exists")
 	}
 	requested, identity := fg.Scopes, fg.Identity
-	if r.ScopeSet {
-		all, err := parseScope(r.Scope)
-		if err != nil {
-			return nil, err
-		}
+	all, err := requestedScope(r.Scope, r.ScopeSet)
+	if err != nil {
+		return nil, err
+	}
+	if all != nil {
 		identity, requested = splitScopes(all)
 		for _, sc := range all {
 			if !slices.Contains(fg.Scopes, sc) && !slices.Contains(fg.Identity, sc) {
@@ -249,7 +248,7 @@ func (i *Issuer) refreshToken(ctx context.Context, s *snapshot, r *TokenRequest,
 	if err := checkUserResult(tx); err != nil {
 		return nil, err
 	}
-	x := &userExtras{i: i, tenant: s.tenant, tx: tx, authTime: fg.AuthTime}
+	x := &userExtras{i: i, tx: tx, authTime: fg.AuthTime}
 	x.refresh = func(ctx context.Context, newHash string) error {
 		expires := now.Add(s.tenant.Flows.RefreshTokenIdle)
 		if fam.Expires.Before(expires) {
@@ -267,5 +266,5 @@ func (i *Issuer) refreshToken(ctx context.Context, s *snapshot, r *TokenRequest,
 		}
 		return nil
 	}
-	return i.issue(ctx, tx, x)
+	return i.issue(ctx, s, tx, x)
 }

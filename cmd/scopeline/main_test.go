@@ -232,6 +232,8 @@ func TestServeRefusesBadSetups(t *testing.T) {
 		"non-loopback http issuer": {addr: "127.0.0.1:0", issuer: "http://example.com/"},
 		"missing tenant file":      {addr: "127.0.0.1:0", configPath: "/nonexistent/tenant.yaml"},
 		"bad trusted proxy":        {addr: "127.0.0.1:0", trustedProxies: []string{"nope"}},
+		"IPv4 prefix too long":     {addr: "127.0.0.1:0", ipv4Prefix: 33},
+		"IPv6 prefix too short":    {addr: "127.0.0.1:0", ipv6Prefix: 8},
 	} {
 		cfg.dataDir = t.TempDir()
 		cfg.keyPoll = time.Hour
@@ -296,6 +298,7 @@ func TestUsageErrors(t *testing.T) {
 		{"token", "--issuer", "http://x/", "--client-id", "x", "--trace"},
 		{"serve", "--no-such-flag"},
 		{"serve", "--log-level", "loud"},
+		{"serve", "--ipv4-prefix", "40"},
 		{"bench", "--alg", "HS256"},
 	} {
 		if code, _, _ := runCLI(t, "", args...); code != 2 {

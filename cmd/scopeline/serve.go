@@ -35,6 +35,8 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	trustedProxies  []string
+	ipv4Prefix      int // 0: engine.DefaultIPv4Prefix
+	ipv6Prefix      int // 0: engine.DefaultIPv6Prefix
 	shutdownTimeout time.Duration
 	keyPoll         time.Duration
 	userStore       string
@@ -96,7 +98,9 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	f.StringVar(&cfg.dataDir, "data-dir", defaultDataDir(), "directory for signing keys and other state ($SCOPELINE_DATA_DIR)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error (debug logs each token's trace)")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
-	f.StringSliceVar(&cfg.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For is trusted (repeatable)")
+	f.StringSliceVar(&cfg.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For and X-Request-Id are trusted (repeatable)")
+	f.IntVar(&cfg.ipv4Prefix, "ipv4-prefix", engine.DefaultIPv4Prefix, "prefix length under which sign-in, authorization and client-authentication throttles count IPv4 clients together")
+	f.IntVar(&cfg.ipv6Prefix, "ipv6-prefix", engine.DefaultIPv6Prefix, "prefix length under which the throttles count IPv6 clients together")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for requests in flight on shutdown")
 	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
 	f.StringVar(&cfg.userStore, "user-store", "file", "where sessions, codes and refresh tokens live: file (in the data dir, survives restarts) or memory")
@@ -144,6 +148,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		}
 		proxies = append(proxies, pfx)
 	}
+	if cfg.ipv4Prefix == 0 {
+		cfg.ipv4Prefix = engine.DefaultIPv4Prefix
+	}
+	if cfg.ipv6Prefix == 0 {
+		cfg.ipv6Prefix = engine.DefaultIPv6Prefix
+	}
+	if err := engine.ValidateNetworkPrefixes(cfg.ipv4Prefix, cfg.ipv6Prefix); err != nil {
+		return usageError{fmt.Errorf("--ipv4-prefix, --ipv6-prefix: %w", err)}
+	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -182,6 +195,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		engine.WithLogger(log),
 		engine.WithRegisterer(reg),
 		engine.WithTrustedProxies(proxies),
+		engine.WithNetworkPrefixes(cfg.ipv4Prefix, cfg.ipv6Prefix),
 	}
 	var auditOpts []engine.Option
 	if s.audit, auditOpts, err = openAudit(ctx, cfg, t, issuerURL, log, reg); err != nil {

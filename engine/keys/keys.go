@@ -14,6 +14,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -56,6 +57,20 @@ type Key struct {
 // Sign signs a JWS signing input (header.payload) with the key.
 func (k *Key) Sign(signingInput string) ([]byte, error) {
 	return k.method.Sign(signingInput, k.private)
+}
+
+// DeriveSecret derives an n-byte symmetric secret from the private key for
+// one purpose, named by label (HKDF-SHA256, RFC 5869, over the PKCS#8
+// encoding of the key). Every process holding the same key file derives
+// the same secret, so state one replica seals another can open; different
+// labels give independent secrets, and nothing of the signing key can be
+// learnt from them.
+func (k *Key) DeriveSecret(label string, n int) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.private)
+	if err != nil {
+		return nil, fmt.Errorf("keys: encode %s: %w", k.ID, err)
+	}
+	return hkdf.Key(sha256.New, der, []byte("scopeline keys "+k.ID), label, n)
 }
 
 // Public returns the key's public half.

@@ -215,3 +215,42 @@ func TestLoadRejectsTamperedFile(t *testing.T) {
 type bigInt = big.Int
 
 func p256() elliptic.Curve { return elliptic.P256() }
+
+// A derived secret is the same for every holder of the key file (so
+// replicas open each other's sealed state), differs per label and per key.
+func TestDeriveSecret(t *testing.T) {
+	dir := t.TempDir()
+	set, err := NewStore(dir).Ensure([]string{"EdDSA"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := NewStore(dir).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := set.Signing("EdDSA")
+	cur2, _ := again.Signing("EdDSA")
+	a, err := cur.DeriveSecret("purpose a", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := cur2.DeriveSecret("purpose a", 32)
+	b, _ := cur.DeriveSecret("purpose b", 32)
+	var next *Key
+	for _, k := range set.Keys() {
+		if k.Status == StatusNext {
+			next = k
+		}
+	}
+	n, _ := next.DeriveSecret("purpose a", 32)
+	switch {
+	case len(a) != 32:
+		t.Errorf("length %d", len(a))
+	case string(a) != string(a2):
+		t.Error("the same key read twice derives different secrets")
+	case string(a) == string(b):
+		t.Error("two labels derive the same secret")
+	case string(a) == string(n):
+		t.Error("two keys derive the same secret")
+	}
+}

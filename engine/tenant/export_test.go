@@ -12,3 +12,10 @@ func (h *PasswordHash) Cheap() bool {
 	cost, err := bcrypt.Cost(h.bcrypt)
 	return err == nil && cost <= 6
 }
+
+// DecoyCost names the kind and cost of the decoy hash an unknown login is
+// checked against.
+func (t *Tenant) DecoyCost(login string) string { return t.decoys.forLogin(login).cost() }
+
+// Cost names the kind and cost of h.
+func (h *PasswordHash) Cost() string { return h.cost() }

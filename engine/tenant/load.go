@@ -194,6 +194,7 @@ type fileClient struct {
 	RedirectURIs []string          `yaml:"redirect_uris"`
 	Metadata     map[string]string `yaml:"metadata"`
 	FirstParty   *bool             `yaml:"first_party"`
+	IDTokenAlg   string            `yaml:"id_token_signed_response_alg"`
 }
 
 type fileGrant struct {
@@ -592,6 +593,17 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 	c.FirstParty = true
 	if fc.FirstParty != nil {
 		c.FirstParty = *fc.FirstParty
+	}
+	switch {
+	case c.Type == ClientM2M && fc.IDTokenAlg != "":
+		v.fail("an m2m client gets no ID tokens", "clients", i, "id_token_signed_response_alg")
+	case c.Type == ClientM2M:
+	case fc.IDTokenAlg == "":
+		c.IDTokenAlgorithm = t.Algorithm
+	case !slices.Contains(SupportedAlgorithms, fc.IDTokenAlg):
+		v.fail(fmt.Sprintf("unsupported algorithm %q (want one of %s)", fc.IDTokenAlg, strings.Join(SupportedAlgorithms, ", ")), "clients", i, "id_token_signed_response_alg")
+	default:
+		c.IDTokenAlgorithm = fc.IDTokenAlg
 	}
 	if !ok {
 		return nil

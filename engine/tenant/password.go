@@ -1,8 +1,11 @@
 package tenant
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -156,16 +159,114 @@ func HashPassword(password string, p Argon2Params, random io.Reader) (string, er
 	return s, nil
 }
 
-// decoyPasswordHash is checked when a login names no known user, so that an
-// unknown user costs the same as a wrong password. Its password is unknown
-// (random bytes thrown away); its parameters are DefaultArgon2.
+// decoyPasswordHash is checked when a tenant has no user with a password:
+// its password is unknown (random bytes thrown away); its parameters are
+// DefaultArgon2.
 const decoyPasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$FVD8b6GdeBKdooDShUVrrw$p51hymKj58CZCA3vLdFIj10BGO98aM6AMewHd8dMpgU"
 
-// decoyHash is decoyPasswordHash, parsed once.
-var decoyHash = func() *PasswordHash {
+// defaultDecoy is decoyPasswordHash, parsed once.
+var defaultDecoy = func() *PasswordHash {
 	h, err := ParsePasswordHash(decoyPasswordHash)
 	if err != nil {
 		panic("tenant: the decoy password hash does not parse: " + err.Error())
 	}
 	return h
 }()
+
+// decoy is what checking a password against h costs, with nothing that
+// can match: the same kind, parameters, salt and key lengths, random
+// bytes. A check against it takes the work of a check against h.
+func (h *PasswordHash) decoy(random io.Reader) (*PasswordHash, error) {
+	if h.argon != nil {
+		d := &PasswordHash{argon: h.argon, salt: make([]byte, len(h.salt)), key: make([]byte, len(h.key))}
+		if _, err := io.ReadFull(random, d.salt); err != nil {
+			return nil, err
+		}
+		if _, err := io.ReadFull(random, d.key); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	cost, err := bcrypt.Cost(h.bcrypt)
+	if err != nil {
+		return nil, err
+	}
+	// 22 characters of salt and 31 of hash, in bcrypt's base64 alphabet.
+	const alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 53)
+	if _, err := io.ReadFull(random, b); err != nil {
+		return nil, err
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return &PasswordHash{bcrypt: fmt.Appendf(nil, "$2b$%02d$%s", cost, b)}, nil
+}
+
+// cost names what checking against h costs: its kind and parameters.
+func (h *PasswordHash) cost() string {
+	if h.argon != nil {
+		return fmt.Sprintf("argon2id m=%d t=%d p=%d salt=%d key=%d", h.argon.Memory, h.argon.Time, h.argon.Threads, len(h.salt), len(h.key))
+	}
+	c, _ := bcrypt.Cost(h.bcrypt)
+	return fmt.Sprintf("bcrypt %d", c)
+}
+
+// decoys stand in for the tenant's users when a login names nobody (or a
+// user without a password): one per kind and cost of hash in use, made at
+// load, so that an unknown login costs what a known one does, whichever
+// hashes the users have. Which decoy a login gets is fixed per login (a
+// keyed hash of it) and follows how many users have each cost, so timing
+// an unknown login looks like timing some user's.
+type decoys struct {
+	hashes []*PasswordHash
+	users  []int // users per hash, in order
+	total  int
+	key    [32]byte
+}
+
+func newDecoys(users []*User, random io.Reader) (*decoys, error) {
+	d := &decoys{}
+	if _, err := io.ReadFull(random, d.key[:]); err != nil {
+		return nil, err
+	}
+	index := map[string]int{}
+	for _, u := range users {
+		if u.password == nil {
+			continue
+		}
+		c := u.password.cost()
+		i, ok := index[c]
+		if !ok {
+			h, err := u.password.decoy(random)
+			if err != nil {
+				return nil, err
+			}
+			i = len(d.hashes)
+			index[c] = i
+			d.hashes = append(d.hashes, h)
+			d.users = append(d.users, 0)
+		}
+		d.users[i]++
+		d.total++
+	}
+	return d, nil
+}
+
+// forLogin returns the decoy hash a login that names no user is checked
+// against.
+func (d *decoys) forLogin(login string) *PasswordHash {
+	if d == nil || d.total == 0 {
+		return defaultDecoy
+	}
+	mac := hmac.New(sha256.New, d.key[:])
+	mac.Write([]byte(LoginKey(login)))
+	n := int(binary.BigEndian.Uint64(mac.Sum(nil)) % uint64(d.total))
+	for i, c := range d.users {
+		if n < c {
+			return d.hashes[i]
+		}
+		n -= c
+	}
+	return d.hashes[len(d.hashes)-1]
+}

@@ -58,6 +58,7 @@ type Tenant struct {
 	grants  map[grantKey]*Grant
 	users   map[string]*User
 	logins  map[string]*User
+	decoys  *decoys
 }
 
 type grantKey struct{ client, api string }
@@ -80,27 +81,61 @@ func (t *Tenant) Grant(clientID, apiID string) (*Grant, bool) {
 	return g, ok
 }
 
-// Algorithms returns the signing algorithms the tenant's APIs use, sorted.
+// Algorithms returns every algorithm the tenant signs with, sorted: those
+// of its access tokens, its default, and those of ID tokens when it has
+// clients that sign users in. The key set needs a current key for each.
 func (t *Tenant) Algorithms() []string {
-	var algs []string
-	for _, a := range t.APIs {
-		if !slices.Contains(algs, a.Algorithm) {
-			algs = append(algs, a.Algorithm)
-		}
-	}
-	if !slices.Contains(algs, t.Algorithm) {
-		algs = append(algs, t.Algorithm)
+	algs := append(t.AccessTokenAlgorithms(), t.Algorithm)
+	if t.SignsUsersIn() {
+		algs = append(algs, t.IDTokenAlgorithms()...)
 	}
 	slices.Sort(algs)
-	return algs
+	return slices.Compact(algs)
 }
 
-// LongestTokenLifetime is the longest access-token lifetime of any API: how
-// long a retired signing key must stay published.
+// AccessTokenAlgorithms returns the algorithms the tenant's APIs sign
+// access tokens with, sorted.
+func (t *Tenant) AccessTokenAlgorithms() []string {
+	var algs []string
+	for _, a := range t.APIs {
+		algs = append(algs, a.Algorithm)
+	}
+	slices.Sort(algs)
+	return slices.Compact(algs)
+}
+
+// IDTokenAlgorithms returns the algorithms ID tokens may be signed with:
+// RS256, which OpenID Connect Discovery §3 requires of every provider,
+// the tenant's default and any client's id_token_signed_response_alg.
+// RS256 comes first.
+func (t *Tenant) IDTokenAlgorithms() []string {
+	algs := []string{t.Algorithm}
+	for _, c := range t.Clients {
+		if c.IDTokenAlgorithm != "" {
+			algs = append(algs, c.IDTokenAlgorithm)
+		}
+	}
+	slices.Sort(algs)
+	algs = slices.DeleteFunc(slices.Compact(algs), func(a string) bool { return a == RS256 })
+	return append([]string{RS256}, algs...)
+}
+
+// SignsUsersIn reports whether the tenant has a client that signs users in
+// (spa, web or native), and so issues ID tokens.
+func (t *Tenant) SignsUsersIn() bool {
+	return slices.ContainsFunc(t.Clients, func(c *Client) bool { return c.Type != ClientM2M })
+}
+
+// LongestTokenLifetime is the longest lifetime of any token the tenant
+// signs, access tokens of every API and, when users sign in, ID tokens:
+// how long a retired signing key must stay published.
 func (t *Tenant) LongestTokenLifetime() time.Duration {
 	longest := DefaultTokenLifetime
 	for _, a := range t.APIs {
 		longest = max(longest, a.TokenLifetime)
+	}
+	if t.SignsUsersIn() {
+		longest = max(longest, t.Flows.IDTokenLifetime)
 	}
 	return longest
 }
@@ -188,6 +223,10 @@ type Client struct {
 	Metadata     map[string]string
 	// FirstParty clients skip the consent page in end-user flows.
 	FirstParty bool
+	// IDTokenAlgorithm signs the client's ID tokens (its
+	// id_token_signed_response_alg, default the tenant's algorithm); ""
+	// for m2m clients.
+	IDTokenAlgorithm string
 
 	secrets []Digest
 }

@@ -1,11 +1,15 @@
 package tenant
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Role is a named set of permissions, per API, that users are given.
@@ -52,19 +56,20 @@ func (t *Tenant) User(id string) (*User, bool) {
 }
 
 // UserByLogin returns the user whose username or email is login, compared
-// without regard to case.
+// as LoginKey does.
 func (t *Tenant) UserByLogin(login string) (*User, bool) {
 	u, ok := t.logins[LoginKey(login)]
 	return u, ok
 }
 
 // Authenticate checks a login and password. An unknown login and a wrong
-// password take the same work (a decoy hash is checked) and get the same
-// answer, so the result does not tell whether the user exists.
+// password take the same work (a decoy hash of the same kind and cost as
+// users' hashes is checked) and get the same answer, so the result does
+// not tell whether the user exists.
 func (t *Tenant) Authenticate(login, password string) (*User, bool) {
 	u, ok := t.UserByLogin(login)
 	if !ok || u.password == nil {
-		decoyHash.Verify(password)
+		t.decoys.forLogin(login).Verify(password)
 		return nil, false
 	}
 	if !u.password.Verify(password) {
@@ -73,9 +78,14 @@ func (t *Tenant) Authenticate(login, password string) (*User, bool) {
 	return u, true
 }
 
-// LoginKey is the form of a login (username or email) users are found by:
-// case and surrounding spaces do not matter.
-func LoginKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// LoginKey is the form of a login (username or email) users are found by
+// and sign-in failures are counted under: surrounding spaces, Unicode
+// normalization and case do not matter (Unicode canonical caseless
+// matching, then NFC): "Alice", " alice" and "ALICE" are one login, and so
+// are an "é" typed precomposed or as "e" and a combining accent.
+func LoginKey(s string) string {
+	return norm.NFC.String(cases.Fold().String(norm.NFD.String(strings.TrimSpace(s))))
+}
 
 // OIDCScopes are the OpenID Connect scopes the issuer itself handles; no API
 // may define them.
@@ -166,6 +176,11 @@ func (v *validator) people(t *Tenant, f *file) {
 			t.Users = append(t.Users, u)
 		}
 	}
+	d, err := newDecoys(t.Users, rand.Reader)
+	if err != nil {
+		v.fail("cannot make decoy password hashes: "+err.Error(), "users")
+	}
+	t.decoys = d
 	t.Flows = DefaultUserFlows
 	ff := f.UserFlows
 	for _, d := range []struct {

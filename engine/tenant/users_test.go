@@ -3,7 +3,10 @@ package tenant_test
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,4 +214,165 @@ func FuzzParsePasswordHash(f *testing.F) {
 		}
 		h.Verify("pw") // must not panic, whatever the parameters
 	})
+}
+
+// An unknown login is checked against a decoy of the same kind and cost
+// as the users' hashes. With users hashed at 64 KiB, checking an unknown
+// login used to run argon2id at the default 19 MiB: measurably slower,
+// and visibly so in the memory it takes, which is what this test compares.
+func TestDecoyMatchesUsersHashes(t *testing.T) {
+	small := testHash(t, "pw") // argon2id m=64 t=1 p=1
+	bc := mustBcrypt(t, "pw")  // bcrypt cost 4
+	one := usersBase + "users:\n  - {id: u1, username: alice, password_hash: \"" + small + "\"}\n"
+	tn, err := tenant.Parse([]byte(one), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := func(login string) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 5 {
+			tn.Authenticate(login, "wrong")
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	known, unknown := alloc("alice"), alloc("mallory")
+	if unknown > 2*known+64<<10 {
+		t.Errorf("an unknown login allocates %d bytes, a known one %d: the decoy is not the users' cost", unknown, known)
+	}
+	if got, want := tn.DecoyCost("mallory"), must(tenant.ParsePasswordHash(small)).Cost(); got != want {
+		t.Errorf("decoy %s, want %s", got, want)
+	}
+
+	// Mixed kinds: each unknown login gets one of the costs in use, always
+	// the same for the same login, and never one that is not in use.
+	mixed := usersBase + "users:\n" +
+		"  - {id: u1, username: alice, password_hash: \"" + small + "\"}\n" +
+		"  - {id: u2, username: bob, password_hash: \"" + bc + "\"}\n" +
+		"  - {id: u3, username: carol, password_hash: \"" + bc + "\"}\n"
+	tn, err = tenant.Parse([]byte(mixed), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inUse := map[string]bool{must(tenant.ParsePasswordHash(small)).Cost(): true, must(tenant.ParsePasswordHash(bc)).Cost(): true}
+	seen := map[string]bool{}
+	for i := range 64 {
+		login := "ghost" + strconv.Itoa(i)
+		c := tn.DecoyCost(login)
+		if !inUse[c] {
+			t.Fatalf("decoy %s is not a cost in use", c)
+		}
+		if tn.DecoyCost(strings.ToUpper(login)) != c {
+			t.Errorf("%s: the decoy changes with the case of the login", login)
+		}
+		seen[c] = true
+		if _, ok := tn.Authenticate(login, "pw"); ok {
+			t.Fatal("a decoy matched")
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("64 unknown logins used decoys %v, want both costs in use", seen)
+	}
+	// No user with a password: the default parameters.
+	none, err := tenant.Parse([]byte(usersBase), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _ := tenant.HashPassword("x", tenant.DefaultArgon2, rand.Reader)
+	if got, want := none.DecoyCost("x"), must(tenant.ParsePasswordHash(def)).Cost(); got != want {
+		t.Errorf("no users: decoy %s, want %s", got, want)
+	}
+}
+
+// Logins are found however they are written: case, Unicode normalization
+// and surrounding spaces do not matter.
+func TestLoginKey(t *testing.T) {
+	for _, tt := range []struct{ a, b string }{
+		{"Alice", "alice"},
+		{" alice@Example.COM ", "alice@example.com"},
+		{"Jos\u00e9", "jose\u0301"},         // precomposed é, e + combining acute
+		{"STRASSE", "stra\u00dfe"},          // ß folds to ss
+		{"\u212aelvin", "kelvin"},           // Kelvin sign
+		{"\u0130stanbul", "i\u0307stanbul"}, // İ folds to i + dot above
+	} {
+		if tenant.LoginKey(tt.a) != tenant.LoginKey(tt.b) {
+			t.Errorf("LoginKey(%q) = %q, LoginKey(%q) = %q", tt.a, tenant.LoginKey(tt.a), tt.b, tenant.LoginKey(tt.b))
+		}
+	}
+	if tenant.LoginKey("alice") == tenant.LoginKey("alicea") {
+		t.Error("different logins collide")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// The algorithms a tenant signs with: access tokens per API; ID tokens
+// per client, RS256 always among them (OpenID Connect Discovery §3), and
+// keyed only when users sign in. Retired keys stay published for the
+// longest lifetime of anything they signed, ID tokens included.
+func TestSigningAlgorithms(t *testing.T) {
+	src := `
+signing_algorithm: ES256
+apis:
+  - identifier: https://a
+    scopes: [{name: read}]
+  - identifier: https://b
+    signing_algorithm: EdDSA
+    token_lifetime: 2h
+    scopes: [{name: read}]
+clients:
+  - {id: m2m, type: m2m, secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]}
+  - {id: spa, type: spa, redirect_uris: ["https://app.example.com/cb"]}
+  - {id: old-rp, type: spa, redirect_uris: ["https://old.example.com/cb"], id_token_signed_response_alg: EdDSA}
+user_flows:
+  id_token_lifetime: 20h
+`
+	tn, err := tenant.Parse([]byte(src), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spa, _ := tn.Client("spa")
+	old, _ := tn.Client("old-rp")
+	m2m, _ := tn.Client("m2m")
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"access token algorithms", tn.AccessTokenAlgorithms(), []string{"ES256", "EdDSA"}},
+		{"ID token algorithms", tn.IDTokenAlgorithms(), []string{"RS256", "ES256", "EdDSA"}},
+		{"keyed algorithms", tn.Algorithms(), []string{"ES256", "EdDSA", "RS256"}},
+		{"spa's ID token algorithm", spa.IDTokenAlgorithm, "ES256"},
+		{"old-rp's ID token algorithm", old.IDTokenAlgorithm, "EdDSA"},
+		{"m2m's ID token algorithm", m2m.IDTokenAlgorithm, ""},
+		{"longest lifetime", tn.LongestTokenLifetime(), 20 * time.Hour},
+	} {
+		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	// Without clients that sign users in, no ID token is ever signed: no
+	// RS256 key is needed, and the ID token lifetime does not count.
+	m2mOnly := strings.Replace(strings.Replace(src, "  - {id: spa,", "  #", 1), "  - {id: old-rp,", "  #", 1)
+	tn, err = tenant.Parse([]byte(m2mOnly), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(tn.Algorithms()) != "[ES256 EdDSA]" || tn.LongestTokenLifetime() != 2*time.Hour {
+		t.Errorf("m2m only: %v, %s", tn.Algorithms(), tn.LongestTokenLifetime())
+	}
+	for _, bad := range []string{
+		`{id: m2m, type: m2m, id_token_signed_response_alg: RS256, secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]}`,
+		`{id: spa, type: spa, redirect_uris: ["https://app.example.com/cb"], id_token_signed_response_alg: HS256}`,
+	} {
+		src := "apis: [{identifier: https://a, scopes: [{name: read}]}]\nclients:\n  - " + bad + "\n"
+		if _, err := tenant.Parse([]byte(src), "t.yaml", "."); err == nil || !strings.Contains(err.Error(), "id_token_signed_response_alg") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
 }

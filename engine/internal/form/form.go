@@ -20,7 +20,13 @@ const (
 
 // Parse decodes a form body. A parameter may appear once, except those
 // named in repeatable; an empty value counts as absent (RFC 6749 §3.1).
+// Values are at most MaxValueLen bytes.
 func Parse(body string, repeatable ...string) (url.Values, error) {
+	return ParseMax(body, MaxValueLen, repeatable...)
+}
+
+// ParseMax is Parse with values of up to maxValue bytes.
+func ParseMax(body string, maxValue int, repeatable ...string) (url.Values, error) {
 	v := url.Values{}
 	n := 0
 	for body != "" {
@@ -41,7 +47,7 @@ func Parse(body string, repeatable ...string) (url.Values, error) {
 		if err != nil {
 			return nil, errors.New("malformed form encoding")
 		}
-		if len(key) > 128 || len(value) > MaxValueLen {
+		if len(key) > 128 || len(value) > maxValue {
 			return nil, fmt.Errorf("parameter %q is too long", truncate(key, 64))
 		}
 		if value == "" {
