@@ -20,6 +20,8 @@
 ;;       as a no-op: the host's tests slow the start through the reader
 ;;   "E" return 1 (the hook's own error) after logging
 ;;   "P" loop forever writing to its memory
+;;   "H" log a message of 20000 bytes (an argument is at most 16 KiB)
+;;   "Y" log 4000 bytes starting 2000 bytes before the end of its memory
 ;;
 ;; Build: wat2wasm faulty.wat -o faulty.wasm
 (module
@@ -139,6 +141,14 @@
       (memory.fill (i32.const 1024) (i32.const 97) (i32.const 1023)) ;; 'a'
       (i32.store16 (i32.const 2047) (i32.const 0xA9C3)) ;; "é" (C3 A9) at 1023
       (drop (call $log (i32.const 1) (i32.const 1024) (i32.const 1100)))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 72))) ;; H
+      (drop (call $log (i32.const 1) (i32.const 0) (i32.const 20000)))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 89))) ;; Y
+      (drop (call $log (i32.const 1) (i32.const 63536) (i32.const 4000)))
       (return (i32.const 0)))
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 69))) ;; E
