@@ -85,3 +85,42 @@ func TestHooksCannotReplaceThePermissionsClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceShowsOddNamesEscaped: what a hook names goes into the trace, the
+// audit event and terminals; a scope or claim name that is not well formed
+// is refused and shown Go-quoted, its invisible characters escaped and its
+// length cut, so that it can neither pass for another name nor flood the
+// trace.
+func TestTraceShowsOddNamesEscaped(t *testing.T) {
+	long := strings.Repeat("x", 16<<10)
+	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
+		"odd": func(*engine.Transaction) (*engine.HookResult, error) {
+			return &engine.HookResult{Ops: []engine.HookOp{
+				{Kind: engine.HookAddScope, Name: "read\u200b"},
+				{Kind: engine.HookRemoveScope, Name: "read\x1b[2J"},
+				{Kind: engine.HookAddScope, Name: long},
+				{Kind: engine.HookSetClaim, Name: "tier\u202e", Value: []byte(`1`)},
+				{Kind: engine.HookRemoveClaim, Name: long},
+			}}, nil
+		},
+	}}
+	rec := &recorder{}
+	iss := newIssuer(t, hookTenant+"      - {name: odd, plugin: odd}\n", loader, engine.WithAuditor(rec))
+	if _, err := iss.Token(context.Background(), ccRequest("read")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range rec.last().Tx.Trace {
+		if e.Stage == "odd" {
+			if !e.Refused {
+				t.Errorf("applied: %+v", e)
+			}
+			got = append(got, e.Scope+e.Claim)
+		}
+	}
+	quotedLong := `"` + strings.Repeat("x", 128) + `"`
+	want := []string{`"read\u200b"`, `"read\x1b[2J"`, quotedLong, `"tier\u202e"`, quotedLong}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("trace names %q, want %q", got, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/internal/claim"
@@ -137,7 +138,7 @@ func (tx *Transaction) HasScope(scope string) bool { return slices.Contains(tx.S
 // Either way it is traced. It reports whether the scope was added.
 func (tx *Transaction) AddScope(stage, scope, reason string, exceedGrant bool) bool {
 	refuse := func(why string) bool {
-		tx.record(TraceEntry{Stage: stage, Op: OpAdd, Scope: scope, Refused: true, Reason: why})
+		tx.record(TraceEntry{Stage: stage, Op: OpAdd, Scope: traceScope(scope), Refused: true, Reason: why})
 		return false
 	}
 	switch {
@@ -169,12 +170,22 @@ func insertInOrder(scopes []string, scope string, api *tenant.API) []string {
 	return slices.Insert(scopes, i, scope)
 }
 
+// traceScope is how the trace shows a scope a stage asked for: as it is
+// when it is a scope token (RFC 6749 §3.3), else Go-quoted with its odd
+// characters escaped and cut, for a hook may name anything up to 16 KiB.
+func traceScope(s string) string {
+	if scope.ValidToken(s) == nil {
+		return s
+	}
+	return claim.Quote(s)
+}
+
 // RemoveScope removes scope on behalf of stage. Removing is always allowed;
 // removing a scope the token does not carry is traced as refused.
 func (tx *Transaction) RemoveScope(stage, scope, reason string) bool {
 	i := slices.Index(tx.Scopes, scope)
 	if i < 0 {
-		tx.record(TraceEntry{Stage: stage, Op: OpRemove, Scope: scope, Refused: true, Reason: "not granted"})
+		tx.record(TraceEntry{Stage: stage, Op: OpRemove, Scope: traceScope(scope), Refused: true, Reason: "not granted"})
 		return false
 	}
 	tx.Scopes = slices.Delete(tx.Scopes, i, i+1)

@@ -237,7 +237,9 @@ func (e *Event) User() (*User, error) {
 // API stages the hook's changes. Nothing is applied until the handler
 // returns nil; the issuer then applies each change in order, refusing (and
 // tracing) what the rules forbid: scopes the API does not define or
-// outside the grant ceiling, reserved claims, oversized values.
+// outside the grant ceiling, reserved claims (in any letter case or
+// Unicode fold), claims the issuer wrote, malformed claim names,
+// oversized values (docs/hook-abi.md §8).
 type API struct{}
 
 // AddScope asks for scope to be added, with a reason for the trace.
