@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -129,126 +128,248 @@ var (
 	errNotNumber = ErrInvalidToken.with("the access token's exp, nbf, iat or auth_time is not a number", nil)
 )
 
-// UnmarshalJSON decodes the claims set strictly; golang-jwt calls it
-// through encoding/json, before it checks the signature. Unlike
-// encoding/json, which matches member names to fields without regard to
-// case and lets the last of two equal names win, it matches names
-// exactly, and refuses a claims set in which any object repeats a member
-// name (RFC 7519 §4), two claims are equal under Unicode simple case
-// folding (as encoding/json folds them: "scope", "Scope" and "ſcope"), or
-// a claim folds to a registered one without being it; and one whose
-// NumericDate claims (exp, nbf, iat, auth_time) are not JSON numbers.
-// A token that reads one way to this API and another way to a decoder
-// elsewhere is refused, not guessed at.
+// UnmarshalJSON decodes the claims set strictly, in one pass; golang-jwt
+// calls it through encoding/json (which has checked the syntax), before it
+// checks the signature. encoding/json alone matches member names to fields
+// without regard to case and lets the last of two equal names win; here
+// each field is filled from the claim of exactly its name, and the claims
+// set is refused when an object in it repeats a member name (RFC 7519 §4),
+// two claims are equal under Unicode simple case folding (as encoding/json
+// folds them: "scope", "Scope" and "ſcope"), a claim folds to a
+// registered one without being it, or a NumericDate claim (exp, nbf, iat,
+// auth_time) is not a JSON number. A token that reads one way to this API
+// and another way to a decoder elsewhere is refused, not guessed at.
 func (t *tokenClaims) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	s := scanner{b: b, claims: t}
+	s.space()
+	if s.i >= len(b) || b[s.i] != '{' {
 		return errors.New("resource: the claims set is not a JSON object")
 	}
-	seen := make(map[string]string, 16) // folded name -> name
-	for dec.More() {
-		tok, err := dec.Token()
+	return s.object(true)
+}
+
+// scanner walks the JSON text of a claims set, filling claims (when not
+// nil) with the registered claims it meets at the top. It never reads past
+// the text, whatever it is given.
+type scanner struct {
+	b      []byte
+	i      int
+	claims *tokenClaims
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+var (
+	errTruncated = errors.New("resource: truncated claims set")
+	errMalformed = errors.New("resource: malformed claims set")
+)
+
+// object reads the object at s.i; top is the claims set itself.
+func (s *scanner) object(top bool) error {
+	s.i++                      // {
+	var seen map[string]string // (folded, at the top) name -> name
+	for {
+		s.space()
+		if s.i >= len(s.b) {
+			return errTruncated
+		}
+		switch s.b[s.i] {
+		case '}':
+			s.i++
+			return nil
+		case ',':
+			s.i++
+			s.space()
+		}
+		name, err := s.str()
 		if err != nil {
 			return err
 		}
-		name := tok.(string)
-		key := foldName(name)
+		s.space()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return errMalformed
+		}
+		s.i++
+		s.space()
+		key := name
+		if top {
+			key = foldName(name)
+		}
 		if prev, ok := seen[key]; ok {
-			return errAmbiguous.withCause(fmt.Errorf("claims %q and %q", prev, name))
+			return errAmbiguous.withCause(fmt.Errorf("members %q and %q of one object", prev, name))
+		}
+		if seen == nil {
+			seen = make(map[string]string, 8)
 		}
 		seen[key] = name
+		if !top {
+			if err := s.value(); err != nil {
+				return err
+			}
+			continue
+		}
 		if r, ok := registeredKeys[key]; ok && r != name {
 			return errAmbiguous.withCause(fmt.Errorf("claim %q folds to the registered claim %q", name, r))
 		}
-		switch name {
-		case "iss":
-			err = dec.Decode(&t.Issuer)
-		case "sub":
-			err = dec.Decode(&t.Subject)
-		case "aud":
-			err = dec.Decode(&t.Audience)
-		case "jti":
-			err = dec.Decode(&t.ID)
-		case "client_id":
-			err = dec.Decode(&t.ClientID)
-		case "scope":
-			err = dec.Decode(&t.Scope)
-		case "exp":
-			t.ExpiresAt, err = numericDate(dec, name)
-		case "nbf":
-			t.NotBefore, err = numericDate(dec, name)
-		case "iat":
-			t.IssuedAt, err = numericDate(dec, name)
-		case "auth_time":
-			_, err = numericDate(dec, name)
-		default:
-			err = skipValue(dec)
-		}
-		if err != nil {
+		if err := s.claim(name); err != nil {
 			return err
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("resource: data after the claims set")
-	}
-	return nil
 }
 
-// numericDate reads a NumericDate (RFC 7519 §2), which must be a JSON
-// number: golang-jwt alone also takes a string holding one.
-func numericDate(dec *json.Decoder, name string) (*jwt.NumericDate, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	n, ok := tok.(json.Number)
-	if !ok {
-		return nil, errNotNumber.withCause(fmt.Errorf("claim %q is a %T", name, tok))
-	}
-	d := new(jwt.NumericDate)
-	if err := d.UnmarshalJSON([]byte(n)); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-// skipValue reads one JSON value, refusing an object in it that repeats a
-// member name.
-func skipValue(dec *json.Decoder) error {
-	tok, err := dec.Token()
-	if err != nil {
+// claim reads the value of the top-level claim name at s.i.
+func (s *scanner) claim(name string) error {
+	start := s.i
+	if err := s.value(); err != nil {
 		return err
 	}
-	d, ok := tok.(json.Delim)
-	if !ok {
+	raw := s.b[start:s.i]
+	var err error
+	switch name {
+	case "exp", "nbf", "iat", "auth_time": // NumericDate (RFC 7519 §2)
+		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+			return errNotNumber.withCause(fmt.Errorf("claim %q is not a number", name))
+		}
+		d := new(jwt.NumericDate)
+		if err := d.UnmarshalJSON(raw); err != nil {
+			return err
+		}
+		if s.claims == nil {
+			return nil
+		}
+		switch name {
+		case "exp":
+			s.claims.ExpiresAt = d
+		case "nbf":
+			s.claims.NotBefore = d
+		case "iat":
+			s.claims.IssuedAt = d
+		}
 		return nil
-	}
-	var seen map[string]bool
-	for dec.More() {
-		if d == '{' {
-			tok, err := dec.Token()
-			if err != nil {
+	case "aud":
+		if s.claims != nil {
+			err = s.claims.Audience.UnmarshalJSON(raw)
+		}
+	case "iss", "sub", "jti", "client_id", "scope":
+		var v string
+		switch {
+		case raw[0] == '"' && !bytes.ContainsRune(raw, '\\'):
+			v = strings.ToValidUTF8(string(raw[1:len(raw)-1]), "\uFFFD") // as encoding/json does
+		default:
+			if err := json.Unmarshal(raw, &v); err != nil {
 				return err
 			}
-			name := tok.(string)
-			if seen[name] {
-				return errAmbiguous.withCause(fmt.Errorf("member %q repeated in a claim's value", name))
-			}
-			if seen == nil {
-				seen = map[string]bool{}
-			}
-			seen[name] = true
 		}
-		if err := skipValue(dec); err != nil {
-			return err
+		if s.claims == nil {
+			return nil
+		}
+		switch name {
+		case "iss":
+			s.claims.Issuer = v
+		case "sub":
+			s.claims.Subject = v
+		case "jti":
+			s.claims.ID = v
+		case "client_id":
+			s.claims.ClientID = v
+		case "scope":
+			s.claims.Scope = v
 		}
 	}
-	_, err = dec.Token() // the closing delimiter
 	return err
+}
+
+// value moves past the value at s.i, checking its objects.
+func (s *scanner) value() error {
+	if s.i >= len(s.b) {
+		return errTruncated
+	}
+	switch s.b[s.i] {
+	case '{':
+		return s.object(false)
+	case '[':
+		s.i++
+		for {
+			s.space()
+			if s.i >= len(s.b) {
+				return errTruncated
+			}
+			switch s.b[s.i] {
+			case ']':
+				s.i++
+				return nil
+			case ',':
+				s.i++
+				s.space()
+			}
+			if err := s.value(); err != nil {
+				return err
+			}
+		}
+	case '"':
+		_, _, err := s.strEnd()
+		return err
+	default: // a number, true, false or null
+		start := s.i
+		for s.i < len(s.b) && !delimiter(s.b[s.i]) {
+			s.i++
+		}
+		if s.i == start {
+			return errMalformed
+		}
+		return nil
+	}
+}
+
+func delimiter(c byte) bool {
+	switch c {
+	case ',', ':', '{', '}', '[', ']', '"', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+// strEnd moves past the string at s.i and returns its JSON text and
+// whether it has escapes.
+func (s *scanner) strEnd() (raw []byte, escaped bool, err error) {
+	start := s.i
+	s.i++ // "
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '\\':
+			escaped = true
+			s.i += 2
+			continue
+		case '"':
+			s.i++
+			return s.b[start:s.i], escaped, nil
+		}
+		s.i++
+	}
+	return nil, false, errTruncated
+}
+
+// str reads the string at s.i.
+func (s *scanner) str() (string, error) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return "", errMalformed
+	}
+	raw, escaped, err := s.strEnd()
+	if err != nil {
+		return "", err
+	}
+	if !escaped {
+		return strings.ToValidUTF8(string(raw[1:len(raw)-1]), "\uFFFD"), nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", err
+	}
+	return v, nil
 }
 
 // foldName returns name under Unicode simple case folding, each character
