@@ -228,9 +228,8 @@ func (tx *Transaction) setClaim(stage, name string, value json.RawMessage, reaso
 	if err := claim.CheckValue(value); err != nil {
 		return refuse(name, err.Error())
 	}
-	key := claim.Key(name)
 	for k := range tx.Claims {
-		if k != name && claim.Key(k) == key {
+		if k != name && claim.Same(k, name) {
 			return refuse(name, fmt.Sprintf("equal to claim %q under case folding", k))
 		}
 	}
@@ -270,9 +269,8 @@ func (tx *Transaction) claimRefusal(name string, byIssuer bool) (shown, why stri
 	if byIssuer {
 		return name, ""
 	}
-	key := claim.Key(name)
 	for _, n := range tx.issuerClaims {
-		if claim.Key(n) == key {
+		if claim.Same(n, name) {
 			return name, fmt.Sprintf("claim %q is set by the issuer on this request", n)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -78,8 +77,34 @@ var reservedKeys = func() map[string]string {
 // IsReserved reports whether name is a reserved claim or folds to one
 // (see Key); it returns the reserved name.
 func IsReserved(name string) (string, bool) {
+	if isASCII(name) { // its own NFKC form: simple folding is EqualFold
+		for _, r := range Reserved {
+			if len(r) == len(name) && strings.EqualFold(r, name) {
+				return r, true
+			}
+		}
+		return "", false
+	}
 	r, ok := reservedKeys[Key(name)]
 	return r, ok
+}
+
+// Same reports whether a and b are the same claim to a decoder that
+// ignores case or normalizes compatibility characters: Key(a) == Key(b).
+func Same(a, b string) bool {
+	if isASCII(a) && isASCII(b) {
+		return len(a) == len(b) && strings.EqualFold(a, b)
+	}
+	return Key(a) == Key(b)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Errors of CheckName.
@@ -109,7 +134,7 @@ func CheckName(name string) error {
 			return fmt.Errorf("%w (%U)", ErrNameCharacter, r)
 		}
 	}
-	if !norm.NFC.IsNormalString(name) {
+	if !isASCII(name) && !norm.NFC.IsNormalString(name) {
 		return ErrNameNormalized
 	}
 	return nil
@@ -155,46 +180,123 @@ func CheckValue(raw []byte) error {
 	if bytes.IndexByte(raw, '{') < 0 {
 		return nil // no object, no member names (a '{' in a string is harmless)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := uniqueMembers(dec); err != nil {
-		return err
-	}
-	return nil
+	v := valueScanner{b: raw}
+	return v.value()
 }
 
-// uniqueMembers reads one JSON value from dec and checks that no object in
-// it repeats a member name.
-func uniqueMembers(dec *json.Decoder) error {
-	tok, err := dec.Token()
-	if err != nil {
+// valueScanner walks a valid JSON text, checking that no object repeats a
+// member name.
+type valueScanner struct {
+	b []byte
+	i int
+}
+
+func (s *valueScanner) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// value moves past the value at s.i.
+func (s *valueScanner) value() error {
+	s.space()
+	if s.i >= len(s.b) {
 		return ErrValueJSON
 	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return nil
-	}
-	var seen map[string]bool
-	for dec.More() {
-		if d == '{' {
-			tok, err := dec.Token()
-			if err != nil {
+	switch s.b[s.i] {
+	case '{':
+		return s.object()
+	case '[':
+		s.i++
+		for {
+			s.space()
+			if s.i >= len(s.b) {
 				return ErrValueJSON
 			}
-			k := tok.(string)
-			if seen[k] {
-				return fmt.Errorf("%w (%s)", ErrValueDuplicate, Quote(k))
+			switch s.b[s.i] {
+			case ']':
+				s.i++
+				return nil
+			case ',':
+				s.i++
 			}
-			if seen == nil {
-				seen = map[string]bool{}
+			if err := s.value(); err != nil {
+				return err
 			}
-			seen[k] = true
 		}
-		if err := uniqueMembers(dec); err != nil {
+	case '"':
+		_, err := s.str()
+		return err
+	default: // a number, true, false or null
+		for s.i < len(s.b) && !strings.ContainsRune(",]} \t\n\r", rune(s.b[s.i])) {
+			s.i++
+		}
+		return nil
+	}
+}
+
+// object moves past the object at s.i.
+func (s *valueScanner) object() error {
+	s.i++ // {
+	var seen map[string]bool
+	for {
+		s.space()
+		if s.i >= len(s.b) {
+			return ErrValueJSON
+		}
+		switch s.b[s.i] {
+		case '}':
+			s.i++
+			return nil
+		case ',':
+			s.i++
+			s.space()
+		}
+		name, err := s.str()
+		if err != nil {
+			return err
+		}
+		if seen[name] {
+			return fmt.Errorf("%w (%s)", ErrValueDuplicate, Quote(name))
+		}
+		if seen == nil {
+			seen = make(map[string]bool, 8)
+		}
+		seen[name] = true
+		s.space()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return ErrValueJSON
+		}
+		s.i++
+		if err := s.value(); err != nil {
 			return err
 		}
 	}
-	if _, err := dec.Token(); err != nil && err != io.EOF {
-		return ErrValueJSON
+}
+
+// str reads the string at s.i, unescaped.
+func (s *valueScanner) str() (string, error) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return "", ErrValueJSON
 	}
-	return nil
+	start, escaped := s.i, false
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			escaped = true
+			s.i++
+		case '"':
+			s.i++
+			raw := s.b[start:s.i]
+			if !escaped {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return "", ErrValueJSON
+			}
+			return v, nil
+		}
+	}
+	return "", ErrValueJSON
 }

@@ -115,13 +115,20 @@ func TestQuote(t *testing.T) {
 }
 
 // FuzzCheckValue: CheckValue never panics, accepts only valid UTF-8 JSON,
-// and accepts what it accepted once decoded and encoded again.
+// finds a repeated member name exactly when a json.Decoder walk does, and
+// accepts what it accepted once decoded and encoded again.
 func FuzzCheckValue(f *testing.F) {
-	for _, s := range []string{`{"a":1,"a":2}`, `[{"a":{"b":[1,{"c":2,"c":3}]}}]`, `"x"`, `{"a":"\u0061"}`, `{`, `{"a":1,"\u0061":2}`} {
+	for _, s := range []string{`{"a":1,"a":2}`, `[{"a":{"b":[1,{"c":2,"c":3}]}}]`, `"x"`, `{"a":"\u0061"}`, `{`, `{"a":1,"\u0061":2}`, `{"a\"b":1,"a\"b":2}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		if err := CheckValue(raw); err != nil {
+		err := CheckValue(raw)
+		if json.Valid(raw) && utf8.Valid(raw) {
+			if dup := repeatsMember(json.NewDecoder(bytes.NewReader(raw))); dup != errors.Is(err, ErrValueDuplicate) {
+				t.Fatalf("CheckValue(%q) = %v; a decoder walk finds a repeated member: %v", raw, err, dup)
+			}
+		}
+		if err != nil {
 			return
 		}
 		if !json.Valid(raw) || !utf8.Valid(raw) {
@@ -138,4 +145,32 @@ func FuzzCheckValue(f *testing.F) {
 			t.Fatalf("accepted %q but not its re-encoding %q: %v", raw, again, err)
 		}
 	})
+}
+
+// repeatsMember is the reference: it walks one value with dec's tokens.
+func repeatsMember(dec *json.Decoder) bool {
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		if d == '{' {
+			tok, _ := dec.Token()
+			k, _ := tok.(string)
+			if seen[k] {
+				return true
+			}
+			seen[k] = true
+		}
+		if repeatsMember(dec) {
+			return true
+		}
+	}
+	dec.Token()
+	return false
 }
