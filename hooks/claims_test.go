@@ -42,16 +42,7 @@ pipelines:
 		RedirectURL: "http://localhost:3000/callback",
 		Scopes:      []string{"read:users", "write:users"},
 	}
-	verifier := oauth2.GenerateVerifier()
-	loc := enginetest.NewBrowser(t, srv.URL).SignIn(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "bob", "bob-password")
-	code := loc.Query().Get("code")
-	if code == "" {
-		t.Fatalf("no code: %s", loc)
-	}
-	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := signIn(t, srv, cfg, "bob", "bob-password")
 	d := audit.Last() // the issued decision, with the sign-in's trace
 
 	type op struct {

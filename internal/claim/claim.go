@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/scopeline/scopeline/internal/jsonmember"
 )
 
 // MaxNameLen bounds a claim name, in bytes.
@@ -180,123 +182,17 @@ func CheckValue(raw []byte) error {
 	if bytes.IndexByte(raw, '{') < 0 {
 		return nil // no object, no member names (a '{' in a string is harmless)
 	}
-	v := valueScanner{b: raw}
-	return v.value()
-}
-
-// valueScanner walks a valid JSON text, checking that no object repeats a
-// member name.
-type valueScanner struct {
-	b []byte
-	i int
-}
-
-func (s *valueScanner) space() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
-		s.i++
+	type member struct {
+		object int
+		name   string
 	}
-}
-
-// value moves past the value at s.i.
-func (s *valueScanner) value() error {
-	s.space()
-	if s.i >= len(s.b) {
-		return ErrValueJSON
-	}
-	switch s.b[s.i] {
-	case '{':
-		return s.object()
-	case '[':
-		s.i++
-		for {
-			s.space()
-			if s.i >= len(s.b) {
-				return ErrValueJSON
-			}
-			switch s.b[s.i] {
-			case ']':
-				s.i++
-				return nil
-			case ',':
-				s.i++
-			}
-			if err := s.value(); err != nil {
-				return err
-			}
+	seen := map[member]bool{}
+	return jsonmember.Walk(raw, func(m jsonmember.Member) error {
+		k := member{m.Object, m.Name}
+		if seen[k] {
+			return fmt.Errorf("%w (%s)", ErrValueDuplicate, Quote(m.Name))
 		}
-	case '"':
-		_, err := s.str()
-		return err
-	default: // a number, true, false or null
-		for s.i < len(s.b) && !strings.ContainsRune(",]} \t\n\r", rune(s.b[s.i])) {
-			s.i++
-		}
+		seen[k] = true
 		return nil
-	}
-}
-
-// object moves past the object at s.i.
-func (s *valueScanner) object() error {
-	s.i++ // {
-	var seen map[string]bool
-	for {
-		s.space()
-		if s.i >= len(s.b) {
-			return ErrValueJSON
-		}
-		switch s.b[s.i] {
-		case '}':
-			s.i++
-			return nil
-		case ',':
-			s.i++
-			s.space()
-		}
-		name, err := s.str()
-		if err != nil {
-			return err
-		}
-		if seen[name] {
-			return fmt.Errorf("%w (%s)", ErrValueDuplicate, Quote(name))
-		}
-		if seen == nil {
-			seen = make(map[string]bool, 8)
-		}
-		seen[name] = true
-		s.space()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return ErrValueJSON
-		}
-		s.i++
-		if err := s.value(); err != nil {
-			return err
-		}
-	}
-}
-
-// str reads the string at s.i, unescaped.
-func (s *valueScanner) str() (string, error) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return "", ErrValueJSON
-	}
-	start, escaped := s.i, false
-	for s.i++; s.i < len(s.b); s.i++ {
-		switch s.b[s.i] {
-		case '\\':
-			escaped = true
-			s.i++
-		case '"':
-			s.i++
-			raw := s.b[start:s.i]
-			if !escaped {
-				return string(raw[1 : len(raw)-1]), nil
-			}
-			var v string
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return "", ErrValueJSON
-			}
-			return v, nil
-		}
-	}
-	return "", ErrValueJSON
+	})
 }

@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scopeline/scopeline/internal/jsonmember"
 )
 
 // Claims are the validated claims of an access token (RFC 9068 §2.2).
@@ -140,95 +142,36 @@ var (
 // auth_time) is not a JSON number. A token that reads one way to this API
 // and another way to a decoder elsewhere is refused, not guessed at.
 func (t *tokenClaims) UnmarshalJSON(b []byte) error {
-	s := scanner{b: b, claims: t}
-	s.space()
-	if s.i >= len(b) || b[s.i] != '{' {
+	if i := bytes.IndexFunc(b, func(r rune) bool { return !strings.ContainsRune(" \t\n\r", r) }); i < 0 || b[i] != '{' {
 		return errors.New("resource: the claims set is not a JSON object")
 	}
-	return s.object(true)
-}
-
-// scanner walks the JSON text of a claims set, filling claims (when not
-// nil) with the registered claims it meets at the top. It never reads past
-// the text, whatever it is given.
-type scanner struct {
-	b      []byte
-	i      int
-	claims *tokenClaims
-}
-
-func (s *scanner) space() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
-		s.i++
+	type member struct {
+		object int
+		key    string // folded at the top
 	}
-}
-
-var (
-	errTruncated = errors.New("resource: truncated claims set")
-	errMalformed = errors.New("resource: malformed claims set")
-)
-
-// object reads the object at s.i; top is the claims set itself.
-func (s *scanner) object(top bool) error {
-	s.i++                      // {
-	var seen map[string]string // (folded, at the top) name -> name
-	for {
-		s.space()
-		if s.i >= len(s.b) {
-			return errTruncated
+	seen := make(map[member]string, 16)
+	return jsonmember.Walk(b, func(m jsonmember.Member) error {
+		k := member{m.Object, m.Name}
+		if m.Depth == 0 {
+			k.key = foldName(m.Name)
 		}
-		switch s.b[s.i] {
-		case '}':
-			s.i++
+		if prev, ok := seen[k]; ok {
+			return errAmbiguous.withCause(fmt.Errorf("members %q and %q of one object", prev, m.Name))
+		}
+		seen[k] = m.Name
+		if m.Depth > 0 {
 			return nil
-		case ',':
-			s.i++
-			s.space()
 		}
-		name, err := s.str()
-		if err != nil {
-			return err
+		if r, ok := registeredKeys[k.key]; ok && r != m.Name {
+			return errAmbiguous.withCause(fmt.Errorf("claim %q folds to the registered claim %q", m.Name, r))
 		}
-		s.space()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return errMalformed
-		}
-		s.i++
-		s.space()
-		key := name
-		if top {
-			key = foldName(name)
-		}
-		if prev, ok := seen[key]; ok {
-			return errAmbiguous.withCause(fmt.Errorf("members %q and %q of one object", prev, name))
-		}
-		if seen == nil {
-			seen = make(map[string]string, 8)
-		}
-		seen[key] = name
-		if !top {
-			if err := s.value(); err != nil {
-				return err
-			}
-			continue
-		}
-		if r, ok := registeredKeys[key]; ok && r != name {
-			return errAmbiguous.withCause(fmt.Errorf("claim %q folds to the registered claim %q", name, r))
-		}
-		if err := s.claim(name); err != nil {
-			return err
-		}
-	}
+		return t.set(m.Name, m.Value)
+	})
 }
 
-// claim reads the value of the top-level claim name at s.i.
-func (s *scanner) claim(name string) error {
-	start := s.i
-	if err := s.value(); err != nil {
-		return err
-	}
-	raw := s.b[start:s.i]
-	var err error
+// set decodes the value raw of the claim name into its field, if it has
+// one; NumericDate claims must be JSON numbers.
+func (t *tokenClaims) set(name string, raw []byte) error {
 	switch name {
 	case "exp", "nbf", "iat", "auth_time": // NumericDate (RFC 7519 §2)
 		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
@@ -238,138 +181,38 @@ func (s *scanner) claim(name string) error {
 		if err := d.UnmarshalJSON(raw); err != nil {
 			return err
 		}
-		if s.claims == nil {
-			return nil
-		}
 		switch name {
 		case "exp":
-			s.claims.ExpiresAt = d
+			t.ExpiresAt = d
 		case "nbf":
-			s.claims.NotBefore = d
+			t.NotBefore = d
 		case "iat":
-			s.claims.IssuedAt = d
+			t.IssuedAt = d
 		}
-		return nil
 	case "aud":
-		if s.claims != nil {
-			err = s.claims.Audience.UnmarshalJSON(raw)
-		}
+		return t.Audience.UnmarshalJSON(raw)
 	case "iss", "sub", "jti", "client_id", "scope":
-		var v string
-		switch {
-		case raw[0] == '"' && !bytes.ContainsRune(raw, '\\'):
-			v = strings.ToValidUTF8(string(raw[1:len(raw)-1]), "\uFFFD") // as encoding/json does
-		default:
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return err
-			}
-		}
-		if s.claims == nil {
+		if string(raw) == "null" { // as encoding/json: left unset
 			return nil
+		}
+		v, err := jsonmember.Unquote(raw)
+		if err != nil {
+			return fmt.Errorf("resource: claim %q is not a string", name)
 		}
 		switch name {
 		case "iss":
-			s.claims.Issuer = v
+			t.Issuer = v
 		case "sub":
-			s.claims.Subject = v
+			t.Subject = v
 		case "jti":
-			s.claims.ID = v
+			t.ID = v
 		case "client_id":
-			s.claims.ClientID = v
+			t.ClientID = v
 		case "scope":
-			s.claims.Scope = v
+			t.Scope = v
 		}
 	}
-	return err
-}
-
-// value moves past the value at s.i, checking its objects.
-func (s *scanner) value() error {
-	if s.i >= len(s.b) {
-		return errTruncated
-	}
-	switch s.b[s.i] {
-	case '{':
-		return s.object(false)
-	case '[':
-		s.i++
-		for {
-			s.space()
-			if s.i >= len(s.b) {
-				return errTruncated
-			}
-			switch s.b[s.i] {
-			case ']':
-				s.i++
-				return nil
-			case ',':
-				s.i++
-				s.space()
-			}
-			if err := s.value(); err != nil {
-				return err
-			}
-		}
-	case '"':
-		_, _, err := s.strEnd()
-		return err
-	default: // a number, true, false or null
-		start := s.i
-		for s.i < len(s.b) && !delimiter(s.b[s.i]) {
-			s.i++
-		}
-		if s.i == start {
-			return errMalformed
-		}
-		return nil
-	}
-}
-
-func delimiter(c byte) bool {
-	switch c {
-	case ',', ':', '{', '}', '[', ']', '"', ' ', '\t', '\n', '\r':
-		return true
-	}
-	return false
-}
-
-// strEnd moves past the string at s.i and returns its JSON text and
-// whether it has escapes.
-func (s *scanner) strEnd() (raw []byte, escaped bool, err error) {
-	start := s.i
-	s.i++ // "
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '\\':
-			escaped = true
-			s.i += 2
-			continue
-		case '"':
-			s.i++
-			return s.b[start:s.i], escaped, nil
-		}
-		s.i++
-	}
-	return nil, false, errTruncated
-}
-
-// str reads the string at s.i.
-func (s *scanner) str() (string, error) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return "", errMalformed
-	}
-	raw, escaped, err := s.strEnd()
-	if err != nil {
-		return "", err
-	}
-	if !escaped {
-		return strings.ToValidUTF8(string(raw[1:len(raw)-1]), "\uFFFD"), nil
-	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", err
-	}
-	return v, nil
+	return nil
 }
 
 // foldName returns name under Unicode simple case folding, each character

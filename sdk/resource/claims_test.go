@@ -15,20 +15,7 @@ import (
 // duplicate or odd member names it has), with the issuer's real key.
 func (is *issuer) signRaw(tb testing.TB, alg, payload string) string {
 	tb.Helper()
-	ks, err := is.Keys.Load()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	k, ok := ks.Signing(alg)
-	if !ok {
-		tb.Fatalf("no %s key", alg)
-	}
-	input := encodeSegment(tb, map[string]any{"alg": alg, "kid": k.ID, "typ": "at+jwt"}) + "." + b64.EncodeToString([]byte(payload))
-	sig, err := k.Sign(input)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return input + "." + b64.EncodeToString(sig)
+	return is.sign(tb, alg, nil, b64.EncodeToString([]byte(payload)))
 }
 
 // TestAmbiguousClaimsRefused: tokens signed with the issuer's real key
