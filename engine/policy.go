@@ -75,7 +75,7 @@ func (b baseline) Run(_ context.Context, tx *Transaction) error {
 		// this API through this client, whatever this token's scope.
 		perms := slices.DeleteFunc(slices.Clone(permitted), func(s string) bool { return !g.Allows(s) })
 		claim, _ := json.Marshal(perms)
-		tx.SetClaim(StageBaseline, "permissions", claim, "the user's permissions on the API within the grant (permissions_claim)")
+		tx.setIssuerClaim(StageBaseline, "permissions", claim, "the user's permissions on the API within the grant (permissions_claim)")
 	}
 	if len(tx.Scopes) == 0 && !forUser {
 		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no scope left to grant"})

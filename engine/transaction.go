@@ -3,11 +3,14 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/internal/claim"
 )
 
 // Transaction is one token request on its way through the pipeline. Stages
@@ -34,8 +37,12 @@ type Transaction struct {
 	// offline_access) granted in end-user flows: the issuer's own, not the
 	// API's. The token's scope claim lists them before Scopes.
 	Identity []string
-	// Claims are extra claims set by hooks, as JSON values.
+	// Claims are extra claims set by hooks (and by the baseline: the RBAC
+	// permissions), as JSON values.
 	Claims map[string]json.RawMessage
+	// issuerClaims are the names in Claims the issuer wrote on this
+	// request: reserved for hooks like ReservedClaims.
+	issuerClaims []string
 	// Subject is the token's sub: the client id for client credentials,
 	// the user id in end-user flows. User is set in end-user flows.
 	Subject string
@@ -96,16 +103,21 @@ type HookLog struct {
 const StageBaseline = "baseline"
 
 // ReservedClaims are set by the issuer and can never be set or removed by a
-// hook.
-var ReservedClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id", "cnf"}
+// hook, nor can any name that folds to one of them (claim.Key): "Scope" or
+// "ſcope" is "scope" to a resource server that matches names without
+// regard to case, as encoding/json does.
+var ReservedClaims = claim.Reserved
 
-// IsReservedClaim reports whether name is a reserved claim.
-func IsReservedClaim(name string) bool { return slices.Contains(ReservedClaims, name) }
+// IsReservedClaim reports whether name is a reserved claim or folds to one.
+func IsReservedClaim(name string) bool {
+	_, ok := claim.IsReserved(name)
+	return ok
+}
 
 // Limits on what stages may do to a transaction.
 const (
 	MaxClaims      = 64
-	MaxClaimName   = 128
+	MaxClaimName   = claim.MaxNameLen
 	MaxClaimValue  = 4096
 	MaxClaimsBytes = 16 << 10
 	MaxReasonLen   = 512
@@ -126,7 +138,7 @@ func (tx *Transaction) HasScope(scope string) bool { return slices.Contains(tx.S
 // Either way it is traced. It reports whether the scope was added.
 func (tx *Transaction) AddScope(stage, scope, reason string, exceedGrant bool) bool {
 	refuse := func(why string) bool {
-		tx.record(TraceEntry{Stage: stage, Op: OpAdd, Scope: scope, Refused: true, Reason: why})
+		tx.record(TraceEntry{Stage: stage, Op: OpAdd, Scope: traceScope(scope), Refused: true, Reason: why})
 		return false
 	}
 	switch {
@@ -158,12 +170,22 @@ func insertInOrder(scopes []string, scope string, api *tenant.API) []string {
 	return slices.Insert(scopes, i, scope)
 }
 
+// traceScope is how the trace shows a scope a stage asked for: as it is
+// when it is a scope token (RFC 6749 §3.3), else Go-quoted with its odd
+// characters escaped and cut, for a hook may name anything up to 16 KiB.
+func traceScope(s string) string {
+	if scope.ValidToken(s) == nil {
+		return s
+	}
+	return claim.Quote(s)
+}
+
 // RemoveScope removes scope on behalf of stage. Removing is always allowed;
 // removing a scope the token does not carry is traced as refused.
 func (tx *Transaction) RemoveScope(stage, scope, reason string) bool {
 	i := slices.Index(tx.Scopes, scope)
 	if i < 0 {
-		tx.record(TraceEntry{Stage: stage, Op: OpRemove, Scope: scope, Refused: true, Reason: "not granted"})
+		tx.record(TraceEntry{Stage: stage, Op: OpRemove, Scope: traceScope(scope), Refused: true, Reason: "not granted"})
 		return false
 	}
 	tx.Scopes = slices.Delete(tx.Scopes, i, i+1)
@@ -171,25 +193,48 @@ func (tx *Transaction) RemoveScope(stage, scope, reason string) bool {
 	return true
 }
 
-// SetClaim sets a custom claim to a JSON value on behalf of stage. Reserved
-// claims, invalid JSON and values over the limits are refused.
+// SetClaim sets a custom claim to a JSON value on behalf of stage. It is
+// refused, and traced as such, for a name that is malformed (claim.CheckName),
+// reserved (ReservedClaims), written by the issuer on this request (such as
+// the RBAC permissions), or equal under case folding to another claim of
+// the token; and for a value that is not valid JSON in UTF-8, repeats a
+// member name, or passes the size limits.
 func (tx *Transaction) SetClaim(stage, name string, value json.RawMessage, reason string) bool {
-	refuse := func(why string) bool {
-		tx.record(TraceEntry{Stage: stage, Op: OpSetClaim, Claim: truncate(name, MaxClaimName), Refused: true, Reason: why})
+	return tx.setClaim(stage, name, value, reason, false)
+}
+
+// setIssuerClaim sets a claim the issuer itself writes on this request
+// (the baseline's permissions): from then on no hook may set or remove it,
+// nor a name that folds to it.
+func (tx *Transaction) setIssuerClaim(stage, name string, value json.RawMessage, reason string) bool {
+	if !tx.setClaim(stage, name, value, reason, true) {
 		return false
 	}
-	switch {
-	case name == "" || len(name) > MaxClaimName:
-		return refuse("claim names are 1 to 128 bytes")
-	case IsReservedClaim(name):
-		return refuse("reserved claim")
-	case len(value) > MaxClaimValue:
-		return refuse("value larger than 4096 bytes")
-	case !json.Valid(value):
-		return refuse("value is not valid JSON")
+	tx.issuerClaims = append(tx.issuerClaims, name)
+	return true
+}
+
+func (tx *Transaction) setClaim(stage, name string, value json.RawMessage, reason string, byIssuer bool) bool {
+	refuse := func(shown, why string) bool {
+		tx.record(TraceEntry{Stage: stage, Op: OpSetClaim, Claim: shown, Refused: true, Reason: why})
+		return false
+	}
+	if shown, why := tx.claimRefusal(name, byIssuer); why != "" {
+		return refuse(shown, why)
+	}
+	if len(value) > MaxClaimValue {
+		return refuse(name, "value larger than 4096 bytes")
+	}
+	if err := claim.CheckValue(value); err != nil {
+		return refuse(name, err.Error())
+	}
+	for k := range tx.Claims {
+		if k != name && claim.Same(k, name) {
+			return refuse(name, fmt.Sprintf("equal to claim %q under case folding", k))
+		}
 	}
 	if _, exists := tx.Claims[name]; !exists && len(tx.Claims) >= MaxClaims {
-		return refuse("too many claims")
+		return refuse(name, "too many claims")
 	}
 	total := len(name) + len(value)
 	for k, v := range tx.Claims {
@@ -198,7 +243,7 @@ func (tx *Transaction) SetClaim(stage, name string, value json.RawMessage, reaso
 		}
 	}
 	if total > MaxClaimsBytes {
-		return refuse("custom claims larger than 16 KiB in all")
+		return refuse(name, "custom claims larger than 16 KiB in all")
 	}
 	if tx.Claims == nil {
 		tx.Claims = map[string]json.RawMessage{}
@@ -208,15 +253,43 @@ func (tx *Transaction) SetClaim(stage, name string, value json.RawMessage, reaso
 	return true
 }
 
-// RemoveClaim removes a custom claim on behalf of stage.
+// claimRefusal says why a stage may not set or remove the claim name
+// (why is "" when it may), and how to show the name in the trace: as it
+// is, or quoted with its odd characters escaped when it is malformed.
+func (tx *Transaction) claimRefusal(name string, byIssuer bool) (shown, why string) {
+	if err := claim.CheckName(name); err != nil {
+		return claim.Quote(name), err.Error()
+	}
+	if r, ok := claim.IsReserved(name); ok {
+		if r == name {
+			return name, "reserved claim"
+		}
+		return name, fmt.Sprintf("reserved claim: folds to %q", r)
+	}
+	if byIssuer {
+		return name, ""
+	}
+	for _, n := range tx.issuerClaims {
+		if claim.Same(n, name) {
+			return name, fmt.Sprintf("claim %q is set by the issuer on this request", n)
+		}
+	}
+	return name, ""
+}
+
+// RemoveClaim removes a custom claim on behalf of stage. Removing a
+// reserved claim, one the issuer set on this request, or one that is not
+// set is refused.
 func (tx *Transaction) RemoveClaim(stage, name, reason string) bool {
-	if IsReservedClaim(name) {
-		tx.record(TraceEntry{Stage: stage, Op: OpRemoveClaim, Claim: name, Refused: true, Reason: "reserved claim"})
+	refuse := func(shown, why string) bool {
+		tx.record(TraceEntry{Stage: stage, Op: OpRemoveClaim, Claim: shown, Refused: true, Reason: why})
 		return false
 	}
+	if shown, why := tx.claimRefusal(name, false); why != "" {
+		return refuse(shown, why)
+	}
 	if _, ok := tx.Claims[name]; !ok {
-		tx.record(TraceEntry{Stage: stage, Op: OpRemoveClaim, Claim: truncate(name, MaxClaimName), Refused: true, Reason: "not set"})
-		return false
+		return refuse(name, "not set")
 	}
 	delete(tx.Claims, name)
 	tx.record(TraceEntry{Stage: stage, Op: OpRemoveClaim, Claim: name, Reason: reason})

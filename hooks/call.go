@@ -377,12 +377,15 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	def("log", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
 		level, ptr, n := u32(st[0]), u32(st[1]), u32(st[2])
+		// The whole message is checked, as any string argument (§3.4),
+		// even when it is dropped or cut: only the part kept is copied.
+		msg := c.view(mod, ptr, n, "log message")
 		if c.logFull() {
-			c.res.DroppedLogs++ // no need to read what is dropped
+			c.res.DroppedLogs++
 			st[0] = api.EncodeI32(statusOK)
 			return
 		}
-		c.log(level, c.read(mod, ptr, min(n, logKeep), "log message"))
+		c.log(level, string(msg[:min(n, logKeep)]))
 		st[0] = api.EncodeI32(statusOK)
 	})
 	_, err := b.Instantiate(ctx)

@@ -118,6 +118,8 @@ func TestFaults(t *testing.T) {
 		{name: "memory growth past the cap", mode: "G", kind: "memory", discarded: true},
 		{name: "deep recursion", mode: "R", kind: "stack", discarded: true},
 		{name: "out-of-bounds pointer", mode: "O", kind: "abi", discarded: true},
+		{name: "log message over 16 KiB", mode: "H", kind: "abi", discarded: true},
+		{name: "log message past the end of memory", mode: "Z", kind: "abi", discarded: true},
 		{name: "oversized op", mode: "B", kind: "abi", discarded: true},
 		{name: "too many ops", mode: "M", kind: "abi", discarded: true},
 		{name: "unknown return code", mode: "C", kind: "abi", discarded: true},

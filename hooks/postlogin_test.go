@@ -45,17 +45,7 @@ pipelines:
 	}
 
 	// Allowed: the claim from alice's metadata lands in her access token.
-	c := cfg("openid", "read:users")
-	verifier := oauth2.GenerateVerifier()
-	loc := enginetest.NewBrowser(t, srv.URL).SignIn(c.AuthCodeURL("s1", oauth2.S256ChallengeOption(verifier)), "alice", "alice-password")
-	code := loc.Query().Get("code")
-	if code == "" {
-		t.Fatalf("no code: %s", loc)
-	}
-	tok, err := c.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := signIn(t, srv, cfg("openid", "read:users"), "alice", "alice-password")
 	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok.AccessToken, ".")[1])
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +57,8 @@ pipelines:
 	}
 
 	// Denied by the second hook: the client gets access_denied and the reason.
-	c = cfg("openid", "read:users", "write:users")
-	loc = enginetest.NewBrowser(t, srv.URL).SignIn(c.AuthCodeURL("s2", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", "alice-password")
+	c := cfg("openid", "read:users", "write:users")
+	loc := enginetest.NewBrowser(t, srv.URL).SignIn(c.AuthCodeURL("s2", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", "alice-password")
 	q := loc.Query()
 	if q.Get("error") != "access_denied" || q.Get("state") != "s2" || q.Get("code") != "" {
 		t.Fatalf("redirect = %s, want error=access_denied", loc)
@@ -76,4 +66,21 @@ pipelines:
 	if !strings.Contains(q.Get("error_description"), "write:users") {
 		t.Errorf("error_description %q does not give the hook's reason", q.Get("error_description"))
 	}
+}
+
+// signIn signs user in through c's authorization-code flow with PKCE and
+// returns the tokens.
+func signIn(t *testing.T, srv *enginetest.Server, c *oauth2.Config, user, password string) *oauth2.Token {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	loc := enginetest.NewBrowser(t, srv.URL).SignIn(c.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), user, password)
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code: %s", loc)
+	}
+	tok, err := c.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -261,6 +261,9 @@ func (f *forwarder) failed(id string, err error) {
 	if isNoStream(err) {
 		f.p.requestEnsure()
 	}
+	if isTimeout(err) {
+		f.p.unanswered(err)
+	}
 	f.p.log.Debug("audit: event not acknowledged; it will be sent again", "id", id, "sends", sends, "err", err)
 	f.signal()
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	spoolDepth prometheus.GaugeFunc
 	spoolBytes prometheus.GaugeFunc
 	connected  prometheus.GaugeFunc
+	answering  prometheus.GaugeFunc
 }
 
 // kindMetrics are the counters of one kind of event.
@@ -96,13 +97,22 @@ func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 			return 0
 		}),
 	}
+	m.answering = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scopeline_audit_stream_answering",
+		Help: "1 when the stream answered the last acknowledgement or probe it was asked for in time, else 0 (in ack mode /healthz/ready fails while 0).",
+	}, func() float64 {
+		if p.health.err() == nil {
+			return 1
+		}
+		return 0
+	})
 	m.kinds = make(map[Kind]*kindMetrics, len(Kinds))
 	for _, k := range Kinds {
 		m.kinds[k] = m.newKind(k)
 	}
 	if reg != nil {
 		reg.MustRegister(m.published, m.acked, m.retries, m.duplicates, m.spooled, m.failed, m.latency,
-			m.spoolDepth, m.spoolBytes, m.connected)
+			m.spoolDepth, m.spoolBytes, m.connected, m.answering)
 	}
 	return m
 }

@@ -73,6 +73,7 @@ type Publisher struct {
 	streamMu  sync.Mutex
 	streamErr error
 	ensure    chan struct{}
+	health    health
 
 	closed atomic.Bool
 	// ctx ends on Close (halt): the background loops stop, work in
@@ -237,8 +238,9 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		p.wg.Add(1)
 		go p.fwd.run()
 	}
-	p.wg.Add(1)
+	p.wg.Add(2)
 	go p.ensureLoop()
+	go p.probeLoop()
 	p.requestEnsure()
 	return p, nil
 }
@@ -407,10 +409,17 @@ func (p *Publisher) publish(ctx context.Context, kind Kind, msg *nats.Msg) error
 				return nil
 			case err = <-paf.Err():
 			case <-timeout.C:
-				return fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, errOr(lastErr, jetstream.ErrAsyncPublishTimeout))
+				err = fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, errOr(lastErr, jetstream.ErrAsyncPublishTimeout))
+				if time.Since(start) >= p.cfg.AckTimeout { // not a request that gave up early
+					p.unanswered(err)
+				}
+				return err
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		if isTimeout(err) {
+			p.unanswered(err)
 		}
 		lastErr = err
 		if isNoStream(err) {
@@ -438,6 +447,7 @@ func errOr(err, fallback error) error {
 }
 
 func (p *Publisher) acked(kind Kind, ack *jetstream.PubAck, start time.Time) {
+	p.answered()
 	if ack.Duplicate {
 		p.metrics.duplicates.Inc()
 	}
@@ -482,6 +492,7 @@ func (p *Publisher) ensureLoop() {
 			p.streamErr = err
 			p.streamMu.Unlock()
 			if err == nil {
+				p.answered()
 				if lastLogged != "ok" {
 					p.log.Info("audit: stream ready", "stream", p.cfg.Stream.Name, "subjects", p.cfg.SubjectPrefix+".>",
 						"replicas", p.cfg.Stream.Replicas, "duplicate_window", p.cfg.Stream.DuplicateWindow, "mode", p.cfg.Mode)
@@ -534,8 +545,12 @@ func (p *Publisher) ensureStream(ctx context.Context) error {
 }
 
 // Ready reports whether the publisher can take decisions now, for
-// /healthz/ready. In ack mode: connected, with the stream in place. In
-// buffered mode: the spool is healthy and below its ready_fill ratio.
+// /healthz/ready. In ack mode: connected, with the stream in place, and
+// answering: no acknowledgement timed out and no probe of the stream went
+// unanswered since the last answer (the stream is probed every second, so
+// readiness follows a server that stops answering, and comes back with
+// it). In buffered mode, which issues tokens through outages: the spool is
+// healthy and below its ready_fill ratio. Ready does no I/O.
 func (p *Publisher) Ready(context.Context) error {
 	if p.closed.Load() {
 		return ErrClosed
@@ -555,6 +570,9 @@ func (p *Publisher) Ready(context.Context) error {
 		return errors.New("not connected to NATS")
 	}
 	if err := p.streamError(); err != nil {
+		return fmt.Errorf("stream %s: %w", p.cfg.Stream.Name, err)
+	}
+	if err := p.health.err(); err != nil {
 		return fmt.Errorf("stream %s: %w", p.cfg.Stream.Name, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"os"
 	"reflect"
 	"slices"
@@ -104,12 +105,19 @@ func TestEventsMatchSchema(t *testing.T) {
 		ClientID: "demo-m2m", LoginName: "nobody", IP: "127.0.0.1"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := p.RecordLogin(ctx, &engine.Login{Outcome: engine.LoginSucceeded, Issuer: srv.Issuer, Time: time.Now(),
+		UserID: "u-1", IP: "127.0.0.1"}); err != nil { // no client id: no subject
+		t.Fatal(err)
+	}
 	var events []*audit.TailedEvent
-	waitFor(t, "7 events", patience, func() bool {
+	waitFor(t, "8 events", patience, func() bool {
 		events = streamEvents(t, p.ClientURL())
-		return len(events) >= 7
+		return len(events) >= 8
 	})
 	validateEvents(t, sch, events)
+	if *updateSamples {
+		writeSamples(t, events)
+	}
 	seen := map[audit.Kind]bool{}
 	for _, e := range events {
 		k, _ := e.Kind()
@@ -146,6 +154,55 @@ func TestEventsMatchSchema(t *testing.T) {
 			t.Errorf("the envelope does not document %q", name)
 		}
 	}
+}
+
+// samplesPath holds real events of every kind, written by
+// TestEventsMatchSchema with -update-samples; the Ajv check of .ci/run
+// (testdata/ajv) validates them too, so two validators agree on them.
+const samplesPath = "testdata/events.json"
+
+var updateSamples = flag.Bool("update-samples", false, "rewrite "+samplesPath+" with the events TestEventsMatchSchema publishes")
+
+func writeSamples(t *testing.T, events []*audit.TailedEvent) {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("[\n")
+	for i, e := range events {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		b.Write(e.Raw)
+	}
+	b.WriteString("\n]\n")
+	if err := os.WriteFile(samplesPath, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchemaSamples validates the committed sample events, which the Ajv
+// check validates too.
+func TestSchemaSamples(t *testing.T) {
+	sch, _ := compileSchema(t)
+	raw, err := os.ReadFile(samplesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples []json.RawMessage
+	if err := json.Unmarshal(raw, &samples); err != nil {
+		t.Fatal(err)
+	}
+	var events []*audit.TailedEvent
+	kinds := map[string]bool{}
+	for _, s := range samples {
+		events = append(events, &audit.TailedEvent{Raw: s})
+		var e struct{ Type string }
+		json.Unmarshal(s, &e)
+		kinds[e.Type] = true
+	}
+	if len(kinds) != len(audit.Kinds) {
+		t.Errorf("%s has events of %d types, want all %d: rewrite it with go test -run TestEventsMatchSchema -update-samples", samplesPath, len(kinds), len(audit.Kinds))
+	}
+	validateEvents(t, sch, events)
 }
 
 func TestSchemaRejectsWhatEventsMustNotBe(t *testing.T) {

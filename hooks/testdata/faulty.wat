@@ -25,6 +25,8 @@
 ;;   "J" set claim "k" to `gold`, which is not JSON
 ;;   "Q" write "out-" to stdout, "err\n" to stderr, then "put\n" to stdout
 ;;   "Y" log "bad config" in scopeline_init and return 1 from it
+;;   "H" log a message of 20000 bytes (an argument is at most 16 KiB)
+;;   "Z" log 4000 bytes starting 2000 bytes before the end of its memory
 ;;
 ;; Build: wat2wasm faulty.wat -o faulty.wasm
 (module
@@ -170,6 +172,14 @@
       (drop (call $fd_write (i32.const 1) (i32.const 160) (i32.const 1) (i32.const 184)))
       (drop (call $fd_write (i32.const 2) (i32.const 168) (i32.const 1) (i32.const 184)))
       (drop (call $fd_write (i32.const 1) (i32.const 176) (i32.const 1) (i32.const 184)))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 72))) ;; H
+      (drop (call $log (i32.const 1) (i32.const 0) (i32.const 20000)))
+      (return (i32.const 0)))
+    (block $done
+      (br_if $done (i32.ne (local.get $m) (i32.const 90))) ;; Z
+      (drop (call $log (i32.const 1) (i32.const 63536) (i32.const 4000)))
       (return (i32.const 0)))
     (block $done
       (br_if $done (i32.ne (local.get $m) (i32.const 69))) ;; E

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scopeline/scopeline/internal/claim"
 	"github.com/scopeline/scopeline/sdk/hook"
 )
 
@@ -40,10 +41,6 @@ type settings struct {
 }
 
 var conf settings
-
-// reserved are the claims the issuer sets; a config naming one is refused
-// at load rather than refused on every request.
-var reserved = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id", "cnf"}
 
 func init() {
 	hook.Setup(configure)
@@ -77,12 +74,21 @@ func configure(raw []byte) error {
 		names = append(names, name)
 	}
 	sort.Strings(names) // a stable order of ops
+	// A name the issuer would refuse is refused at load rather than on
+	// every request: malformed, reserved (in any letter case or Unicode
+	// fold), or the same claim as another one of the config once folded.
+	keys := map[string]string{}
 	for _, name := range names {
-		for _, r := range reserved {
-			if name == r {
-				return errors.New("config: claims." + name + ": " + strconv.Quote(name) + " is a reserved claim")
-			}
+		if err := claim.CheckName(name); err != nil {
+			return errors.New("config: claims." + claim.Quote(name) + ": " + err.Error())
 		}
+		if r, ok := claim.IsReserved(name); ok {
+			return errors.New("config: claims." + name + ": " + claim.Quote(name) + " is a reserved claim (" + r + ")")
+		}
+		if other, ok := keys[claim.Key(name)]; ok {
+			return errors.New("config: claims." + name + ": the same claim as " + strconv.Quote(other) + " under case folding")
+		}
+		keys[claim.Key(name)] = name
 		src, key, ok := strings.Cut(c.Claims[name], ".")
 		if !ok || key == "" || (src != "client" && src != "user" && src != "profile") {
 			return errors.New("config: claims." + name + ": source " + strconv.Quote(c.Claims[name]) + " must be client.KEY, user.KEY or profile.KEY")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scopeline/scopeline/sdk/hook/internal/abi"
 )
@@ -236,7 +237,9 @@ func (e *Event) User() (*User, error) {
 // API stages the hook's changes. Nothing is applied until the handler
 // returns nil; the issuer then applies each change in order, refusing (and
 // tracing) what the rules forbid: scopes the API does not define or
-// outside the grant ceiling, reserved claims, oversized values.
+// outside the grant ceiling, reserved claims (in any letter case or
+// Unicode fold), claims the issuer wrote, malformed claim names,
+// oversized values (docs/hook-abi.md §8).
 type API struct{}
 
 // AddScope asks for scope to be added, with a reason for the trace.
@@ -256,7 +259,8 @@ func (a *API) SetClaim(name string, value any, reason string) error {
 }
 
 // SetClaimString asks for a custom claim set to a string, without
-// encoding/json.
+// encoding/json (invalid UTF-8 in value becomes U+FFFD, as with
+// encoding/json).
 func (a *API) SetClaimString(name, value, reason string) {
 	host().SetClaim(name, appendJSONString(nil, value), reason)
 }
@@ -281,13 +285,24 @@ func (a *API) Log(msg string) { host().Log(abi.LevelInfo, msg) }
 // Warn logs a line at warning level.
 func (a *API) Warn(msg string) { host().Log(abi.LevelWarn, msg) }
 
-// appendJSONString appends s as a JSON string.
+// appendJSONString appends s as a JSON string, as encoding/json would:
+// invalid UTF-8 becomes U+FFFD, so that the value is valid JSON text the
+// issuer accepts (it refuses a claim value that is not UTF-8).
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+n]...)
+			}
+			i += n
+			continue
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
 		case c < 0x20:
@@ -295,6 +310,7 @@ func appendJSONString(b []byte, s string) []byte {
 		default:
 			b = append(b, c)
 		}
+		i++
 	}
 	return append(b, '"')
 }

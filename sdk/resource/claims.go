@@ -1,15 +1,21 @@
 package resource
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scopeline/scopeline/internal/jsonmember"
 )
 
 // Claims are the validated claims of an access token (RFC 9068 §2.2).
@@ -102,6 +108,145 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+}
+
+// registered are the claims an API takes as the issuer's word: the JWT
+// registered claims (RFC 7519 §4.1) and those of RFC 9068 §2.2, OpenID
+// Connect (auth_time, acr, amr) and RFC 7800 (cnf).
+var registered = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "auth_time", "acr", "amr", "cnf"}
+
+// registeredKeys maps the folded name of each registered claim to it.
+var registeredKeys = func() map[string]string {
+	m := make(map[string]string, len(registered))
+	for _, n := range registered {
+		m[foldName(n)] = n
+	}
+	return m
+}()
+
+// The refusals of a claims set that decoders could read differently.
+var (
+	errAmbiguous = ErrInvalidToken.with("the access token's claims are ambiguous: a claim name is repeated, or equal to another one but for letter case", nil)
+	errNotNumber = ErrInvalidToken.with("the access token's exp, nbf, iat or auth_time is not a number", nil)
+)
+
+// UnmarshalJSON decodes the claims set strictly, in one pass; golang-jwt
+// calls it through encoding/json (which has checked the syntax), before it
+// checks the signature. encoding/json alone matches member names to fields
+// without regard to case and lets the last of two equal names win; here
+// each field is filled from the claim of exactly its name, and the claims
+// set is refused when an object in it repeats a member name (RFC 7519 §4),
+// two claims are equal under Unicode simple case folding (as encoding/json
+// folds them: "scope", "Scope" and "ſcope"), a claim folds to a
+// registered one without being it, or a NumericDate claim (exp, nbf, iat,
+// auth_time) is not a JSON number. A token that reads one way to this API
+// and another way to a decoder elsewhere is refused, not guessed at.
+func (t *tokenClaims) UnmarshalJSON(b []byte) error {
+	if i := bytes.IndexFunc(b, func(r rune) bool { return !strings.ContainsRune(" \t\n\r", r) }); i < 0 || b[i] != '{' {
+		return errors.New("resource: the claims set is not a JSON object")
+	}
+	type member struct {
+		object int
+		key    string // folded at the top
+	}
+	seen := make(map[member]string, 16)
+	return jsonmember.Walk(b, func(m jsonmember.Member) error {
+		k := member{m.Object, m.Name}
+		if m.Depth == 0 {
+			k.key = foldName(m.Name)
+		}
+		if prev, ok := seen[k]; ok {
+			return errAmbiguous.withCause(fmt.Errorf("members %q and %q of one object", prev, m.Name))
+		}
+		seen[k] = m.Name
+		if m.Depth > 0 {
+			return nil
+		}
+		if r, ok := registeredKeys[k.key]; ok && r != m.Name {
+			return errAmbiguous.withCause(fmt.Errorf("claim %q folds to the registered claim %q", m.Name, r))
+		}
+		return t.set(m.Name, m.Value)
+	})
+}
+
+// set decodes the value raw of the claim name into its field, if it has
+// one; NumericDate claims must be JSON numbers.
+func (t *tokenClaims) set(name string, raw []byte) error {
+	switch name {
+	case "exp", "nbf", "iat", "auth_time": // NumericDate (RFC 7519 §2)
+		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+			return errNotNumber.withCause(fmt.Errorf("claim %q is not a number", name))
+		}
+		d := new(jwt.NumericDate)
+		if err := d.UnmarshalJSON(raw); err != nil {
+			return err
+		}
+		switch name {
+		case "exp":
+			t.ExpiresAt = d
+		case "nbf":
+			t.NotBefore = d
+		case "iat":
+			t.IssuedAt = d
+		}
+	case "aud":
+		return t.Audience.UnmarshalJSON(raw)
+	case "iss", "sub", "jti", "client_id", "scope":
+		if string(raw) == "null" { // as encoding/json: left unset
+			return nil
+		}
+		v, err := jsonmember.Unquote(raw)
+		if err != nil {
+			return fmt.Errorf("resource: claim %q is not a string", name)
+		}
+		switch name {
+		case "iss":
+			t.Issuer = v
+		case "sub":
+			t.Subject = v
+		case "jti":
+			t.ID = v
+		case "client_id":
+			t.ClientID = v
+		case "scope":
+			t.Scope = v
+		}
+	}
+	return nil
+}
+
+// foldName returns name under Unicode simple case folding, each character
+// replaced by the smallest of its fold orbit: what encoding/json compares
+// when it matches a member name to a field.
+func foldName(name string) string {
+	b := make([]byte, 0, len(name))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			return foldRunes(b, name[i:])
+		}
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+// foldRunes appends the folded form of s to b, character by character.
+func foldRunes(b []byte, s string) string {
+	for _, r := range s {
+		for {
+			r2 := unicode.SimpleFold(r)
+			if r2 <= r {
+				r = r2
+				break
+			}
+			r = r2
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return string(b)
 }
 
 // claims returns the public view of t, whose claims segment in the

@@ -20,6 +20,14 @@
 // audience, exp, nbf and iat within a small leeway, and iss, sub, aud,
 // client_id, iat, exp and jti present.
 //
+// The claims set is decoded strictly, so that it reads the same to this API
+// as to any other decoder: member names match exactly (encoding/json alone
+// ignores case), and a token is refused when an object repeats a member
+// name, two claims are equal under Unicode case folding ("scope", "Scope",
+// "ſcope"), a claim folds to a registered one (iss, sub, aud, exp, nbf,
+// iat, jti, scope, client_id, auth_time, acr, amr, cnf) without being it,
+// or exp, nbf, iat or auth_time is not a JSON number.
+//
 // Tokens are accepted only in the Authorization: Bearer header (RFC 6750
 // §2.1). Refusals follow RFC 6750 §3 and never echo the token.
 //

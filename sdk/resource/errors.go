@@ -76,6 +76,13 @@ func (e *Error) with(description string, cause error) *Error {
 	return &c
 }
 
+// withCause returns a copy with a cause.
+func (e *Error) withCause(cause error) *Error {
+	c := *e
+	c.cause = cause
+	return &c
+}
+
 // asError converts any error into an *Error; anything unexpected is an
 // invalid token, so that it fails closed.
 func asError(err error) *Error {

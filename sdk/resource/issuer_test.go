@@ -134,6 +134,12 @@ var b64 = base64.RawURLEncoding
 // that member.
 func (is *issuer) forge(tb testing.TB, alg string, header, claims map[string]any) string {
 	tb.Helper()
+	return is.sign(tb, alg, header, encodeSegment(tb, claims))
+}
+
+// sign signs the claims segment payload (base64url) under header, as forge.
+func (is *issuer) sign(tb testing.TB, alg string, header map[string]any, payload string) string {
+	tb.Helper()
 	ks, err := is.Keys.Load()
 	if err != nil {
 		tb.Fatal(err)
@@ -143,7 +149,7 @@ func (is *issuer) forge(tb testing.TB, alg string, header, claims map[string]any
 		tb.Fatalf("no %s key", alg)
 	}
 	h := map[string]any{"alg": alg, "kid": k.ID, "typ": "at+jwt"}
-	input := encodeSegment(tb, merge(h, header)) + "." + encodeSegment(tb, claims)
+	input := encodeSegment(tb, merge(h, header)) + "." + payload
 	sig, err := k.Sign(input)
 	if err != nil {
 		tb.Fatal(err)

@@ -192,8 +192,9 @@ func (v *Validator) Ready(ctx context.Context) error {
 // typ at+jwt, a signature by a current key of the issuer with an
 // algorithm the issuer advertises (never none or HMAC), iss equal to the
 // issuer, aud containing the audience, exp, nbf and iat within the leeway,
-// and the required claims (iss, sub, aud, client_id, iat, exp, jti)
-// present. Errors are *Error values: ErrInvalidToken, or ErrUnavailable
+// the required claims (iss, sub, aud, client_id, iat, exp, jti) present,
+// and a claims set that no decoder can read differently (see the package
+// documentation). Errors are *Error values: ErrInvalidToken, or ErrUnavailable
 // when the issuer's keys cannot be had.
 func (v *Validator) Validate(ctx context.Context, token string) (Claims, error) {
 	c, err := v.validate(ctx, token)

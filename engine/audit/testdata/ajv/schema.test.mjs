@@ -1,0 +1,57 @@
+// Compiles docs/events.v1.schema.json with Ajv in strict mode (unknown
+// keywords and formats, required members without a definition, type
+// mistakes are errors), and validates against it the sample events that
+// the Go tests of engine/audit validate too (testdata/events.json). The
+// CI runs it (.ci/run): npm ci && npm test, here.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+
+const repo = new URL("../../../../", import.meta.url);
+const schema = JSON.parse(readFileSync(new URL("docs/events.v1.schema.json", repo)));
+const samples = JSON.parse(readFileSync(new URL("engine/audit/testdata/events.json", repo)));
+
+function compile() {
+  const ajv = new Ajv2020({ strict: true, allErrors: true });
+  addFormats(ajv);
+  return ajv.compile(schema);
+}
+
+test("the schema compiles in strict mode", () => {
+  compile();
+});
+
+test("every sample event is valid", () => {
+  const validate = compile();
+  assert.ok(samples.length >= 5);
+  for (const e of samples) {
+    assert.ok(validate(e), `${e.type}: ${JSON.stringify(validate.errors)}`);
+  }
+});
+
+test("what events must not be is refused", () => {
+  const validate = compile();
+  const sample = (type, outcome) => {
+    const e = samples.find((e) => e.type === "io.github.scopeline." + type + ".v1" && (!outcome || e.data.outcome === outcome));
+    assert.ok(e, `no sample ${type} ${outcome ?? ""}`);
+    return structuredClone(e);
+  };
+  const cases = {
+    "a succeeded sign-in without user_id": () => { const e = sample("user.login", "succeeded"); delete e.data.user_id; return e; },
+    "a succeeded sign-in with an empty user_id": () => { const e = sample("user.login", "succeeded"); e.data.user_id = ""; return e; },
+    "issued without a jti": () => { const e = sample("token.issued"); delete e.data.jti; return e; },
+    "issued with an empty jti": () => { const e = sample("token.issued"); e.data.jti = ""; return e; },
+    "issued with an error": () => { const e = sample("token.issued"); e.data.error = { code: "x" }; return e; },
+    "denied without an error": () => { const e = sample("token.denied"); delete e.data.error; return e; },
+    "denied with a jti": () => { const e = sample("token.denied"); e.data.jti = "j"; return e; },
+    "a bad time": () => { const e = sample("token.issued"); e.time = "yesterday"; return e; },
+    "a v4 id": () => { const e = sample("token.issued"); e.id = "0b1e4d4c-3f5a-4c5e-9d1e-2f3a4b5c6d7e"; return e; },
+    "an unknown trace op": () => { const e = sample("token.issued"); e.data.trace = [{ stage: "s", op: "mint" }]; return e; },
+    "a reload without result": () => { const e = sample("tenant.reloaded"); delete e.data.result; return e; },
+  };
+  for (const [name, make] of Object.entries(cases)) {
+    assert.equal(validate(make()), false, name);
+  }
+});
