@@ -1,32 +1,35 @@
 // Package jskv is what Scopeline's stores on JetStream key-value buckets
 // share: creating a bucket or checking an existing one against the
 // settings a store needs, reading a key's latest message from the stream
-// leader, and conditional writes with a per-key TTL.
+// leader, conditional writes with a per-key TTL, and deletes that leave
+// no marker.
 //
 // A bucket is a JetStream stream laid out as the key-value store of
 // nats.go (stream KV_<bucket>, subjects $KV.<bucket>.<key>), so the nats
-// CLI and jetstream.KeyValue work on it, with two differences the stores
-// rely on:
+// CLI and jetstream.KeyValue work on it, with differences the stores rely
+// on:
 //
 //   - Direct gets are off: every read is answered by the stream leader,
 //     which has every acknowledged write. A follower answering a direct
 //     get may lag, and a stale refresh-token family would look like a
 //     reused token.
-//   - Atomic batch publishing is on where a store asks for it, so that
-//     two keys (a refresh-token family and its token index) change
-//     together or not at all.
+//   - A key is deleted by purging its messages from the stream, not by
+//     writing a delete marker: a marker would count against the bucket's
+//     limits as long as it lives.
 package jskv
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Spec is what a store needs of its bucket.
@@ -41,16 +44,14 @@ type Spec struct {
 	History uint8
 	// MaxMsgs and MaxBytes bound the bucket (0: unbounded); a write past
 	// either is refused with ErrFull. A key holds one message per value
-	// kept, and a deleted key one marker while its TTL runs.
+	// kept.
 	MaxMsgs  int64
 	MaxBytes int64
 	// MaxValueSize bounds one value (0: the server's max_payload).
 	MaxValueSize int32
-	// MarkerTTL, when set, allows per-key TTLs and keeps the marker a key
-	// leaves when its TTL expires this long.
-	MarkerTTL time.Duration
-	// Atomic allows atomic batches (Batch).
-	Atomic bool
+	// TTL allows per-key TTLs (Msg.TTL). A key whose TTL runs out is
+	// removed without a marker, as Delete removes one.
+	TTL bool
 }
 
 // Stream is the name of the bucket's stream.
@@ -84,9 +85,7 @@ func (s Spec) streamConfig() jetstream.StreamConfig {
 		Duplicates:             2 * time.Minute,
 		Discard:                jetstream.DiscardNew,
 		AllowDirect:            false,
-		AllowMsgTTL:            s.MarkerTTL > 0,
-		SubjectDeleteMarkerTTL: s.MarkerTTL,
-		AllowAtomicPublish:     s.Atomic,
+		AllowMsgTTL:            s.TTL,
 	}
 }
 
@@ -107,7 +106,7 @@ func mismatch(have, want jetstream.StreamConfig) string {
 		{"ttl", have.MaxAge, want.MaxAge},
 		{"per-key ttl", have.AllowMsgTTL, want.AllowMsgTTL},
 		{"limit marker ttl", have.SubjectDeleteMarkerTTL, want.SubjectDeleteMarkerTTL},
-		{"atomic batches", have.AllowAtomicPublish, want.AllowAtomicPublish},
+		{"deny purge", have.DenyPurge, want.DenyPurge},
 		{"direct get", have.AllowDirect, want.AllowDirect},
 		{"discard policy", have.Discard, want.Discard},
 		{"rollup", have.AllowRollup, want.AllowRollup},
@@ -129,6 +128,7 @@ type Bucket struct {
 	stream jetstream.Stream
 	spec   Spec
 	prefix string // $KV.<bucket>.
+	api    string // $JS.API.
 }
 
 // Ensure creates the bucket of spec, or checks that the existing bucket
@@ -155,7 +155,16 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec Spec) (*Bucket, er
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", spec.Bucket, err)
 	}
-	return &Bucket{KV: kv, js: js, stream: stream, spec: spec, prefix: "$KV." + spec.Bucket + "."}, nil
+	b := &Bucket{KV: kv, js: js, stream: stream, spec: spec, prefix: "$KV." + spec.Bucket + "."}
+	switch o := js.Options(); {
+	case o.Domain != "":
+		b.api = "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		b.api = strings.TrimSuffix(o.APIPrefix, ".") + "."
+	default:
+		b.api = jetstream.DefaultAPIPrefix
+	}
+	return b, nil
 }
 
 // Name is the bucket's name.
@@ -165,8 +174,9 @@ func (b *Bucket) Name() string { return b.spec.Bucket }
 type Entry struct {
 	Value    []byte
 	Revision uint64
-	// Deleted: the latest message is a delete or purge marker (Value is
-	// empty); a write expecting Revision replaces it.
+	// Deleted: the latest message is a delete or purge marker, as the
+	// key-value API writes (Value is empty); a write expecting Revision
+	// replaces it.
 	Deleted bool
 }
 
@@ -193,7 +203,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 // Any is the revision a write expects when it need not be conditional.
 const Any = ^uint64(0)
 
-// Msg is a write of one key, for Put or Batch.
+// Msg is a write of one key.
 type Msg struct {
 	Key   string
 	Value []byte
@@ -201,11 +211,8 @@ type Msg struct {
 	// 0 for a key with no message, Any for no condition.
 	Expect uint64
 	// TTL, when positive, removes the key after this long (at least a
-	// second), leaving a marker for the bucket's MarkerTTL.
+	// second); the bucket must allow TTLs.
 	TTL time.Duration
-	// Purge writes a purge marker instead of Value: the key reads as
-	// deleted until the marker's TTL (which must be set) expires.
-	Purge bool
 }
 
 func (b *Bucket) natsMsg(m Msg) *nats.Msg {
@@ -215,11 +222,6 @@ func (b *Bucket) natsMsg(m Msg) *nats.Msg {
 	}
 	if m.TTL > 0 {
 		nm.Header.Set(jetstream.MsgTTLHeader, ttlString(m.TTL))
-	}
-	if m.Purge {
-		nm.Data = nil
-		nm.Header.Set("KV-Operation", "PURGE")
-		nm.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 	}
 	return nm
 }
@@ -240,17 +242,42 @@ func (b *Bucket) Put(ctx context.Context, m Msg) (uint64, error) {
 	return ack.Sequence, nil
 }
 
-// Batch writes several keys atomically: all of them or, when any Expect
-// does not hold (ErrConflict) or the bucket is full, none. The bucket
-// must allow atomic batches, and a batch may not write one key twice.
-func (b *Bucket) Batch(ctx context.Context, msgs ...Msg) error {
-	nms := make([]*nats.Msg, len(msgs))
-	for i, m := range msgs {
-		nms[i] = b.natsMsg(m)
+// Delete removes key's messages up to revision rev (Any: all of them),
+// leaving no marker, and reports whether it removed one. A key written
+// again after rev keeps its new value: a delete at the revision read is a
+// compare-and-swap.
+func (b *Bucket) Delete(ctx context.Context, key string, rev uint64) (bool, error) {
+	req := struct {
+		Filter string `json:"filter"`
+		Seq    uint64 `json:"seq,omitempty"`
+	}{Filter: b.prefix + key}
+	if rev != Any {
+		req.Seq = rev + 1 // purges below seq
 	}
-	// No flow control: a batch is a few messages, and one round trip.
-	_, err := jetstreamext.PublishMsgBatch(ctx, b.js, nms, jetstreamext.BatchFlowControl{})
-	return b.mapError(err)
+	data, err := json.Marshal(req)
+	if err != nil {
+		return false, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cmp.Or(b.js.Options().DefaultTimeout, 5*time.Second))
+		defer cancel()
+	}
+	msg, err := b.js.Conn().RequestWithContext(ctx, b.api+"STREAM.PURGE."+b.spec.Stream(), data)
+	if err != nil {
+		return false, fmt.Errorf("bucket %s: delete: %w", b.spec.Bucket, err)
+	}
+	var resp struct {
+		Error  *jetstream.APIError `json:"error"`
+		Purged uint64              `json:"purged"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return false, fmt.Errorf("bucket %s: delete: %w", b.spec.Bucket, err)
+	}
+	if resp.Error != nil {
+		return false, fmt.Errorf("bucket %s: delete: %w", b.spec.Bucket, resp.Error)
+	}
+	return resp.Purged > 0, nil
 }
 
 // Errors of writes. Compare with errors.Is.

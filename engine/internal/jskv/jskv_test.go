@@ -11,7 +11,7 @@ import (
 )
 
 func spec(name string) jskv.Spec {
-	return jskv.Spec{Bucket: name, MarkerTTL: time.Minute, Atomic: true}
+	return jskv.Spec{Bucket: name, TTL: true}
 }
 
 func TestEnsureChecksAnExistingBucket(t *testing.T) {
@@ -28,9 +28,9 @@ func TestEnsureChecksAnExistingBucket(t *testing.T) {
 	}{
 		{func(s *jskv.Spec) { s.History = 5 }, "bucket b exists with other settings: history is 1, want 5"},
 		{func(s *jskv.Spec) { s.MaxMsgs = 10 }, "max messages is -1, want 10"},
-		{func(s *jskv.Spec) { s.MarkerTTL = 0 }, "per-key ttl is true, want false"},
-		{func(s *jskv.Spec) { s.MarkerTTL = time.Hour }, "limit marker ttl is 1m0s, want 1h0m0s"},
-		{func(s *jskv.Spec) { s.Atomic = false }, "atomic batches is true, want false"},
+		{func(s *jskv.Spec) { s.TTL = false }, "per-key ttl is true, want false"},
+		{func(s *jskv.Spec) { s.MaxBytes = 1 << 20 }, "max bytes is -1, want 1048576"},
+		{func(s *jskv.Spec) { s.Replicas = 3 }, "replicas is 1, want 3"},
 	} {
 		sp := spec("b")
 		tc.change(&sp)
@@ -82,31 +82,29 @@ func TestWrites(t *testing.T) {
 	if err != nil || string(e.Value) != "v1" || e.Revision != rev || e.Deleted {
 		t.Fatalf("get: %+v, %v", e, err)
 	}
-	// An atomic batch: one stale expectation fails the whole batch.
-	err = b.Batch(ctx, jskv.Msg{Key: "a", Value: []byte("a"), Expect: 0}, jskv.Msg{Key: "k", Value: []byte("x"), Expect: rev + 1})
-	if !errors.Is(err, jskv.ErrConflict) {
-		t.Fatalf("stale batch: %v", err)
-	}
-	if _, err := b.Get(ctx, "a"); !errors.Is(err, jskv.ErrNoKey) {
-		t.Fatalf("a failed batch wrote a: %v", err)
-	}
-	if err := b.Batch(ctx, jskv.Msg{Key: "a", Value: []byte("a"), Expect: 0, TTL: time.Hour}, jskv.Msg{Key: "k", Value: []byte("v2"), Expect: rev, TTL: time.Hour}); err != nil {
+	if _, err := b.Put(ctx, jskv.Msg{Key: "k", Value: []byte("v2"), Expect: rev, TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	e, err = b.Get(ctx, "k")
-	if err != nil || string(e.Value) != "v2" {
-		t.Fatalf("after the batch: %+v, %v", e, err)
+	if err != nil || string(e.Value) != "v2" || e.Revision <= rev {
+		t.Fatalf("after the update: %+v, %v", e, err)
 	}
-	// A purge leaves a marker that a write expecting its revision replaces.
-	if _, err := b.Put(ctx, jskv.Msg{Key: "k", Expect: e.Revision, Purge: true, TTL: time.Minute}); err != nil {
+	// A delete at a stale revision keeps the key; at its revision it
+	// removes the key, leaving nothing, so a create succeeds.
+	if ok, err := b.Delete(ctx, "k", e.Revision-1); err != nil || ok {
+		t.Fatalf("stale delete: %v, %v", ok, err)
+	}
+	if ok, err := b.Delete(ctx, "k", e.Revision); err != nil || !ok {
+		t.Fatalf("delete: %v, %v", ok, err)
+	}
+	if _, err := b.Get(ctx, "k"); !errors.Is(err, jskv.ErrNoKey) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if _, err := b.Put(ctx, jskv.Msg{Key: "k", Value: []byte("v3"), Expect: 0}); err != nil {
 		t.Fatal(err)
 	}
-	e, err = b.Get(ctx, "k")
-	if err != nil || !e.Deleted {
-		t.Fatalf("after purge: %+v, %v", e, err)
-	}
-	if _, err := b.Put(ctx, jskv.Msg{Key: "k", Value: []byte("v3"), Expect: e.Revision}); err != nil {
-		t.Fatal(err)
+	if ok, err := b.Delete(ctx, "nothing", jskv.Any); err != nil || ok {
+		t.Fatalf("delete a missing key: %v, %v", ok, err)
 	}
 }
 
@@ -126,16 +124,20 @@ func TestFull(t *testing.T) {
 	if _, err := b.Put(ctx, jskv.Msg{Key: "c", Value: []byte("c"), Expect: 0}); !errors.Is(err, jskv.ErrFull) {
 		t.Fatalf("past the bound: %v", err)
 	}
-	// A full bucket still takes a new value or a marker for a key it has.
+	// A full bucket still takes a new value for a key it has, and a
+	// delete makes room at once.
 	if _, err := b.Put(ctx, jskv.Msg{Key: "a", Value: []byte("a2"), Expect: jskv.Any}); err != nil {
 		t.Fatalf("replace when full: %v", err)
 	}
-	if _, err := b.Put(ctx, jskv.Msg{Key: "b", Expect: jskv.Any, Purge: true, TTL: time.Second}); err != nil {
-		t.Fatalf("purge when full: %v", err)
+	if _, err := b.Delete(ctx, "b", jskv.Any); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, jskv.Msg{Key: "c", Value: []byte("c"), Expect: 0}); err != nil {
+		t.Fatalf("after a delete: %v", err)
 	}
 }
 
-// A key with a TTL goes by itself, leaving a marker.
+// A key with a TTL goes by itself.
 func TestTTL(t *testing.T) {
 	b, err := jskv.Ensure(t.Context(), natstest.Start(t, 1).JetStream(t), spec("b"))
 	if err != nil {
@@ -145,8 +147,8 @@ func TestTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = natstest.Poll(t.Context(), natstest.Deadline, func() bool {
-		e, err := b.Get(t.Context(), "k")
-		return err == nil && e.Deleted
+		_, err := b.Get(t.Context(), "k")
+		return errors.Is(err, jskv.ErrNoKey)
 	})
 	if err != nil {
 		t.Fatalf("the key did not expire: %v", err)

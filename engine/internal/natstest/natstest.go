@@ -58,9 +58,9 @@ func Start(t testing.TB, n int) *Cluster {
 	if n > 1 && testing.Short() {
 		t.Skipf("natstest: a %d-node cluster is slow; skipped under -short", n)
 	}
+	dir := t.TempDir() // before the shutdown, so removed after it
 	c := &Cluster{t: t}
 	t.Cleanup(c.shutdown)
-	dir := t.TempDir()
 	var routes []*url.URL
 	clusterPorts := make([]int, n)
 	if n > 1 {
@@ -255,7 +255,8 @@ func (c *Cluster) Restart(i int) {
 }
 
 // WaitReady waits until JetStream has a meta leader among the running
-// nodes and every running node is current with it.
+// nodes that sees every running node online, and every running node is
+// current with it.
 func (c *Cluster) WaitReady() {
 	c.t.Helper()
 	c.waitFor("JetStream ready", func() bool {
@@ -268,7 +269,11 @@ func (c *Cluster) WaitReady() {
 			if !s.JetStreamIsCurrent() {
 				return false
 			}
-			leader = leader || s.JetStreamIsLeader()
+			if s.JetStreamIsLeader() {
+				// The leader places new streams only on peers it sees
+				// online.
+				leader = len(s.JetStreamClusterPeers()) == len(srvs)
+			}
 		}
 		return leader
 	})
