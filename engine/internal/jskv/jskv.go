@@ -70,22 +70,22 @@ func (s Spec) streamConfig() jetstream.StreamConfig {
 		maxValue = -1
 	}
 	return jetstream.StreamConfig{
-		Name:                   s.Stream(),
-		Description:            s.Description,
-		Subjects:               []string{"$KV." + s.Bucket + ".>"},
-		MaxMsgsPerSubject:      history,
-		MaxMsgs:                neg(s.MaxMsgs),
-		MaxBytes:               neg(s.MaxBytes),
-		MaxMsgSize:             maxValue,
-		MaxConsumers:           -1,
-		Storage:                jetstream.FileStorage,
-		Replicas:               max(s.Replicas, 1),
-		AllowRollup:            true,
-		DenyDelete:             true,
-		Duplicates:             2 * time.Minute,
-		Discard:                jetstream.DiscardNew,
-		AllowDirect:            false,
-		AllowMsgTTL:            s.TTL,
+		Name:              s.Stream(),
+		Description:       s.Description,
+		Subjects:          []string{"$KV." + s.Bucket + ".>"},
+		MaxMsgsPerSubject: history,
+		MaxMsgs:           neg(s.MaxMsgs),
+		MaxBytes:          neg(s.MaxBytes),
+		MaxMsgSize:        maxValue,
+		MaxConsumers:      -1,
+		Storage:           jetstream.FileStorage,
+		Replicas:          max(s.Replicas, 1),
+		AllowRollup:       true,
+		DenyDelete:        true,
+		Duplicates:        2 * time.Minute,
+		Discard:           jetstream.DiscardNew,
+		AllowDirect:       false,
+		AllowMsgTTL:       s.TTL,
 	}
 }
 
