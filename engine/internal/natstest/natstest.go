@@ -48,9 +48,10 @@ type node struct {
 
 // Start starts n servers (1, or an odd number for a cluster) and waits
 // until JetStream is ready on all of them: a meta leader elected and every
-// node current. The servers are shut down when the test ends. A cluster
-// (n > 1) skips the test under -short.
-func Start(t testing.TB, n int) *Cluster {
+// node current. Each configure changes every server's options before it
+// starts (SyncAlways, say). The servers are shut down when the test ends.
+// A cluster (n > 1) skips the test under -short.
+func Start(t testing.TB, n int, configure ...func(*server.Options)) *Cluster {
 	t.Helper()
 	if n < 1 || n > 1 && n%2 == 0 {
 		t.Fatalf("natstest: %d nodes: want 1 or an odd number", n)
@@ -84,6 +85,9 @@ func Start(t testing.TB, n int) *Cluster {
 		if n > 1 {
 			opts.Cluster = server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: clusterPorts[i]}
 			opts.Routes = routes
+		}
+		for _, f := range configure {
+			f(opts)
 		}
 		c.nodes = append(c.nodes, &node{opts: opts})
 	}
