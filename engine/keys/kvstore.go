@@ -19,7 +19,8 @@ const DefaultBucket = "scopeline_keys"
 // value, so that one compare-and-swap on its revision changes it.
 const kvEntry = "signing-keys"
 
-// kvAttempts bounds the compare-and-swap retries of Ensure and Reseal.
+// kvAttempts bounds the compare-and-swap retries of Ensure and Reseal
+// (which back off, see jskv.Backoff).
 const kvAttempts = 8
 
 // ErrConflict is what Rotate returns when another writer (a replica, or
@@ -191,7 +192,10 @@ func (s *KVStore) Load(ctx context.Context) (*Set, error) {
 // is tried again from a fresh read when retry is set, else it is
 // ErrConflict with the set now in the bucket.
 func (s *KVStore) update(ctx context.Context, retry bool, change func(keys []*Key, stale bool) ([]*Key, bool, error)) (*Set, error) {
-	for range kvAttempts {
+	for i := range kvAttempts {
+		if err := jskv.Backoff(ctx, i); err != nil {
+			return nil, err
+		}
 		keys, rev, stale, err := s.read(ctx)
 		if err != nil {
 			return nil, err
@@ -218,14 +222,35 @@ func (s *KVStore) update(ctx context.Context, retry bool, change func(keys []*Ke
 		case !errors.Is(err, jskv.ErrConflict):
 			return nil, fmt.Errorf("keys: %w", err)
 		case !retry:
-			now, lerr := s.Load(ctx)
-			if lerr != nil {
-				return nil, errors.Join(ErrConflict, lerr)
-			}
-			return now, ErrConflict
+			return s.winner(ctx, rev)
 		}
 	}
 	return nil, fmt.Errorf("keys: bucket %s: the key set changed concurrently %d times in a row", s.b.Name(), kvAttempts)
+}
+
+// winner returns, with ErrConflict, the key set that replaced revision
+// lost. The write that won may still be in flight when the loser learns
+// of it, so the loser waits (a little) for the bucket to show it.
+func (s *KVStore) winner(ctx context.Context, lost uint64) (*Set, error) {
+	var keys []*Key
+	for i := range kvAttempts {
+		if err := jskv.Backoff(ctx, i+1); err != nil {
+			return nil, errors.Join(ErrConflict, err)
+		}
+		var rev uint64
+		var err error
+		if keys, rev, _, err = s.read(ctx); err != nil {
+			return nil, errors.Join(ErrConflict, err)
+		}
+		if rev != lost {
+			break
+		}
+	}
+	set, err := newSet(keys)
+	if err != nil {
+		return nil, errors.Join(ErrConflict, err)
+	}
+	return set, ErrConflict
 }
 
 // Ensure makes sure every algorithm in algs has a current and a next key,

@@ -280,6 +280,25 @@ func (b *Bucket) Delete(ctx context.Context, key string, rev uint64) (bool, erro
 	return resp.Purged > 0, nil
 }
 
+// Backoff waits before attempt (counted from 0) of a compare-and-swap
+// loop: not at all before the first, then 1, 2, 4 ms and so on up to
+// 50 ms. A lost compare-and-swap may be to a write still in flight, which
+// the leader's reads show only once it has applied it, so the next
+// attempt waits a little rather than reading the same state again.
+func Backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return nil
+	}
+	t := time.NewTimer(min(time.Millisecond<<min(attempt-1, 6), 50*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // Errors of writes. Compare with errors.Is.
 var (
 	// ErrConflict: a write's expected revision did not hold.

@@ -54,7 +54,8 @@ const (
 )
 
 // attempts bounds the compare-and-swap retries of one operation. A retry
-// follows a write that another replica made meanwhile, so it is rare.
+// follows a write that another replica made meanwhile, so it is rare; the
+// retries back off (jskv.Backoff), for about half a second in all.
 const attempts = 16
 
 // The buckets, after the prefix.
@@ -206,7 +207,10 @@ func record(v any) []byte {
 // expired one not yet removed.
 func (s *Store) create(ctx context.Context, b *jskv.Bucket, k string, v any, expires time.Time) error {
 	m := jskv.Msg{Key: k, Value: record(v), Expect: 0, TTL: s.ttl(expires)}
-	for range attempts {
+	for i := range attempts {
+		if err := jskv.Backoff(ctx, i); err != nil {
+			return storageError(err)
+		}
 		_, err := b.Put(ctx, m)
 		if !errors.Is(err, jskv.ErrConflict) {
 			return storageError(err)
@@ -279,7 +283,10 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (*
 // UpdateAuthRequest implements storage.Storage.
 func (s *Store) UpdateAuthRequest(ctx context.Context, r *storage.AuthRequest, now time.Time) error {
 	k := key(r.ID)
-	for range attempts {
+	for i := range attempts {
+		if err := jskv.Backoff(ctx, i); err != nil {
+			return storageError(err)
+		}
 		old, rev, err := read[storage.AuthRequest](ctx, s.requests, k)
 		if err != nil {
 			return err
@@ -313,7 +320,10 @@ func (s *Store) CreateAuthCode(ctx context.Context, c *storage.AuthCode) error {
 // used.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash, familyID string, now time.Time) (*storage.AuthCode, error) {
 	k := key(hash)
-	for range attempts {
+	for i := range attempts {
+		if err := jskv.Backoff(ctx, i); err != nil {
+			return nil, storageError(err)
+		}
 		c, rev, err := read[storage.AuthCode](ctx, s.codes, k)
 		if err != nil {
 			return nil, err
@@ -391,7 +401,10 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time)
 // leaves an index to a token that was never issued.
 func (s *Store) RotateRefreshToken(ctx context.Context, familyID, oldHash, newHash string, tokenExpires, now time.Time) error {
 	fk, tk := familyKey(familyID), tokenKey(newHash)
-	for range attempts {
+	for i := range attempts {
+		if err := jskv.Backoff(ctx, i); err != nil {
+			return storageError(err)
+		}
 		f, rev, err := read[storage.RefreshFamily](ctx, s.refresh, fk)
 		switch {
 		case err != nil:
@@ -437,7 +450,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, familyID, oldHash, newHa
 // revoked tombstone that lives until until.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, until time.Time) error {
 	fk := familyKey(familyID)
-	for range attempts {
+	for i := range attempts {
+		if err := jskv.Backoff(ctx, i); err != nil {
+			return storageError(err)
+		}
 		f, rev, err := read[storage.RefreshFamily](ctx, s.refresh, fk)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
