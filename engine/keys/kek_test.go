@@ -106,3 +106,22 @@ func TestSealBindsTheAssociatedData(t *testing.T) {
 		t.Error("opened with a short nonce")
 	}
 }
+
+func FuzzParseKEK(f *testing.F) {
+	f.Add([]byte("+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/s=\n"))
+	f.Add([]byte("-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s"))
+	f.Add([]byte("c2hvcnQ="))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		k, err := ParseKEK(text)
+		if err != nil {
+			return
+		}
+		nonce, sealed, err := k.seal([]byte("x"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := k.open(nonce, sealed, nil); err != nil || string(got) != "x" {
+			t.Fatalf("round trip: %q, %v", got, err)
+		}
+	})
+}
