@@ -10,6 +10,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -271,10 +275,18 @@ func TestKVWrongKEK(t *testing.T) {
 }
 
 // Neither the private keys nor anything derived from them without the KEK
-// is in any message the bucket's stream holds.
-func TestKVNoPlaintextInTheBucket(t *testing.T) {
-	js := natstest.Start(t, 1).JetStream(t)
-	s := openKV(t, js, NewKeyring(newTestKEK(t)))
+// is in any message of the bucket's stream, nor in any file any server
+// keeps (stream blocks, Raft logs, snapshots), on one server and on three.
+func TestKVNoPlaintextInNATS(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d servers", n), func(t *testing.T) { testNoPlaintext(t, n) })
+	}
+}
+
+func testNoPlaintext(t *testing.T, n int) {
+	c := natstest.Start(t, n)
+	js := c.JetStream(t)
+	s := openKV(t, js, NewKeyring(newTestKEK(t)), WithReplicas(n))
 	var all []*Key
 	set, err := s.Ensure(t.Context(), []string{"RS256", "ES256", "EdDSA"}, t0)
 	if err != nil {
@@ -286,12 +298,20 @@ func TestKVNoPlaintextInTheBucket(t *testing.T) {
 	}
 	all = append(all, set.Keys()...)
 
+	// What would give a key away: a fragment of its PKCS#8 DER, of its
+	// PEM text, of its secret scalar, each also as base64 would carry it
+	// (as JSON carries bytes), at every alignment.
 	var secrets [][]byte
 	for _, k := range all {
 		der, err := x509.MarshalPKCS8PrivateKey(k.private)
 		if err != nil {
 			t.Fatal(err)
 		}
+		st, err := k.stored()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemBody := strings.SplitN(st.PrivatePEM, "\n", 3)[1] // the first line of base64
 		var scalar []byte
 		switch p := k.private.(type) {
 		case *rsa.PrivateKey:
@@ -301,12 +321,23 @@ func TestKVNoPlaintextInTheBucket(t *testing.T) {
 		case ed25519.PrivateKey:
 			scalar = p.Seed()
 		}
-		for _, b := range [][]byte{der[len(der)-24:], scalar[:16]} {
-			secrets = append(secrets, b,
-				[]byte(base64.StdEncoding.EncodeToString(b)[:16]),
-				[]byte(base64.RawURLEncoding.EncodeToString(b)[:16]))
+		for _, b := range [][]byte{der[len(der)-24:], []byte(pemBody[16:48]), scalar[:16], []byte("PRIVATE KEY")} {
+			secrets = append(secrets, b)
+			secrets = append(secrets, base64Forms(b)...)
 		}
 	}
+	check := func(where string, raw []byte) {
+		t.Helper()
+		if bytes.Contains(raw, []byte("PRIVATE KEY")) {
+			t.Fatalf("%s holds a PEM private key", where)
+		}
+		for _, s := range secrets {
+			if bytes.Contains(raw, s) {
+				t.Fatalf("%s holds private key material", where)
+			}
+		}
+	}
+
 	stream, err := js.Stream(t.Context(), "KV_"+DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -328,13 +359,30 @@ func TestKVNoPlaintextInTheBucket(t *testing.T) {
 			raw = append(raw, k...)
 			raw = append(raw, strings.Join(v, "")...)
 		}
-		if bytes.Contains(raw, []byte("PRIVATE KEY")) {
-			t.Fatalf("message %d holds a PEM private key", seq)
-		}
-		for _, s := range secrets {
-			if bytes.Contains(raw, s) {
-				t.Fatalf("message %d holds private key material", seq)
+		check(fmt.Sprintf("message %d", seq), raw)
+	}
+	// The servers' files hold the key set as written (so the scan would
+	// see a private key if one were there): each has a file naming a key.
+	kid := []byte(all[len(all)-1].ID)
+	for i := range n {
+		named := false
+		err := filepath.WalkDir(c.StoreDir(i), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
 			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			named = named || bytes.Contains(raw, kid)
+			check(path, raw)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !named {
+			t.Fatalf("no file of server %d holds the key set", i)
 		}
 	}
 }
@@ -344,4 +392,25 @@ func TestOpenKVNeedsAKEK(t *testing.T) {
 	if _, err := OpenKV(t.Context(), js, nil); err == nil || !strings.Contains(err.Error(), "key-encryption key is required") {
 		t.Fatalf("no KEK: %v", err)
 	}
+}
+
+// base64Forms returns what stays the same of needle's base64 (standard
+// and URL alphabets) wherever it starts in the encoded data: its encoding
+// at each of the three alignments, without the characters that depend on
+// the bytes around it.
+func base64Forms(needle []byte) [][]byte {
+	var out [][]byte
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+		for pad := range 3 {
+			e := enc.EncodeToString(append(make([]byte, pad), needle...))
+			// Drop the characters that hold padding bytes, and the last
+			// group, which the next bytes change.
+			start := (pad*8 + 5) / 6
+			end := (len(needle)+pad)/3*4 - 4
+			if end > start {
+				out = append(out, []byte(e[start:end]))
+			}
+		}
+	}
+	return out
 }

@@ -148,6 +148,10 @@ func (c *Cluster) shutdown() {
 	}
 }
 
+// StoreDir is node i's JetStream store directory, to look at what the
+// node keeps on disk.
+func (c *Cluster) StoreDir(i int) string { return c.nodes[i].opts.StoreDir }
+
 // Size is the number of nodes, running or not.
 func (c *Cluster) Size() int { return len(c.nodes) }
 
