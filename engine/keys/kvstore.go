@@ -286,8 +286,10 @@ type Update struct {
 }
 
 // Watch delivers the key set in the bucket now, if any, and then every
-// new one, until ctx ends. A subscriber that has not taken an update when
-// the next comes gets the newer one only.
+// new one, within milliseconds of its write (the watch rides out a change
+// of the bucket's leader). A subscriber that has not taken an update when
+// the next comes gets the newer one only. The channel closes when ctx
+// ends, or if the watch itself stops; then watch again.
 func (s *KVStore) Watch(ctx context.Context) (<-chan Update, error) {
 	w, err := s.b.KV.Watch(ctx, kvEntry)
 	if err != nil {
