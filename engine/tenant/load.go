@@ -441,6 +441,7 @@ func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
 		Algorithm:     fa.SigningAlgorithm,
 		TokenLifetime: fa.TokenLifetime,
 		RBAC:          fa.RBAC,
+		Line:          lineOf(v.root, []any{"apis", i}),
 		scopes:        map[string]*Scope{},
 
 		PermissionsClaim: fa.PermissionsClaim,
@@ -543,6 +544,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 		Type:         ClientType(fc.Type),
 		RedirectURIs: fc.RedirectURIs,
 		Metadata:     fc.Metadata,
+		Line:         lineOf(v.root, []any{"clients", i}),
 	}
 	ok := true
 	switch {
@@ -648,7 +650,7 @@ func (v *validator) grant(t *Tenant, fg *fileGrant, i int) *Grant {
 	if !cok || !aok {
 		return nil
 	}
-	g := &Grant{Client: c, API: a}
+	g := &Grant{Client: c, API: a, Line: lineOf(v.root, []any{"grants", i})}
 	if _, dup := t.grants[grantKey{c.ID, a.Identifier}]; dup {
 		v.fail(fmt.Sprintf("client %q already has a grant on %q", c.ID, a.Identifier), "grants", i)
 		return nil

@@ -167,6 +167,8 @@ type API struct {
 	RBAC             bool
 	PermissionsClaim bool
 	Scopes           []Scope
+	// Line is where the API is declared in the tenant file.
+	Line int
 
 	scopes map[string]*Scope
 }
@@ -227,6 +229,8 @@ type Client struct {
 	// id_token_signed_response_alg, default the tenant's algorithm); ""
 	// for m2m clients.
 	IDTokenAlgorithm string
+	// Line is where the client is declared in the tenant file.
+	Line int
 
 	secrets []Digest
 }
@@ -274,6 +278,8 @@ type Grant struct {
 	// ForUser allows end-user tokens.
 	ForClient bool
 	ForUser   bool
+	// Line is where the grant is declared in the tenant file.
+	Line int
 }
 
 // Allows reports whether scope is within the grant's ceiling.
@@ -393,6 +399,8 @@ type User struct {
 	Permissions map[string][]string
 	// EmailVerified says whether Email is known to belong to the user.
 	EmailVerified bool
+	// Line is where the user is declared in the tenant file.
+	Line int
 
 	password *PasswordHash
 }
