@@ -80,8 +80,21 @@ type Module struct {
 	// 64 KiB pages.
 	MemoryMin uint32
 	HasMemory bool
+	// Customs are the module's custom sections but its debug ones (which
+	// the rewrite drops), in order; their bodies share bin's memory.
+	Customs []Custom
+	// StackPointer is set when the module's first own global is a
+	// mutable i32 set to a 16-byte aligned constant: the __stack_pointer
+	// LLVM's wasm-ld always emits, a marker that survives --strip-all.
+	StackPointer bool
 	// Binary is the rewritten module.
 	Binary []byte
+}
+
+// Custom is a custom section: its name and its contents after the name.
+type Custom struct {
+	Name string
+	Body []byte
 }
 
 // Options tune Instrument.
@@ -181,6 +194,7 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 		return nil, fmt.Errorf("%w: unsupported binary version %x (want 1: a core module, not a component)", ErrMalformed, bin[4:8])
 	}
 	r := &reader{b: bin, off: 8}
+	m := &Module{}
 	var secs []section
 	last := 0
 	for !r.done() {
@@ -203,12 +217,17 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 			continue
 		}
 		secs = append(secs, section{id, body})
+		if id == secCustom {
+			cr := &reader{b: body}
+			if name := cr.name(); cr.err == nil {
+				m.Customs = append(m.Customs, Custom{Name: name, Body: body[cr.off:]})
+			}
+		}
 	}
 
 	if opts.MaxCallDepth == 0 {
 		opts.MaxCallDepth = DefaultMaxCallDepth
 	}
-	m := &Module{}
 	var importedGlobals, definedGlobals uint32
 	exportAt, globalAt, typeAt := -1, -1, -1
 	var (
@@ -236,6 +255,7 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 			sr := &reader{b: s.body}
 			definedGlobals = sr.u32()
 			err = sr.err
+			m.StackPointer = definedGlobals > 0 && isStackPointer(sr.b[sr.off:])
 		case secExport:
 			exportAt = i
 			err = m.readExports(s.body)
@@ -316,6 +336,27 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 	}
 	m.Binary = out
 	return m, nil
+}
+
+// isStackPointer reports whether a global definition starts with
+// (global (mut i32) (i32.const N)), N a positive multiple of 16.
+func isStackPointer(def []byte) bool {
+	r := &reader{b: def}
+	if r.byte() != 0x7F || r.byte() != 0x01 || r.byte() != 0x41 {
+		return false
+	}
+	var v int64
+	for shift := 0; shift < 35; shift += 7 {
+		c := r.byte()
+		v |= int64(c&0x7F) << shift
+		if c&0x80 == 0 {
+			if c&0x40 != 0 {
+				return false // negative
+			}
+			break
+		}
+	}
+	return r.err == nil && r.byte() == 0x0B && v > 0 && v%16 == 0
 }
 
 func isDebugSection(body []byte) bool {
@@ -878,4 +919,37 @@ func appendSLEB33(b []byte, v uint32) []byte {
 func appendName(b []byte, s string) []byte {
 	b = appendU32(b, uint32(len(s)))
 	return append(b, s...)
+}
+
+// Producer is one value of a field of the producers section: a tool or
+// language and its version.
+type Producer struct {
+	Field   string // language, processed-by or sdk
+	Name    string
+	Version string
+}
+
+// ParseProducers reads the body of a producers custom section (the
+// WebAssembly tool conventions: fields, each a list of name and version).
+func ParseProducers(body []byte) ([]Producer, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	if n > 16 {
+		return nil, r.fail("producers field count")
+	}
+	var out []Producer
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		field := r.name()
+		m := r.u32()
+		if m > 64 {
+			return nil, r.fail("producers value count")
+		}
+		for j := uint32(0); j < m && r.err == nil; j++ {
+			out = append(out, Producer{Field: field, Name: r.name(), Version: r.name()})
+		}
+	}
+	if r.err != nil {
+		return nil, r.fail("producers section")
+	}
+	return out, nil
 }
