@@ -451,7 +451,7 @@ func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, ar
 			fail(postLoginDenial(e))
 			return
 		}
-		ar.Outcome = &authOutcome{Scopes: tx.Scopes, Identity: tx.Identity, Claims: tx.Claims, Trace: tx.Trace, Logs: tx.Logs}
+		ar.Outcome = &authOutcome{Scopes: tx.Scopes, Identity: tx.Identity, Claims: tx.Claims, Trace: tx.Trace, Logs: tx.Logs, Timings: tx.Timings}
 	}
 	if !c.FirstParty && (slices.Contains(ar.Prompt, "consent") || !i.consented(ctx, ar)) {
 		if slices.Contains(ar.Prompt, "none") {

@@ -60,6 +60,14 @@ type Transaction struct {
 	// Logs holds what hooks logged; Failures the hooks that faulted.
 	Logs     []HookLog
 	Failures []*HookFailure
+	// Timings is how long each stage of the pipeline took, in order.
+	Timings []StageTiming
+}
+
+// StageTiming is how long one stage of a pipeline took on a request.
+type StageTiming struct {
+	Stage    string        `json:"stage"`
+	Duration time.Duration `json:"duration"`
 }
 
 // Trace is the ordered record of what changed a transaction and why.

@@ -159,6 +159,7 @@ type authOutcome struct {
 	Claims   map[string]json.RawMessage `json:"claims,omitempty"`
 	Trace    Trace                      `json:"trace"`
 	Logs     []HookLog                  `json:"logs,omitempty"`
+	Timings  []StageTiming              `json:"timings,omitempty"`
 }
 
 // codeGrant is what an authorization code stands for (storage Data).

@@ -146,7 +146,7 @@ func (i *Issuer) authorizationCode(ctx context.Context, s *snapshot, r *TokenReq
 	}
 	tx.API, tx.Grant, tx.User, tx.Subject = api, grant, u, u.ID
 	tx.Requested, tx.Scopes, tx.Identity = g.Requested, g.Outcome.Scopes, g.Outcome.Identity
-	tx.Claims, tx.Logs = g.Outcome.Claims, g.Outcome.Logs
+	tx.Claims, tx.Logs, tx.Timings = g.Outcome.Claims, g.Outcome.Logs, g.Outcome.Timings
 	tx.Trace = append(tx.Trace, g.Outcome.Trace...)
 
 	x := &userExtras{i: i, tx: tx, nonce: g.Nonce, authTime: g.AuthTime}
