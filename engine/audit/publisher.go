@@ -264,6 +264,17 @@ func (p *Publisher) ClientURL() string {
 	return p.emb.url
 }
 
+// Reader returns a reader of the stream on the publisher's connection.
+func (p *Publisher) Reader() *Reader {
+	return NewReader(p.js, p.cfg.Stream.Name, p.cfg.SubjectPrefix)
+}
+
+// DecisionData returns the data of d's event as Record publishes it,
+// with the hook secrets of the tenants it knows redacted.
+func (p *Publisher) DecisionData(d *engine.Decision) *DecisionData {
+	return decisionData(d, p.instance, p.redact)
+}
+
 // Backlog is the number of events in the spool not yet acknowledged by the
 // stream (always 0 in ack mode).
 func (p *Publisher) Backlog() int64 { return p.spoolStats().Depth }

@@ -1,0 +1,53 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// TestReader reads the stream on the publisher's own connection: by
+// sequence, after a sequence, and its last sequence.
+func TestReader(t *testing.T) {
+	p := openPublisher(t, testAudit(t, tenant.AuditAck))
+	srv := startIssuer(t, p)
+	c := newTokenClient(srv)
+	r := newResults()
+	for range 3 {
+		c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users")
+	}
+	c.request(t, r, "demo-other", "demo-other-secret", "")
+	rd := p.Reader()
+	ctx := context.Background()
+	var last uint64
+	waitFor(t, "4 events", patience, func() bool {
+		var err error
+		last, err = rd.LastSeq(ctx)
+		return err == nil && last >= 4
+	})
+	var seqs []uint64
+	err := rd.Tail(ctx, audit.TailOptions{After: 1, Kinds: []audit.Kind{audit.KindIssued}}, func(e *audit.TailedEvent) error {
+		seqs = append(seqs, e.Seq)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seqs, []uint64{2, 3}) {
+		t.Errorf("issued after 1: %v", seqs)
+	}
+	e, err := rd.Event(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := e.Kind(); k != audit.KindDenied || e.Seq != 4 || e.Subject != "demo-other" || e.Stored.IsZero() {
+		t.Errorf("event 4: %+v", e)
+	}
+	if _, err := rd.Event(ctx, last+10); !errors.Is(err, audit.ErrNoEvent) {
+		t.Errorf("an event past the end: %v", err)
+	}
+}
