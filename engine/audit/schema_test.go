@@ -234,9 +234,18 @@ func TestSchemaRejectsWhatEventsMustNotBe(t *testing.T) {
 		"an unknown log code":   func(e, d map[string]any) { d["log_code"] = "s" },
 		"no trace":              func(e, d map[string]any) { delete(d, "trace") },
 		"a reload shaped token": func(e, d map[string]any) { e["type"] = audit.KindTenantReloaded.Type() },
-		"issued marked dry run":  func(e, d map[string]any) { d["dry_run"] = true },
-		"a dry run unmarked":     func(e, d map[string]any) { e["type"] = audit.KindDryRun.Type(); delete(d, "jti"); delete(d, "exp"); delete(d, "log_code") },
-		"a dry run with a jti":   func(e, d map[string]any) { e["type"] = audit.KindDryRun.Type(); d["dry_run"] = true; delete(d, "log_code") },
+		"issued marked dry run": func(e, d map[string]any) { d["dry_run"] = true },
+		"a dry run unmarked": func(e, d map[string]any) {
+			e["type"] = audit.KindDryRun.Type()
+			delete(d, "jti")
+			delete(d, "exp")
+			delete(d, "log_code")
+		},
+		"a dry run with a jti": func(e, d map[string]any) {
+			e["type"] = audit.KindDryRun.Type()
+			d["dry_run"] = true
+			delete(d, "log_code")
+		},
 		"a negative timing": func(e, d map[string]any) {
 			d["timings"] = []any{map[string]any{"stage": "baseline", "ns": -1}}
 		},
