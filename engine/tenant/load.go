@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -87,6 +88,8 @@ func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
 	}
 	t.Source = source
 	t.Dir = dir
+	sum := sha256.Sum256(data)
+	t.Revision = hex.EncodeToString(sum[:])
 	return t, nil
 }
 

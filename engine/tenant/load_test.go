@@ -1,6 +1,8 @@
 package tenant_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
@@ -269,5 +271,13 @@ grants:
 	got := []int{tn.APIs[0].Line, tn.Clients[0].Line, tn.Clients[1].Line, tn.Roles[0].Line, tn.Users[0].Line, tn.Grants[0].Line, tn.Grants[1].Line}
 	if want := []int{2, 5, 8, 12, 15, 17, 20}; !slices.Equal(got, want) {
 		t.Errorf("lines %v, want %v", got, want)
+	}
+	// The revision is the SHA-256 of the file.
+	if sum := sha256.Sum256([]byte(src)); tn.Revision != hex.EncodeToString(sum[:]) {
+		t.Errorf("revision %q", tn.Revision)
+	}
+	again, _ := tenant.Parse([]byte(src+"\n"), "t.yaml", ".")
+	if again.Revision == tn.Revision {
+		t.Error("a changed file keeps its revision")
 	}
 }

@@ -52,6 +52,8 @@ type Tenant struct {
 	// Dir is the directory relative module paths are resolved against.
 	Source string
 	Dir    string
+	// Revision identifies the file's contents: their SHA-256, in hex.
+	Revision string
 
 	apis    map[string]*API
 	clients map[string]*Client
