@@ -239,6 +239,9 @@ type ReloadData struct {
 	Error string `json:"error,omitempty"`
 	// Source is the tenant file.
 	Source string `json:"source,omitempty"`
+	// By names who asked for the reload (a console user); absent for a
+	// reload by signal.
+	By string `json:"by,omitempty"`
 	// Counts of what the new tenant holds (when ok).
 	APIs    int `json:"apis,omitempty"`
 	Clients int `json:"clients,omitempty"`

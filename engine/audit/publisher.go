@@ -295,7 +295,13 @@ func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
 // and logs when the nats: or audit: settings changed, which apply from the
 // next restart only.
 func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenant, reloadErr error) error {
-	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: source, Result: "ok", LogCode: "sapi"}
+	return p.ReloadedBy(ctx, source, "", t, reloadErr)
+}
+
+// ReloadedBy is Reloaded for a reload someone asked for (a console user,
+// by id), whom the event names.
+func (p *Publisher) ReloadedBy(ctx context.Context, source, by string, t *tenant.Tenant, reloadErr error) error {
+	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: source, By: clip(by, maxFieldLen), Result: "ok", LogCode: "sapi"}
 	if reloadErr != nil {
 		data.Result, data.LogCode = "error", "fapi"
 		data.Error = clip(p.redact(reloadErr.Error()), 4096)

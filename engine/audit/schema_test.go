@@ -98,7 +98,7 @@ func TestEventsMatchSchema(t *testing.T) {
 	if _, err := srv.Engine.DryRun(ctx, &engine.DryRunRequest{ClientID: "demo-m2m", Scope: "read:users", ScopeSet: true, By: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Reloaded(ctx, "t.yaml", tn, nil); err != nil {
+	if err := p.ReloadedBy(ctx, "t.yaml", "alice", tn, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Reloaded(ctx, "t.yaml", nil, errors.New("t.yaml:3: bogus")); err != nil {
