@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -49,5 +50,26 @@ func TestReader(t *testing.T) {
 	}
 	if _, err := rd.Event(ctx, last+10); !errors.Is(err, audit.ErrNoEvent) {
 		t.Errorf("an event past the end: %v", err)
+	}
+}
+
+// TestTailSinceFuture: a start time past the last event reads nothing
+// (the server would deliver from the first).
+func TestTailSinceFuture(t *testing.T) {
+	p := openPublisher(t, testAudit(t, tenant.AuditAck))
+	srv := startIssuer(t, p)
+	newTokenClient(srv).request(t, newResults(), "demo-m2m", "demo-m2m-secret", "read:users")
+	rd := p.Reader()
+	waitFor(t, "an event", patience, func() bool {
+		last, err := rd.LastSeq(context.Background())
+		return err == nil && last >= 1
+	})
+	n := 0
+	err := rd.Tail(context.Background(), audit.TailOptions{Since: time.Now().Add(time.Hour)}, func(*audit.TailedEvent) error {
+		n++
+		return nil
+	})
+	if err != nil || n != 0 {
+		t.Errorf("%d events since an hour from now (%v)", n, err)
 	}
 }

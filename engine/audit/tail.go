@@ -146,7 +146,10 @@ func Tail(ctx context.Context, js jetstream.JetStream, o TailOptions, fn func(*T
 			return fmt.Errorf("audit: reading stream %s: %w", stream, err)
 		}
 		te := &TailedEvent{Raw: msg.Data(), Seq: meta.Sequence.Stream, Stored: meta.Timestamp}
-		if err := json.Unmarshal(te.Raw, &te.Event); err == nil {
+		// A start time past the last message makes the server deliver
+		// from the first: what was stored before Since is skipped here.
+		early := o.After == 0 && !o.Since.IsZero() && meta.Timestamp.Before(o.Since)
+		if err := json.Unmarshal(te.Raw, &te.Event); err == nil && !early {
 			if _, ok := te.Kind(); ok {
 				if err := fn(te); err != nil {
 					return err
