@@ -23,8 +23,8 @@ func (c *Console) funcs() template.FuncMap {
 			}
 			return t.UTC().Format("2006-01-02 15:04:05 UTC")
 		},
-		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
-		"ago": func(t time.Time) string { return ago(c.now().Sub(t)) },
+		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"ago":  func(t time.Time) string { return ago(c.now().Sub(t)) },
 		"dur":  fmtDuration,
 		"unix": func(s int64) time.Time { return time.Unix(s, 0) },
 		"short": func(s string, n int) string {

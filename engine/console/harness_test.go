@@ -207,7 +207,7 @@ func (s *testSource) DryRun(ctx context.Context, r *console.DryRunRequest) (*aud
 }
 
 func (s *testSource) Metrics() prometheus.Gatherer { return s.h.reg }
-func (s *testSource) Events() console.Events      { return s.h.pub.Reader() }
+func (s *testSource) Events() console.Events       { return s.h.pub.Reader() }
 
 func (s *testSource) Reload(ctx context.Context, by string) error {
 	s.reloads.Add(1)

@@ -157,7 +157,7 @@ func TestDrawTrace(t *testing.T) {
 			{Stage: "flaky", Op: engine.OpSkip},
 			{Stage: "baseline", Op: engine.OpDeny, Reason: "none of the requested scopes is granted to this user"},
 		},
-		Timings:      []audit.StageTiming{{"baseline", 2000}, {"quiet", 500}, {"drop", 3000}, {"flaky", 50000000}},
+		Timings:      []audit.StageTiming{{Stage: "baseline", Nanos: 2000}, {Stage: "quiet", Nanos: 500}, {Stage: "drop", Nanos: 3000}, {Stage: "flaky", Nanos: 50000000}},
 		HookLogs:     []engine.HookLog{{Hook: "drop", Message: "hello"}},
 		HookFailures: []audit.HookFailure{{Hook: "flaky", Kind: "timeout"}},
 	}
