@@ -278,8 +278,15 @@ func (a *API) Deny(code, reason string) { host().Deny(code, reason) }
 // Log logs a line, kept in the decision trace (at most 32 lines of 1 KiB).
 func (a *API) Log(msg string) { host().Log(abi.LevelInfo, msg) }
 
+// Debug logs a line at debug level (kept with a "[debug] " prefix).
+func (a *API) Debug(msg string) { host().Log(abi.LevelDebug, msg) }
+
 // Warn logs a line at warning level.
 func (a *API) Warn(msg string) { host().Log(abi.LevelWarn, msg) }
+
+// Error logs a line at error level. To fail the hook, return an error
+// from the handler instead: it is logged at this level.
+func (a *API) Error(msg string) { host().Log(abi.LevelError, msg) }
 
 // appendJSONString appends s as a JSON string.
 func appendJSONString(b []byte, s string) []byte {
