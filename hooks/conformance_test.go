@@ -23,6 +23,10 @@ var exampleHooks = []string{
 	"../examples/hooks/go/tier-gate.wasm",
 	"../examples/hooks/wat/tier-gate.wasm",
 	"../examples/hooks/c/tier-gate.wasm",
+	"../examples/hooks/cpp/tier-gate.wasm",
+	"../examples/hooks/rust/tier-gate.wasm",
+	"../examples/hooks/zig/tier-gate.wasm",
+	"../examples/hooks/assemblyscript/tier-gate.wasm",
 }
 
 // outcome is what a hook decided, as the engine applied it.

@@ -4,7 +4,7 @@
 // file registers one and re-exports the ABI's exports:
 //
 //   import { Api, Event, Hook, JSONValue } from "@scopeline/hook/assembly";
-//   export { scopeline_abi_v1, scopeline_init, scopeline_run, abort } from "@scopeline/hook/assembly";
+//   export { scopeline_abi_v1, scopeline_init, scopeline_run } from "@scopeline/hook/assembly";
 //
 //   class TierGate extends Hook {
 //     handle(e: Event, a: Api): string | null {
@@ -18,7 +18,8 @@
 //
 // Build with the incremental runtime (README.md says why):
 //
-//   asc hook.ts -o hook.wasm -O3 --runtime incremental --exportStart _initialize --use abort=hook/abort
+//   asc hook.ts -o hook.wasm -O3 --runtime incremental --exportStart _initialize \
+//     --use abort=PATH/TO/THIS/SDK/assembly/index/abort
 
 export { JSONValue, JSONKind, parseJSON, writeJSONString } from "./json";
 import { JSONValue, parseJSON, writeJSONString } from "./json";
@@ -308,7 +309,7 @@ export function scopeline_run(): i32 {
   return 0;
 }
 
-/** The abort handler (--use abort=ENTRY/abort): logs the message and
+/** The abort handler (--use abort=SDK/assembly/index/abort): logs the message and
  * where, then traps. */
 export function abort(message: string | null, fileName: string | null, line: u32, column: u32): void {
   let m = "abort";

@@ -1,7 +1,7 @@
 // The conformance hook in AssemblyScript, with @scopeline/hook (what it
 // does: sdk/conformance/README.md). sdk/build.sh builds it.
 import { Api, Code, Event, Hook, JSONValue, secret } from "../../assemblyscript/assembly/index";
-export { scopeline_abi_v1, scopeline_init, scopeline_run, abort } from "../../assemblyscript/assembly/index";
+export { scopeline_abi_v1, scopeline_init, scopeline_run } from "../../assemblyscript/assembly/index";
 
 function orNone(v: string | null): string {
   return v === null || v.length == 0 ? "(none)" : v;
