@@ -52,14 +52,14 @@ type transition struct {
 }
 
 type zone struct {
-	initial     int   // the offset in effect at epoch
-	trans       []transition
-	ruleFrom    int64 // the rule applies from this instant on (horizon: never)
-	rule        rule
-	signature   string
-	names       []string
-	index       int
-	firstTrans  int
+	initial    int // the offset in effect at epoch
+	trans      []transition
+	ruleFrom   int64 // the rule applies from this instant on (horizon: never)
+	rule       rule
+	signature  string
+	names      []string
+	index      int
+	firstTrans int
 }
 
 func main() {
