@@ -8,7 +8,7 @@
 #   build_c SOURCE OUT.wasm         clang 14 --target=wasm32-wasi, -Oz, wasi-libc
 #   build_rust SOURCE OUT.wasm      rustc 1.63 --target wasm32-unknown-unknown, opt-level s
 #   build_zig SOURCE OUT.wasm       zig 0.11.0 build-lib -target wasm32-wasi -dynamic -rdynamic, ReleaseSmall
-#   build_as SOURCE OUT.wasm        asc 0.28.20, -O3 --runtime incremental
+#   build_as SOURCE OUT.wasm        asc 0.28.20, -O3 --runtime minimal
 #   build_wat SOURCE OUT.wasm       wat2wasm (wabt 1.0.32)
 
 # Go guests are byte-identical only when built by the same Go release:
@@ -60,11 +60,11 @@ build_zig() {
 	built "$2"
 }
 
-# AssemblyScript: the incremental runtime (its garbage collector reclaims
-# what each run allocated; sdk/assemblyscript/README.md), the start
+# AssemblyScript: the minimal runtime (the SDK collects what each run
+# allocated when the run ends; sdk/assemblyscript/README.md), the start
 # function as the reactor's _initialize, and the SDK's abort handler.
 build_as() {
-	"$SL_ASC" "$1" -o "$2" -O3 --runtime incremental --exportStart _initialize \
+	"$SL_ASC" "$1" -o "$2" -O3 --runtime minimal --exportStart _initialize \
 		--use abort=sdk/assemblyscript/assembly/index/abort
 	built "$2"
 }

