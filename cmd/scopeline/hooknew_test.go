@@ -33,6 +33,9 @@ func toolchainRequired() bool {
 // toolchains are those sdk/install-toolchains.sh installs; without one
 // the language is skipped, except in CI.
 func TestHookNew(t *testing.T) {
+	if raceEnabled {
+		t.Skip("toolchain builds, nothing concurrent: the plain go test runs them")
+	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

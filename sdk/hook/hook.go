@@ -179,6 +179,11 @@ func (e *Event) Time() time.Time {
 	return time.Unix(n, 0).UTC()
 }
 
+// TimeText is when the request arrived as the host writes it: RFC 3339
+// in UTC, with a fraction of a second only when it is not zero
+// (docs/hook-abi.md §3.2, field 15).
+func (e *Event) TimeText() string { return field(abi.FieldTime) }
+
 // HookName is the hook's name in the tenant file.
 func (e *Event) HookName() string { return field(abi.FieldHookName) }
 

@@ -57,7 +57,7 @@ class Conformance extends Hook {
     a.log("requested=" + (requested === null ? "(none)" : requested.join(",")) + " scopes=" + e.scopes.join(",") +
       " ceiling=" + e.grantScopes.join(","));
     a.log("user=" + orNone(e.userId) + " ip=" + orNone(e.ip) + " ua=" + orNone(e.userAgent) + " rid=" + orNone(e.requestId) +
-      " time=" + e.time.toString());
+      " time=" + e.time.toString() + " at=" + e.timeText);
     a.log("secret=" + byteLength(e.secret("token")) + " note=" + byteLength(e.clientMetadata("note")));
 
     if (tier == "gold") {

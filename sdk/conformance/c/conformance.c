@@ -115,6 +115,7 @@ static int handle(void) {
   sl_buf_add(&b, " ua="), add_or_none(&b, sl_user_agent());
   sl_buf_add(&b, " rid="), add_or_none(&b, sl_request_id());
   sl_buf_add(&b, " time="), sl_buf_int(&b, sl_time());
+  sl_buf_add(&b, " at="), sl_buf_adds(&b, sl_time_text());
   sl_log_buf(SL_INFO, &b);
 
   b = sl_buf_new();

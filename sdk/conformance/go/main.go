@@ -87,7 +87,7 @@ func handle(e *hook.Event, a *hook.API) error {
 	a.Log("requested=" + orNone(strings.Join(requested, ","), ok) + " scopes=" + strings.Join(e.Scopes(), ",") +
 		" ceiling=" + strings.Join(e.GrantScopes(), ","))
 	a.Log("user=" + orNone(e.UserID()) + " ip=" + orNone(nonEmpty(e.IP())) + " ua=" + orNone(nonEmpty(e.UserAgent())) +
-		" rid=" + orNone(nonEmpty(e.RequestID())) + " time=" + strconv.FormatInt(e.Time().Unix(), 10))
+		" rid=" + orNone(nonEmpty(e.RequestID())) + " time=" + strconv.FormatInt(e.Time().Unix(), 10) + " at=" + e.TimeText())
 	secret, ok := e.Secret("token")
 	note, nok := e.ClientMetadata("note")
 	a.Log("secret=" + orNone(strconv.Itoa(len(secret)), ok) + " note=" + orNone(strconv.Itoa(len(note)), nok))

@@ -64,12 +64,13 @@ impl Hook for Conformance {
         let requested = e.requested_scopes().map(|s| s.join(",")).unwrap_or_else(|| "(none)".into());
         a.log(&format!("requested={} scopes={} ceiling={}", requested, e.scopes().join(","), e.grant_scopes().join(",")));
         a.log(&format!(
-            "user={} ip={} ua={} rid={} time={}",
+            "user={} ip={} ua={} rid={} time={} at={}",
             none(e.user_id()),
             none(e.ip()),
             none(e.user_agent()),
             none(e.request_id()),
-            e.time()
+            e.time(),
+            e.time_text()
         ));
         let len = |v: Option<String>| v.map(|s| s.len().to_string()).unwrap_or_else(|| "(none)".into());
         a.log(&format!("secret={} note={}", len(e.secret("token")), len(e.client_metadata("note"))));

@@ -99,6 +99,7 @@
   (data (i32.const 0x700) "0")                    ;; 0x700 1
   (data (i32.const 0x708) "setup: config is larger than 20 KiB") ;; 0x708 35
   (data (i32.const 0x730) "0123456789abcdef")     ;; 0x730 16
+  (data (i32.const 0x748) " at=")                 ;; 0x748 4
 
   ;; alloc returns n bytes of the run's heap, growing memory if need be.
   (func $alloc (param $n i32) (result i32)
@@ -429,6 +430,7 @@
     (call $out (i32.const 0x528) (i32.const 4)) (call $out_or_none (call $field (i32.const 11)))
     (call $out (i32.const 0x530) (i32.const 5)) (call $out_or_none (call $field (i32.const 12)))
     (call $out (i32.const 0x538) (i32.const 6)) (call $out (call $field (i32.const 16)))
+    (call $out (i32.const 0x748) (i32.const 4)) (call $out (call $field (i32.const 15)))
     (call $out_log (i32.const 1))
     ;; 8. lengths of a secret and a metadata value
     (call $out_reset)

@@ -49,8 +49,8 @@ fn handle(c: *const Config, e: *sl.Event, a: *sl.Api) !void {
     a.info(a.print("requested={s} scopes={s} ceiling={s}", .{
         requested, try e.scopes().join(a.allocator, ","), try e.grantScopes().join(a.allocator, ","),
     }));
-    a.info(a.print("user={s} ip={s} ua={s} rid={s} time={d}", .{
-        orNone(e.userId()), orNone(e.ip()), orNone(e.userAgent()), orNone(e.requestId()), e.time(),
+    a.info(a.print("user={s} ip={s} ua={s} rid={s} time={d} at={s}", .{
+        orNone(e.userId()), orNone(e.ip()), orNone(e.userAgent()), orNone(e.requestId()), e.time(), e.timeText(),
     }));
     const secret_len = if (e.secret("token")) |s| a.print("{d}", .{s.len}) else "(none)";
     const note_len = if (e.clientMetadata("note")) |s| a.print("{d}", .{s.len}) else "(none)";
