@@ -1,7 +1,7 @@
 // Command tzgen writes tzdata.h, the time zone database of the
 // time-window plugin, from the IANA database that Go ships (the
-// zoneinfo.zip of the Go toolchain that runs it: plugins/build.sh pins
-// it, so the output is reproducible).
+// zoneinfo.zip of the Go toolchain the go command runs: plugins/build.sh
+// pins it, so the output is reproducible).
 //
 // For each zone it keeps what a request's time needs, from 2000 on: the
 // UTC offset in effect on 2000-01-01, the transitions from then until the
@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -70,7 +71,11 @@ func main() {
 }
 
 func run(out io.Writer) error {
-	path := filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip")
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOROOT: %w", err)
+	}
+	path := filepath.Join(strings.TrimSpace(string(goroot)), "lib", "time", "zoneinfo.zip")
 	z, err := zip.OpenReader(path)
 	if err != nil {
 		return err
