@@ -158,21 +158,17 @@ func BenchmarkDeadline(b *testing.B) {
 // WAT and Go tier-gate examples, the conformance hook of every SDK
 // language, and the built-in plugins.
 func BenchmarkInstance(b *testing.B) {
-	type module struct{ name, path, plugin, config string }
-	mods := []module{{name: "tier-gate-wat", path: "../examples/hooks/wat/tier-gate.wasm"}, {name: "tier-gate-go", path: "../examples/hooks/go/tier-gate.wasm"}}
-	for _, lang := range sdkLanguages {
-		mods = append(mods, module{name: "conformance-" + lang, path: conformanceModule(lang)})
-	}
-	for _, p := range pluginConfigs {
-		mods = append(mods, module{name: "plugin-" + p.name, plugin: p.name, config: p.config})
-	}
+	mods := append([]benchModule{
+		{name: "tier-gate-wat", spec: spec("tier-gate", "../examples/hooks/wat/tier-gate.wasm", "", tenant.FailDeny)},
+		{name: "tier-gate-go", spec: spec("tier-gate", "../examples/hooks/go/tier-gate.wasm", "", tenant.FailDeny)},
+	}, benchModules()...)
 	base := conformanceTransaction(b)
 	for _, m := range mods {
 		b.Run(m.name, func(b *testing.B) {
 			const n = 8
 			h := newHost(b, hooks.WithPoolSize(0, n+1), hooks.WithPlugins(plugins.Lookup))
-			sp := spec(m.name, m.path, m.config, tenant.FailDeny)
-			sp.Plugin, sp.Memory = m.plugin, 16<<20
+			sp := m.spec
+			sp.Memory = 16 << 20
 			for b.Loop() {
 				hk1, err := h.Load(context.Background(), sp) // one instance, compiled module cached
 				if err != nil {
@@ -405,17 +401,9 @@ func BenchmarkLanguageAdded(b *testing.B) {
 // the first instance) and the making of one more pooled instance
 // (instantiation, _initialize and scopeline_init).
 func BenchmarkLanguageLoad(b *testing.B) {
-	type module struct{ name, path, plugin, config string }
-	var mods []module
-	for _, lang := range sdkLanguages {
-		mods = append(mods, module{name: lang, path: conformanceModule(lang)})
-	}
-	for _, p := range pluginConfigs {
-		mods = append(mods, module{name: "plugin-" + p.name, plugin: p.name, config: p.config})
-	}
-	for _, m := range mods {
-		sp := spec(m.name, m.path, m.config, tenant.FailDeny)
-		sp.Plugin, sp.Memory = m.plugin, 16<<20
+	for _, m := range benchModules() {
+		sp := m.spec
+		sp.Memory = 16 << 20
 		b.Run("compile/"+m.name, func(b *testing.B) {
 			for b.Loop() {
 				h, err := hooks.New(context.Background(), hooks.WithCacheDir(b.TempDir()), hooks.WithPoolSize(0, 1), hooks.WithPlugins(plugins.Lookup))
@@ -446,8 +434,26 @@ func BenchmarkLanguageLoad(b *testing.B) {
 	}
 }
 
-// pluginConfigs are configs of the built-in plugins for the benchmarks.
-var pluginConfigs = []struct{ name, config string }{
-	{"deny-scopes", `{"scopes":["delete:*"]}`}, {"claims-from-metadata", `{"claims":{"tier":"client.tier"}}`},
-	{"time-window", `{"zone":"Europe/Paris","windows":[{}]}`}, {"ip-allowlist", `{"cidrs":["10.0.0.0/8"]}`},
+// benchModule is a hook to measure.
+type benchModule struct {
+	name string
+	spec *tenant.Hook
+}
+
+// benchModules are the conformance hooks of the SDK languages and the
+// built-in plugins (with a config each).
+func benchModules() []benchModule {
+	var mods []benchModule
+	for _, lang := range sdkLanguages {
+		mods = append(mods, benchModule{lang, spec("conformance", conformanceModule(lang), "", tenant.FailDeny)})
+	}
+	for _, p := range []struct{ name, config string }{
+		{"deny-scopes", `{"scopes":["delete:*"]}`}, {"claims-from-metadata", `{"claims":{"tier":"client.tier"}}`},
+		{"time-window", `{"zone":"Europe/Paris","windows":[{}]}`}, {"ip-allowlist", `{"cidrs":["10.0.0.0/8"]}`},
+	} {
+		sp := spec(p.name, "", p.config, tenant.FailDeny)
+		sp.Plugin = p.name
+		mods = append(mods, benchModule{"plugin-" + p.name, sp})
+	}
+	return mods
 }

@@ -73,14 +73,9 @@ static int bad_claim(sl_str name, const char *why) {
 static int setup(sl_json config) {
   static const char *const keys[] = {"claims", "on_missing", NULL};
   sl_json claims, k, v;
-  sl_str unknown, mode;
+  sl_str mode;
   sl_buf b = sl_buf_new();
-  if (!sl_present(config)) return sl_fail("config is required: give claims");
-  if (sl_json_type(config) != SL_JSON_OBJECT) return sl_fail("config: want an object");
-  if ((unknown = sl_json_unknown_key(config, keys)).ptr) {
-    sl_buf_add(&b, "config: unknown field "), sl_buf_json_str(&b, unknown);
-    return sl_fail(b.ptr);
-  }
+  if (sl_config_check(config, "give claims", keys) != SL_OK) return SL_FAILED;
   claims = sl_json_get(config, "claims");
   if (sl_json_type(claims) != SL_JSON_OBJECT && sl_json_type(claims) != SL_JSON_NONE && sl_json_type(claims) != SL_JSON_NULL)
     return sl_fail("config: claims: want claim names and their sources");
@@ -91,11 +86,8 @@ static int setup(sl_json config) {
   }
   deny_on_missing = sl_is(mode, "deny");
   sl_json_iter it = sl_json_iterate(claims);
-  uint32_t n = 0;
-  while (sl_json_next(&it, NULL, NULL)) n++;
-  if (n == 0) return sl_fail("config: claims is empty");
-  mappings = (mapping *)sl_alloc(n * (uint32_t)sizeof(mapping));
-  it = sl_json_iterate(claims);
+  if (sl_json_len(claims) == 0) return sl_fail("config: claims is empty");
+  mappings = (mapping *)sl_alloc(sl_json_len(claims) * (uint32_t)sizeof(mapping));
   while (sl_json_next(&it, &k, &v)) {
     mapping m;
     sl_str name = sl_json_str(k), src = sl_json_str(v);

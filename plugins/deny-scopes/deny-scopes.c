@@ -13,29 +13,27 @@
  * and `?` for one byte. Build: plugins/build.sh.
  */
 #include "scopeline.h"
+#include "../clients.h"
 
 /* The parsed config: kept from setup for the instance's life. */
 static sl_list global_patterns;
-static sl_str *client_ids;       /* client_ids[i] has client_patterns[i] */
-static sl_list *client_patterns;
-static uint32_t client_count;
+static client_lists per_client; /* of sl_list */
 static int deny_on_match;
 
-/* patterns reads v (absent, null or a list of non-empty strings) into out. */
-static int patterns(sl_json v, sl_str at, sl_list *out) {
+/* patterns reads v (absent, null or a list of non-empty strings) into
+ * out, an sl_list. */
+static int patterns(sl_json v, sl_str at, void *into) {
+  sl_list *out = (sl_list *)into;
   sl_json_iter it = sl_json_iterate(v);
   sl_json p;
   sl_buf b = sl_buf_new();
-  uint32_t n = 0;
   out->count = 0;
   if (sl_json_type(v) == SL_JSON_NONE || sl_json_type(v) == SL_JSON_NULL) return SL_OK;
   if (sl_json_type(v) != SL_JSON_ARRAY) {
     sl_buf_add(&b, "config: "), sl_buf_adds(&b, at), sl_buf_add(&b, ": want a list of scope patterns");
     return sl_fail(b.ptr);
   }
-  while (sl_json_next(&it, NULL, &p)) n++;
-  out->items = (sl_str *)sl_alloc(n * (uint32_t)sizeof(sl_str));
-  it = sl_json_iterate(v);
+  out->items = (sl_str *)sl_alloc(sl_json_len(v) * (uint32_t)sizeof(sl_str));
   while (sl_json_next(&it, NULL, &p)) {
     sl_str s = sl_json_str(p);
     if (s.ptr == NULL) {
@@ -55,41 +53,19 @@ static int patterns(sl_json v, sl_str at, sl_list *out) {
 
 static int setup(sl_json config) {
   static const char *const keys[] = {"scopes", "clients", "on_match", NULL};
-  sl_json v, k, list;
-  sl_str unknown, mode;
-  sl_buf b = sl_buf_new();
-  if (!sl_present(config)) return sl_fail("config is required: give scopes and/or clients");
-  if (sl_json_type(config) != SL_JSON_OBJECT) return sl_fail("config: want an object");
-  if ((unknown = sl_json_unknown_key(config, keys)).ptr) {
-    sl_buf_add(&b, "config: unknown field "), sl_buf_json_str(&b, unknown);
-    return sl_fail(b.ptr);
-  }
+  sl_str mode;
+  if (sl_config_check(config, "give scopes and/or clients", keys) != SL_OK) return SL_FAILED;
   mode = sl_json_str(sl_json_get(config, "on_match"));
   if (sl_present(mode) && mode.len > 0 && !sl_is(mode, "remove") && !sl_is(mode, "deny")) {
+    sl_buf b = sl_buf_new();
     sl_buf_add(&b, "config: on_match must be remove or deny, not "), sl_buf_json_str(&b, mode);
     return sl_fail(b.ptr);
   }
   deny_on_match = sl_is(mode, "deny");
-  if (patterns(sl_json_get(config, "scopes"), sl_cstr("scopes"), &global_patterns) != SL_OK) return SL_FAILED;
-  v = sl_json_get(config, "clients");
-  if (sl_json_type(v) == SL_JSON_OBJECT) {
-    sl_json_iter it = sl_json_iterate(v);
-    uint32_t n = 0;
-    while (sl_json_next(&it, NULL, NULL)) n++;
-    client_ids = (sl_str *)sl_alloc(n * (uint32_t)sizeof(sl_str));
-    client_patterns = (sl_list *)sl_alloc(n * (uint32_t)sizeof(sl_list));
-    it = sl_json_iterate(v);
-    while (sl_json_next(&it, &k, &list)) {
-      sl_buf at = sl_buf_new();
-      client_ids[client_count] = sl_json_str(k);
-      sl_buf_add(&at, "clients."), sl_buf_adds(&at, client_ids[client_count]);
-      if (patterns(list, sl_strn(at.ptr, at.len), &client_patterns[client_count]) != SL_OK) return SL_FAILED;
-      client_count++;
-    }
-  } else if (sl_json_type(v) != SL_JSON_NONE && sl_json_type(v) != SL_JSON_NULL) {
-    return sl_fail("config: clients: want client ids and their lists of scope patterns");
-  }
-  if (global_patterns.count == 0 && client_count == 0) return sl_fail("config: give scopes and/or clients");
+  if (patterns(sl_json_get(config, "scopes"), sl_cstr("scopes"), &global_patterns) != SL_OK ||
+      read_clients(sl_json_get(config, "clients"), "scope patterns", patterns, sizeof(sl_list), &per_client) != SL_OK)
+    return SL_FAILED;
+  if (global_patterns.count == 0 && per_client.count == 0) return sl_fail("config: give scopes and/or clients");
   return SL_OK;
 }
 
@@ -121,13 +97,8 @@ static sl_str first_match(sl_str scope, const sl_list *list) {
 }
 
 static int deny_scopes(void) {
-  const sl_list *mine = NULL;
+  const sl_list *mine = per_client.count > 0 ? (const sl_list *)client_list(&per_client, sl_client_id()) : NULL;
   sl_list scopes = sl_scopes();
-  if (client_count > 0) {
-    sl_str id = sl_client_id();
-    for (uint32_t i = 0; i < client_count; i++)
-      if (sl_eq(client_ids[i], id)) mine = &client_patterns[i];
-  }
   for (uint32_t i = 0; i < scopes.count; i++) {
     sl_str s = scopes.items[i], p = first_match(s, &global_patterns);
     sl_buf b = sl_buf_new();

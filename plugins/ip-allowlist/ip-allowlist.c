@@ -17,6 +17,7 @@
  * Build: plugins/build.sh.
  */
 #include "scopeline.h"
+#include "../clients.h"
 
 typedef struct addr {
   uint8_t b[16]; /* IPv4 in b[0..4] */
@@ -36,9 +37,7 @@ typedef struct network_list {
 
 /* The parsed config: kept from setup for the instance's life. */
 static network_list all_clients;
-static sl_str *client_ids; /* client_ids[i] has client_lists[i] */
-static network_list *client_lists;
-static uint32_t client_count;
+static client_lists per_client; /* of network_list */
 static int allow_unknown;
 
 static int parse4(const char *p, uint32_t n, uint8_t *out) {
@@ -218,20 +217,20 @@ static void format(sl_buf *b, const addr *a) {
   if (a->zone.ptr) sl_buf_add(b, "%"), sl_buf_adds(b, a->zone);
 }
 
-static int networks(sl_json v, sl_str at, network_list *out) {
+/* networks reads v (absent, null or a list of networks) into out, a
+ * network_list. */
+static int networks(sl_json v, sl_str at, void *into) {
+  network_list *out = (network_list *)into;
   sl_json_iter it = sl_json_iterate(v);
   sl_json e;
   sl_buf b = sl_buf_new();
-  uint32_t n = 0;
   out->count = 0;
   if (sl_json_type(v) == SL_JSON_NONE || sl_json_type(v) == SL_JSON_NULL) return SL_OK;
   if (sl_json_type(v) != SL_JSON_ARRAY) {
     sl_buf_add(&b, "config: "), sl_buf_adds(&b, at), sl_buf_add(&b, ": want a list of networks");
     return sl_fail(b.ptr);
   }
-  while (sl_json_next(&it, NULL, NULL)) n++;
-  out->items = (prefix *)sl_alloc(n * (uint32_t)sizeof(prefix));
-  it = sl_json_iterate(v);
+  out->items = (prefix *)sl_alloc(sl_json_len(v) * (uint32_t)sizeof(prefix));
   while (sl_json_next(&it, NULL, &e)) {
     sl_str s = sl_json_str(e);
     if (!parse_prefix(s, &out->items[out->count])) {
@@ -248,48 +247,27 @@ static int networks(sl_json v, sl_str at, network_list *out) {
 
 static int setup(sl_json config) {
   static const char *const keys[] = {"cidrs", "clients", "allow_unknown", NULL};
-  sl_json v, k, list;
-  sl_str unknown;
-  sl_buf b = sl_buf_new();
-  if (!sl_present(config)) return sl_fail("config is required: give cidrs");
-  if (sl_json_type(config) != SL_JSON_OBJECT) return sl_fail("config: want an object");
-  if ((unknown = sl_json_unknown_key(config, keys)).ptr) {
-    sl_buf_add(&b, "config: unknown field "), sl_buf_json_str(&b, unknown);
-    return sl_fail(b.ptr);
-  }
+  sl_json v;
+  if (sl_config_check(config, "give cidrs", keys) != SL_OK) return SL_FAILED;
   v = sl_json_get(config, "allow_unknown");
   if (sl_json_type(v) != SL_JSON_NONE && sl_json_type(v) != SL_JSON_NULL && sl_json_type(v) != SL_JSON_BOOL)
     return sl_fail("config: allow_unknown: want true or false");
   allow_unknown = sl_json_bool(v, 0);
-  if (networks(sl_json_get(config, "cidrs"), sl_cstr("cidrs"), &all_clients) != SL_OK) return SL_FAILED;
-  v = sl_json_get(config, "clients");
-  if (sl_json_type(v) == SL_JSON_OBJECT) {
-    sl_json_iter it = sl_json_iterate(v);
-    uint32_t n = 0;
-    while (sl_json_next(&it, NULL, NULL)) n++;
-    client_ids = (sl_str *)sl_alloc(n * (uint32_t)sizeof(sl_str));
-    client_lists = (network_list *)sl_alloc(n * (uint32_t)sizeof(network_list));
-    it = sl_json_iterate(v);
-    while (sl_json_next(&it, &k, &list)) {
-      sl_buf at = sl_buf_new();
-      client_ids[client_count] = sl_json_str(k);
-      sl_buf_add(&at, "clients."), sl_buf_adds(&at, client_ids[client_count]);
-      if (networks(list, sl_strn(at.ptr, at.len), &client_lists[client_count]) != SL_OK) return SL_FAILED;
-      client_count++;
-    }
-  } else if (sl_json_type(v) != SL_JSON_NONE && sl_json_type(v) != SL_JSON_NULL) {
-    return sl_fail("config: clients: want client ids and their lists of networks");
-  }
-  if (all_clients.count == 0 && client_count == 0) return sl_fail("config: give cidrs and/or clients");
+  if (networks(sl_json_get(config, "cidrs"), sl_cstr("cidrs"), &all_clients) != SL_OK ||
+      read_clients(sl_json_get(config, "clients"), "networks", networks, sizeof(network_list), &per_client) != SL_OK)
+    return SL_FAILED;
+  if (all_clients.count == 0 && per_client.count == 0) return sl_fail("config: give cidrs and/or clients");
   return SL_OK;
 }
 
 static int check_ip(void) {
   const network_list *allowed = &all_clients;
-  sl_str id = sl_client_id(), ip = sl_ip();
+  sl_str ip = sl_ip();
   addr a;
-  for (uint32_t i = 0; i < client_count; i++)
-    if (sl_eq(client_ids[i], id)) allowed = &client_lists[i];
+  if (per_client.count > 0) {
+    const network_list *mine = (const network_list *)client_list(&per_client, sl_client_id());
+    if (mine != NULL) allowed = mine;
+  }
   if (!parse_addr(ip, &a)) {
     if ((!sl_present(ip) || ip.len == 0) && allow_unknown) return SL_OK;
     sl_deny(SL_ACCESS_DENIED, "the request's IP address is unknown");

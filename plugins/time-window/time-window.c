@@ -145,12 +145,7 @@ static int setup(sl_json config) {
   sl_json list, w, d;
   sl_str unknown, name;
   sl_buf b = sl_buf_new();
-  if (!sl_present(config)) return sl_fail("config is required: give windows");
-  if (sl_json_type(config) != SL_JSON_OBJECT) return sl_fail("config: want an object");
-  if ((unknown = sl_json_unknown_key(config, keys)).ptr) {
-    sl_buf_add(&b, "config: unknown field "), sl_buf_json_str(&b, unknown);
-    return sl_fail(b.ptr);
-  }
+  if (sl_config_check(config, "give windows", keys) != SL_OK) return SL_FAILED;
   name = sl_json_str(sl_json_get(config, "zone"));
   if (name.ptr && !find_zone(name, &zone)) {
     sl_buf_add(&b, "config: zone "), sl_buf_json_str(&b, name), sl_buf_add(&b, ": unknown time zone "), sl_buf_adds(&b, name);
@@ -160,11 +155,8 @@ static int setup(sl_json config) {
   if (!reason.ptr || reason.len == 0) reason = sl_cstr("requests are not allowed at this time");
   list = sl_json_get(config, "windows");
   sl_json_iter it = sl_json_iterate(list);
-  uint32_t n = 0;
-  while (sl_json_next(&it, NULL, NULL)) n++;
-  if (n == 0) return sl_fail("config: windows is empty");
-  windows = (window *)sl_alloc(n * (uint32_t)sizeof(window));
-  it = sl_json_iterate(list);
+  if (sl_json_len(list) == 0) return sl_fail("config: windows is empty");
+  windows = (window *)sl_alloc(sl_json_len(list) * (uint32_t)sizeof(window));
   for (uint32_t i = 0; sl_json_next(&it, NULL, &w); i++) {
     window *win = &windows[window_count++];
     sl_json_iter di;

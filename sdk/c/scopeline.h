@@ -602,6 +602,15 @@ static inline sl_str sl_json_unknown_key(sl_json v, const char *const *allowed) 
   return sl_strn(NULL, 0);
 }
 
+/* sl_json_len is the number of elements of an array or members of an
+ * object (0 for anything else). */
+static inline uint32_t sl_json_len(sl_json v) {
+  sl_json_iter it = sl_json_iterate(v);
+  uint32_t n = 0;
+  while (sl_json_next(&it, NULL, NULL)) n++;
+  return n;
+}
+
 /* sl_document is the input document (docs/hook-abi.md §4), parsed: read it
  * for what the fields do not give (it costs more than a field). */
 static inline sl_json sl_document(void) {
@@ -737,6 +746,26 @@ static inline int sl_fail(const char *why) {
     sl_error(why);
   }
   return SL_FAILED;
+}
+
+/* sl_config_check fails setup (returns what sl_fail returns) unless config
+ * is an object whose members are all among allowed (NULL-terminated), with
+ * the messages a hook's user expects: "config is required: HINT" when the
+ * tenant file gives none, "config: want an object", and
+ * "config: unknown field "KEY"" for a mistyped key. */
+static inline int sl_config_check(sl_json config, const char *hint, const char *const *allowed) {
+  sl_str unknown;
+  sl_buf b = sl_buf_new();
+  if (!sl_present(config)) {
+    sl_buf_add(&b, "config is required: "), sl_buf_add(&b, hint);
+    return sl_fail(b.ptr);
+  }
+  if (sl_json_type(config) != SL_JSON_OBJECT) return sl_fail("config: want an object");
+  if ((unknown = sl_json_unknown_key(config, allowed)).ptr) {
+    sl_buf_add(&b, "config: unknown field "), sl_buf_json_str(&b, unknown);
+    return sl_fail(b.ptr);
+  }
+  return SL_OK;
 }
 
 /* ---- Declaring the hook ---------------------------------------------------- */
