@@ -210,16 +210,16 @@ static inline int sl_eq(sl_str a, sl_str b) { return a.len == b.len && (a.len ==
 /* sl__get calls a getter with what is left of the arena's chunk, and again
  * with a buffer of the value's size if it did not fit (§3.1). */
 static inline sl_str sl__get(int32_t (*call)(int32_t, const char *, uint32_t, char *, uint32_t), int32_t id, const char *arg, uint32_t arg_len) {
-  sl__chunk *c = sl__st.arena[sl__st.phase];
+  sl__chunk *c;
   uint32_t avail = 0;
-  char *buf = NULL;
-  if (c != NULL && c->cap - c->used > 1) {
-    buf = (char *)(c + 1) + c->used;
-    avail = c->cap - c->used - 1;
-  }
+  char *buf;
+  sl_alloc(0); /* the arena has a chunk from here on */
+  c = sl__st.arena[sl__st.phase];
+  buf = (char *)(c + 1) + c->used;
+  if (c->cap - c->used > 1) avail = c->cap - c->used - 1;
   int32_t n = call(id, arg, arg_len, buf, avail);
   if (n < 0) return sl_strn(NULL, 0);
-  if ((uint32_t)n <= avail) {
+  if ((uint32_t)n <= avail && c->cap > c->used) {
     buf[n] = 0;
     c->used += ((uint32_t)n + 8u) & ~7u;
     return sl_strn(buf, (uint32_t)n);
