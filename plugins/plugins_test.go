@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -373,4 +374,35 @@ func zoneNames(t *testing.T) []string {
 		t.Fatalf("only %d zone names in tzdata.h", len(names))
 	}
 	return names
+}
+
+// FuzzIPAllowlist: the plugin reads a request's IP (outside input, from
+// the connection or X-Forwarded-For) as net/netip does, allows it exactly
+// when netip says it is in the networks, and names it as netip writes it.
+func FuzzIPAllowlist(f *testing.F) {
+	for _, s := range []string{"10.1.2.3", "2001:db8::1", "::ffff:10.0.0.1", "fe80::1%eth0", "", "1.2.3", "::", "1:2:3:4:5:6:7:8",
+		"1::2::3", "0x1.2.3.4", "10.0.0.256", "2001:db8:0:0:0:0:0:1", "::1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "%", "::%a"} {
+		f.Add(s)
+	}
+	h := newHost(f)
+	p := mustLoad(f, h, "ip-allowlist", `{"cidrs":["10.0.0.0/8","2001:db8::/32"]}`)
+	networks := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	f.Fuzz(func(t *testing.T, ip string) {
+		if !utf8.ValidString(ip) || len(ip) > 200 {
+			t.Skip()
+		}
+		want := "the request's IP address is unknown"
+		if a, err := netip.ParseAddr(ip); err == nil {
+			a = a.Unmap()
+			want = "requests from " + a.String() + " are not allowed for this client"
+			for _, n := range networks {
+				if n.Contains(a) {
+					want = ""
+				}
+			}
+		}
+		if _, denied := p.run(t, request{ip: ip}); denied != want {
+			t.Errorf("%q: %q, want %q", ip, denied, want)
+		}
+	})
 }

@@ -277,7 +277,7 @@ static int check_ip(void) {
     if (contains(&allowed->items[i], &a)) return SL_OK;
   sl_buf b = sl_buf_new();
   sl_buf_add(&b, "requests from "), format(&b, &a), sl_buf_add(&b, " are not allowed for this client");
-  sl_deny(SL_ACCESS_DENIED, b.ptr);
+  sl_deny_buf(SL_ACCESS_DENIED, &b);
   return SL_OK;
 }
 

@@ -726,6 +726,12 @@ static inline void sl_deny(const char *code, const char *reason) {
   sl_abi_deny(code, (uint32_t)strlen(code), reason, (uint32_t)strlen(reason));
 }
 
+/* sl_deny_buf is sl_deny with a reason built in an sl_buf (which may hold
+ * any byte, a NUL too). */
+static inline void sl_deny_buf(const char *code, const sl_buf *reason) {
+  sl_abi_deny(code, (uint32_t)strlen(code), reason->ptr, reason->len);
+}
+
 /* Logging: kept with the decision (at most 32 lines of 1 KiB per run). */
 static inline void sl_log(int level, sl_str msg) { sl_abi_log(level, msg.ptr, msg.len); }
 static inline void sl_debug(const char *msg) { sl_abi_log(SL_DEBUG, msg, (uint32_t)strlen(msg)); }
