@@ -16,9 +16,11 @@
  *
  * Claim names are refused at load when they could be mistaken for a claim
  * the issuer sets: a name equal, ignoring ASCII case, to iss sub aud exp
- * iat nbf jti scope client_id cnf permissions auth_time acr amr, and any
- * name that is not printable ASCII (so no Unicode case folding or
- * normalisation can make one look like another). Build: plugins/build.sh.
+ * iat nbf jti scope client_id cnf permissions auth_time acr amr azp nonce
+ * sid at_hash c_hash act may_act, any name that is not printable ASCII (so
+ * no Unicode case folding or normalisation can make one look like
+ * another), and two names equal ignoring ASCII case. Build:
+ * plugins/build.sh.
  */
 #include "scopeline.h"
 
@@ -35,19 +37,24 @@ static uint32_t mapping_count;
 static int deny_on_missing, needs_user;
 
 static const char *const reserved[] = {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id",
-                                       "cnf", "permissions", "auth_time", "acr", "amr", NULL};
+                                       "cnf", "permissions", "auth_time", "acr", "amr", "azp", "nonce", "sid",
+                                       "at_hash", "c_hash", "act", "may_act", NULL};
 static const char *const sources[] = {"client", "user", "profile"};
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
+/* same_folded tells whether a and b are equal ignoring ASCII case. */
+static int same_folded(sl_str a, const char *b, uint32_t n) {
+  uint32_t i = 0;
+  if (n != a.len) return 0;
+  while (i < n && lower((unsigned char)a.ptr[i]) == lower((unsigned char)b[i])) i++;
+  return i == n;
+}
+
 /* is_reserved tells whether name equals a reserved claim, ignoring ASCII case. */
 static int is_reserved(sl_str name) {
-  for (const char *const *r = reserved; *r != NULL; r++) {
-    uint32_t n = (uint32_t)strlen(*r), i = 0;
-    if (n != name.len) continue;
-    while (i < n && lower((unsigned char)name.ptr[i]) == (*r)[i]) i++;
-    if (i == n) return 1;
-  }
+  for (const char *const *r = reserved; *r != NULL; r++)
+    if (same_folded(name, *r, (uint32_t)strlen(*r))) return 1;
   return 0;
 }
 
@@ -107,7 +114,11 @@ static int setup(sl_json config) {
       return sl_fail(b.ptr);
     }
     for (uint32_t i = 0; i < mapping_count; i++)
-      if (sl_eq(mappings[i].claim, name)) return bad_claim(name, " is given twice");
+      if (same_folded(mappings[i].claim, name.ptr, name.len)) {
+        sl_buf_add(&b, "config: claims."), sl_buf_adds(&b, name), sl_buf_add(&b, ": the same claim as ");
+        sl_buf_json_str(&b, mappings[i].claim), sl_buf_add(&b, " ignoring case");
+        return sl_fail(b.ptr);
+      }
     m.claim = name;
     m.key = sl_copy(src.ptr + dot + 1, src.len - dot - 1);
     if (m.source != FROM_CLIENT) needs_user = 1;
