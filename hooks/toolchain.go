@@ -54,6 +54,14 @@ var nameMarks = []struct {
 	{"__wasm_call_ctors", llvmFamily},
 }
 
+// Marks in the data section: panic locations of Rust's standard
+// library, and the UTF-16 paths of AssemblyScript's runtime.
+var dataMarks = []struct{ mark, language, what string }{
+	{"library/core/src/", "Rust", "Rust core library paths in the data"},
+	{"/rustc/", "Rust", "Rust compiler paths in the data"},
+	{"~\x00l\x00i\x00b\x00/\x00", "AssemblyScript", "AssemblyScript runtime paths (~lib/) in the data"},
+}
+
 // cVersion matches the C standards clang names ("C11", "C99").
 var cVersion = regexp.MustCompile(`^C[0-9]*$`)
 
@@ -117,6 +125,12 @@ func detectToolchain(m *wasmguard.Module) Toolchain {
 					return tc
 				}
 			}
+		}
+	}
+	for _, dm := range dataMarks {
+		if bytes.Contains(m.Data, []byte(dm.mark)) {
+			tc.Language, tc.Evidence = dm.language, dm.what
+			return tc
 		}
 	}
 	for _, e := range m.Exports {
