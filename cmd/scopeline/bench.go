@@ -76,6 +76,7 @@ CPU and memory).
   audit:  ack, buffered (embedded NATS server, as by default), or off`,
 		Example: `  scopeline bench --loopback
   scopeline bench --http --alg ES256,RS256,EdDSA --hooks none,small --audit ack,off --concurrency 16,64,256
+  scopeline bench --http --server-binary before=./scopeline-main --server-binary after=./scopeline
   scopeline bench --http --url http://127.0.0.1:4444/oauth2/token --pid 1234 \
       --client-id bench --client-secret s3cret --form scope=read --form audience=https://api`,
 		Args: cobra.NoArgs,
@@ -131,7 +132,7 @@ CPU and memory).
 	f.StringSliceVar(&hcfg.audits, "audit", []string{"ack"}, "--http: audit modes to compare: ack, buffered, off")
 	f.DurationVar(&hcfg.warmup, "warmup", httpBenchWarmup, "--http: load before each measured window, not counted")
 	f.BoolVar(&hcfg.json, "json", false, "--http: print the results as JSON")
-	f.StringVar(&hcfg.binary, "server-binary", "", "--http: the scopeline executable to start as the server (default: this one)")
+	f.StringArrayVar(&hcfg.binaries, "server-binary", nil, "--http: scopeline executable to start as the server, as PATH or NAME=PATH; repeat to compare builds in one run (default: this one)")
 	f.StringVar(&hcfg.profileDir, "profile", "", "--http: after the rounds, write CPU and allocation profiles of each case's server to this directory")
 	f.StringVar(&hcfg.url, "url", "", "--http: token endpoint of a running issuer to measure instead of starting servers")
 	f.IntVar(&hcfg.pid, "pid", 0, "--http --url: process id of that issuer, for its CPU time and memory")

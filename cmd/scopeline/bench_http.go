@@ -29,9 +29,9 @@ type httpBenchConfig struct {
 	warmup      time.Duration
 	rounds      int
 	json        bool
-	// binary is the scopeline executable started as `serve` (default: this
-	// one).
-	binary string
+	// binaries are the scopeline executables started as `serve`, each as
+	// PATH or NAME=PATH (default: this one).
+	binaries []string
 	// profileDir, when set, receives CPU and allocation profiles of each
 	// case, taken in one more window after the measured rounds.
 	profileDir string
@@ -67,7 +67,40 @@ func (c *httpCase) label() string {
 	if c.server == nil {
 		return "url"
 	}
-	return c.alg + " " + c.server.hooks + " " + c.server.audit
+	return strings.TrimSpace(c.server.build.name + " " + c.alg + " " + c.server.hooks + " " + c.server.audit)
+}
+
+// serverBuild is a scopeline executable to start as the server; name is
+// "" when there is only one.
+type serverBuild struct{ name, path string }
+
+// serverBuilds reads the --server-binary values (PATH or NAME=PATH).
+func serverBuilds(values []string) ([]serverBuild, error) {
+	if len(values) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: finding this executable to start it as a server: %w", err)
+		}
+		return []serverBuild{{path: self}}, nil
+	}
+	var builds []serverBuild
+	for _, v := range values {
+		name, path, ok := strings.Cut(v, "=")
+		if !ok {
+			name, path = filepath.Base(v), v
+		}
+		if len(values) == 1 {
+			name = ""
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, usageError{fmt.Errorf("--server-binary %q: %w", v, err)}
+		}
+		if slices.ContainsFunc(builds, func(b serverBuild) bool { return b.name == name }) {
+			return nil, usageError{fmt.Errorf("--server-binary %q: two builds named %q", v, name)}
+		}
+		builds = append(builds, serverBuild{name, path})
+	}
+	return builds, nil
 }
 
 // caseWindow is one measured window of a case, with the CPU the server,
@@ -110,19 +143,20 @@ func runHTTPBench(ctx context.Context, out, progress io.Writer, cfg httpBenchCon
 			cases = append(cases, &httpCase{concurrency: c, gen: g})
 		}
 	} else {
-		if cfg.binary == "" {
-			if cfg.binary, err = os.Executable(); err != nil {
-				return fmt.Errorf("bench: finding this executable to start it as a server: %w", err)
-			}
+		builds, err := serverBuilds(cfg.binaries)
+		if err != nil {
+			return err
 		}
-		for _, h := range cfg.hooks {
-			for _, a := range cfg.audits {
-				fmt.Fprintf(progress, "starting server: hooks %s, audit %s\n", h, a)
-				s, err := startBenchServer(ctx, cfg.binary, cfg.algs, h, a, cfg.profileDir != "")
-				if err != nil {
-					return err
+		for _, b := range builds {
+			for _, h := range cfg.hooks {
+				for _, a := range cfg.audits {
+					fmt.Fprintf(progress, "starting server: %shooks %s, audit %s\n", strings.TrimPrefix(b.name+", ", ", "), h, a)
+					s, err := startBenchServer(ctx, b, cfg.algs, h, a, cfg.profileDir != "")
+					if err != nil {
+						return err
+					}
+					servers = append(servers, s)
 				}
-				servers = append(servers, s)
 			}
 		}
 		for _, c := range cfg.concurrency {
@@ -260,6 +294,9 @@ func profileCases(ctx context.Context, progress io.Writer, cases []*httpCase, cf
 			c.gen.run(ctx, cfg.warmup, nil)
 		}
 		base := fmt.Sprintf("%s-%s-%s-c%d", c.alg, c.server.hooks, c.server.audit, c.concurrency)
+		if b := c.server.build.name; b != "" {
+			base = b + "-" + base
+		}
 		errs := make(chan error, 2)
 		for _, p := range []string{"profile", "allocs"} {
 			file := filepath.Join(cfg.profileDir, base+"."+map[string]string{"profile": "cpu", "allocs": "allocs"}[p]+".pprof")
@@ -370,6 +407,7 @@ type httpBenchReport struct {
 // latency quantiles come from all the rounds' requests together.
 type httpCaseResult struct {
 	Label       string `json:"label"`
+	Build       string `json:"build,omitempty"`
 	Alg         string `json:"alg,omitempty"`
 	Hooks       string `json:"hooks,omitempty"`
 	Audit       string `json:"audit,omitempty"`
@@ -413,7 +451,7 @@ type httpCaseResult struct {
 func summarize(c *httpCase) httpCaseResult {
 	r := httpCaseResult{Label: c.label(), Alg: c.alg, Concurrency: c.concurrency, ErrorsByStatus: map[string]int64{}}
 	if c.server != nil {
-		r.Hooks, r.Audit = c.server.hooks, c.server.audit
+		r.Build, r.Hooks, r.Audit = c.server.build.name, c.server.hooks, c.server.audit
 	}
 	var elapsed, server, gen, busy, total time.Duration
 	hist := &latencyHistogram{}
@@ -490,6 +528,10 @@ func (rep *httpBenchReport) writeTable(out io.Writer) error {
 		rep.Rounds, rep.Duration, rep.Warmup, rep.Version, rep.CPUs, rep.GOMAXPROCS)
 	fmt.Fprintf(out, "load average %s at start, %s at end\n", fmtLoad(rep.LoadAverageStart), fmtLoad(rep.LoadAverageEnd))
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	builds := slices.ContainsFunc(rep.Cases, func(c httpCaseResult) bool { return c.Build != "" })
+	if builds {
+		fmt.Fprint(w, "build\t")
+	}
 	fmt.Fprintln(w, "alg\thooks\taudit\tc\ttokens/s\t(rounds)\tp50 ms\tp90 ms\tp99 ms\terrors\tsrv µs/token\tsrv cores\tRSS MiB\tgen µs/req\tgen cores\tother cores\ttokens/s w/o gen\t")
 	for _, c := range rep.Cases {
 		alg, hooks, audit := c.Alg, c.Hooks, c.Audit
@@ -499,6 +541,9 @@ func (rep *httpBenchReport) writeTable(out io.Writer) error {
 		srv := []string{"-", "-", "-", "-"}
 		if c.ServerCPUPerToken > 0 {
 			srv = []string{f1(c.ServerCPUPerToken), fmt.Sprintf("%.2f", c.ServerCores), fmt.Sprintf("%.0f", c.ServerRSSMiB), fmt.Sprintf("%.0f", c.TokensPerSecWithoutGenerator)}
+		}
+		if builds {
+			fmt.Fprintf(w, "%s\t", c.Build)
 		}
 		var rounds []string
 		for _, v := range c.RoundsPerSec {

@@ -87,6 +87,27 @@ func TestBenchHTTP(t *testing.T) {
 	}
 }
 
+// TestBenchHTTPBuilds compares two builds in one run, each its own child.
+func TestBenchHTTPBuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and loads them: not under -short")
+	}
+	t.Setenv(asMainEnv, "1")
+	code, out, errOut := runCLI(t, "", "bench", "--http", "--server-binary", "before="+os.Args[0], "--server-binary", "after="+os.Args[0],
+		"--hooks", "none", "--audit", "off", "--concurrency", "2", "--duration", "200ms", "--warmup", "50ms", "--rounds", "1")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(strings.TrimSpace(lines[2]), "build") ||
+		!strings.HasPrefix(strings.TrimSpace(lines[3]), "before") || !strings.HasPrefix(strings.TrimSpace(lines[4]), "after") {
+		t.Fatalf("want a build column and one line per build:\n%s", out)
+	}
+	if code, _, _ := runCLI(t, "", "bench", "--http", "--server-binary", "a="+os.Args[0], "--server-binary", "a="+os.Args[0]); code != 2 {
+		t.Errorf("two builds of the same name: exit %d, want 2", code)
+	}
+}
+
 // TestBenchHTTPURL drives another issuer's token endpoint (--url): the
 // client's credentials and form fields are sent as asked, and refusals
 // are counted as errors, by status.

@@ -81,6 +81,7 @@ func httpBenchTenantYAML(algs []string, hookSet, auditMode string) string {
 
 // benchServer is a `scopeline serve` child process.
 type benchServer struct {
+	build        serverBuild
 	hooks, audit string
 	dir          string
 	cmd          *exec.Cmd
@@ -91,17 +92,19 @@ type benchServer struct {
 	exited       chan struct{}
 }
 
-func (s *benchServer) name() string { return s.hooks + "/" + s.audit }
+func (s *benchServer) name() string {
+	return strings.TrimPrefix(s.build.name+"/", "/") + s.hooks + "/" + s.audit
+}
 
-// startBenchServer starts binary as `serve` with a tenant for algs, hook
+// startBenchServer starts build as `serve` with a tenant for algs, hook
 // set and audit mode, in a new temporary directory, and waits until it is
 // ready to issue.
-func startBenchServer(ctx context.Context, binary string, algs []string, hookSet, auditMode string, profile bool) (_ *benchServer, err error) {
+func startBenchServer(ctx context.Context, build serverBuild, algs []string, hookSet, auditMode string, profile bool) (_ *benchServer, err error) {
 	dir, err := os.MkdirTemp("", "scopeline-bench-")
 	if err != nil {
 		return nil, err
 	}
-	s := &benchServer{hooks: hookSet, audit: auditMode, dir: dir, log: &logTail{}, exited: make(chan struct{})}
+	s := &benchServer{build: build, hooks: hookSet, audit: auditMode, dir: dir, log: &logTail{}, exited: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -128,7 +131,7 @@ func startBenchServer(ctx context.Context, binary string, algs []string, hookSet
 	if profile {
 		args = append(args, "--pprof", "127.0.0.1:0")
 	}
-	s.cmd = exec.Command(binary, args...)
+	s.cmd = exec.Command(build.path, args...)
 	s.cmd.SysProcAttr = childProcAttr()
 	s.cmd.Stdout = io.Discard
 	stderr, err := s.cmd.StderrPipe()
