@@ -39,10 +39,10 @@ var (
 //
 // In ack mode Record returns once the stream acknowledged the event; in
 // buffered mode once the event is in the local spool, from which a
-// forwarder publishes it. Either way each event is published with
-// PublishMsgAsync, bounded in flight, and re-sent with the same
-// Nats-Msg-Id on any failure, so the stream's duplicate window drops
-// copies.
+// forwarder publishes it. Either way each event is published with a reply
+// subject for the stream's acknowledgement, bounded in flight, and re-sent
+// with the same Nats-Msg-Id on any failure, so the stream's duplicate
+// window drops copies.
 type Publisher struct {
 	cfg tenant.Audit
 	// configured is the settings as the tenant file said at start, before
@@ -58,7 +58,9 @@ type Publisher struct {
 
 	emb     *embedded
 	nc      *nats.Conn
-	js      jetstream.JetStream
+	js      jetstream.JetStream // stream management; the forwarder has its own
+	acks    *acks               // ack mode's acknowledgements
+	bufs    sync.Pool           // *[]byte: events are encoded into them
 	spool   *spool.Spool
 	fwd     *forwarder
 	metrics *metrics
@@ -138,7 +140,9 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		rand:   o.rand,
 		source: o.source,
 		ensure: make(chan struct{}, 1),
+		acks:   newAcks(cfg.Stream.Name, cfg.MaxInFlight),
 	}
+	p.bufs.New = func() any { b := make([]byte, 0, 2<<10); return &b }
 	p.streamErr = errors.New("not created yet")
 	p.ctx, p.halt = context.WithCancel(context.WithoutCancel(ctx))
 	p.instance = cfg.Instance
@@ -169,6 +173,8 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		// behind the back of a request that already gave up on it.
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			// Answers to what was sent before will not come: re-send now.
+			p.acks.failAll(nats.ErrDisconnected)
 			if !p.closed.Load() {
 				p.log.Warn("audit: disconnected from NATS; reconnecting", "err", err)
 			}
@@ -198,9 +204,9 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		p.shutdownServer()
 		return nil, fmt.Errorf("audit: connecting to NATS: %w", err)
 	}
-	p.js, err = jetstream.New(p.nc,
-		jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight),
-		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout))
+	if p.js, err = jetstream.New(p.nc); err == nil {
+		err = p.acks.listen(p.nc)
+	}
 	if err != nil {
 		p.nc.Close()
 		p.shutdownServer()
@@ -273,7 +279,7 @@ func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
 	// A denial caused by this very stream being unavailable is sent
 	// without waiting: waiting again would only double the client's wait.
 	wait := !(d.Outcome == engine.OutcomeDenied && d.Err != nil && errors.Is(d.Err, ErrUnavailable))
-	return p.emit(ctx, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, decisionData(d, p.instance, p.redact), wait)
+	return p.emit(ctx, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, decisionData(d, p.instance, p.redactor.Load()), wait)
 }
 
 // Reloaded publishes a tenant-reloaded event for a reload of source that
@@ -312,23 +318,36 @@ func (p *Publisher) RecordLogin(ctx context.Context, l *engine.Login) error {
 // publisher's source when "") about clientID; an error wraps
 // ErrUnavailable and counts as a failed event.
 func (p *Publisher) emit(ctx context.Context, kind Kind, issuer, clientID string, at time.Time, data any, wait bool) error {
-	msg, err := p.message(kind, cmp.Or(issuer, p.source), clientID, at, data)
+	// The event is encoded into a reused buffer: once delivered, the NATS
+	// connection or the spool holds a copy.
+	buf := p.bufs.Get().(*[]byte)
+	defer p.putBuffer(buf)
+	msg, err := p.message(*buf, kind, cmp.Or(issuer, p.source), clientID, at, data)
 	if err != nil {
 		p.metrics.of(kind).failed.Inc()
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	*buf = msg.Data
 	return p.deliver(ctx, kind, msg, wait)
 }
 
-// message builds the NATS message of an event.
-func (p *Publisher) message(kind Kind, source, clientID string, at time.Time, data any) (*nats.Msg, error) {
+// putBuffer keeps buf for another event, unless an oversized event grew it.
+func (p *Publisher) putBuffer(buf *[]byte) {
+	if cap(*buf) <= 64<<10 {
+		*buf = (*buf)[:0]
+		p.bufs.Put(buf)
+	}
+}
+
+// message builds the NATS message of an event, its JSON appended to b.
+func (p *Publisher) message(b []byte, kind Kind, source, clientID string, at time.Time, data any) (*nats.Msg, error) {
 	p.randMu.Lock()
 	id, err := uuid.NewV7FromReader(p.rand)
 	p.randMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("audit: event id: %w", err)
 	}
-	ev := &Event{
+	ev := Event{
 		SpecVersion:     SpecVersion,
 		ID:              id.String(),
 		Source:          source,
@@ -338,20 +357,23 @@ func (p *Publisher) message(kind Kind, source, clientID string, at time.Time, da
 		DataContentType: "application/json",
 		DataSchema:      DataSchema,
 	}
-	b, err := encode(ev, data)
-	if err != nil {
+	if b, err = appendEvent(b[:0], &ev, data); err != nil {
 		return nil, err
 	}
 	return newMsg(Subject(p.cfg.SubjectPrefix, kind, clientID), ev.ID, p.cfg.Stream.Name, b), nil
 }
 
 func newMsg(subject, id, stream string, data []byte) *nats.Msg {
-	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	m.Header.Set(jetstream.MsgIDHeader, id)
-	m.Header.Set(jetstream.ExpectedStreamHeader, stream)
-	m.Header.Set("Content-Type", ContentType)
-	return m
+	return &nats.Msg{Subject: subject, Data: data, Header: nats.Header{
+		jetstream.MsgIDHeader:          {id},
+		jetstream.ExpectedStreamHeader: {stream},
+		"Content-Type":                 contentTypeHeader,
+	}}
 }
+
+// contentTypeHeader is every event's Content-Type header value (read
+// only: nats.Header.Add would append to a copy, its capacity being 1).
+var contentTypeHeader = []string{ContentType}
 
 // deliver makes an event durable per the mode.
 func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait bool) error {
@@ -370,7 +392,7 @@ func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait 
 	}
 	km.published.Inc()
 	if !wait {
-		if _, err := p.js.PublishMsgAsync(msg, p.stallWait); err != nil {
+		if err := p.acks.sendUnwatched(msg); err != nil {
 			km.failed.Inc()
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -385,45 +407,58 @@ func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait 
 
 // publish sends msg and waits for the stream's acknowledgement, re-sending
 // the same message after any failure until PublishTimeout (or ctx) ends.
+// Each attempt waits at most AckTimeout for its answer.
 func (p *Publisher) publish(ctx context.Context, kind Kind, msg *nats.Msg) error {
 	start := time.Now()
 	deadline := start.Add(p.cfg.PublishTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	timeout := time.NewTimer(time.Until(deadline))
-	defer timeout.Stop()
+	w := p.acks.waiter()
+	defer p.acks.release(w)
+	if err := p.acks.reserve(ctx, w, deadline); err != nil {
+		return fmt.Errorf("no room to send within %s: %w", p.cfg.PublishTimeout, err)
+	}
+	defer p.acks.unreserve()
 	backoff := 10 * time.Millisecond
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.metrics.retries.Inc()
 		}
-		paf, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(max(time.Until(deadline), time.Millisecond)))
+		err := p.acks.send(msg, w)
 		if err == nil {
-			select {
-			case ack := <-paf.Ok():
-				p.acked(kind, ack, start)
+			until := time.Now().Add(p.cfg.AckTimeout)
+			if deadline.Before(until) {
+				until = deadline
+			}
+			var ans ackAnswer
+			ans, err = p.acks.wait(ctx, w, until)
+			switch {
+			case err == nil && ans.err == nil:
+				p.acked(kind, ans.duplicate, start)
 				return nil
-			case err = <-paf.Err():
-			case <-timeout.C:
-				return fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, errOr(lastErr, jetstream.ErrAsyncPublishTimeout))
-			case <-ctx.Done():
+			case err == nil:
+				err = ans.err
+			case ctx.Err() != nil:
 				return ctx.Err()
 			}
 		}
 		lastErr = err
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, errOr(lastErr, errAckTimeout))
+		}
 		if isNoStream(err) {
 			p.requestEnsure()
 		}
 		if p.nc.IsClosed() {
 			return err
 		}
+		w.timer.Reset(min(backoff, time.Until(deadline)))
 		select {
-		case <-time.After(backoff):
-		case <-timeout.C:
-			return fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, err)
+		case <-w.timer.C:
 		case <-ctx.Done():
+			w.timer.Stop()
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, 250*time.Millisecond)
@@ -437,8 +472,8 @@ func errOr(err, fallback error) error {
 	return fallback
 }
 
-func (p *Publisher) acked(kind Kind, ack *jetstream.PubAck, start time.Time) {
-	if ack.Duplicate {
+func (p *Publisher) acked(kind Kind, duplicate bool, start time.Time) {
+	if duplicate {
 		p.metrics.duplicates.Inc()
 	}
 	p.metrics.of(kind).acked.Inc()
@@ -589,12 +624,8 @@ func (p *Publisher) Close(ctx context.Context) error {
 			st := p.spool.Stats()
 			p.log.Warn("audit: shutting down with events not yet delivered; they stay in the spool and are sent at the next start", "events", st.Depth)
 		}
-	} else {
-		select {
-		case <-p.js.PublishAsyncComplete():
-		case <-ctx.Done():
-			p.log.Warn("audit: shutting down with publishes not yet acknowledged", "pending", p.js.PublishAsyncPending())
-		}
+	} else if err := p.waitInFlight(ctx); err != nil {
+		p.log.Warn("audit: shutting down with publishes not yet acknowledged", "pending", p.acks.inFlight())
 	}
 	p.halt()
 	p.wg.Wait()
@@ -613,6 +644,21 @@ func (p *Publisher) Close(ctx context.Context) error {
 	}
 	p.shutdownServer()
 	return errors.Join(errs...)
+}
+
+// waitInFlight waits until no event waits for its acknowledgement, or ctx
+// ends.
+func (p *Publisher) waitInFlight(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for p.acks.inFlight() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 func (p *Publisher) shutdownServer() {
