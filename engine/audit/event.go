@@ -337,6 +337,14 @@ func LogCode(outcome engine.Outcome, grantType string) string {
 // event reads the transaction's trace and hook logs rather than copying
 // them: the transaction does not change while its decision is recorded.
 func decisionData(d *engine.Decision, instance string, r *strings.Replacer) *DecisionData {
+	out := new(DecisionData)
+	fillDecision(out, d, instance, r)
+	return out
+}
+
+// fillDecision sets out (zero) to the data of a token event, as
+// decisionData.
+func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *strings.Replacer) {
 	redact := func(s string) string {
 		if r == nil || s == "" {
 			return s
@@ -344,7 +352,7 @@ func decisionData(d *engine.Decision, instance string, r *strings.Replacer) *Dec
 		return r.Replace(s)
 	}
 	tx := d.Tx
-	out := &DecisionData{
+	*out = DecisionData{
 		Outcome:   string(d.Outcome),
 		LogCode:   LogCode(d.Outcome, tx.GrantType),
 		Instance:  instance,
@@ -403,7 +411,6 @@ func decisionData(d *engine.Decision, instance string, r *strings.Replacer) *Dec
 	if d.Err != nil {
 		out.Error = &ErrorData{Code: d.Err.Code, Description: clip(redact(d.Err.Description), maxErrorLen)}
 	}
-	return out
 }
 
 // clip cuts s to at most n bytes without splitting a UTF-8 sequence, and

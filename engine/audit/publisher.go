@@ -60,7 +60,7 @@ type Publisher struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream // stream management; the forwarder has its own
 	acks    *acks               // ack mode's acknowledgements
-	bufs    sync.Pool           // *[]byte: events are encoded into them
+	scratch sync.Pool           // *eventScratch
 	spool   *spool.Spool
 	fwd     *forwarder
 	metrics *metrics
@@ -142,7 +142,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		ensure: make(chan struct{}, 1),
 		acks:   newAcks(cfg.Stream.Name, cfg.MaxInFlight),
 	}
-	p.bufs.New = func() any { b := make([]byte, 0, 2<<10); return &b }
+	p.scratch.New = func() any { return newEventScratch(cfg.Stream.Name) }
 	p.streamErr = errors.New("not created yet")
 	p.ctx, p.halt = context.WithCancel(context.WithoutCancel(ctx))
 	p.instance = cfg.Instance
@@ -279,7 +279,10 @@ func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
 	// A denial caused by this very stream being unavailable is sent
 	// without waiting: waiting again would only double the client's wait.
 	wait := !(d.Outcome == engine.OutcomeDenied && d.Err != nil && errors.Is(d.Err, ErrUnavailable))
-	return p.emit(ctx, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, decisionData(d, p.instance, p.redactor.Load()), wait)
+	s := p.scratch.Get().(*eventScratch)
+	defer p.putScratch(s)
+	fillDecision(&s.decision, d, p.instance, p.redactor.Load())
+	return p.emit(ctx, s, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, &s.decision, wait)
 }
 
 // Reloaded publishes a tenant-reloaded event for a reload of source that
@@ -305,47 +308,65 @@ func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenan
 			p.log.Warn("audit: the nats: or audit: settings changed; they apply at the next restart, the current ones stay in use", "tenant", source)
 		}
 	}
-	return p.emit(ctx, KindTenantReloaded, "", "", p.now(), data, true)
+	s := p.scratch.Get().(*eventScratch)
+	defer p.putScratch(s)
+	return p.emit(ctx, s, KindTenantReloaded, "", "", p.now(), data, true)
 }
 
 // RecordLogin publishes a sign-in attempt at the hosted login page
 // (engine.LoginAuditor), like a decision in either mode.
 func (p *Publisher) RecordLogin(ctx context.Context, l *engine.Login) error {
-	return p.emit(ctx, KindLogin, l.Issuer, clip(l.ClientID, maxFieldLen), l.Time, loginData(l, p.tenant.Load(), p.instance), true)
+	s := p.scratch.Get().(*eventScratch)
+	defer p.putScratch(s)
+	return p.emit(ctx, s, KindLogin, l.Issuer, clip(l.ClientID, maxFieldLen), l.Time, loginData(l, p.tenant.Load(), p.instance), true)
 }
 
-// emit builds an event and delivers it (deliver), from issuer (the
+// emit builds an event in s and delivers it (deliver), from issuer (the
 // publisher's source when "") about clientID; an error wraps
 // ErrUnavailable and counts as a failed event.
-func (p *Publisher) emit(ctx context.Context, kind Kind, issuer, clientID string, at time.Time, data any, wait bool) error {
-	// The event is encoded into a reused buffer: once delivered, the NATS
-	// connection or the spool holds a copy.
-	buf := p.bufs.Get().(*[]byte)
-	defer p.putBuffer(buf)
-	msg, err := p.message(*buf, kind, cmp.Or(issuer, p.source), clientID, at, data)
-	if err != nil {
+func (p *Publisher) emit(ctx context.Context, s *eventScratch, kind Kind, issuer, clientID string, at time.Time, data any, wait bool) error {
+	if err := p.message(s, kind, cmp.Or(issuer, p.source), clientID, at, data); err != nil {
 		p.metrics.of(kind).failed.Inc()
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	*buf = msg.Data
-	return p.deliver(ctx, kind, msg, wait)
+	return p.deliver(ctx, kind, &s.msg, wait)
 }
 
-// putBuffer keeps buf for another event, unless an oversized event grew it.
-func (p *Publisher) putBuffer(buf *[]byte) {
-	if cap(*buf) <= 64<<10 {
-		*buf = (*buf)[:0]
-		p.bufs.Put(buf)
+// eventScratch is what an event is built in, reused from event to event:
+// its JSON, its NATS message with its headers, and a decision's data.
+// Nothing keeps a reference to them once the event is delivered: the NATS
+// connection and the spool copy what they send or store.
+type eventScratch struct {
+	buf      []byte
+	msg      nats.Msg
+	id       []string // the value of msg's Nats-Msg-Id header
+	decision DecisionData
+}
+
+func newEventScratch(stream string) *eventScratch {
+	s := &eventScratch{buf: make([]byte, 0, 2<<10), id: make([]string, 1)}
+	s.msg.Header = newHeader(s.id, stream)
+	return s
+}
+
+// putScratch keeps s for another event, unless an oversized event grew it,
+// dropping what it refers to.
+func (p *Publisher) putScratch(s *eventScratch) {
+	if cap(s.buf) > 64<<10 {
+		return
 	}
+	s.buf, s.msg.Subject, s.msg.Data, s.id[0] = s.buf[:0], "", nil, ""
+	s.decision = DecisionData{}
+	p.scratch.Put(s)
 }
 
-// message builds the NATS message of an event, its JSON appended to b.
-func (p *Publisher) message(b []byte, kind Kind, source, clientID string, at time.Time, data any) (*nats.Msg, error) {
+// message builds the NATS message of an event in s.
+func (p *Publisher) message(s *eventScratch, kind Kind, source, clientID string, at time.Time, data any) error {
 	p.randMu.Lock()
 	id, err := uuid.NewV7FromReader(p.rand)
 	p.randMu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("audit: event id: %w", err)
+		return fmt.Errorf("audit: event id: %w", err)
 	}
 	ev := Event{
 		SpecVersion:     SpecVersion,
@@ -357,23 +378,28 @@ func (p *Publisher) message(b []byte, kind Kind, source, clientID string, at tim
 		DataContentType: "application/json",
 		DataSchema:      DataSchema,
 	}
-	if b, err = appendEvent(b[:0], &ev, data); err != nil {
-		return nil, err
+	if s.buf, err = appendEvent(s.buf[:0], &ev, data); err != nil {
+		return err
 	}
-	return newMsg(Subject(p.cfg.SubjectPrefix, kind, clientID), ev.ID, p.cfg.Stream.Name, b), nil
+	s.msg.Subject, s.msg.Data, s.id[0] = Subject(p.cfg.SubjectPrefix, kind, clientID), s.buf, ev.ID
+	return nil
 }
 
+// newMsg is the message of an event read back from the spool.
 func newMsg(subject, id, stream string, data []byte) *nats.Msg {
-	return &nats.Msg{Subject: subject, Data: data, Header: nats.Header{
-		jetstream.MsgIDHeader:          {id},
-		jetstream.ExpectedStreamHeader: {stream},
-		"Content-Type":                 contentTypeHeader,
-	}}
+	return &nats.Msg{Subject: subject, Data: data, Header: newHeader([]string{id}, stream)}
 }
 
-// contentTypeHeader is every event's Content-Type header value (read
-// only: nats.Header.Add would append to a copy, its capacity being 1).
-var contentTypeHeader = []string{ContentType}
+// newHeader makes an event message's headers: its id (for the stream's
+// duplicate detection), the stream expected to store it, and its
+// Content-Type.
+func newHeader(id []string, stream string) nats.Header {
+	return nats.Header{
+		jetstream.MsgIDHeader:          id,
+		jetstream.ExpectedStreamHeader: {stream},
+		"Content-Type":                 {ContentType},
+	}
+}
 
 // deliver makes an event durable per the mode.
 func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait bool) error {
