@@ -305,11 +305,17 @@ func profileCases(ctx context.Context, progress io.Writer, cases []*httpCase, cf
 		}
 		// Profiles start when their request arrives: give the load a
 		// little more time than they take.
-		c.gen.run(ctx, time.Duration(secs)*time.Second+500*time.Millisecond, nil)
+		w, err := measureWindow(ctx, c, time.Duration(secs)*time.Second+500*time.Millisecond, 0)
+		if err != nil {
+			return err
+		}
 		if err := errors.Join(<-errs, <-errs); err != nil {
 			return fmt.Errorf("bench: profiling %s: %w", base, err)
 		}
-		fmt.Fprintf(progress, "profiles of %s in %s\n", base, cfg.profileDir)
+		// The figures of the profiled window, to turn a profile's shares
+		// into µs per token (profiling costs a few percent).
+		fmt.Fprintf(progress, "profiles of %s in %s: %d tokens in %s, %.0f tokens/s, server %.1f µs/token\n", base, cfg.profileDir,
+			w.tokens, w.elapsed.Round(time.Millisecond), float64(w.tokens)/w.elapsed.Seconds(), float64(w.server.Microseconds())/float64(max(w.tokens, 1)))
 	}
 	return nil
 }

@@ -49,6 +49,7 @@ type ackWaiter struct {
 	// handler sends to it only after taking the waiter out of pending.
 	answer chan ackAnswer
 	timer  *time.Timer
+	reply  []byte // where the reply subject is written
 }
 
 // ackAnswer is the stream's answer to one publish.
@@ -89,7 +90,8 @@ func (a *acks) listen(nc *nats.Conn) error {
 	return nil
 }
 
-// waiter borrows a waiter; release gives it back.
+// waiter borrows a waiter; release gives it back (with no attempt in
+// flight: after wait, or a failed send).
 func (a *acks) waiter() *ackWaiter { return a.waiters.Get().(*ackWaiter) }
 
 func (a *acks) release(w *ackWaiter) { a.waiters.Put(w) }
@@ -126,7 +128,8 @@ func (a *acks) send(msg *nats.Msg, w *ackWaiter) error {
 	w.token = a.next
 	a.pending[w.token] = w
 	a.mu.Unlock()
-	msg.Reply = a.prefix + strconv.FormatUint(w.token, 10)
+	w.reply = strconv.AppendUint(append(w.reply[:0], a.prefix...), w.token, 10)
+	msg.Reply = string(w.reply)
 	err := a.nc.PublishMsg(msg)
 	msg.Reply = ""
 	if err != nil && !a.forget(w) {

@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"context"
 	"crypto/rand"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,4 +67,58 @@ func BenchmarkEventEncode(b *testing.B) {
 		}
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkEmbeddedConnection is Record in ack mode with 16 callers
+// connected to the embedded server in process (what Open does) and over
+// its loopback TCP listener, in alternating rounds: the cost the in-process
+// connection saves.
+func BenchmarkEmbeddedConnection(b *testing.B) {
+	d := typicalDecision()
+	pubs := map[string]*Publisher{}
+	for _, name := range []string{"in-process", "loopback-tcp"} {
+		cfg := tenant.DefaultAudit()
+		cfg.Instance = "bench"
+		cfg.NATS.Embedded.Listen = "127.0.0.1:0"
+		p, err := Open(context.Background(), cfg, WithDataDir(b.TempDir()), func(o *options) { o.overTCP = name == "loopback-tcp" })
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { p.Close(context.Background()) })
+		deadline := time.Now().Add(30 * time.Second)
+		for p.Ready(context.Background()) != nil {
+			if time.Now().After(deadline) {
+				b.Fatal("publisher not ready")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		pubs[name] = p
+	}
+	const rounds, callers = 10, 16
+	per := max(b.N/rounds/callers, 1)
+	spent := map[string]time.Duration{}
+	b.ResetTimer()
+	for range rounds {
+		for _, name := range []string{"in-process", "loopback-tcp"} {
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range callers {
+				wg.Go(func() {
+					for range per {
+						if err := pubs[name].Record(context.Background(), d); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			spent[name] += time.Since(start)
+		}
+	}
+	n := float64(rounds * callers * per)
+	for name, t := range spent {
+		b.ReportMetric(float64(t.Nanoseconds())/n, name+"-ns/event")
+	}
+	b.ReportMetric(float64(spent["loopback-tcp"])/float64(spent["in-process"]), "tcp/in-process")
 }

@@ -96,6 +96,9 @@ type options struct {
 	dataDir  string
 	tenant   *tenant.Tenant
 	hostname func() (string, error)
+	// overTCP connects to the embedded server through its loopback
+	// listener rather than in process: only to measure the difference.
+	overTCP bool
 }
 
 // WithLogger sets the logger (default: discard).
@@ -196,7 +199,10 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		if p.emb, err = startEmbedded(cfg.NATS.Embedded, store, cfg.Stream.Name, p.rand, p.log); err != nil {
 			return nil, err
 		}
-		connOpts = append(connOpts, p.emb.connectOptions()...)
+		connOpts = append(connOpts, p.emb.connectOptions(o.overTCP)...)
+		if o.overTCP {
+			url = p.emb.url
+		}
 		p.log.Info("audit: embedded NATS server started", "store_dir", store, "client_url", p.emb.url, "sync", cfg.NATS.Embedded.Sync.String())
 	}
 	var err error
