@@ -133,7 +133,7 @@ CPU and memory).
 	f.DurationVar(&hcfg.warmup, "warmup", httpBenchWarmup, "--http: load before each measured window, not counted")
 	f.BoolVar(&hcfg.json, "json", false, "--http: print the results as JSON")
 	f.StringArrayVar(&hcfg.binaries, "server-binary", nil, "--http: scopeline executable to start as the server, as PATH or NAME=PATH; repeat to compare builds in one run (default: this one)")
-	f.StringVar(&hcfg.profileDir, "profile", "", "--http: after the rounds, write CPU and allocation profiles of each case's server to this directory")
+	f.StringVar(&hcfg.profileDir, "profile", "", "--http: after the rounds, write CPU, allocation and heap profiles of each case's server to this directory")
 	f.StringVar(&hcfg.url, "url", "", "--http: token endpoint of a running issuer to measure instead of starting servers")
 	f.IntVar(&hcfg.pid, "pid", 0, "--http --url: process id of that issuer, for its CPU time and memory")
 	f.StringVar(&hcfg.clientID, "client-id", "", "--http --url: client id")

@@ -33,7 +33,8 @@ type httpBenchConfig struct {
 	// PATH or NAME=PATH (default: this one).
 	binaries []string
 	// profileDir, when set, receives CPU and allocation profiles of each
-	// case, taken in one more window after the measured rounds.
+	// case, taken in one more window after the measured rounds, and a heap
+	// profile at its end.
 	profileDir string
 
 	// Another issuer, instead of child servers.
@@ -280,7 +281,8 @@ func measureWindow(ctx context.Context, c *httpCase, d time.Duration, pid int) (
 }
 
 // profileCases runs each child case once more for the window's length
-// while taking CPU and allocation profiles of its server.
+// while taking CPU and allocation profiles of its server, then a heap
+// profile.
 func profileCases(ctx context.Context, progress io.Writer, cases []*httpCase, cfg httpBenchConfig) error {
 	if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
 		return err
@@ -309,7 +311,11 @@ func profileCases(ctx context.Context, progress io.Writer, cases []*httpCase, cf
 		if err != nil {
 			return err
 		}
-		if err := errors.Join(<-errs, <-errs); err != nil {
+		err = errors.Join(<-errs, <-errs)
+		if err == nil { // what the server holds after the load: its RSS's Go share
+			err = fetchTo(ctx, c.server.pprof+"/debug/pprof/heap", filepath.Join(cfg.profileDir, base+".heap.pprof"))
+		}
+		if err != nil {
 			return fmt.Errorf("bench: profiling %s: %w", base, err)
 		}
 		// The figures of the profiled window, to turn a profile's shares
