@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -105,6 +106,29 @@ func TestBenchHTTPBuilds(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "", "bench", "--http", "--server-binary", "a="+os.Args[0], "--server-binary", "a="+os.Args[0]); code != 2 {
 		t.Errorf("two builds of the same name: exit %d, want 2", code)
+	}
+}
+
+// TestBenchHTTPProfile takes the server's profiles after the rounds.
+func TestBenchHTTPProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and profiles it: not under -short")
+	}
+	t.Setenv(asMainEnv, "1")
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "", "bench", "--http", "--server-binary", os.Args[0], "--hooks", "none", "--audit", "ack",
+		"--concurrency", "2", "--duration", "200ms", "--warmup", "50ms", "--rounds", "1", "--profile", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, kind := range []string{"cpu", "allocs", "heap"} {
+		st, err := os.Stat(filepath.Join(dir, "ES256-none-ack-c2."+kind+".pprof"))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("%s profile: %v", kind, err)
+		}
+	}
+	if !strings.Contains(errOut, "profiles of ES256-none-ack-c2 in "+dir+": ") {
+		t.Errorf("progress:\n%s", errOut)
 	}
 }
 
