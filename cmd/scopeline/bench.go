@@ -122,10 +122,10 @@ CPU and memory).
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&cfg.algs, "alg", tenant.SupportedAlgorithms, "algorithms to measure (--http: default ES256)")
-	f.DurationVar(&cfg.duration, "duration", time.Second, fmt.Sprintf("length of each case in each round (--http: default %s)", httpBenchDuration))
-	f.IntVar(&cfg.rounds, "rounds", 5, fmt.Sprintf("interleaved rounds (--http: default %d)", httpBenchRounds))
-	f.IntSliceVar(&concurrency, "concurrency", []int{runtime.GOMAXPROCS(0)}, fmt.Sprintf("requests in flight; with --http a list to compare (default %d)", httpBenchConcurrency))
+	f.StringSliceVar(&cfg.algs, "alg", tenant.SupportedAlgorithms, "algorithms to measure (with --http the default is ES256)")
+	f.DurationVar(&cfg.duration, "duration", time.Second, fmt.Sprintf("length of each case in each round (with --http the default is %s)", httpBenchDuration))
+	f.IntVar(&cfg.rounds, "rounds", 5, fmt.Sprintf("interleaved rounds (with --http the default is %d)", httpBenchRounds))
+	f.IntSliceVar(&concurrency, "concurrency", []int{runtime.GOMAXPROCS(0)}, fmt.Sprintf("requests in flight; with --http a list to compare, and the default is %d", httpBenchConcurrency))
 	f.BoolVar(&cfg.loopback, "loopback", false, "also measure over HTTP on 127.0.0.1")
 	f.BoolVar(&httpMode, "http", false, "measure a whole server over real HTTP, with a load generator")
 	f.StringSliceVar(&hcfg.hooks, "hooks", []string{hooksSmall}, "--http: hook sets to compare: none, small, plugins")
