@@ -67,8 +67,9 @@ Each case is warmed up, then measured for --duration, in --rounds
 interleaved rounds. It reports tokens/s, latency quantiles, the server's
 CPU time per token and memory (from /proc), the generator's own CPU and
 what the rest of the machine used meanwhile. --url measures another
-issuer's token endpoint with the same generator instead (--pid to read its
-CPU and memory).
+issuer's token endpoint with the same generator (--pid to read its CPU and
+memory): alone, or in the same interleaved rounds as servers started for
+--alg, --hooks, --audit or --server-binary.
 
   hooks:  none     the baseline policy only
           small    three small hooks: tier-gate in WAT, in C, and in WAT again
@@ -134,7 +135,7 @@ CPU and memory).
 	f.BoolVar(&hcfg.json, "json", false, "--http: print the results as JSON")
 	f.StringArrayVar(&hcfg.binaries, "server-binary", nil, "--http: scopeline executable to start as the server, as PATH or NAME=PATH; repeat to compare builds in one run (default: this one)")
 	f.StringVar(&hcfg.profileDir, "profile", "", "--http: after the rounds, write CPU, allocation and heap profiles of each case's server to this directory")
-	f.StringVar(&hcfg.url, "url", "", "--http: token endpoint of a running issuer to measure instead of starting servers")
+	f.StringVar(&hcfg.url, "url", "", "--http: token endpoint of a running issuer to measure; alone, or beside the servers --alg, --hooks, --audit or --server-binary ask for")
 	f.IntVar(&hcfg.pid, "pid", 0, "--http --url: process id of that issuer, for its CPU time and memory")
 	f.StringVar(&hcfg.clientID, "client-id", "", "--http --url: client id")
 	f.StringVar(&hcfg.clientSecret, "client-secret", "", "--http --url: client secret")
@@ -154,12 +155,11 @@ func validateHTTPBench(c *httpBenchConfig, changed func(string) bool) error {
 			return usageError{fmt.Errorf("--concurrency %d: want 1 to 4096", n)}
 		}
 	}
+	c.servers = c.url == ""
+	for _, name := range []string{"alg", "hooks", "audit", "server-binary"} {
+		c.servers = c.servers || changed(name)
+	}
 	if c.url != "" {
-		for _, name := range []string{"alg", "hooks", "audit", "server-binary", "profile"} {
-			if changed(name) {
-				return usageError{fmt.Errorf("--%s applies to the servers the bench starts, not to --url", name)}
-			}
-		}
 		if c.clientID == "" {
 			return usageError{fmt.Errorf("--url needs --client-id (and --client-secret)")}
 		}
@@ -168,12 +168,15 @@ func validateHTTPBench(c *httpBenchConfig, changed func(string) bool) error {
 				return usageError{fmt.Errorf("--pid %d: %w", c.pid, err)}
 			}
 		}
-		return nil
-	}
-	for _, name := range []string{"pid", "client-id", "client-secret", "auth", "form"} {
-		if changed(name) {
-			return usageError{fmt.Errorf("--%s applies to --url only", name)}
+	} else {
+		for _, name := range []string{"pid", "client-id", "client-secret", "auth", "form"} {
+			if changed(name) {
+				return usageError{fmt.Errorf("--%s applies to --url only", name)}
+			}
 		}
+	}
+	if changed("profile") && !c.servers {
+		return usageError{fmt.Errorf("--profile profiles the servers the bench starts: with --url, add --hooks, --audit or --alg to start some")}
 	}
 	for _, h := range c.hooks {
 		if !slices.Contains(benchHookSets, h) {

@@ -37,7 +37,11 @@ type httpBenchConfig struct {
 	// profile at its end.
 	profileDir string
 
-	// Another issuer, instead of child servers.
+	// servers is whether to start child servers: always without url, and
+	// with it when asked for (--alg, --hooks, --audit, --server-binary).
+	servers bool
+
+	// Another issuer, measured alone or alongside the child servers.
 	url          string
 	pid          int
 	clientID     string
@@ -130,20 +134,13 @@ func runHTTPBench(ctx context.Context, out, progress io.Writer, cfg httpBenchCon
 			s.stop()
 		}
 	}()
-	var cases []*httpCase
+	var other tokenTarget // the issuer at --url
 	if cfg.url != "" {
-		target, err := urlTarget(cfg)
-		if err != nil {
+		if other, err = urlTarget(cfg); err != nil {
 			return err
 		}
-		for _, c := range cfg.concurrency {
-			g, err := newLoadGenerator(ctx, tr, target, c)
-			if err != nil {
-				return err
-			}
-			cases = append(cases, &httpCase{concurrency: c, gen: g})
-		}
-	} else {
+	}
+	if cfg.servers {
 		builds, err := serverBuilds(cfg.binaries)
 		if err != nil {
 			return err
@@ -160,14 +157,26 @@ func runHTTPBench(ctx context.Context, out, progress io.Writer, cfg httpBenchCon
 				}
 			}
 		}
-		for _, c := range cfg.concurrency {
-			for _, s := range servers {
-				for _, alg := range cfg.algs {
-					g, err := newLoadGenerator(ctx, tr, childTarget(s, alg), c)
-					if err != nil {
-						return err
-					}
-					cases = append(cases, &httpCase{server: s, alg: alg, concurrency: c, gen: g})
+	}
+	// Each round runs every case in this order: by concurrency, the issuer
+	// at --url first, then each server and algorithm.
+	var cases []*httpCase
+	addCase := func(c *httpCase, target tokenTarget) error {
+		g, err := newLoadGenerator(ctx, tr, target, c.concurrency)
+		c.gen = g
+		cases = append(cases, c)
+		return err
+	}
+	for _, c := range cfg.concurrency {
+		if cfg.url != "" {
+			if err := addCase(&httpCase{concurrency: c}, other); err != nil {
+				return err
+			}
+		}
+		for _, s := range servers {
+			for _, alg := range cfg.algs {
+				if err := addCase(&httpCase{server: s, alg: alg, concurrency: c}, childTarget(s, alg)); err != nil {
+					return err
 				}
 			}
 		}

@@ -179,6 +179,19 @@ func TestBenchHTTPURL(t *testing.T) {
 		t.Errorf("503 answers not counted as errors:\n%s", out)
 	}
 
+	// The same issuer beside a server the bench starts, in the same rounds.
+	t.Setenv(asMainEnv, "1")
+	code, out, errOut = runCLI(t, "", "bench", "--http", "--url", srv.URL+"/token", "--client-id", "other client",
+		"--client-secret", "s3:cret", "--form", "scope=read write", "--form", "audience=https://api",
+		"--server-binary", os.Args[0], "--hooks", "none", "--audit", "off",
+		"--concurrency", "2", "--duration", "200ms", "--warmup", "50ms", "--rounds", "1")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) < 5 || !strings.Contains(lines[3], "url") || !strings.Contains(lines[4], "ES256") {
+		t.Fatalf("want the url's line, then the server's:\n%s", out)
+	}
+
 	// A server that never issues makes the bench fail.
 	deny := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
@@ -200,7 +213,7 @@ func TestBenchHTTPFlags(t *testing.T) {
 		{"bench", "--http", "--concurrency", "0"},
 		{"bench", "--http", "--url", "http://127.0.0.1:1/token"},
 		{"bench", "--http", "--url", "ftp://x", "--client-id", "c"},
-		{"bench", "--http", "--url", "http://127.0.0.1:1/token", "--client-id", "c", "--hooks", "none"},
+		{"bench", "--http", "--url", "http://127.0.0.1:1/token", "--client-id", "c", "--profile", "x"},
 		{"bench", "--http", "--url", "http://127.0.0.1:1/token", "--client-id", "c", "--form", "novalue"},
 		{"bench", "--http", "--url", "http://127.0.0.1:1/token", "--client-id", "c", "--auth", "jwt"},
 		{"bench", "--http", "--client-id", "c"},
