@@ -265,5 +265,5 @@ func BenchmarkRecordAck(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64((processCPU() - cpu).Nanoseconds())/float64(b.N), "cpu-ns/event")
+	b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/event")
 }
