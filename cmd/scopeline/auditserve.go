@@ -73,6 +73,9 @@ func closeAudit(pub *audit.Publisher, timeout time.Duration, log *slog.Logger) {
 // auditReload publishes the outcome of a tenant reload; the reload itself
 // stands whatever happens to its event.
 func (s *server) auditReload(ctx context.Context, by string, t *tenant.Tenant, reloadErr error) {
+	if s.audit == nil { // --no-audit
+		return
+	}
 	if err := s.audit.ReloadedBy(ctx, s.cfg.configPath, by, t, reloadErr); err != nil {
 		s.log.Error("publishing the tenant reload event failed", "err", err)
 	}

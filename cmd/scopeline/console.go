@@ -41,6 +41,12 @@ func openConsole(s *server, reg prometheus.Gatherer, modules *moduleReports, t *
 	default:
 		return nil, usageError{fmt.Errorf("--console %q: want auto, on or off", cc.mode)}
 	}
+	if s.audit == nil { // --no-audit: nothing to show decisions from, nowhere to record dry runs
+		if cc.mode == "on" {
+			return nil, usageError{errors.New("--console on needs the audit stream")}
+		}
+		return nil, nil
+	}
 	src := &consoleSource{s: s, reg: reg, modules: modules}
 	src.state.Store(&console.TenantState{Tenant: t, Revision: t.Revision, Loaded: time.Now(), Source: tenantSource(s.cfg.configPath)})
 	cons, err := console.New(src, console.Config{

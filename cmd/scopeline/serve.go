@@ -45,6 +45,12 @@ type serveConfig struct {
 	userStore       string
 	natsListen      string
 	console         consoleConfig
+	// pprofAddr is the loopback address of the profiling listener ("":
+	// none).
+	pprofAddr string
+	// noAudit runs without the audit stream: for measuring what it costs
+	// only (hidden flag).
+	noAudit bool
 }
 
 // defaultDataDir is where state lives unless --data-dir or
@@ -112,6 +118,9 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	f.StringVar(&cfg.console.mode, "console", "auto", "the web console at <issuer>console/: auto (on when the tenant has its client), on, or off")
 	f.StringVar(&cfg.console.clientID, "console-client", console.DefaultClientID, "the console's client in the tenant (a confidential one takes its secret from $"+consoleSecretEnv+")")
 	f.StringVar(&cfg.console.audience, "console-audience", console.DefaultAudience, "the identifier of the console's API in the tenant (scopes console:read and console:manage)")
+	f.StringVar(&cfg.pprofAddr, "pprof", "", "loopback host:port to serve Go profiles on (/debug/pprof/), for diagnosing performance; off by default")
+	f.BoolVar(&cfg.noAudit, "no-audit", false, "publish no audit events (tokens leave without an audit trail): for measuring the audit stream's cost only")
+	_ = f.MarkHidden("no-audit")
 	return cmd
 }
 
@@ -194,6 +203,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return err
 	}
 	defer ln.Close()
+	if cfg.pprofAddr != "" {
+		stopProfiles, err := serveProfiles(cfg.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiles()
+	}
 	issuerURL := cfg.issuer
 	if issuerURL == "" && t.Issuer == "" {
 		issuerURL = "http://" + ln.Addr().String() + "/"
@@ -214,13 +230,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		engine.WithTrustedProxies(proxies),
 		engine.WithNetworkPrefixes(cfg.ipv4Prefix, cfg.ipv6Prefix),
 	}
-	var auditOpts []engine.Option
-	if s.audit, auditOpts, err = openAudit(ctx, cfg, t, issuerURL, log, reg); err != nil {
-		return err
+	if cfg.noAudit {
+		log.Warn("audit stream off (--no-audit): tokens are issued without audit events; use this for measurements only")
+	} else {
+		var auditOpts []engine.Option
+		if s.audit, auditOpts, err = openAudit(ctx, cfg, t, issuerURL, log, reg); err != nil {
+			return err
+		}
+		// Runs after the HTTP server stopped: drain events, then stop NATS.
+		defer closeAudit(s.audit, cfg.shutdownTimeout, log)
+		opts = append(opts, auditOpts...)
 	}
-	// Runs after the HTTP server stopped: drain events, then stop NATS.
-	defer closeAudit(s.audit, cfg.shutdownTimeout, log)
-	opts = append(opts, auditOpts...)
 	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
 		return err
@@ -260,12 +280,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	source := cfg.configPath
-	if source == "" {
-		source = "built-in demo tenant"
-	}
 	log.Info("scopeline serving", "addr", ln.Addr().String(), "issuer", s.issuer.IssuerURL(),
-		"tenant", source, "data_dir", cfg.dataDir, "version", versionString())
+		"tenant", tenantSource(cfg.configPath), "data_dir", cfg.dataDir, "version", versionString())
 	if cons != nil {
 		log.Info("console", "url", strings.TrimSuffix(s.issuer.IssuerURL(), "/")+console.PathConsole)
 	}
