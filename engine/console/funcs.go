@@ -15,8 +15,9 @@ import (
 // funcs are the templates' functions.
 func (c *Console) funcs() template.FuncMap {
 	return template.FuncMap{
-		"path":  func(page string) string { return c.url(page, nil) },
-		"asset": func(name string) string { return c.Path() + c.assets[name].path },
+		"path":   func(page string) string { return c.url(page, nil) },
+		"issuer": func() string { return c.cfg.Issuer },
+		"asset":  func(name string) string { return c.Path() + c.assets[name].path },
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"
