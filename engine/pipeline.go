@@ -35,7 +35,7 @@ func (p *Pipeline) Run(ctx context.Context, tx *Transaction) error {
 		tx.Deadline = tx.Time.Add(p.Timeout)
 	}
 	if tx.Timings == nil {
-		tx.Timings = make([]StageTiming, 0, len(p.Stages))
+		tx.Timings = tx.timings[:0]
 	}
 	for _, st := range p.Stages {
 		start := time.Now()

@@ -62,12 +62,16 @@ type Transaction struct {
 	Failures []*HookFailure
 	// Timings is how long each stage of the pipeline took, in order.
 	Timings []StageTiming
+	// timings holds Timings for pipelines of up to 8 stages, so that
+	// timing a request allocates nothing.
+	timings [8]StageTiming
 }
 
-// StageTiming is how long one stage of a pipeline took on a request.
+// StageTiming is how long one stage of a pipeline took on a request. In
+// JSON (audit events) the duration is in nanoseconds.
 type StageTiming struct {
 	Stage    string        `json:"stage"`
-	Duration time.Duration `json:"duration"`
+	Duration time.Duration `json:"ns"`
 }
 
 // Trace is the ordered record of what changed a transaction and why.

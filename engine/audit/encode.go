@@ -163,7 +163,7 @@ func appendDecision(b []byte, d *DecisionData) []byte {
 			b = append(b, `{"stage":`...)
 			b = appendString(b, t.Stage)
 			b = append(b, `,"ns":`...)
-			b = strconv.AppendInt(b, t.Nanos, 10)
+			b = strconv.AppendInt(b, t.Duration.Nanoseconds(), 10)
 			b = append(b, '}')
 		}
 		b = append(b, ']')

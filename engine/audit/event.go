@@ -194,8 +194,9 @@ type DecisionData struct {
 	Error     *ErrorData `json:"error,omitempty"`
 	IP        string     `json:"ip,omitempty"`
 	UserAgent string     `json:"user_agent,omitempty"`
-	// Timings is how long each stage of the pipeline took, in order.
-	Timings []StageTiming `json:"timings,omitempty"`
+	// Timings is how long each stage of the pipeline took, in order,
+	// each in nanoseconds.
+	Timings []engine.StageTiming `json:"timings,omitempty"`
 	// DryRun is set on dry-run events: the request ran through the
 	// pipeline for its trace only, no token was minted. DryRunBy names
 	// who ran it (a console user).
@@ -204,13 +205,6 @@ type DecisionData struct {
 	// Truncated is set when hook logs or trace entries were left out to keep
 	// the event under MaxEventBytes.
 	Truncated bool `json:"truncated,omitempty"`
-}
-
-// StageTiming is how long one stage (baseline or a hook) took.
-type StageTiming struct {
-	Stage string `json:"stage"`
-	// Nanos is the stage's duration in nanoseconds.
-	Nanos int64 `json:"ns"`
 }
 
 // HookFailure is a hook that faulted during the request.
@@ -399,12 +393,7 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *str
 	if d.DryRun { // no Auth0 code: nothing was exchanged
 		out.LogCode = ""
 	}
-	if len(tx.Timings) > 0 {
-		out.Timings = make([]StageTiming, len(tx.Timings))
-		for i, st := range tx.Timings {
-			out.Timings[i] = StageTiming{Stage: st.Stage, Nanos: st.Duration.Nanoseconds()}
-		}
-	}
+	out.Timings = tx.Timings // the transaction does not change while its decision is recorded
 	if tx.Client != nil {
 		out.ClientID, out.ClientName = tx.Client.ID, tx.Client.Name
 	}

@@ -72,7 +72,7 @@ func TestEmbeddedEvents(t *testing.T) {
 				t.Errorf("issued data:\n%s", issued.Raw)
 			}
 			if d.RequestID == "" || len(d.Trace) == 0 || d.Trace[0].Stage != engine.StageBaseline || d.Expires < time.Now().Unix() ||
-				len(d.Timings) != 1 || d.Timings[0].Stage != engine.StageBaseline || d.Timings[0].Nanos <= 0 {
+				len(d.Timings) != 1 || d.Timings[0].Stage != engine.StageBaseline || d.Timings[0].Duration <= 0 {
 				t.Errorf("issued data: %s", issued.Raw)
 			}
 			if _, ok := r.jtis[d.JTI]; !ok {

@@ -157,7 +157,7 @@ func TestDrawTrace(t *testing.T) {
 			{Stage: "flaky", Op: engine.OpSkip},
 			{Stage: "baseline", Op: engine.OpDeny, Reason: "none of the requested scopes is granted to this user"},
 		},
-		Timings:      []audit.StageTiming{{Stage: "baseline", Nanos: 2000}, {Stage: "quiet", Nanos: 500}, {Stage: "drop", Nanos: 3000}, {Stage: "flaky", Nanos: 50000000}},
+		Timings:      []engine.StageTiming{{Stage: "baseline", Duration: 2000}, {Stage: "quiet", Duration: 500}, {Stage: "drop", Duration: 3000}, {Stage: "flaky", Duration: 50000000}},
 		HookLogs:     []engine.HookLog{{Hook: "drop", Message: "hello"}},
 		HookFailures: []audit.HookFailure{{Hook: "flaky", Kind: "timeout"}},
 	}

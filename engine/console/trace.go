@@ -108,7 +108,7 @@ func drawTrace(d *audit.DecisionData) []step {
 		seen[st.Stage] = true
 		for _, tm := range d.Timings {
 			if tm.Stage == st.Stage {
-				st.Took, st.Timed = time.Duration(tm.Nanos), true
+				st.Took, st.Timed = tm.Duration, true
 				break
 			}
 		}
@@ -134,7 +134,7 @@ func newTraceView(d *audit.DecisionData, kind audit.Kind, e *audit.TailedEvent) 
 		v.Seq, v.ID, v.Time = e.Seq, e.ID, e.Time
 	}
 	for _, tm := range d.Timings {
-		v.Total += time.Duration(tm.Nanos)
+		v.Total += tm.Duration
 	}
 	return v
 }
