@@ -312,8 +312,14 @@ func (c *Console) handleStream(w http.ResponseWriter, r *http.Request) {
 	}()
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
+	// The stream ends with the session: the browser's reconnect then
+	// finds it signed out.
+	expired := time.NewTimer(userOf(r.Context()).Expires.Sub(c.now()))
+	defer expired.Stop()
 	for {
 		select {
+		case <-expired.C:
+			return
 		case row := <-rows:
 			b, _ := json.Marshal(row)
 			fmt.Fprintf(w, "id: %d\nevent: decision\ndata: %s\n\n", row.Seq, b)

@@ -221,3 +221,29 @@ func TestDecisionTrace(t *testing.T) {
 		t.Errorf("a reload event: %d", status)
 	}
 }
+
+// TestStreamEndsWithSession: the live stream closes when the session's
+// token expires, and the browser's reconnect is refused.
+func TestStreamEndsWithSession(t *testing.T) {
+	h := newHarness(t)
+	b := h.signIn("bob")
+	h.skew.Store(int64(time.Hour - 200*time.Millisecond)) // the console token lives 1h
+	events := openStream(t, b, h.URL+"console/decisions/stream", "")
+	select {
+	case _, ok := <-events:
+		if ok {
+			t.Fatal("an event instead of the end")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stream outlived its session")
+	}
+	h.skew.Store(int64(time.Hour + time.Minute))
+	resp, err := b.Client.Get(h.URL + "console/decisions/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a reconnect after expiry: %d", resp.StatusCode)
+	}
+}

@@ -117,6 +117,8 @@ type harness struct {
 	src     *testSource
 	console *console.Console
 	reg     *prometheus.Registry
+	// skew moves the console's clock forward.
+	skew atomic.Int64
 }
 
 var (
@@ -163,7 +165,8 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.src = &testSource{h: h, store: store}
 	h.src.state.Store(&console.TenantState{Tenant: tn, Revision: tn.Revision, Loaded: time.Now(), Source: "tenant.yaml"})
-	h.console, err = console.New(h.src, console.Config{Issuer: h.URL, Endpoints: h.issuer.Handler()})
+	h.console, err = console.New(h.src, console.Config{Issuer: h.URL, Endpoints: h.issuer.Handler(),
+		Now: func() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) }})
 	if err != nil {
 		t.Fatal(err)
 	}
