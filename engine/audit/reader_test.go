@@ -73,3 +73,25 @@ func TestTailSinceFuture(t *testing.T) {
 		t.Errorf("%d events since an hour from now (%v)", n, err)
 	}
 }
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"90m":                  now.Add(-90 * time.Minute),
+		"0s":                   now,
+		"2026-11-22":           time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
+		"2026-11-22T08:30:00Z": time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC),
+		"2026-11-22T08:30:00":  time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC),
+		"2026-11-22T08:30":     time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC),
+	} {
+		got, err := audit.ParseSince(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-5m", "2999-01-01"} {
+		if _, err := audit.ParseSince(bad, now); err == nil {
+			t.Errorf("ParseSince(%q) accepted", bad)
+		}
+	}
+}

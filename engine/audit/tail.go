@@ -167,6 +167,28 @@ func Tail(ctx context.Context, js jetstream.JetStream, o TailOptions, fn func(*T
 	}
 }
 
+// ParseSince reads where to start reading the stream: a duration back
+// from now ("30m", "24h"), an RFC 3339 time, a date and time without a
+// zone as an HTML datetime-local field sends it ("2006-01-02T15:04", read
+// as UTC), or a date. A time after now is refused.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%q: a duration back from now must be positive", s)
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.After(now) {
+				return time.Time{}, fmt.Errorf("%q is in the future", s)
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q: want a duration (30m, 24h), an RFC 3339 time or a date (2006-01-02)", s)
+}
+
 // Reader reads one audit stream on an open connection: the tools of the
 // issuer's own process (the console) use it on the publisher's.
 type Reader struct {

@@ -56,27 +56,15 @@ func parseFilter(q url.Values, now time.Time) (DecisionFilter, error) {
 		f.After = seq
 	}
 	f.SinceText = clip(strings.TrimSpace(q.Get("since")), 64)
-	since, err := parseSince(f.SinceText, now)
-	if err != nil {
-		return f, err
-	}
-	f.Since = since
-	return f, nil
-}
-
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return now.Add(-DefaultSince), nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
+	f.Since = now.Add(-DefaultSince)
+	if f.SinceText != "" {
+		since, err := audit.ParseSince(f.SinceText, now)
+		if err != nil {
+			return f, fmt.Errorf("since %w", err)
 		}
+		f.Since = since
 	}
-	return time.Time{}, fmt.Errorf("since %q: want a duration back from now (15m, 2h), an RFC 3339 time or a date", s)
+	return f, nil
 }
 
 // options are the tail options the stream filters with: kind and client

@@ -217,27 +217,6 @@ func TestLineDiff(t *testing.T) {
 	}
 }
 
-func TestParseSince(t *testing.T) {
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"":                     now.Add(-DefaultSince),
-		"2h":                   now.Add(-2 * time.Hour),
-		"2026-11-23T08:00:00Z": time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC),
-		"2026-11-23T08:30":     time.Date(2026, 11, 23, 8, 30, 0, 0, time.UTC),
-		"2026-11-22":           time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
-	} {
-		got, err := parseSince(in, now)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"yesterday", "-5m", "0s"} {
-		if _, err := parseSince(bad, now); err == nil {
-			t.Errorf("parseSince(%q) accepted", bad)
-		}
-	}
-}
-
 func TestYAMLScalar(t *testing.T) {
 	for in, want := range map[string]string{
 		"demo-m2m":                "demo-m2m",

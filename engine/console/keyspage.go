@@ -73,21 +73,10 @@ func (c *Console) handleKeys(w http.ResponseWriter, r *http.Request) {
 
 // handleRotate rotates the signing keys (operators only).
 func (c *Console) handleRotate(w http.ResponseWriter, r *http.Request) {
-	if err := checkForm(r, "rotate"); err != nil {
-		c.fail(w, r, err)
-		return
-	}
 	kr, ok := c.src.(KeyRotator)
 	if !ok {
 		c.fail(w, r, errNotFound)
 		return
 	}
-	u := userOf(r.Context())
-	if err := kr.RotateKeys(r.Context(), u.ID); err != nil {
-		c.log.Warn("console: key rotation refused", "user", u.ID, "err", err)
-		c.fail(w, r, &pageError{Status: http.StatusConflict, Title: "Rotation refused", Msg: err.Error()})
-		return
-	}
-	c.log.Info("console: signing keys rotated", "user", u.ID)
-	http.Redirect(w, r, c.url("keys", map[string][]string{"done": {"rotated"}}), http.StatusSeeOther)
+	c.operate(w, r, "rotate", kr.RotateKeys, "Rotation refused", "", "keys", "rotated")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/scopeline/scopeline/engine/audit"
@@ -119,24 +120,30 @@ func (c *Console) revisions(ctx context.Context, rs RevisionSource, rev string, 
 
 // handleReload reloads the tenant (operators only).
 func (c *Console) handleReload(w http.ResponseWriter, r *http.Request) {
-	if err := checkForm(r, "reload"); err != nil {
-		c.fail(w, r, err)
-		return
-	}
 	rl, ok := c.src.(Reloader)
 	if !ok {
 		c.fail(w, r, errNotFound)
 		return
 	}
-	u := userOf(r.Context())
-	if err := rl.Reload(r.Context(), u.ID); err != nil {
-		c.log.Warn("console: reload refused", "user", u.ID, "err", err)
-		c.fail(w, r, &pageError{Status: http.StatusConflict, Title: "Reload refused",
-			Msg: "The tenant was not reloaded; the current one keeps serving. " + err.Error()})
+	c.operate(w, r, "reload", rl.Reload, "Reload refused", "The tenant was not reloaded; the current one keeps serving. ", "tenant", "reloaded")
+}
+
+// operate runs a write control for the operator signed in: it checks
+// the form of purpose, runs do in their name, and sends the browser back
+// to page saying done, or shows why do refused.
+func (c *Console) operate(w http.ResponseWriter, r *http.Request, purpose string, do func(context.Context, string) error, refused, why, page, done string) {
+	if err := checkForm(r, purpose); err != nil {
+		c.fail(w, r, err)
 		return
 	}
-	c.log.Info("console: tenant reloaded", "user", u.ID)
-	http.Redirect(w, r, c.url("tenant", map[string][]string{"done": {"reloaded"}}), http.StatusSeeOther)
+	u := userOf(r.Context())
+	if err := do(r.Context(), u.ID); err != nil {
+		c.log.Warn("console: "+purpose+" refused", "user", u.ID, "err", err)
+		c.fail(w, r, &pageError{Status: http.StatusConflict, Title: refused, Msg: why + err.Error()})
+		return
+	}
+	c.log.Info("console: "+purpose, "user", u.ID)
+	http.Redirect(w, r, c.url(page, url.Values{"done": {done}}), http.StatusSeeOther)
 }
 
 // overviewView is the console's home.
