@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -233,4 +234,40 @@ func TestYAMLScalar(t *testing.T) {
 	if got := flowScalars([]string{"read", "a,b"}); !slices.Equal(got, []string{"read", `"a,b"`}) {
 		t.Errorf("flowScalars %q", got)
 	}
+}
+
+// FuzzSafeReturn: whatever a sign-in is asked to return to, it returns
+// within the console.
+func FuzzSafeReturn(f *testing.F) {
+	for _, s := range []string{"/console/hooks", "https://evil.example/", "//evil/console/", "/console/../x", "/console/\\\\evil", "/console/%2e%2e/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ret string) {
+		got := safeReturn(ret, "/console/")
+		u, err := url.Parse(got)
+		if err != nil || u.IsAbs() || u.Host != "" || !strings.HasPrefix(got, "/console/") || strings.HasPrefix(got, "//") ||
+			strings.Contains(u.Path, "..") || strings.ContainsAny(got, "\\\r\n") {
+			t.Fatalf("safeReturn(%q) = %q", ret, got)
+		}
+	})
+}
+
+// FuzzParseFilter: any query makes a filter or an error, never a panic,
+// and a filter's texts stay bounded.
+func FuzzParseFilter(f *testing.F) {
+	f.Add("client=demo-m2m&api=https://api&kind=denied&outcome=issued&since=15m&after=42")
+	f.Add("since=2026-11-22T08:30&kind=dry-run")
+	f.Fuzz(func(t *testing.T, query string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		fl, err := parseFilter(q, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+		if err != nil {
+			return
+		}
+		if len(fl.Client) > 256+3 || len(fl.API) > 512+3 || len(fl.SinceText) > 64+3 || fl.Since.IsZero() {
+			t.Fatalf("filter %+v", fl)
+		}
+	})
 }
