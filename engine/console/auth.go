@@ -297,7 +297,9 @@ func (c *Console) handleCallback(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, errSignInExpired)
 		return
 	}
-	if iss := q.Get("iss"); iss != "" && iss != c.cfg.Issuer {
+	// Scopeline names itself in every answer (RFC 9207): one that does
+	// not came from elsewhere.
+	if q.Get("iss") != c.cfg.Issuer {
 		c.fail(w, r, &pageError{Status: http.StatusBadRequest, Title: "Sign-in refused", Msg: "The answer came from another issuer."})
 		return
 	}

@@ -278,3 +278,46 @@ func (c *cookieRecorder) get(name string) *http.Cookie {
 	defer c.mu.Unlock()
 	return c.set[name]
 }
+
+// TestCallbackChecks: the callback takes only the answer to the sign-in
+// this browser started (state), from this issuer (iss), once.
+func TestCallbackChecks(t *testing.T) {
+	h := newHarness(t)
+	b := enginetest.NewBrowser(t, h.URL)
+	b.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	start := func() string {
+		t.Helper()
+		resp, err := b.Client.Get(h.URL + "console/signin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		return loc.Query().Get("state")
+	}
+	callback := func(q url.Values) (int, string) {
+		t.Helper()
+		status, body, _ := b.Visit(h.URL + "console/callback?" + q.Encode())
+		return status, body
+	}
+	state := start()
+	if status, body := callback(url.Values{"state": {"forged"}, "code": {"c"}, "iss": {h.URL}}); status != http.StatusBadRequest || !strings.Contains(body, "Sign-in expired") {
+		t.Errorf("another state: %d", status)
+	}
+	if status, _ := callback(url.Values{"state": {state}, "code": {"c"}, "iss": {h.URL}}); status != http.StatusBadRequest {
+		t.Errorf("the state used twice: %d", status) // the first try spent the sign-in cookie
+	}
+	state = start()
+	if status, body := callback(url.Values{"state": {state}, "code": {"c"}}); status != http.StatusBadRequest || !strings.Contains(body, "another issuer") {
+		t.Errorf("no iss: %d", status)
+	}
+	state = start()
+	if status, body := callback(url.Values{"state": {state}, "error": {"access_denied"}, "error_description": {"<b>nope</b>"}, "iss": {h.URL}}); status != http.StatusForbidden ||
+		!strings.Contains(body, "(access_denied): &lt;b&gt;nope&lt;/b&gt;") {
+		t.Errorf("an error answer: %d\n%s", status, body)
+	}
+	state = start()
+	if status, body := callback(url.Values{"state": {state}, "code": {"not-a-code"}, "iss": {h.URL}}); status != http.StatusBadGateway || !strings.Contains(body, "did not exchange") {
+		t.Errorf("a bad code: %d", status)
+	}
+}
