@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +253,44 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	must("opening the keys", chromedp.Navigate(base+"keys"), chromedp.WaitVisible("#keys"))
 	shot("console-keys")
+}
+
+// TestServeConsoleWrites: the console's reload and rotation run on
+// serve's loop; a reload is recorded in the operator's name, and a
+// rotation too soon after the last is refused as `keys rotate` refuses it.
+func TestServeConsoleWrites(t *testing.T) {
+	addr := freeAddr(t)
+	_, _, logs, _ := startServe(t, serveConfig{addr: addr, configPath: consoleTenant(t, addr),
+		console: consoleConfig{mode: "on", clientID: "scopeline-console", audience: "urn:scopeline:console"}})
+	base := "http://" + addr + "/"
+	b := enginetest.NewBrowser(t, base)
+	_, page, _ := b.Visit(base + "console/tenant")
+	status, page, _ := b.Submit(page, url.Values{"username": {"alice"}, "password": {"alice-password"}})
+	if status != http.StatusOK || !strings.Contains(page, "<h1>Tenant</h1>") {
+		t.Fatalf("signing in: %d\n%s", status, page)
+	}
+	post := func(action string, page string) (int, string) {
+		t.Helper()
+		m := regexp.MustCompile(`action="` + regexp.QuoteMeta(action) + `"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no form to %s:\n%s", action, page)
+		}
+		resp, err := b.Client.PostForm(base+strings.TrimPrefix(action, "/"), url.Values{"csrf": {m[1]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body, _ := b.Read(resp)
+		return status, body
+	}
+	if status, body := post("/console/tenant/reload", page); status != http.StatusOK || !strings.Contains(body, "The tenant was reloaded") ||
+		!strings.Contains(body, "applied") {
+		t.Errorf("reload: %d\n%s", status, body)
+	}
+	if !strings.Contains(logs.String(), `msg="tenant reloaded"`) || !strings.Contains(logs.String(), "by=alice") {
+		t.Errorf("the reload is not logged in alice's name:\n%s", logs)
+	}
+	_, keysPage, _ := b.Visit(base + "console/keys")
+	if status, body := post("/console/keys/rotate", keysPage); status != http.StatusConflict || !strings.Contains(body, "less than the JWKS cache lifetime") {
+		t.Errorf("a rotation too soon: %d\n%s", status, body)
+	}
 }
