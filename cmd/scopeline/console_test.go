@@ -253,6 +253,8 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	must("opening the keys", chromedp.Navigate(base+"keys"), chromedp.WaitVisible("#keys"))
 	shot("console-keys")
+	must("opening the tenant", chromedp.Navigate(base+"tenant"), chromedp.WaitVisible("#revision"))
+	shot("console-tenant")
 }
 
 // TestServeConsoleWrites: the console's reload and rotation run on

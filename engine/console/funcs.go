@@ -28,6 +28,7 @@ func (c *Console) funcs() template.FuncMap {
 		"ago":  func(t time.Time) string { return ago(c.now().Sub(t)) },
 		"dur":  fmtDuration,
 		"unix": func(s int64) time.Time { return time.Unix(s, 0) },
+		"span": fmtSpan,
 		"short": func(s string, n int) string {
 			if len(s) <= n {
 				return s
@@ -120,4 +121,17 @@ func ago(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Hour)) + "h ago"
 	}
 	return strconv.Itoa(int(d/(24*time.Hour))) + "d ago"
+}
+
+// fmtSpan writes a configured duration without its zero units: 1h, 5m,
+// 1h30m, 250ms.
+func fmtSpan(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

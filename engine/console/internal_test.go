@@ -271,3 +271,12 @@ func FuzzParseFilter(f *testing.F) {
 		}
 	})
 }
+
+func TestFmtSpan(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Hour: "1h", 65 * time.Minute: "1h5m", 5 * time.Minute: "5m", 10 * time.Second: "10s",
+		250 * time.Millisecond: "250ms", 90 * time.Second: "1m30s", 2160 * time.Hour: "2160h"} {
+		if got := fmtSpan(d); got != want {
+			t.Errorf("fmtSpan(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
