@@ -151,3 +151,38 @@ func TestGrantPages(t *testing.T) {
 		t.Errorf("an unknown client: %d", status)
 	}
 }
+
+// TestCheck says what a tenant lacks for console sign-in.
+func TestCheck(t *testing.T) {
+	c, err := console.New(nil, console.Config{Issuer: "http://127.0.0.1/", Endpoints: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(parseTestTenant(t)); err != nil {
+		t.Fatalf("the test tenant: %v", err)
+	}
+	const secret = "\n    secrets: [sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2]"
+	for what, edit := range map[string]*strings.Replacer{
+		`no client "scopeline-console"`: strings.NewReplacer("scopeline-console", "other-console"),
+		"is an m2m client": strings.NewReplacer("id: scopeline-console\n    type: spa\n    redirect_uris: [http://127.0.0.1/console/callback]", "id: scopeline-console\n    type: m2m"+secret,
+			"console:manage], subjects: [user]}", "console:manage], subjects: [client]}"),
+		"does not list the redirect URI":         strings.NewReplacer("http://127.0.0.1/console/callback", "http://127.0.0.1/elsewhere"),
+		"is confidential":                        strings.NewReplacer("id: scopeline-console\n    type: spa", "id: scopeline-console\n    type: web"+secret),
+		"must have rbac: true":                   strings.NewReplacer("name: Scopeline console\n    rbac: true", "name: Scopeline console"),
+		"does not define the scope console:read": strings.NewReplacer("{name: console:read}, ", "", "console:read, ", "", "scopes: [console:read]", "scopes: [console:manage]"),
+		"no user grant of console:read":          strings.NewReplacer("  - {client: scopeline-console, api: urn:scopeline:console, scopes: [console:read, console:manage], subjects: [user]}\n", ""),
+	} {
+		src := strings.NewReplacer("ISSUER", "http://127.0.0.1/", `password_hash: "HASH", `, "").Replace(testTenant)
+		edited := edit.Replace(src)
+		if edited == src {
+			t.Fatalf("%s: the edit changes nothing", what)
+		}
+		tn, err := tenant.Parse([]byte(edited), "t.yaml", ".")
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if err := c.Check(tn); err == nil || !strings.Contains(err.Error(), what) {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+}
