@@ -117,7 +117,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	th, now := i.throttles, i.now()
 	userKey, network := loginThrottleKey(s.tenant, login), i.networkKey(ip)
-	if wait := max(th.loginUser.Wait(ctx, userKey, now), th.loginNetwork.Wait(ctx, network, now)); wait > 0 {
+	if wait := max(th.loginUser.Delay(ctx, userKey, now), th.loginNetwork.Delay(ctx, network, now)); wait > 0 {
 		ev.Outcome = LoginThrottled
 		i.recordLogin(ctx, ev)
 		w.Header().Set("Retry-After", retryAfter(wait))

@@ -57,7 +57,7 @@ type Hook interface {
 // called when a tenant snapshot is built (at start and on every reload),
 // never per request.
 type HookLoader interface {
-	LoadHook(ctx context.Context, spec *tenant.Hook) (Hook, error)
+	LoadHook(ctx context.Context, spec *tenant.HookSpec) (Hook, error)
 }
 
 // HookResult is what one hook run asked for. Ops are applied in order, and
@@ -132,7 +132,7 @@ const (
 
 // hookStage runs one hook and applies its result per the tenant's spec.
 type hookStage struct {
-	spec *tenant.Hook
+	spec *tenant.HookSpec
 	hook Hook
 	// redact replaces the hook's secret values in what it writes (logs,
 	// reasons), so that no trace, log, audit event or error description
@@ -141,7 +141,7 @@ type hookStage struct {
 }
 
 // newHookStage prepares the stage for spec, once per tenant snapshot.
-func newHookStage(spec *tenant.Hook, h Hook) *hookStage {
+func newHookStage(spec *tenant.HookSpec, h Hook) *hookStage {
 	s := &hookStage{spec: spec, hook: h}
 	var pairs []string
 	for _, v := range spec.Secrets {
@@ -220,7 +220,7 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 // applied with the engine's rules and traced, a denial returns an *Error,
 // and a fault goes through the hook's failure policy. It is for running a
 // hook outside an issuer (scopeline hook test).
-func RunHook(ctx context.Context, spec *tenant.Hook, h Hook, tx *Transaction) error {
+func RunHook(ctx context.Context, spec *tenant.HookSpec, h Hook, tx *Transaction) error {
 	return newHookStage(spec, h).Run(ctx, tx)
 }
 

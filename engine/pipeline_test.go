@@ -42,7 +42,7 @@ type goLoader struct {
 	loaded atomic.Int32
 }
 
-func (l *goLoader) LoadHook(_ context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (l *goLoader) LoadHook(_ context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	run, ok := l.hooks[spec.Plugin]
 	if !ok {
 		return nil, errors.New("no such plugin")

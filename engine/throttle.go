@@ -17,9 +17,9 @@ import (
 // the same three methods (see WithThrottleBackend). A backend that cannot
 // answer decides itself whether to let attempts through.
 type Throttle interface {
-	// Wait returns how long key must wait before its next attempt; 0
+	// Delay returns how long key must wait before its next attempt; 0
 	// means now. It uses nothing up.
-	Wait(ctx context.Context, key string, now time.Time) time.Duration
+	Delay(ctx context.Context, key string, now time.Time) time.Duration
 	// Fail uses one attempt of key up (a failed sign-in, say).
 	Fail(ctx context.Context, key string, now time.Time)
 	// Take uses one attempt of key up if it has one, else returns how
@@ -55,7 +55,7 @@ var (
 	ruleClientPair       = ThrottleRule{"client-auth-pair", 100, time.Second}
 	// client-auth-known remembers, for a day, the networks a client
 	// authenticated from: a one-attempt bucket charged at each success is
-	// empty (Wait > 0) until a day after the last one.
+	// empty (Delay > 0) until a day after the last one.
 	ruleClientKnown = ThrottleRule{"client-auth-known", 1, 24 * time.Hour}
 )
 
@@ -124,8 +124,8 @@ func newLocalThrottle(r ThrottleRule) Throttle {
 	return localThrottle{throttle.New(r.Burst, r.Refill, throttleMaxKeys)}
 }
 
-func (t localThrottle) Wait(_ context.Context, key string, now time.Time) time.Duration {
-	return t.l.Wait(key, now)
+func (t localThrottle) Delay(_ context.Context, key string, now time.Time) time.Duration {
+	return t.l.Delay(key, now)
 }
 
 func (t localThrottle) Fail(_ context.Context, key string, now time.Time) { t.l.Fail(key, now) }

@@ -191,15 +191,15 @@ func (i *Issuer) authenticate(ctx context.Context, t *tenant.Tenant, r *TokenReq
 	th, now := i.throttles, i.now()
 	id, network := "client:"+truncate(r.ClientID, 256), i.networkKey(r.IP)
 	pair := id + "\x00" + network
-	known := network != "" && th.clientKnown.Wait(ctx, pair, now) > 0
+	known := network != "" && th.clientKnown.Delay(ctx, pair, now) > 0
 	var wait time.Duration
 	switch {
 	case known:
-		wait = th.clientPair.Wait(ctx, pair, now)
+		wait = th.clientPair.Delay(ctx, pair, now)
 	case network != "":
-		wait = max(th.clientAuth.Wait(ctx, id, now), th.clientNetwork.Wait(ctx, network, now))
+		wait = max(th.clientAuth.Delay(ctx, id, now), th.clientNetwork.Delay(ctx, network, now))
 	default: // an in-process caller
-		wait = th.clientAuth.Wait(ctx, id, now)
+		wait = th.clientAuth.Delay(ctx, id, now)
 	}
 	if wait > 0 {
 		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "client authentication throttled: too many failures for this client id or from this network"})

@@ -35,7 +35,7 @@ func (noopHook) Invoke(context.Context, *engine.Transaction) (*engine.HookResult
 func BenchmarkHook(b *testing.B) {
 	h := newHost(b, hooks.WithPoolSize(1, 2))
 	base := transaction(b)
-	run := func(b *testing.B, sp *tenant.Hook, hk engine.Hook) {
+	run := func(b *testing.B, sp *tenant.HookSpec, hk engine.Hook) {
 		b.ReportAllocs()
 		for b.Loop() {
 			tx := *base
@@ -274,7 +274,7 @@ func BenchmarkHookAdded(b *testing.B) {
 	base := transaction(b)
 	type stage struct {
 		name string
-		sp   *tenant.Hook
+		sp   *tenant.HookSpec
 		hk   engine.Hook
 	}
 	stages := []stage{{"noop", spec("noop", "", "", tenant.FailDeny), noopHook{}}}
@@ -329,7 +329,7 @@ func residentBytes() int64 {
 // reports the time the metrics add per call.
 func BenchmarkMetricsCost(b *testing.B) {
 	tx := transaction(b)
-	var hks []*hooks.Hook
+	var hks []*hooks.WasmHook
 	for _, opts := range [][]hooks.Option{nil, {hooks.WithRegisterer(prometheus.NewRegistry())}} {
 		sp := spec("tier-gate", "../examples/hooks/wat/tier-gate.wasm", "", tenant.FailDeny)
 		sp.Trigger = tenant.TriggerCredentialsExchange

@@ -19,7 +19,7 @@ import (
 // what they stage. A call is made per guest call and never reused, so its
 // result can be handed out in place (one allocation per run, not two).
 type call struct {
-	hook *Hook
+	hook *WasmHook
 	// tx is nil while _initialize and scopeline_init run.
 	tx    *engine.Transaction
 	inRun bool

@@ -34,7 +34,7 @@ type outcome struct {
 }
 
 // runEvent runs one loaded hook on an event through the engine's rules.
-func runEvent(t *testing.T, hk engine.Hook, sp *tenant.Hook, event string) outcome {
+func runEvent(t *testing.T, hk engine.Hook, sp *tenant.HookSpec, event string) outcome {
 	t.Helper()
 	ev, err := hooks.ReadEvent(strings.NewReader(event))
 	if err != nil {
@@ -139,7 +139,7 @@ func TestConformanceExamples(t *testing.T) {
 
 func testConformance(t *testing.T, h *hooks.Host, mem, module string) {
 	t.Run(mem+"/"+module, func(t *testing.T) {
-		sp := &tenant.Hook{Name: "tier-gate", Module: module, Timeout: 100 * time.Millisecond, Memory: 16 << 20, Failure: tenant.FailDeny}
+		sp := &tenant.HookSpec{Name: "tier-gate", Module: module, Timeout: 100 * time.Millisecond, Memory: 16 << 20, Failure: tenant.FailDeny}
 		hk, err := h.Load(context.Background(), sp)
 		if err != nil {
 			t.Fatal(err)

@@ -91,7 +91,7 @@ type EventUser struct {
 }
 
 // NewEvent describes tx for the hook spec (nil: no hook section).
-func NewEvent(tx *engine.Transaction, spec *tenant.Hook) *Event {
+func NewEvent(tx *engine.Transaction, spec *tenant.HookSpec) *Event {
 	e := &Event{
 		ABI:     ABIVersion,
 		Trigger: string(tx.Trigger),

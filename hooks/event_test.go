@@ -23,7 +23,7 @@ func TestSampleEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again := hooks.NewEvent(ev.Transaction(), &tenant.Hook{Name: ev.Hook.Name, Config: ev.Hook.Config})
+		again := hooks.NewEvent(ev.Transaction(), &tenant.HookSpec{Name: ev.Hook.Name, Config: ev.Hook.Config})
 		a, _ := json.Marshal(ev)
 		b, _ := json.Marshal(again)
 		if string(a) != string(b) {

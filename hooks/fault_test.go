@@ -25,10 +25,10 @@ import (
 type recorder struct {
 	host  *hooks.Host
 	mu    sync.Mutex
-	hooks map[string]*hooks.Hook
+	hooks map[string]*hooks.WasmHook
 }
 
-func (r *recorder) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (r *recorder) LoadHook(ctx context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	hk, err := r.host.Load(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -36,13 +36,13 @@ func (r *recorder) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.hooks == nil {
-		r.hooks = map[string]*hooks.Hook{}
+		r.hooks = map[string]*hooks.WasmHook{}
 	}
 	r.hooks[spec.Name] = hk
 	return hk, nil
 }
 
-func (r *recorder) hook(name string) *hooks.Hook {
+func (r *recorder) hook(name string) *hooks.WasmHook {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.hooks[name]

@@ -137,7 +137,7 @@ func TestMetrics(t *testing.T) {
 func TestMetricsSeriesFollowTheTenant(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := newHost(t, withRegistry(reg))
-	load := func(name string) *hooks.Hook {
+	load := func(name string) *hooks.WasmHook {
 		sp := spec(name, "testdata/faulty.wasm", `"K"`, tenant.FailDeny)
 		sp.Trigger = tenant.TriggerCredentialsExchange
 		hk, err := h.Load(context.Background(), sp)
@@ -176,4 +176,4 @@ func TestMetricsSeriesFollowTheTenant(t *testing.T) {
 	}
 }
 
-var _ engine.Hook = (*hooks.Hook)(nil)
+var _ engine.Hook = (*hooks.WasmHook)(nil)

@@ -118,8 +118,8 @@ type hookTestConfig struct {
 
 // hookSpec makes the tenant entry for MODULE.wasm or plugin:NAME; hook test
 // sets its timeout and memory cap from its flags.
-func hookSpec(module string) (*tenant.Hook, error) {
-	sp := &tenant.Hook{Failure: tenant.FailDeny}
+func hookSpec(module string) (*tenant.HookSpec, error) {
+	sp := &tenant.HookSpec{Failure: tenant.FailDeny}
 	if name, ok := strings.CutPrefix(module, "plugin:"); ok {
 		sp.Name, sp.Plugin = name, name
 		return sp, nil

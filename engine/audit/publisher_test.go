@@ -271,7 +271,7 @@ func (h goHook) Invoke(_ context.Context, tx *engine.Transaction) (*engine.HookR
 
 type goLoader map[string]goHook
 
-func (l goLoader) LoadHook(_ context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (l goLoader) LoadHook(_ context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	return l[spec.Plugin], nil
 }
 

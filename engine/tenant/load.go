@@ -712,7 +712,7 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 	for i := range fp.Hooks {
 		fh := &fp.Hooks[i]
 		at := []any{"pipelines", key, "hooks", i}
-		h := &Hook{
+		h := &HookSpec{
 			Name:             fh.Name,
 			Plugin:           fh.Plugin,
 			Timeout:          fh.Timeout,

@@ -298,7 +298,7 @@ type Pipeline struct {
 	Trigger Trigger
 	// Timeout bounds the whole pipeline for one request.
 	Timeout time.Duration
-	Hooks   []*Hook
+	Hooks   []*HookSpec
 }
 
 // Defaults for hooks.
@@ -336,8 +336,10 @@ const (
 	FailSkip FailurePolicy = "skip"
 )
 
-// Hook is one entry of a pipeline.
-type Hook struct {
+// HookSpec is one entry of a pipeline: what the tenant file says of a hook
+// (the engine.Hook interface runs one; package hooks implements it for
+// WebAssembly modules).
+type HookSpec struct {
 	Name string
 	// Module is the absolute path of a .wasm file; Plugin the name of a
 	// ready-made plugin. Exactly one is set.

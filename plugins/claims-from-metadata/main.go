@@ -102,7 +102,7 @@ func configure(raw []byte) error {
 	return nil
 }
 
-func copyClaims(e *hook.Event, a *hook.API) error {
+func copyClaims(e *hook.Event, c *hook.Changes) error {
 	var user *hook.User
 	if conf.needsUser {
 		u, err := e.User()
@@ -115,7 +115,7 @@ func copyClaims(e *hook.Event, a *hook.API) error {
 		switch m.source {
 		case "client":
 			if v, ok := e.ClientMetadata(m.key); ok {
-				a.SetClaimString(m.claim, v, m.reason)
+				c.SetClaimString(m.claim, v, m.reason)
 				continue
 			}
 		case "user", "profile":
@@ -125,7 +125,7 @@ func copyClaims(e *hook.Event, a *hook.API) error {
 					src = user.Profile
 				}
 				if v, ok := src[m.key]; ok {
-					if err := a.SetClaim(m.claim, v, m.reason); err != nil {
+					if err := c.SetClaim(m.claim, v, m.reason); err != nil {
 						return err
 					}
 					continue
@@ -133,7 +133,7 @@ func copyClaims(e *hook.Event, a *hook.API) error {
 			}
 		}
 		if conf.deny {
-			a.Deny(hook.AccessDenied, m.source+" metadata "+strconv.Quote(m.key)+" is missing")
+			c.Deny(hook.AccessDenied, m.source+" metadata "+strconv.Quote(m.key)+" is missing")
 			return nil
 		}
 	}

@@ -70,7 +70,7 @@ func configure(raw []byte) error {
 	return nil
 }
 
-func denyScopes(e *hook.Event, a *hook.API) error {
+func denyScopes(e *hook.Event, c *hook.Changes) error {
 	perClient := rules.Clients[e.ClientID()]
 	for _, s := range e.Scopes() {
 		p, ok := firstMatch(s, rules.Scopes)
@@ -81,10 +81,10 @@ func denyScopes(e *hook.Event, a *hook.API) error {
 			continue
 		}
 		if rules.OnMatch == "deny" {
-			a.Deny(hook.InvalidScope, "scope "+strconv.Quote(s)+" is forbidden for this client")
+			c.Deny(hook.InvalidScope, "scope "+strconv.Quote(s)+" is forbidden for this client")
 			return nil
 		}
-		a.RemoveScope(s, "forbidden by pattern "+p)
+		c.RemoveScope(s, "forbidden by pattern "+p)
 	}
 	return nil
 }

@@ -85,7 +85,7 @@ func configure(raw []byte) error {
 	return nil
 }
 
-func checkIP(e *hook.Event, a *hook.API) error {
+func checkIP(e *hook.Event, c *hook.Changes) error {
 	allowed, ok := conf.clients[e.ClientID()]
 	if !ok {
 		allowed = conf.all
@@ -96,7 +96,7 @@ func checkIP(e *hook.Event, a *hook.API) error {
 		if ip == "" && conf.allowUnknown {
 			return nil
 		}
-		a.Deny(hook.AccessDenied, "the request's IP address is unknown")
+		c.Deny(hook.AccessDenied, "the request's IP address is unknown")
 		return nil
 	}
 	addr = addr.Unmap()
@@ -105,7 +105,7 @@ func checkIP(e *hook.Event, a *hook.API) error {
 			return nil
 		}
 	}
-	a.Deny(hook.AccessDenied, "requests from "+addr.String()+" are not allowed for this client")
+	c.Deny(hook.AccessDenied, "requests from "+addr.String()+" are not allowed for this client")
 	return nil
 }
 

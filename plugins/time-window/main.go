@@ -136,10 +136,10 @@ func (w window) inside(t time.Time) bool {
 	return (w.days[day] && m >= w.from) || (w.days[yesterday] && m < w.to)
 }
 
-func checkWindow(e *hook.Event, a *hook.API) error {
+func checkWindow(e *hook.Event, c *hook.Changes) error {
 	at := e.Time()
 	if at.IsZero() {
-		a.Deny(hook.AccessDenied, "the request time is unknown")
+		c.Deny(hook.AccessDenied, "the request time is unknown")
 		return nil
 	}
 	local := at.In(conf.zone)
@@ -148,7 +148,7 @@ func checkWindow(e *hook.Event, a *hook.API) error {
 			return nil
 		}
 	}
-	a.Deny(hook.AccessDenied, conf.reason)
+	c.Deny(hook.AccessDenied, conf.reason)
 	return nil
 }
 

@@ -50,9 +50,9 @@ func (l *Limiter) wait(level float64) time.Duration {
 	return time.Duration((1-level)*float64(l.refill)).Round(time.Second) + time.Second
 }
 
-// Wait returns how long key must wait before its next attempt; 0 means
+// Delay returns how long key must wait before its next attempt; 0 means
 // it may go now. It does not use an attempt up.
-func (l *Limiter) Wait(key string, now time.Time) time.Duration {
+func (l *Limiter) Delay(key string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.wait(l.level(l.keys[key], now))

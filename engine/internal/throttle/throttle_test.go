@@ -12,25 +12,25 @@ func TestLimiter(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := New(3, time.Minute, 100)
 	for i := range 3 {
-		if w := l.Wait("alice", t0); w != 0 {
+		if w := l.Delay("alice", t0); w != 0 {
 			t.Fatalf("attempt %d: wait %s", i, w)
 		}
 		l.Fail("alice", t0)
 	}
-	if w := l.Wait("alice", t0); w < 59*time.Second || w > 61*time.Second {
+	if w := l.Delay("alice", t0); w < 59*time.Second || w > 61*time.Second {
 		t.Errorf("after the burst: wait %s, want about a minute", w)
 	}
-	if w := l.Wait("bob", t0); w != 0 {
+	if w := l.Delay("bob", t0); w != 0 {
 		t.Errorf("other keys are not affected: %s", w)
 	}
-	if w := l.Wait("alice", t0.Add(time.Minute)); w != 0 {
+	if w := l.Delay("alice", t0.Add(time.Minute)); w != 0 {
 		t.Errorf("one attempt back after a minute: %s", w)
 	}
 	l.Fail("alice", t0.Add(time.Minute))
-	if w := l.Wait("alice", t0.Add(time.Minute)); w == 0 {
+	if w := l.Delay("alice", t0.Add(time.Minute)); w == 0 {
 		t.Error("used again at once")
 	}
-	if w := l.Wait("alice", t0.Add(10*time.Minute)); w != 0 {
+	if w := l.Delay("alice", t0.Add(10*time.Minute)); w != 0 {
 		t.Errorf("refilled: %s", w)
 	}
 }
@@ -59,7 +59,7 @@ func TestBoundedMemory(t *testing.T) {
 		t.Fatalf("holds %d keys, max 50", n)
 	}
 	// The most recent keys are still limited.
-	if l.Wait("k9999", t0.Add(10*time.Second)) == 0 {
+	if l.Delay("k9999", t0.Add(10*time.Second)) == 0 {
 		t.Error("the newest key was forgotten")
 	}
 	// Keys whose bucket refilled are dropped first.
@@ -67,7 +67,7 @@ func TestBoundedMemory(t *testing.T) {
 	l2.Fail("old", t0)
 	l2.Fail("mid", t0.Add(2*time.Second))
 	l2.Fail("new", t0.Add(2*time.Second)) // "old" refilled: dropped
-	if l2.Wait("mid", t0.Add(2*time.Second)) == 0 || l2.Wait("new", t0.Add(2*time.Second)) == 0 {
+	if l2.Delay("mid", t0.Add(2*time.Second)) == 0 || l2.Delay("new", t0.Add(2*time.Second)) == 0 {
 		t.Error("live keys dropped instead of the refilled one")
 	}
 }
@@ -81,7 +81,7 @@ func TestConcurrent(t *testing.T) {
 			for j := range 1000 {
 				k := fmt.Sprint(i * j % 200)
 				l.Take(k, now)
-				l.Wait(k, now)
+				l.Delay(k, now)
 				l.Fail(k, now)
 			}
 		})
