@@ -18,7 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -136,7 +136,7 @@ users:
 
 	cfg := &oauth2.Config{
 		ClientID:    "demo-spa",
-		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
 		RedirectURL: app.URL + "/callback",
 		Scopes:      []string{"openid", "profile", "read:users", "write:users", "delete:users"},
 	}
@@ -210,7 +210,7 @@ users:
 	if err := chromedp.Do(ctx, chromedp.Navigate(partner.AuthCodeURL("p", oauth2.S256ChallengeOption(verifier)))); err != nil {
 		t.Fatalf("opening the consent page: %v", err)
 	}
-	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, engine.PathConsent) {
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, endpoint.PathConsent) {
 		body, _ := chromedp.Run(ctx, chromedp.Text("body"))
 		t.Fatalf("want the consent page, at %s:\n%s", loc, body)
 	}

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
 )
@@ -26,11 +26,11 @@ import (
 const demoAPI = "https://api.example.com"
 
 // discover reads the RFC 8414 metadata the way a client library would.
-func discover(t *testing.T, issuer string) engine.Metadata {
+func discover(t *testing.T, issuer string) endpoint.Metadata {
 	t.Helper()
 	u, _ := url.Parse(issuer)
-	u.Path = engine.PathOAuthMeta + strings.TrimSuffix(u.Path, "/")
-	var m engine.Metadata
+	u.Path = endpoint.PathOAuthMeta + strings.TrimSuffix(u.Path, "/")
+	var m endpoint.Metadata
 	getJSON(t, u.String(), &m)
 	if m.Issuer != issuer {
 		t.Fatalf("metadata issuer %q, want %q", m.Issuer, issuer)
@@ -316,7 +316,7 @@ func TestBadInput(t *testing.T) {
 		{name: "PUT", method: "PUT", auth: basic, body: ok, status: 405, code: "invalid_request"},
 		{name: "JSON body", contentType: "application/json", auth: basic, body: `{"grant_type":"client_credentials"}`, status: 400, code: "invalid_request"},
 		{name: "no content type", contentType: "-", auth: basic, body: ok, status: 400, code: "invalid_request"},
-		{name: "body too large", auth: basic, body: ok + "&scope=" + strings.Repeat("a", engine.MaxTokenRequestBytes), status: 413, code: "invalid_request"},
+		{name: "body too large", auth: basic, body: ok + "&scope=" + strings.Repeat("a", endpoint.MaxTokenRequestBytes), status: 413, code: "invalid_request"},
 		{name: "repeated parameter", auth: basic, body: ok + "&scope=read:users&scope=write:users", status: 400, code: "invalid_request"},
 		{name: "repeated grant_type", auth: basic, body: ok + "&" + ok, status: 400, code: "invalid_request"},
 		{name: "parameters in the URL", url: "?client_secret=demo-m2m-secret", auth: basic, body: ok, status: 400, code: "invalid_request"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 	"github.com/scopeline/scopeline/hooks/internal/wasmguard"
@@ -25,7 +26,7 @@ import (
 // cost.
 type noopHook struct{}
 
-func (noopHook) Invoke(context.Context, *engine.Transaction) (*engine.HookResult, error) {
+func (noopHook) Invoke(context.Context, engine.View) (*engine.HookResult, error) {
 	return &engine.HookResult{}, nil
 }
 
@@ -84,7 +85,7 @@ func BenchmarkIssue(b *testing.B) {
 			if len(tc.modules) > 0 {
 				src = tierGateTenant(tc.modules...)
 			}
-			s := enginetest.Start(b, enginetest.Config{Tenant: src, Options: []engine.Option{engine.WithHookLoader(newHost(b))}})
+			s := enginetest.Start(b, enginetest.Config{Tenant: src, Server: server.Config{Hooks: newHost(b)}})
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := s.Engine.Token(context.Background(), tokenRequest()); err != nil {
@@ -245,7 +246,7 @@ func BenchmarkIssueRatio(b *testing.B) {
 		if len(c.modules) > 0 {
 			src = tierGateTenant(c.modules...)
 		}
-		servers[i] = enginetest.Start(b, enginetest.Config{Tenant: src, Options: []engine.Option{engine.WithHookLoader(newHost(b))}})
+		servers[i] = enginetest.Start(b, enginetest.Config{Tenant: src, Server: server.Config{Hooks: newHost(b)}})
 	}
 	spent := make([]time.Duration, len(configs))
 	ctx := context.Background()
@@ -345,7 +346,7 @@ func BenchmarkMetricsCost(b *testing.B) {
 	for b.Loop() {
 		for i, hk := range hks {
 			start := time.Now()
-			if _, err := hk.Invoke(context.Background(), tx); err != nil {
+			if _, err := hk.Invoke(context.Background(), tx.View()); err != nil {
 				b.Fatal(err)
 			}
 			spent[i] += time.Since(start)

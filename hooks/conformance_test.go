@@ -48,7 +48,7 @@ func runEvent(t *testing.T, hk engine.Hook, sp *tenant.HookSpec, event string) o
 		if !errors.As(err, &e) {
 			t.Fatalf("not an OAuth error: %v", err)
 		}
-		o.Err, o.Desc = e.Code, e.Description
+		o.Err, o.Desc = e.Code(), e.Description()
 	}
 	o.Scopes = tx.Scopes
 	o.Claims = map[string]string{}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 )
@@ -155,8 +156,8 @@ func TestFaults(t *testing.T) {
 				rec := &recorder{host: host}
 				audit := &auditLog{}
 				s := enginetest.Start(t, enginetest.Config{
-					Tenant:  pipelineTenant(faultyHook(tc.mode, policy)),
-					Options: []engine.Option{engine.WithHookLoader(rec), engine.WithAuditor(audit)},
+					Tenant: pipelineTenant(faultyHook(tc.mode, policy)),
+					Server: server.Config{Hooks: rec, Auditor: audit},
 				})
 				hk := rec.hook("faulty")
 				for round := 1; round <= 2; round++ { // the issuer keeps serving, with a fresh instance

@@ -297,24 +297,24 @@ func (in *instance) classify(err error, c *call) *engine.HookFault {
 	return &engine.HookFault{Kind: "trap", Err: errors.New(msg)}
 }
 
-// Invoke runs the hook once for tx (engine.Hook). The hook sees tx as it
-// is and stages ops; the engine applies them.
+// Invoke runs the hook once for the transaction v views (engine.Hook). The
+// hook reads it and stages ops; the engine applies them.
 //
 // Two budgets bound it (docs/hooks.md, "Deadlines"). A run has the hook's
 // timeout from the moment it starts, within what is left of the pipeline
-// (tx.Deadline). A request that finds every instance busy, and the pool at
+// (v.Deadline()). A request that finds every instance busy, and the pool at
 // its maximum, waits for one only while the pipeline still leaves the run
 // its whole timeout (or, without a pipeline deadline, for one timeout):
 // waiting never eats the run's own time, and a request that cannot wait
 // longer fails at once with a fault of kind busy.
-func (hk *WasmHook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
+func (hk *WasmHook) Invoke(ctx context.Context, v engine.View) (*engine.HookResult, error) {
 	wd := hk.host.wd
 	now := wd.now()
 	timeout := int64(hk.spec.Timeout)
 	pipeline := int64(math.MaxInt64)
 	waitUntil := now + timeout
-	if !tx.Deadline.IsZero() {
-		pipeline = wd.deadline(tx.Deadline)
+	if d := v.Deadline(); !d.IsZero() {
+		pipeline = wd.deadline(d)
 		waitUntil = pipeline - timeout
 	}
 	if pipeline <= now {
@@ -342,7 +342,7 @@ func (hk *WasmHook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine
 		hk.ended(probe, false, false)
 		return nil, hk.refuse(kindTimeout, errNoTimeLeft)
 	}
-	c := &call{hook: hk, tx: tx, inRun: true}
+	c := &call{hook: hk, tx: v, inRun: true}
 	ret, fault := in.guarded(in.run, c, d, start)
 	end := wd.now()
 	if s := hk.series; s != nil {

@@ -9,25 +9,24 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // openAudit starts the audit stream for serve: the embedded NATS server
-// (unless the tenant names one), the publisher, and the engine options
-// that record every decision with it and report its readiness.
-func openAudit(ctx context.Context, cfg serveConfig, t *tenant.Tenant, issuer string, log *slog.Logger, reg prometheus.Registerer) (*audit.Publisher, []engine.Option, error) {
+// (unless the settings name one) and the publisher, which records every
+// decision and reports its readiness.
+func openAudit(ctx context.Context, cfg serveConfig, t *tenant.Tenant, issuer string, log *slog.Logger, reg prometheus.Registerer) (*audit.Publisher, error) {
 	settings := t.Audit
 	if cfg.natsListen != "" {
 		switch {
 		case cfg.natsListen == "off":
 			settings.NATS.Embedded.Listen = ""
 		case settings.NATS.External():
-			return nil, nil, usageError{fmt.Errorf("--nats-listen: the tenant uses an external NATS server (nats.url), not the embedded one")}
+			return nil, usageError{fmt.Errorf("--nats-listen: the tenant uses an external NATS server (nats.url), not the embedded one")}
 		default:
 			if err := tenant.ValidateEmbeddedListen(cfg.natsListen); err != nil {
-				return nil, nil, usageError{fmt.Errorf("--nats-listen: %w", err)}
+				return nil, usageError{fmt.Errorf("--nats-listen: %w", err)}
 			}
 			settings.NATS.Embedded.Listen = cfg.natsListen
 		}
@@ -42,7 +41,7 @@ func openAudit(ctx context.Context, cfg serveConfig, t *tenant.Tenant, issuer st
 		audit.WithSource(issuer),
 		audit.WithTenant(t))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	where := "external NATS " + strings.Join(settings.NATS.URLs, ",")
 	if !settings.NATS.External() {
@@ -52,10 +51,7 @@ func openAudit(ctx context.Context, cfg serveConfig, t *tenant.Tenant, issuer st
 		}
 	}
 	log.Info("audit stream", "mode", settings.Mode, "stream", settings.Stream.Name, "subjects", settings.SubjectPrefix+".>", "nats", where)
-	return pub, []engine.Option{
-		engine.WithAuditor(pub),
-		engine.WithReadinessCheck("audit", pub.Ready),
-	}, nil
+	return pub, nil
 }
 
 // closeAudit drains the publisher (events in flight, the spool) and stops
@@ -72,7 +68,7 @@ func closeAudit(pub *audit.Publisher, timeout time.Duration, log *slog.Logger) {
 
 // auditReload publishes the outcome of a tenant reload; the reload itself
 // stands whatever happens to its event.
-func (s *server) auditReload(ctx context.Context, t *tenant.Tenant, reloadErr error) {
+func (s *process) auditReload(ctx context.Context, t *tenant.Tenant, reloadErr error) {
 	if err := s.audit.Reloaded(ctx, s.cfg.configPath, t, reloadErr); err != nil {
 		s.log.Error("publishing the tenant reload event failed", "err", err)
 	}

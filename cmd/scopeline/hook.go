@@ -144,9 +144,9 @@ type timedHook struct {
 	res  *engine.HookResult
 }
 
-func (t *timedHook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
+func (t *timedHook) Invoke(ctx context.Context, v engine.View) (*engine.HookResult, error) {
 	start := time.Now()
-	res, err := t.Hook.Invoke(ctx, tx)
+	res, err := t.Hook.Invoke(ctx, v)
 	t.took = time.Since(start)
 	t.res = res
 	return res, err
@@ -268,7 +268,7 @@ func hookTest(ctx context.Context, out io.Writer, cfg hookTestConfig) error {
 	}
 	if runErr != nil {
 		e := engine.AsError(runErr)
-		res.Decision, res.Error, res.Reason = "denied", e.Code, e.Description
+		res.Decision, res.Error, res.Reason = "denied", e.Code(), e.Description()
 		if len(tx.Failures) > 0 {
 			f := tx.Failures[0]
 			res.Decision, res.Fault = "fault", f.Kind

@@ -19,10 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/throttle"
 	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
@@ -35,8 +37,8 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	trustedProxies  []string
-	ipv4Prefix      int // 0: engine.DefaultIPv4Prefix
-	ipv6Prefix      int // 0: engine.DefaultIPv6Prefix
+	ipv4Prefix      int // 0: throttle.DefaultNetworks.IPv4
+	ipv6Prefix      int // 0: throttle.DefaultNetworks.IPv6
 	shutdownTimeout time.Duration
 	keyPoll         time.Duration
 	userStore       string
@@ -99,8 +101,8 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error (debug logs each token's trace)")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&cfg.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For and X-Request-Id are trusted (repeatable)")
-	f.IntVar(&cfg.ipv4Prefix, "ipv4-prefix", engine.DefaultIPv4Prefix, "prefix length under which sign-in, authorization and client-authentication throttles count IPv4 clients together")
-	f.IntVar(&cfg.ipv6Prefix, "ipv6-prefix", engine.DefaultIPv6Prefix, "prefix length under which the throttles count IPv6 clients together")
+	f.IntVar(&cfg.ipv4Prefix, "ipv4-prefix", throttle.DefaultNetworks.IPv4, "prefix length under which sign-in, authorization and client-authentication throttles count IPv4 clients together")
+	f.IntVar(&cfg.ipv6Prefix, "ipv6-prefix", throttle.DefaultNetworks.IPv6, "prefix length under which the throttles count IPv6 clients together")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for requests in flight on shutdown")
 	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
 	f.StringVar(&cfg.userStore, "user-store", "file", "where sessions, codes and refresh tokens live: file (in the data dir, survives restarts) or memory")
@@ -120,12 +122,12 @@ func loadTenant(path string) (*tenant.Tenant, error) {
 	return tenant.Load(path)
 }
 
-// server is one running issuer process.
-type server struct {
+// process is one running issuer process.
+type process struct {
 	cfg      serveConfig
 	log      *slog.Logger
 	store    *keys.Store
-	issuer   *engine.Issuer
+	issuer   *server.Server
 	keyStamp keys.Stamp
 	audit    *audit.Publisher
 }
@@ -149,12 +151,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		proxies = append(proxies, pfx)
 	}
 	if cfg.ipv4Prefix == 0 {
-		cfg.ipv4Prefix = engine.DefaultIPv4Prefix
+		cfg.ipv4Prefix = throttle.DefaultNetworks.IPv4
 	}
 	if cfg.ipv6Prefix == 0 {
-		cfg.ipv6Prefix = engine.DefaultIPv6Prefix
+		cfg.ipv6Prefix = throttle.DefaultNetworks.IPv6
 	}
-	if err := engine.ValidateNetworkPrefixes(cfg.ipv4Prefix, cfg.ipv6Prefix); err != nil {
+	networks := throttle.Networks{IPv4: cfg.ipv4Prefix, IPv6: cfg.ipv6Prefix}
+	if err := networks.Validate(); err != nil {
 		return usageError{fmt.Errorf("--ipv4-prefix, --ipv6-prefix: %w", err)}
 	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
@@ -165,7 +168,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return err
 	}
 	defer flows.Close()
-	s := &server{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir)}
+	s := &process{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir)}
 	ks, err := s.store.Ensure(t.Algorithms(), time.Now())
 	if err != nil {
 		return err
@@ -191,30 +194,28 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	build.Set(1)
 	reg.MustRegister(build)
 
-	opts := []engine.Option{
-		engine.WithLogger(log),
-		engine.WithRegisterer(reg),
-		engine.WithTrustedProxies(proxies),
-		engine.WithNetworkPrefixes(cfg.ipv4Prefix, cfg.ipv6Prefix),
+	sc := server.Config{
+		Issuer:         issuerURL,
+		Logger:         log,
+		Registerer:     reg,
+		TrustedProxies: proxies,
+		Networks:       networks,
+		Storage:        flows,
 	}
-	var auditOpts []engine.Option
-	if s.audit, auditOpts, err = openAudit(ctx, cfg, t, issuerURL, log, reg); err != nil {
+	if s.audit, err = openAudit(ctx, cfg, t, issuerURL, log, reg); err != nil {
 		return err
 	}
 	// Runs after the HTTP server stopped: drain events, then stop NATS.
 	defer closeAudit(s.audit, cfg.shutdownTimeout, log)
-	opts = append(opts, auditOpts...)
+	sc.Auditor = s.audit
+	sc.Ready = []endpoint.Check{{Name: "audit", Check: s.audit.Ready}}
 	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
 		return err
 	}
 	defer closeHooks()
-	opts = append(opts, engine.WithHookLoader(hooks))
-	if issuerURL != "" {
-		opts = append(opts, engine.WithIssuer(issuerURL))
-	}
-	opts = append(opts, engine.WithStorage(flows))
-	s.issuer, err = engine.New(ctx, t, ks, opts...)
+	sc.Hooks = hooks
+	s.issuer, err = server.New(ctx, t, ks, sc)
 	if err != nil {
 		return err
 	}
@@ -275,7 +276,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 }
 
 // reload re-reads the tenant file and keys; a bad file keeps the old tenant.
-func (s *server) reload(ctx context.Context) {
+func (s *process) reload(ctx context.Context) {
 	start := time.Now()
 	t, err := loadTenant(s.cfg.configPath)
 	if err == nil && s.cfg.issuer == "" && t.Issuer != s.issuer.Tenant().Issuer {
@@ -298,7 +299,7 @@ func (s *server) reload(ctx context.Context) {
 }
 
 // reloadKeys picks up a rotation made by `scopeline keys rotate`.
-func (s *server) reloadKeys(force bool) {
+func (s *process) reloadKeys(force bool) {
 	stamp := s.store.Stamp()
 	if !force && stamp == s.keyStamp {
 		return

@@ -385,7 +385,7 @@ func decisionData(d *engine.Decision, instance string, redact func(string) strin
 		out.HookLogs = append(out.HookLogs, engine.HookLog{Hook: l.Hook, Message: redact(l.Message)})
 	}
 	if d.Err != nil {
-		out.Error = &ErrorData{Code: d.Err.Code, Description: clip(redact(d.Err.Description), maxErrorLen)}
+		out.Error = &ErrorData{Code: d.Err.Code(), Description: clip(redact(d.Err.Description()), maxErrorLen)}
 	}
 	return out
 }

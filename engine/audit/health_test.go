@@ -13,8 +13,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/server"
+
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -132,8 +134,8 @@ func TestReadinessFollowsAServerThatStopsAnswering(t *testing.T) {
 	cfg := failureAudit(t, tenant.AuditAck, proxy.url())
 	reg := prometheus.NewRegistry()
 	p := openPublisher(t, cfg, audit.WithRegisterer(reg))
-	srv := enginetest.Start(t, enginetest.Config{Options: []engine.Option{
-		engine.WithAuditor(p), engine.WithReadinessCheck("audit", p.Ready),
+	srv := enginetest.Start(t, enginetest.Config{Server: server.Config{
+		Auditor: p, Ready: []endpoint.Check{{Name: "audit", Check: p.Ready}},
 	}})
 	ready := func() (int, string) {
 		resp, err := http.Get(srv.URL + "/healthz/ready")

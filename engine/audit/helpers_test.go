@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	issuer "github.com/scopeline/scopeline/engine/server"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -390,5 +392,5 @@ func checkExactlyOnce(t testing.TB, r *results, events []*audit.TailedEvent, all
 
 // startIssuer starts an in-process issuer recording to p.
 func startIssuer(t testing.TB, p engine.Auditor) *enginetest.Server {
-	return enginetest.Start(t, enginetest.Config{Options: []engine.Option{engine.WithAuditor(p)}})
+	return enginetest.Start(t, enginetest.Config{Server: issuer.Config{Auditor: p}})
 }

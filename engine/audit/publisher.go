@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,7 +66,7 @@ type Publisher struct {
 	stallWait jetstream.PublishOpt
 
 	secrets  atomic.Pointer[[]string]
-	redactor atomic.Pointer[strings.Replacer]
+	redactor atomic.Pointer[tenant.Redactor]
 	tenant   atomic.Pointer[tenant.Tenant] // the latest, for sign-in events
 
 	streamMu  sync.Mutex
@@ -644,46 +643,18 @@ func (p *Publisher) shutdownServer() {
 func (p *Publisher) setSecrets(t *tenant.Tenant) {
 	var cur []string
 	if t != nil {
-		for _, pl := range t.Pipelines {
-			for _, h := range pl.Hooks {
-				for _, s := range h.Secrets {
-					if v := s.Reveal(); v != "" {
-						cur = append(cur, v)
-					}
-				}
-			}
-		}
+		cur = t.SecretValues()
 	}
-	all := slices.Clone(cur)
+	all := cur
 	if prev := p.secrets.Load(); prev != nil {
-		all = append(all, *prev...)
+		all = append(slices.Clone(cur), *prev...)
 	}
 	p.secrets.Store(&cur)
-	slices.SortFunc(all, func(a, b string) int { // longest first, equal ones together
-		if c := cmp.Compare(len(b), len(a)); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	all = slices.Compact(all)
-	if len(all) == 0 {
-		p.redactor.Store(nil)
-		return
-	}
-	pairs := make([]string, 0, 2*len(all))
-	for _, s := range all {
-		pairs = append(pairs, s, "[redacted]")
-	}
-	p.redactor.Store(strings.NewReplacer(pairs...))
+	p.redactor.Store(tenant.NewRedactor(all...))
 }
 
 // redact replaces every hook secret in s.
-func (p *Publisher) redact(s string) string {
-	if r := p.redactor.Load(); r != nil && s != "" {
-		return r.Replace(s)
-	}
-	return s
-}
+func (p *Publisher) redact(s string) string { return p.redactor.Load().Redact(s) }
 
 var (
 	_ engine.Auditor      = (*Publisher)(nil)

@@ -14,8 +14,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/oauth2"
 
+	"github.com/scopeline/scopeline/engine/server"
+
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/examples/quickstart"
@@ -263,9 +266,9 @@ func TestThousandsOfTokens(t *testing.T) {
 }
 
 // goHook is a hook written in Go, standing in for a WebAssembly module.
-type goHook func(tx *engine.Transaction) (*engine.HookResult, error)
+type goHook func(tx engine.View) (*engine.HookResult, error)
 
-func (h goHook) Invoke(_ context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
+func (h goHook) Invoke(_ context.Context, tx engine.View) (*engine.HookResult, error) {
 	return h(tx)
 }
 
@@ -308,21 +311,21 @@ pipelines:
 func TestHookFailuresAndSecrets(t *testing.T) {
 	const key = "hook-api-key-0123456789"
 	t.Setenv("SCOPELINE_TEST_HOOK_KEY", key)
-	requested := func(tx *engine.Transaction, s string) bool { return slices.Contains(tx.Requested, s) }
+	requested := func(tx engine.View, s string) bool { return slices.Contains(tx.Requested(), s) }
 	loader := goLoader{
-		"chatty": func(tx *engine.Transaction) (*engine.HookResult, error) {
+		"chatty": func(tx engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{
 				Logs: []string{"calling upstream with key " + key},
 				Ops:  []engine.HookOp{{Kind: engine.HookSetClaim, Name: "tier", Value: []byte(`"gold"`), Reason: "upstream (key " + key + ") said so"}},
 			}, nil
 		},
-		"flaky-skip": func(tx *engine.Transaction) (*engine.HookResult, error) {
+		"flaky-skip": func(tx engine.View) (*engine.HookResult, error) {
 			if requested(tx, "write:users") {
 				return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("upstream with key " + key + " too slow")}
 			}
 			return nil, nil
 		},
-		"flaky-deny": func(tx *engine.Transaction) (*engine.HookResult, error) {
+		"flaky-deny": func(tx engine.View) (*engine.HookResult, error) {
 			if requested(tx, "delete:users") {
 				return nil, &engine.HookFault{Kind: "trap", Err: errors.New("unreachable " + key)}
 			}
@@ -335,7 +338,7 @@ func TestHookFailuresAndSecrets(t *testing.T) {
 	}
 	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
 	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(hookTenant),
-		Options: []engine.Option{engine.WithAuditor(p), engine.WithHookLoader(loader)}})
+		Server: server.Config{Auditor: p, Hooks: loader}})
 	c := newTokenClient(srv)
 	r := newResults()
 	c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users")
@@ -413,7 +416,7 @@ func TestUserFlowEvents(t *testing.T) {
 	srv := startIssuer(t, p)
 	cfg := &oauth2.Config{
 		ClientID:    "demo-spa",
-		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
 		RedirectURL: "http://localhost:3000/callback",
 		Scopes:      []string{"openid", "read:users"},
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/scopeline/scopeline/engine/server"
+
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/enginetest"
@@ -74,20 +76,20 @@ func TestEventsMatchSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	loader := goLoader{
-		"chatty": func(*engine.Transaction) (*engine.HookResult, error) {
+		"chatty": func(engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{Logs: []string{"hi"}}, nil
 		},
-		"flaky-skip": func(tx *engine.Transaction) (*engine.HookResult, error) {
-			if len(tx.Requested) > 1 {
+		"flaky-skip": func(tx engine.View) (*engine.HookResult, error) {
+			if len(tx.Requested()) > 1 {
 				return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("slow")}
 			}
 			return nil, nil
 		},
-		"flaky-deny": func(*engine.Transaction) (*engine.HookResult, error) { return nil, nil },
+		"flaky-deny": func(engine.View) (*engine.HookResult, error) { return nil, nil },
 	}
 	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
 	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(hookTenant),
-		Options: []engine.Option{engine.WithAuditor(p), engine.WithHookLoader(loader)}})
+		Server: server.Config{Auditor: p, Hooks: loader}})
 	c := newTokenClient(srv)
 	r := newResults()
 	c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users")             // issued

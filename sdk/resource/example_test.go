@@ -13,8 +13,9 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/examples/quickstart"
 	"github.com/scopeline/scopeline/sdk/resource"
@@ -206,7 +207,7 @@ func runDemoIssuer(path string, wrap func(http.Handler) http.Handler) (issuerURL
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	issuerURL = "http://" + srv.Listener.Addr().String() + path
-	iss, err := engine.New(context.Background(), t, ks, engine.WithIssuer(issuerURL))
+	iss, err := server.New(context.Background(), t, ks, server.Config{Issuer: issuerURL})
 	if err != nil {
 		panic(err)
 	}
@@ -217,7 +218,7 @@ func runDemoIssuer(path string, wrap func(http.Handler) http.Handler) (issuerURL
 	srv.Start()
 	token = func(scopes ...string) string {
 		cc := clientcredentials.Config{ClientID: demoClient, ClientSecret: demoSecret,
-			TokenURL: strings.TrimSuffix(issuerURL, "/") + engine.PathToken,
+			TokenURL: strings.TrimSuffix(issuerURL, "/") + endpoint.PathToken,
 			Scopes:   scopes, AuthStyle: oauth2.AuthStyleInHeader}
 		tok, err := cc.Token(context.Background())
 		if err != nil {

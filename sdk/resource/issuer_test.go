@@ -16,7 +16,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/sdk/resource"
 )
@@ -75,9 +75,9 @@ func startIssuer(tb testing.TB) *issuer {
 		Wrap: func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				switch {
-				case r.URL.Path == engine.PathJWKS:
+				case r.URL.Path == endpoint.PathJWKS:
 					is.jwksFetches.Add(1)
-				case strings.HasPrefix(r.URL.Path, engine.PathOAuthMeta) && is.hideOAuthMetadata.Load():
+				case strings.HasPrefix(r.URL.Path, endpoint.PathOAuthMeta) && is.hideOAuthMetadata.Load():
 					http.NotFound(w, r)
 					return
 				case strings.HasPrefix(r.URL.Path, "/.well-known/"):

@@ -10,7 +10,7 @@ import (
 
 func TestLimiter(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := New(3, time.Minute, 100)
+	l := NewLimiter(3, time.Minute, 100)
 	for i := range 3 {
 		if w := l.Delay("alice", t0); w != 0 {
 			t.Fatalf("attempt %d: wait %s", i, w)
@@ -37,7 +37,7 @@ func TestLimiter(t *testing.T) {
 
 func TestTake(t *testing.T) {
 	t0 := time.Now()
-	l := New(2, time.Second, 10)
+	l := NewLimiter(2, time.Second, 10)
 	if l.Take("ip", t0) != 0 || l.Take("ip", t0) != 0 {
 		t.Fatal("the burst is allowed")
 	}
@@ -51,7 +51,7 @@ func TestTake(t *testing.T) {
 
 func TestBoundedMemory(t *testing.T) {
 	t0 := time.Now()
-	l := New(1, time.Hour, 50)
+	l := NewLimiter(1, time.Hour, 50)
 	for i := range 10_000 {
 		l.Fail(fmt.Sprint("k", i), t0.Add(time.Duration(i)*time.Millisecond))
 	}
@@ -63,7 +63,7 @@ func TestBoundedMemory(t *testing.T) {
 		t.Error("the newest key was forgotten")
 	}
 	// Keys whose bucket refilled are dropped first.
-	l2 := New(1, time.Second, 2)
+	l2 := NewLimiter(1, time.Second, 2)
 	l2.Fail("old", t0)
 	l2.Fail("mid", t0.Add(2*time.Second))
 	l2.Fail("new", t0.Add(2*time.Second)) // "old" refilled: dropped
@@ -73,7 +73,7 @@ func TestBoundedMemory(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
-	l := New(5, time.Second, 100)
+	l := NewLimiter(5, time.Second, 100)
 	var wg sync.WaitGroup
 	now := time.Now()
 	for i := range 8 {
@@ -96,7 +96,7 @@ func TestConcurrent(t *testing.T) {
 // IP address, say) when the table is full of keys still being limited.
 func BenchmarkNewKeyWhenFull(b *testing.B) {
 	const size = 100_000
-	l := New(5, time.Minute, size)
+	l := NewLimiter(5, time.Minute, size)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range size {
 		l.Fail(strconv.Itoa(i), now)

@@ -1,7 +1,8 @@
-package engine
+package pages
 
 import (
 	"crypto/cipher"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
-	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine"
 )
+
+var b64 = base64.RawURLEncoding
 
 // An authorization request is not stored while nobody has signed in: the
 // issuer seals it (XChaCha20-Poly1305, authenticated encryption) and the
@@ -32,59 +35,80 @@ const (
 )
 
 var (
-	errSealedMalformed = errors.New("engine: malformed sealed request")
-	errSealedKey       = errors.New("engine: sealed request: unknown key")
-	errSealedTooLarge  = errors.New("engine: sealed request too large")
+	errSealedMalformed = errors.New("pages: malformed sealed request")
+	errSealedKey       = errors.New("pages: sealed request: unknown key")
+	errSealedTooLarge  = errors.New("pages: sealed request too large")
 )
 
-// sealers derives the sealing AEAD of every key in ks, by key id.
-func sealers(ks *keys.Set) (map[string]cipher.AEAD, error) {
-	out := make(map[string]cipher.AEAD, len(ks.Keys()))
+// sealers are the sealing keys of a snapshot: the AEAD derived from each
+// key of its set, by key id, and the key new requests are sealed with
+// (the current key of the tenant's algorithm). err is set when they
+// cannot be derived.
+type sealers struct {
+	aeads map[string]cipher.AEAD
+	kid   string
+	err   error
+}
+
+// newSealers derives the sealers of s, once per snapshot.
+func newSealers(s *engine.Snapshot) *sealers {
+	ks := s.Keys()
+	out := &sealers{aeads: make(map[string]cipher.AEAD, len(ks.Keys()))}
 	for _, k := range ks.Keys() {
 		secret, err := k.DeriveSecret(sealLabel, chacha20poly1305.KeySize)
 		if err != nil {
-			return nil, err
+			return &sealers{err: err}
 		}
 		aead, err := chacha20poly1305.NewX(secret)
 		if err != nil {
-			return nil, fmt.Errorf("engine: sealing key: %w", err)
+			return &sealers{err: fmt.Errorf("pages: sealing key: %w", err)}
 		}
-		out[k.ID] = aead
+		out.aeads[k.ID] = aead
 	}
-	return out, nil
+	if k, ok := ks.Signing(s.Tenant().Algorithm); ok {
+		out.kid = k.ID
+	}
+	if _, ok := out.aeads[out.kid]; !ok {
+		out.err = errors.New("pages: no current key to seal requests with")
+	}
+	return out
 }
 
-// sealRequest seals ar with the snapshot's sealing key:
+// seal seals ar with the sealing key of snapshot s:
 // base64url(version, len(kid), kid, nonce, ciphertext), whose header and
 // the issuer are the additional data.
-func (s *snapshot) sealRequest(ar *authRequest, random io.Reader) (string, error) {
+func (pg *Pages) seal(s *engine.Snapshot, ar *authRequest) (string, error) {
 	plain, err := json.Marshal(ar)
 	if err != nil {
 		return "", err
 	}
-	kid := s.keys.sealKID
-	aead := s.keys.sealers[kid]
+	sl := pg.sealers.Of(s)
+	if sl.err != nil {
+		return "", sl.err
+	}
+	kid := sl.kid
+	aead := sl.aeads[kid]
 	if len(kid) > 255 {
-		return "", fmt.Errorf("engine: sealing key id %q too long", kid)
+		return "", fmt.Errorf("pages: sealing key id %q too long", kid)
 	}
 	hdr := append([]byte{sealVersion, byte(len(kid))}, kid...)
 	out := make([]byte, len(hdr), len(hdr)+aead.NonceSize()+len(plain)+aead.Overhead())
 	copy(out, hdr)
 	nonce := out[len(hdr) : len(hdr)+aead.NonceSize()]
 	out = out[:len(hdr)+aead.NonceSize()]
-	if _, err := io.ReadFull(random, nonce); err != nil {
-		return "", fmt.Errorf("engine: randomness: %w", err)
+	if _, err := io.ReadFull(pg.cfg.Rand, nonce); err != nil {
+		return "", fmt.Errorf("pages: randomness: %w", err)
 	}
-	out = aead.Seal(out, nonce, plain, sealAD(hdr, s.issuer))
+	out = aead.Seal(out, nonce, plain, sealAD(hdr, s.Issuer()))
 	if b64.EncodedLen(len(out)) > maxSealedLen {
 		return "", errSealedTooLarge
 	}
 	return b64.EncodeToString(out), nil
 }
 
-// openRequest opens what sealRequest made. It checks only that the issuer
-// made it; the caller checks its age and browser binding.
-func (s *snapshot) openRequest(sealed string) (*authRequest, error) {
+// open opens what seal made. It checks only that the issuer made it; the
+// caller checks its age and browser binding.
+func (pg *Pages) open(s *engine.Snapshot, sealed string) (*authRequest, error) {
 	if sealed == "" || len(sealed) > maxSealedLen {
 		return nil, errSealedMalformed
 	}
@@ -93,7 +117,7 @@ func (s *snapshot) openRequest(sealed string) (*authRequest, error) {
 		return nil, errSealedMalformed
 	}
 	hdr := raw[:2+int(raw[1])]
-	aead, ok := s.keys.sealers[string(hdr[2:])]
+	aead, ok := pg.sealers.Of(s).aeads[string(hdr[2:])]
 	if !ok {
 		return nil, errSealedKey
 	}
@@ -101,7 +125,7 @@ func (s *snapshot) openRequest(sealed string) (*authRequest, error) {
 	if len(rest) < aead.NonceSize()+aead.Overhead() {
 		return nil, errSealedMalformed
 	}
-	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], sealAD(hdr, s.issuer))
+	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], sealAD(hdr, s.Issuer()))
 	if err != nil {
 		return nil, errSealedMalformed
 	}

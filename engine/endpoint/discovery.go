@@ -1,9 +1,12 @@
-package engine
+package endpoint
 
 import (
 	"encoding/json"
+	"net/http"
 	"slices"
 
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/internal/httpx"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -41,19 +44,21 @@ type Metadata struct {
 	ServiceDocumentation                 string   `json:"service_documentation,omitempty"`
 }
 
-// Metadata returns the metadata document for tenant t.
-func (i *Issuer) Metadata(t *tenant.Tenant) *Metadata {
+// NewMetadata returns the metadata document of snapshot s, for an issuer
+// that answers grantTypes.
+func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
+	t, iss := s.Tenant(), s.Issuer()
 	return &Metadata{
-		Issuer:                               i.issuer,
-		AuthorizationEndpoint:                i.endpoint(PathAuthorize),
-		TokenEndpoint:                        i.endpoint(PathToken),
-		UserinfoEndpoint:                     i.endpoint(PathUserinfo),
-		JWKSURI:                              i.endpoint(PathJWKS),
+		Issuer:                               iss,
+		AuthorizationEndpoint:                URL(iss, PathAuthorize),
+		TokenEndpoint:                        URL(iss, PathToken),
+		UserinfoEndpoint:                     URL(iss, PathUserinfo),
+		JWKSURI:                              URL(iss, PathJWKS),
 		ScopesSupported:                      append(slices.Clone(tenant.OIDCScopes), t.Scopes()...),
 		ResponseTypesSupported:               []string{"code"},
 		ResponseModesSupported:               []string{"query"},
-		GrantTypesSupported:                  []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken},
-		TokenEndpointAuthMethodsSupported:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
+		GrantTypesSupported:                  grantTypes,
+		TokenEndpointAuthMethodsSupported:    []string{engine.AuthSecretBasic, engine.AuthSecretPost, engine.AuthNone},
 		CodeChallengeMethodsSupported:        []string{"S256"},
 		AccessTokenSigningAlgValuesSupported: t.AccessTokenAlgorithms(),
 		ClaimsSupported: append([]string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
@@ -63,12 +68,33 @@ func (i *Issuer) Metadata(t *tenant.Tenant) *Metadata {
 	}
 }
 
-func (i *Issuer) discoveryDocs(t *tenant.Tenant) map[string][]byte {
-	m := i.Metadata(t)
+// discoveryDocs encodes the metadata documents of s once.
+func discoveryDocs(s *engine.Snapshot, grantTypes []string) map[string][]byte {
+	t := s.Tenant()
+	m := NewMetadata(s, grantTypes)
 	oauth, _ := json.Marshal(m)
 	oidc := *m
 	oidc.SubjectTypesSupported = []string{"public"}
 	oidc.IDTokenSigningAlgValuesSupported = t.IDTokenAlgorithms()
 	openid, _ := json.Marshal(&oidc)
 	return map[string][]byte{"oauth": oauth, "openid": openid}
+}
+
+// handleDiscovery serves the snapshot's metadata document of kind
+// (oauth: RFC 8414; openid: OpenID Connect Discovery).
+func (e *Endpoints) handleDiscovery(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !httpx.GetOrHead(w, r) {
+			return
+		}
+		s := e.iss.Acquire()
+		if s == nil {
+			httpx.WriteError(w, engine.ErrTemporarilyUnavailable, false)
+			return
+		}
+		defer s.Release()
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(e.docs.Of(s)[kind])
+	}
 }

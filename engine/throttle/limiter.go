@@ -1,5 +1,3 @@
-// Package throttle limits attempts per key (a user name, an IP address)
-// with a token bucket per key, in bounded memory.
 package throttle
 
 import (
@@ -29,8 +27,9 @@ type bucket struct {
 	at     time.Time
 }
 
-// New returns a Limiter.
-func New(burst int, refill time.Duration, max int) *Limiter {
+// NewLimiter returns a Limiter of burst attempts, one more every refill,
+// for at most max keys.
+func NewLimiter(burst int, refill time.Duration, max int) *Limiter {
 	return &Limiter{burst: float64(burst), refill: refill, max: max, keys: map[string]*bucket{}}
 }
 

@@ -40,3 +40,35 @@ type Decision struct {
 type Auditor interface {
 	Record(ctx context.Context, d *Decision) error
 }
+
+// LoginOutcome is how a sign-in attempt at the hosted login page ended.
+type LoginOutcome string
+
+// The sign-in outcomes.
+const (
+	LoginSucceeded LoginOutcome = "succeeded"
+	LoginFailed    LoginOutcome = "failed"
+	LoginThrottled LoginOutcome = "throttled"
+)
+
+// Login is the record of one sign-in attempt. It never holds the password;
+// for a failure it holds the login name as typed, which may be a mistyped
+// password: auditors should treat it as sensitive.
+type Login struct {
+	Outcome   LoginOutcome
+	Issuer    string
+	Time      time.Time
+	RequestID string
+	ClientID  string
+	// UserID is set when the sign-in succeeded; LoginName is what was typed.
+	UserID    string
+	LoginName string
+	IP        string
+	UserAgent string
+}
+
+// LoginAuditor is an Auditor that also records sign-in attempts at the
+// hosted login page, which uses it when its Auditor implements it.
+type LoginAuditor interface {
+	RecordLogin(ctx context.Context, l *Login) error
+}

@@ -1,4 +1,4 @@
-package engine
+package pages
 
 import (
 	"bytes"
@@ -10,26 +10,29 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/internal/httpx"
 )
 
 //go:embed templates
 var templateFS embed.FS
 
-// pages renders the hosted login, consent and message pages: plain
+// templates renders the hosted login, consent and message pages: plain
 // server-side HTML, no JavaScript, styles allowed by hash only.
-type pages struct {
+type templates struct {
 	tmpl      *template.Template
 	style     template.CSS
 	styleHash string
 }
 
-func newPages() *pages {
+func newTemplates() *templates {
 	css, err := templateFS.ReadFile("templates/style.css")
 	if err != nil {
 		panic(err) // embedded: cannot happen
 	}
 	sum := sha256.Sum256(css)
-	return &pages{
+	return &templates{
 		tmpl:      template.Must(template.ParseFS(templateFS, "templates/*.html")),
 		style:     template.CSS(css),
 		styleHash: "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'",
@@ -65,23 +68,23 @@ type scopeItem struct{ Name, Description string }
 // render writes a page with strict security headers. formTargets are the
 // origins (besides the issuer's) that a form on the page may end up
 // redirecting to: browsers apply form-action to redirects after a post.
-func (i *Issuer) render(w http.ResponseWriter, status int, name string, p *page, formTargets ...string) {
-	pg := i.flows.pages
-	p.Style = pg.style
+func (pg *Pages) render(w http.ResponseWriter, status int, name string, p *page, formTargets ...string) {
+	tm := pg.tmpl
+	p.Style = tm.style
 	var buf bytes.Buffer
-	if err := pg.tmpl.ExecuteTemplate(&buf, name, p); err != nil {
-		i.log.Error("rendering a page", "page", name, "err", err)
+	if err := tm.tmpl.ExecuteTemplate(&buf, name, p); err != nil {
+		pg.cfg.Log.Error("rendering a page", "page", name, "err", err)
 		http.Error(w, "server error", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+pg.styleHash+"; form-action 'self'"+
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+tm.styleHash+"; form-action 'self'"+
 		formSources(formTargets)+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	noStore(h)
+	httpx.NoStore(h)
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
@@ -107,16 +110,16 @@ func formSources(targets []string) string {
 
 // errorPage shows an error to the user, never redirecting anywhere: for
 // requests whose client or redirect URI could not be trusted.
-func (i *Issuer) errorPage(w http.ResponseWriter, status int, title, msg string) {
-	i.render(w, status, "message.html", &page{Title: title, Message: msg, Alert: true})
+func (pg *Pages) errorPage(w http.ResponseWriter, status int, title, msg string) {
+	pg.render(w, status, "message.html", &page{Title: title, Message: msg, Alert: true})
 }
 
 // acquirePage returns the current snapshot, or shows that the issuer is
 // shutting down and returns nil. The caller releases the snapshot.
-func (i *Issuer) acquirePage(w http.ResponseWriter) *snapshot {
-	s := i.acquire()
+func (pg *Pages) acquirePage(w http.ResponseWriter) *engine.Snapshot {
+	s := pg.iss.Acquire()
 	if s == nil {
-		i.errorPage(w, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
+		pg.errorPage(w, http.StatusServiceUnavailable, "Unavailable", "The server is shutting down. Try again in a moment.")
 	}
 	return s
 }
@@ -128,10 +131,10 @@ const (
 	cookieSession = "scopeline-session"
 )
 
-func (i *Issuer) secureCookies() bool { return strings.HasPrefix(i.issuer, "https://") }
+func (pg *Pages) secureCookies() bool { return strings.HasPrefix(pg.iss.IssuerURL(), "https://") }
 
-func (i *Issuer) cookieName(base string) string {
-	if i.secureCookies() {
+func (pg *Pages) cookieName(base string) string {
+	if pg.secureCookies() {
 		return "__Host-" + base
 	}
 	return base
@@ -139,20 +142,20 @@ func (i *Issuer) cookieName(base string) string {
 
 // setCookie sets an HttpOnly, SameSite=Lax cookie for path /; maxAge 0 makes
 // it last the browser session, below 0 deletes it.
-func (i *Issuer) setCookie(w http.ResponseWriter, base, value string, maxAge int) {
+func (pg *Pages) setCookie(w http.ResponseWriter, base, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     i.cookieName(base),
+		Name:     pg.cookieName(base),
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   i.secureCookies(),
+		Secure:   pg.secureCookies(),
 		SameSite: http.SameSiteLaxMode,
 	})
 }
 
-func (i *Issuer) cookie(r *http.Request, base string) string {
-	c, err := r.Cookie(i.cookieName(base))
+func (pg *Pages) cookie(r *http.Request, base string) string {
+	c, err := r.Cookie(pg.cookieName(base))
 	if err != nil || len(c.Value) > 128 {
 		return ""
 	}

@@ -1,10 +1,11 @@
-package engine
+package pages
 
 import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,9 +15,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/internal/form"
+	"github.com/scopeline/scopeline/engine/internal/httpx"
+	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/userflow"
 )
 
 // authorizeErrorCodes are the error codes an authorization response may
@@ -30,8 +36,8 @@ var authorizeErrorCodes = []string{
 }
 
 var (
-	errLoginRequired   = &Error{Code: "login_required", Status: http.StatusBadRequest}
-	errConsentRequired = &Error{Code: "consent_required", Status: http.StatusBadRequest}
+	errLoginRequired   = engine.NewError("login_required", http.StatusBadRequest)
+	errConsentRequired = engine.NewError("consent_required", http.StatusBadRequest)
 	// A code_challenge is BASE64URL(SHA-256(verifier)): 43 characters.
 	validChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 )
@@ -39,88 +45,88 @@ var (
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, §4.1.1):
 // GET, or POST as OpenID Connect allows. Nothing is stored for a request
 // until somebody signs in: it goes to the login page sealed (sealed.go).
-func (i *Issuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+func (pg *Pages) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		i.errorPage(w, http.StatusMethodNotAllowed, "Request refused", "The authorization endpoint accepts GET and POST only.")
+		pg.errorPage(w, http.StatusMethodNotAllowed, "Request refused", "The authorization endpoint accepts GET and POST only.")
 		return
 	}
-	s := i.acquirePage(w)
+	s := pg.acquirePage(w)
 	if s == nil {
 		return
 	}
-	defer s.release()
-	ctx, now := r.Context(), i.now()
-	if wait := i.throttles.authorizeNetwork.Take(ctx, i.networkKey(i.clientIP(r)), now); wait > 0 {
-		w.Header().Set("Retry-After", retryAfter(wait))
-		i.errorPage(w, http.StatusTooManyRequests, "Too many requests", "Too many sign-in requests from your network. Wait a moment and try again.")
+	defer s.Release()
+	ctx, now := r.Context(), pg.cfg.Now()
+	if wait := pg.authorizeNetwork.Take(ctx, pg.cfg.Networks.Key(pg.cfg.Proxies.ClientIP(r)), now); wait > 0 {
+		w.Header().Set("Retry-After", text.RetryAfter(wait))
+		pg.errorPage(w, http.StatusTooManyRequests, "Too many requests", "Too many sign-in requests from your network. Wait a moment and try again.")
 		return
 	}
 
 	params, err := authorizeParams(r)
 	if err != nil {
-		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application sent a malformed request: "+err.Error()+".")
+		pg.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application sent a malformed request: "+err.Error()+".")
 		return
 	}
 	if params.Get("client_id") == "" {
-		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application did not say who it is (client_id is missing).")
+		pg.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application did not say who it is (client_id is missing).")
 		return
 	}
-	c, redirectURI, why := verifyClient(s.tenant, params)
+	c, redirectURI, why := verifyClient(s.Tenant(), params)
 	if c == nil {
-		i.log.Info("authorization request refused before its client was verified", "request_id", RequestID(ctx),
-			"client_id", truncate(params.Get("client_id"), 255), "redirect_uri", truncate(params.Get("redirect_uri"), 512), "reason", why)
-		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", clientNotVerified)
+		pg.cfg.Log.Info("authorization request refused before its client was verified", "request_id", httpx.RequestID(ctx),
+			"client_id", text.Truncate(params.Get("client_id"), 255), "redirect_uri", text.Truncate(params.Get("redirect_uri"), 512), "reason", why)
+		pg.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", clientNotVerified)
 		return
 	}
 	state := params.Get("state")
 	if len(state) > MaxStateLen {
 		state = "" // not echoed: too long to be trusted
 	}
-	fail := func(e *Error) { i.redirectError(w, r, redirectURI, state, e) }
-	ar, e := parseAuthorize(s.tenant, c, params)
+	fail := func(e *engine.Error) { pg.redirectError(w, r, redirectURI, state, e) }
+	ar, e := parseAuthorize(s.Tenant(), c, params)
 	if e != nil {
 		fail(e)
 		return
 	}
 	ar.RedirectURI, ar.State = redirectURI, state
 
-	browser := i.cookie(r, cookieBrowser)
+	browser := pg.cookie(r, cookieBrowser)
 	if browser == "" {
-		if browser, err = i.randomToken(); err != nil {
-			fail(ErrServerError.Wrap(err))
+		if browser, err = userflow.RandomToken(pg.cfg.Rand); err != nil {
+			fail(engine.ErrServerError.Wrap(err))
 			return
 		}
-		i.setCookie(w, cookieBrowser, browser, 0)
+		pg.setCookie(w, cookieBrowser, browser, 0)
 	}
 	ar.Binding = storage.Hash(browser)
 	ar.Created = now
 
-	if sess := i.session(ctx, s.tenant, r, now); sess != nil && !ar.forcesLogin(sess.AuthTime, now) {
+	if sess := pg.session(ctx, s.Tenant(), r, now); sess != nil && !ar.forcesLogin(sess.AuthTime, now) {
 		ar.UserID, ar.AuthTime = sess.UserID, sess.AuthTime
 	} else if slices.Contains(ar.Prompt, "none") {
 		fail(errLoginRequired.WithDescription("the user is not signed in"))
 		return
 	}
 	if ar.UserID != "" { // signed in: stored only if consent is asked
-		i.proceed(w, r, s, ar)
+		pg.proceed(w, r, s, ar)
 		return
 	}
-	i.toLogin(w, r, s, ar)
+	pg.toLogin(w, r, s, ar)
 }
 
 // toLogin sends the browser to the login page with the request sealed.
-func (i *Issuer) toLogin(w http.ResponseWriter, r *http.Request, s *snapshot, ar *authRequest) {
-	sealed, err := s.sealRequest(ar, i.rand)
+func (pg *Pages) toLogin(w http.ResponseWriter, r *http.Request, s *engine.Snapshot, ar *authRequest) {
+	sealed, err := pg.seal(s, ar)
 	if err != nil {
-		e := ErrServerError.Wrap(err)
+		e := engine.ErrServerError.Wrap(err)
 		if errors.Is(err, errSealedTooLarge) {
-			e = ErrInvalidRequest.WithDescription("the authorization request is too large (state, nonce, scope and redirect_uri together)")
+			e = engine.ErrInvalidRequest.WithDescription("the authorization request is too large (state, nonce, scope and redirect_uri together)")
 		}
-		i.redirectError(w, r, ar.RedirectURI, ar.State, e)
+		pg.redirectError(w, r, ar.RedirectURI, ar.State, e)
 		return
 	}
-	http.Redirect(w, r, i.pathPrefix()+PathLogin+"?request="+url.QueryEscape(sealed), http.StatusSeeOther)
+	http.Redirect(w, r, pg.prefix+endpoint.PathLogin+"?request="+url.QueryEscape(sealed), http.StatusSeeOther)
 }
 
 // clientNotVerified is the one answer to every authorization request whose
@@ -135,11 +141,11 @@ func authorizeParams(r *http.Request) (url.Values, error) {
 	if r.Method != http.MethodPost {
 		return form.Parse(r.URL.RawQuery, "resource")
 	}
-	p, err := readForm(r, MaxTokenRequestBytes, "resource")
+	p, err := httpx.ReadForm(r, endpoint.MaxTokenRequestBytes, "resource")
 	switch {
-	case errors.Is(err, errNotForm):
+	case errors.Is(err, httpx.ErrNotForm):
 		return nil, errors.New("Content-Type must be application/x-www-form-urlencoded")
-	case errors.Is(err, errFormTooLarge), errors.Is(err, errFormUnreadable):
+	case errors.Is(err, httpx.ErrFormTooLarge), errors.Is(err, httpx.ErrFormUnreadable):
 		return nil, errors.New("the request body is too large or unreadable")
 	}
 	return p, err
@@ -221,61 +227,61 @@ func isLoopbackIP(host string) bool {
 
 // parseAuthorize validates the rest of an authorization request, whose
 // errors go back to the client's redirect URI.
-func parseAuthorize(t *tenant.Tenant, c *tenant.Client, p url.Values) (*authRequest, *Error) {
+func parseAuthorize(t *tenant.Tenant, c *tenant.Client, p url.Values) (*authRequest, *engine.Error) {
 	ar := &authRequest{ClientID: c.ID, RedirectGiven: p.Has("redirect_uri"), MaxAge: -1}
 	switch {
 	case p.Has("request"):
-		return nil, &Error{Code: "request_not_supported", Description: "request objects are not supported", Status: 400}
+		return nil, engine.NewError("request_not_supported", http.StatusBadRequest).WithDescription("request objects are not supported")
 	case p.Has("request_uri"):
-		return nil, &Error{Code: "request_uri_not_supported", Description: "request_uri is not supported", Status: 400}
+		return nil, engine.NewError("request_uri_not_supported", http.StatusBadRequest).WithDescription("request_uri is not supported")
 	case !p.Has("response_type"):
-		return nil, ErrInvalidRequest.WithDescription("response_type is required")
+		return nil, engine.ErrInvalidRequest.WithDescription("response_type is required")
 	case p.Get("response_type") != "code":
-		return nil, (&Error{Code: "unsupported_response_type", Status: 400}).WithDescription("only response_type=code is supported")
+		return nil, engine.NewError("unsupported_response_type", http.StatusBadRequest).WithDescription("only response_type=code is supported")
 	case p.Has("response_mode") && p.Get("response_mode") != "query":
-		return nil, ErrInvalidRequest.WithDescription("only response_mode=query is supported")
+		return nil, engine.ErrInvalidRequest.WithDescription("only response_mode=query is supported")
 	case len(p.Get("state")) > MaxStateLen:
-		return nil, ErrInvalidRequest.WithDescription("state is longer than %d bytes", MaxStateLen)
+		return nil, engine.ErrInvalidRequest.WithDescription("state is longer than %d bytes", MaxStateLen)
 	}
 
 	challenge, method := p.Get("code_challenge"), p.Get("code_challenge_method")
 	switch {
 	case challenge == "" && method != "":
-		return nil, ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge")
+		return nil, engine.ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge")
 	case challenge == "" && !c.Type.Confidential():
-		return nil, ErrInvalidRequest.WithDescription("PKCE is required for public clients: send code_challenge with code_challenge_method=S256")
+		return nil, engine.ErrInvalidRequest.WithDescription("PKCE is required for public clients: send code_challenge with code_challenge_method=S256")
 	case challenge != "" && method != "S256":
-		return nil, ErrInvalidRequest.WithDescription("code_challenge_method must be S256 (plain is not supported)")
+		return nil, engine.ErrInvalidRequest.WithDescription("code_challenge_method must be S256 (plain is not supported)")
 	case challenge != "" && !validChallenge.MatchString(challenge):
-		return nil, ErrInvalidRequest.WithDescription("code_challenge must be the 43-character base64url SHA-256 of the code_verifier")
+		return nil, engine.ErrInvalidRequest.WithDescription("code_challenge must be the 43-character base64url SHA-256 of the code_verifier")
 	}
 	ar.Challenge = challenge
 
-	all, err := requestedScope(p.Get("scope"), p.Has("scope"))
+	all, err := engine.RequestedScopes(p.Get("scope"), p.Has("scope"))
 	if err != nil {
-		return nil, AsError(err)
+		return nil, engine.AsError(err)
 	}
 	if all != nil {
-		ar.Identity, ar.Requested = splitScopes(all)
+		ar.Identity, ar.Requested = userflow.SplitScopes(all)
 	}
 	if ar.Nonce = p.Get("nonce"); len(ar.Nonce) > MaxStateLen {
-		return nil, ErrInvalidRequest.WithDescription("nonce is longer than %d bytes", MaxStateLen)
+		return nil, engine.ErrInvalidRequest.WithDescription("nonce is longer than %d bytes", MaxStateLen)
 	}
 	if prompt := p.Get("prompt"); prompt != "" {
 		for _, v := range strings.Fields(prompt) {
 			if !slices.Contains([]string{"none", "login", "consent", "select_account"}, v) {
-				return nil, ErrInvalidRequest.WithDescription("unknown prompt value %q", truncate(v, 32))
+				return nil, engine.ErrInvalidRequest.WithDescription("unknown prompt value %q", text.Truncate(v, 32))
 			}
 			ar.Prompt = append(ar.Prompt, v)
 		}
 		if slices.Contains(ar.Prompt, "none") && len(ar.Prompt) > 1 {
-			return nil, ErrInvalidRequest.WithDescription("prompt=none cannot be combined with other values")
+			return nil, engine.ErrInvalidRequest.WithDescription("prompt=none cannot be combined with other values")
 		}
 	}
 	if v := p.Get("max_age"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return nil, ErrInvalidRequest.WithDescription("max_age must be a non-negative number of seconds")
+			return nil, engine.ErrInvalidRequest.WithDescription("max_age must be a non-negative number of seconds")
 		}
 		ar.MaxAge = n
 	}
@@ -283,17 +289,17 @@ func parseAuthorize(t *tenant.Tenant, c *tenant.Client, p url.Values) (*authRequ
 		ar.LoginHint = ""
 	}
 
-	api, err := resolveAPI(t, &TokenRequest{Audience: p.Get("audience"), Resource: p["resource"]})
+	api, err := engine.ResolveAPI(t, p.Get("audience"), p["resource"])
 	if err != nil {
-		return nil, AsError(err)
+		return nil, engine.AsError(err)
 	}
 	ar.API = api.Identifier
 	if g, ok := t.Grant(c.ID, api.Identifier); !ok || !g.ForUser {
-		return nil, ErrAccessDenied.WithDescription("client %q is not granted user access to %q", c.ID, api.Identifier)
+		return nil, engine.ErrAccessDenied.WithDescription("client %q is not granted user access to %q", c.ID, api.Identifier)
 	}
 	for _, s := range ar.Requested {
 		if !api.Defines(s) {
-			return nil, ErrInvalidScope.WithDescription("scope %q is not defined by %q", s, api.Identifier)
+			return nil, engine.ErrInvalidScope.WithDescription("scope %q is not defined by %q", s, api.Identifier)
 		}
 	}
 	return ar, nil
@@ -309,97 +315,97 @@ func (ar *authRequest) forcesLogin(authTime, now time.Time) bool {
 }
 
 // redirectError sends an error back to the client's verified redirect URI.
-func (i *Issuer) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *Error) {
-	if e.Status >= 500 {
-		i.log.Error("authorization request failed", "request_id", RequestID(r.Context()), "error", e.Code, "cause", errString(e.Unwrap()))
+func (pg *Pages) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *engine.Error) {
+	if e.Status() >= 500 {
+		pg.cfg.Log.Error("authorization request failed", "request_id", httpx.RequestID(r.Context()), "error", e.Code(), "cause", fmt.Sprint(e.Unwrap()))
 	}
-	code := e.Code
+	code := e.Code()
 	if !slices.Contains(authorizeErrorCodes, code) {
-		code = ErrAccessDenied.Code
+		code = engine.ErrAccessDenied.Code()
 	}
 	q := url.Values{"error": {code}}
-	if e.Description != "" {
-		q.Set("error_description", e.Description)
+	if e.Description() != "" {
+		q.Set("error_description", e.Description())
 	}
 	if state != "" {
 		q.Set("state", state)
 	}
-	noStore(w.Header())
+	httpx.NoStore(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, i.redirectTo(redirectURI, q), http.StatusSeeOther)
+	http.Redirect(w, r, pg.redirectTo(redirectURI, q), http.StatusSeeOther)
 }
 
 // storeAuthRequest stores a request waiting for the user's consent: the
 // only requests kept on the server before their code, made by signed-in
 // users only, at most rulePendingUser's allowance per user. It returns the
 // request's id.
-func (i *Issuer) storeAuthRequest(ctx context.Context, ar *authRequest) (string, error) {
-	if wait := i.throttles.pendingUser.Take(ctx, "user:"+ar.UserID, i.now()); wait > 0 {
-		return "", ErrTemporarilyUnavailable.WithDescription("too many sign-ins of this user are waiting for consent; try again later").WithRetryAfter(wait)
+func (pg *Pages) storeAuthRequest(ctx context.Context, ar *authRequest) (string, error) {
+	if wait := pg.pendingUser.Take(ctx, "user:"+ar.UserID, pg.cfg.Now()); wait > 0 {
+		return "", engine.ErrTemporarilyUnavailable.WithDescription("too many sign-ins of this user are waiting for consent; try again later").WithRetryAfter(wait)
 	}
 	data, err := json.Marshal(ar)
 	if err != nil {
 		return "", err
 	}
-	id, err := i.randomToken()
+	id, err := userflow.RandomToken(pg.cfg.Rand)
 	if err != nil {
 		return "", err
 	}
 	rec := &storage.AuthRequest{ID: id, Expires: ar.Created.Add(AuthRequestLifetime), Data: data}
-	return id, i.flows.storage.CreateAuthRequest(ctx, rec, i.now())
+	return id, pg.cfg.Storage.CreateAuthRequest(ctx, rec, pg.cfg.Now())
 }
 
 // dropAuthRequest deletes a stored request once done with.
-func (i *Issuer) dropAuthRequest(ctx context.Context, id string) {
+func (pg *Pages) dropAuthRequest(ctx context.Context, id string) {
 	if id == "" {
 		return
 	}
-	if err := i.flows.storage.DeleteAuthRequest(ctx, id); err != nil {
-		i.log.Warn("deleting an authorization request", "request_id", RequestID(ctx), "err", err)
+	if err := pg.cfg.Storage.DeleteAuthRequest(ctx, id); err != nil {
+		pg.cfg.Log.Warn("deleting an authorization request", "request_id", httpx.RequestID(ctx), "err", err)
 	}
 }
 
 // openLoginRequest opens the sealed request of the login page and checks
 // that it is recent and that this browser started it. It returns the
 // browser cookie for CSRF tokens.
-func (i *Issuer) openLoginRequest(w http.ResponseWriter, r *http.Request, s *snapshot, sealed string) (*authRequest, string, bool) {
+func (pg *Pages) openLoginRequest(w http.ResponseWriter, r *http.Request, s *engine.Snapshot, sealed string) (*authRequest, string, bool) {
 	if sealed == "" {
-		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The sign-in request is missing. Go back to the application and sign in again.")
+		pg.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The sign-in request is missing. Go back to the application and sign in again.")
 		return nil, "", false
 	}
-	ar, err := s.openRequest(sealed)
-	if err != nil || !i.now().Before(ar.Created.Add(AuthRequestLifetime)) {
-		i.errorPage(w, http.StatusBadRequest, "Sign-in expired", signInExpired)
+	ar, err := pg.open(s, sealed)
+	if err != nil || !pg.cfg.Now().Before(ar.Created.Add(AuthRequestLifetime)) {
+		pg.errorPage(w, http.StatusBadRequest, "Sign-in expired", signInExpired)
 		return nil, "", false
 	}
 	// Only a request nobody has signed in to yet is ever sealed.
 	ar.UserID, ar.AuthTime, ar.Outcome = "", time.Time{}, nil
-	browser, ok := i.checkBinding(w, r, ar)
+	browser, ok := pg.checkBinding(w, r, ar)
 	return ar, browser, ok
 }
 
 // loadAuthRequest finds a stored request (waiting for consent) and checks
 // that this browser started it. It returns the browser cookie for CSRF
 // tokens.
-func (i *Issuer) loadAuthRequest(w http.ResponseWriter, r *http.Request, id string) (*authRequest, string, bool) {
+func (pg *Pages) loadAuthRequest(w http.ResponseWriter, r *http.Request, id string) (*authRequest, string, bool) {
 	if id == "" || len(id) > 128 {
-		i.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The sign-in request is missing. Go back to the application and sign in again.")
+		pg.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The sign-in request is missing. Go back to the application and sign in again.")
 		return nil, "", false
 	}
-	rec, err := i.flows.storage.GetAuthRequest(r.Context(), id, i.now())
+	rec, err := pg.cfg.Storage.GetAuthRequest(r.Context(), id, pg.cfg.Now())
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
-			i.log.Error("reading an authorization request", "request_id", RequestID(r.Context()), "err", err)
+			pg.cfg.Log.Error("reading an authorization request", "request_id", httpx.RequestID(r.Context()), "err", err)
 		}
-		i.errorPage(w, http.StatusBadRequest, "Sign-in expired", signInExpired)
+		pg.errorPage(w, http.StatusBadRequest, "Sign-in expired", signInExpired)
 		return nil, "", false
 	}
 	var ar authRequest
 	if err := json.Unmarshal(rec.Data, &ar); err != nil {
-		i.errorPage(w, http.StatusInternalServerError, "Server error", "The sign-in request cannot be read.")
+		pg.errorPage(w, http.StatusInternalServerError, "Server error", "The sign-in request cannot be read.")
 		return nil, "", false
 	}
-	browser, ok := i.checkBinding(w, r, &ar)
+	browser, ok := pg.checkBinding(w, r, &ar)
 	return &ar, browser, ok
 }
 
@@ -407,10 +413,10 @@ const signInExpired = "This sign-in request has expired or was already used. Go 
 
 // checkBinding checks that the browser of r started ar, and returns its
 // cookie.
-func (i *Issuer) checkBinding(w http.ResponseWriter, r *http.Request, ar *authRequest) (string, bool) {
-	browser := i.cookie(r, cookieBrowser)
+func (pg *Pages) checkBinding(w http.ResponseWriter, r *http.Request, ar *authRequest) (string, bool) {
+	browser := pg.cookie(r, cookieBrowser)
 	if browser == "" || subtle.ConstantTimeCompare([]byte(storage.Hash(browser)), []byte(ar.Binding)) != 1 {
-		i.errorPage(w, http.StatusForbidden, "Sign-in refused",
+		pg.errorPage(w, http.StatusForbidden, "Sign-in refused",
 			"This sign-in was started in another browser, or this browser does not keep cookies. Go back to the application and sign in again here, with cookies allowed for this site.")
 		return "", false
 	}
@@ -419,60 +425,59 @@ func (i *Issuer) checkBinding(w http.ResponseWriter, r *http.Request, ar *authRe
 
 // proceed takes a signed-in request on: the post-login pipeline, then
 // consent when the client is third-party, then the code.
-func (i *Issuer) proceed(w http.ResponseWriter, r *http.Request, s *snapshot, ar *authRequest) {
+func (pg *Pages) proceed(w http.ResponseWriter, r *http.Request, s *engine.Snapshot, ar *authRequest) {
 	ctx := r.Context()
-	fail := func(e *Error) { i.redirectError(w, r, ar.RedirectURI, ar.State, e) }
-	c, cok := s.tenant.Client(ar.ClientID)
-	api, aok := s.tenant.API(ar.API)
-	u, uok := s.tenant.User(ar.UserID)
+	fail := func(e *engine.Error) { pg.redirectError(w, r, ar.RedirectURI, ar.State, e) }
+	c, cok := s.Tenant().Client(ar.ClientID)
+	api, aok := s.Tenant().API(ar.API)
+	u, uok := s.Tenant().User(ar.UserID)
 	switch {
 	case !cok || !aok:
-		fail(ErrAccessDenied.WithDescription("the client or API changed during sign-in; try again"))
+		fail(engine.ErrAccessDenied.WithDescription("the client or API changed during sign-in; try again"))
 		return
 	case !uok: // removed from the tenant since signing in
 		ar.UserID, ar.AuthTime, ar.Outcome = "", time.Time{}, nil
-		i.toLogin(w, r, s, ar)
+		pg.toLogin(w, r, s, ar)
 		return
 	}
 	if ar.Outcome == nil {
-		ar.IP, ar.UserAgent = i.clientIP(r), truncate(r.UserAgent(), 256)
-		tx := &Transaction{
-			RequestID: RequestID(ctx), GrantType: GrantAuthorizationCode,
-			IP: ar.IP, UserAgent: ar.UserAgent, Time: i.now(), Trace: make(Trace, 0, 8),
+		ar.IP, ar.UserAgent = pg.cfg.Proxies.ClientIP(r), text.Truncate(r.UserAgent(), 256)
+		tx := &engine.Transaction{
+			RequestID: httpx.RequestID(ctx), GrantType: engine.GrantAuthorizationCode,
+			IP: ar.IP, UserAgent: ar.UserAgent, Time: pg.cfg.Now(), Trace: make(engine.Trace, 0, 8),
 		}
-		userTransaction(tx, c, api, u, ar.Requested, ar.Identity)
-		err := s.pipelines[tenant.TriggerPostLogin].Run(ctx, tx)
+		userflow.Fill(tx, c, api, u, ar.Requested, ar.Identity)
+		err := s.Pipeline(tenant.TriggerPostLogin).Run(ctx, tx)
 		if err == nil {
-			err = checkUserResult(tx)
+			err = userflow.CheckResult(tx)
 		}
 		if err != nil {
-			e := AsError(err)
-			i.denied(ctx, tx, e)
-			fail(postLoginDenial(e))
+			fail(postLoginDenial(pg.iss.Deny(ctx, tx, err)))
 			return
 		}
-		ar.Outcome = &authOutcome{Scopes: tx.Scopes, Identity: tx.Identity, Claims: tx.Claims, Trace: tx.Trace, Logs: tx.Logs}
+		res := tx.Result()
+		ar.Outcome = &res
 	}
-	if !c.FirstParty && (slices.Contains(ar.Prompt, "consent") || !i.consented(ctx, ar)) {
+	if !c.FirstParty && (slices.Contains(ar.Prompt, "consent") || !pg.consented(ctx, ar)) {
 		if slices.Contains(ar.Prompt, "none") {
 			fail(errConsentRequired.WithDescription("the user has not consented to this client"))
 			return
 		}
-		id, err := i.storeAuthRequest(ctx, ar)
+		id, err := pg.storeAuthRequest(ctx, ar)
 		if err != nil {
-			fail(storageError(err))
+			fail(userflow.StorageError(err))
 			return
 		}
-		http.Redirect(w, r, i.pathPrefix()+PathConsent+"?request="+url.QueryEscape(id), http.StatusSeeOther)
+		http.Redirect(w, r, pg.prefix+endpoint.PathConsent+"?request="+url.QueryEscape(id), http.StatusSeeOther)
 		return
 	}
-	i.issueCode(w, r, s, "", ar)
+	pg.issueCode(w, r, s, "", ar)
 }
 
 // consented reports whether the user already consented to everything the
 // outcome grants the client.
-func (i *Issuer) consented(ctx context.Context, ar *authRequest) bool {
-	c, err := i.flows.storage.GetConsent(ctx, ar.UserID, ar.ClientID, ar.API, i.now())
+func (pg *Pages) consented(ctx context.Context, ar *authRequest) bool {
+	c, err := pg.cfg.Storage.GetConsent(ctx, ar.UserID, ar.ClientID, ar.API, pg.cfg.Now())
 	if err != nil {
 		return false
 	}
@@ -486,50 +491,50 @@ func (i *Issuer) consented(ctx context.Context, ar *authRequest) bool {
 
 // issueCode makes the authorization code and sends the user back to the
 // client with it (RFC 6749 §4.1.2).
-func (i *Issuer) issueCode(w http.ResponseWriter, r *http.Request, s *snapshot, id string, ar *authRequest) {
+func (pg *Pages) issueCode(w http.ResponseWriter, r *http.Request, s *engine.Snapshot, id string, ar *authRequest) {
 	ctx := r.Context()
-	code, err := i.randomToken()
+	code, err := userflow.RandomToken(pg.cfg.Rand)
 	if err != nil {
-		i.redirectError(w, r, ar.RedirectURI, ar.State, ErrServerError.Wrap(err))
+		pg.redirectError(w, r, ar.RedirectURI, ar.State, engine.ErrServerError.Wrap(err))
 		return
 	}
-	g := codeGrant{
+	g := userflow.Code{
 		ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, RedirectGiven: ar.RedirectGiven,
 		Challenge: ar.Challenge, Nonce: ar.Nonce, UserID: ar.UserID, AuthTime: ar.AuthTime,
-		API: ar.API, Requested: ar.Requested, Outcome: *ar.Outcome,
+		API: ar.API, Requested: ar.Requested, Result: *ar.Outcome,
 	}
 	data, err := json.Marshal(&g)
 	if err == nil {
-		err = i.flows.storage.CreateAuthCode(ctx, &storage.AuthCode{
-			Hash: storage.Hash(code), Expires: i.now().Add(s.tenant.Flows.CodeLifetime), Data: data,
+		err = pg.cfg.Storage.CreateAuthCode(ctx, &storage.AuthCode{
+			Hash: storage.Hash(code), Expires: pg.cfg.Now().Add(s.Tenant().Flows.CodeLifetime), Data: data,
 		})
 	}
-	i.dropAuthRequest(ctx, id)
+	pg.dropAuthRequest(ctx, id)
 	if err != nil {
-		i.redirectError(w, r, ar.RedirectURI, ar.State, storageError(err))
+		pg.redirectError(w, r, ar.RedirectURI, ar.State, userflow.StorageError(err))
 		return
 	}
 	q := url.Values{"code": {code}}
 	if ar.State != "" {
 		q.Set("state", ar.State)
 	}
-	noStore(w.Header())
+	httpx.NoStore(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, i.redirectTo(ar.RedirectURI, q), http.StatusSeeOther)
+	http.Redirect(w, r, pg.redirectTo(ar.RedirectURI, q), http.StatusSeeOther)
 }
 
 // postLoginDenial is what the client hears of a post-login hook's deny:
 // access_denied with the hook's reason (the hook's own code goes to the
 // trace and the audit record), except the OpenID Connect interaction codes,
 // which tell the client what to do next.
-func postLoginDenial(e *Error) *Error {
-	var d *HookDenied
+func postLoginDenial(e *engine.Error) *engine.Error {
+	var d *engine.HookDenied
 	if !errors.As(e, &d) {
 		return e
 	}
-	switch e.Code {
-	case "login_required", "consent_required", "interaction_required", ErrAccessDenied.Code:
+	switch e.Code() {
+	case "login_required", "consent_required", "interaction_required", engine.ErrAccessDenied.Code():
 		return e
 	}
-	return ErrAccessDenied.WithDescription("%s", e.Description).Wrap(e)
+	return engine.ErrAccessDenied.WithDescription("%s", e.Description()).Wrap(e)
 }
