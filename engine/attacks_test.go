@@ -551,7 +551,7 @@ func TestIDTokenAlgorithmPerClient(t *testing.T) {
 		"  - id: other-spa\n    type: spa\n", "  - id: other-spa\n    type: spa\n    id_token_signed_response_alg: RS256\n", 1)
 	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: server.Config{Hooks: flowHooks(&sync.Map{})}})
 	var meta map[string]any
-	getJSON(t, srv.URL+endpoint.PathOIDCMeta, &meta)
+	enginetest.GetJSON(t, srv.URL+endpoint.PathOIDCMeta, &meta)
 	if got := fmt.Sprint(meta["id_token_signing_alg_values_supported"]); got != "[RS256 ES256]" {
 		t.Errorf("id_token_signing_alg_values_supported %s, want [RS256 ES256]", got)
 	}

@@ -57,7 +57,7 @@ func TestHooksCannotReplaceThePermissionsClaim(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, tk := range []*oauth2.Token{tok, again} {
-			claims, _ := verify(t, srv.Issuer, tk.AccessToken)
+			claims, _ := enginetest.Verify(t, srv.Issuer, tk.AccessToken)
 			perms, _ := json.Marshal(claims["permissions"])
 			switch {
 			case on && string(perms) != `["read:users"]`:

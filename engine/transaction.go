@@ -10,7 +10,7 @@ import (
 	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/internal/claim"
+	"github.com/scopeline/scopeline/engine/claim"
 )
 
 // Transaction is one token request on its way through the pipeline. The

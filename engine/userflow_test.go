@@ -69,7 +69,7 @@ func callback(t *testing.T, srv *enginetest.Server, loc *url.URL, redirect, stat
 func verifyIDToken(t *testing.T, srv *enginetest.Server, raw, clientID string) jwt.MapClaims {
 	t.Helper()
 	var set struct{ Keys []keys.JWK }
-	getJSON(t, srv.URL+endpoint.PathJWKS, &set)
+	enginetest.GetJSON(t, srv.URL+endpoint.PathJWKS, &set)
 	claims := jwt.MapClaims{}
 	tok, err := jwt.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
 		for _, k := range set.Keys {
@@ -121,7 +121,7 @@ func TestAuthorizationCodeFlowWithOAuth2Client(t *testing.T) {
 			if tok.Extra("scope") != tt.wantScope || tok.RefreshToken == "" || tok.TokenType != "Bearer" {
 				t.Errorf("scope %q refresh %q type %q", tok.Extra("scope"), tok.RefreshToken, tok.TokenType)
 			}
-			claims, header := verify(t, srv.Issuer, tok.AccessToken)
+			claims, header := enginetest.Verify(t, srv.Issuer, tok.AccessToken)
 			want := map[string]any{"sub": tt.user, "aud": demoAPI, "client_id": "demo-spa", "scope": tt.wantScope}
 			for k, v := range want {
 				if claims[k] != v {
@@ -700,7 +700,7 @@ func TestPostLoginHooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims, _ := verify(t, srv.Issuer, tok.AccessToken)
+	claims, _ := enginetest.Verify(t, srv.Issuer, tok.AccessToken)
 	lc, _ := json.Marshal(claims["login_context"])
 	want := `{"client":"demo-spa","current":["read:users","write:users"],"department":"engineering","requested":["read:users","write:users","delete:users"],"roles":["admin"]}`
 	if string(lc) != want {

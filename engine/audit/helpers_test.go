@@ -297,28 +297,6 @@ func streamEvents(t testing.TB, url string, opts ...nats.Option) []*audit.Tailed
 	return out
 }
 
-// streamMsgCount returns how many messages the stream holds.
-func streamMsgCount(t testing.TB, url string) uint64 {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		return 0
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, tenant.DefaultAuditStream)
-	if err != nil {
-		return 0
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0
-	}
-	return info.State.Msgs
-}
-
 // checkExactlyOnce checks the stream against the tokens handed out: one
 // issued event per jti, no event id twice, no token or secret in any
 // event. Issued events for tokens never handed out (their request timed

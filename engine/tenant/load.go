@@ -484,7 +484,7 @@ func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
 		if len(fs.Description) > maxDescriptionLen {
 			v.fail(fmt.Sprintf("description is longer than %d characters", maxDescriptionLen), "apis", i, "scopes", j, "description")
 		}
-		a.Scopes = append(a.Scopes, Scope{Name: fs.Name, Description: fs.Description})
+		a.Scopes = append(a.Scopes, Scope(fs))
 	}
 	for j := range a.Scopes {
 		a.scopes[a.Scopes[j].Name] = &a.Scopes[j]

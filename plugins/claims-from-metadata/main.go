@@ -23,7 +23,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/scopeline/scopeline/internal/claim"
+	"github.com/scopeline/scopeline/engine/claim"
 	"github.com/scopeline/scopeline/sdk/hook"
 )
 

@@ -1,4 +1,4 @@
-package engine_test
+package browsertest_test
 
 import (
 	"context"
@@ -197,8 +197,8 @@ users:
 	if tok.Extra("scope") != "openid profile read:users write:users" {
 		t.Errorf("scope %v", tok.Extra("scope"))
 	}
-	claims, _ := verify(t, srv.Issuer, tok.AccessToken)
-	if claims["sub"] != "alice" || claims["aud"] != demoAPI {
+	claims, _ := enginetest.Verify(t, srv.Issuer, tok.AccessToken)
+	if claims["sub"] != "alice" || claims["aud"] != "https://api.example.com" {
 		t.Errorf("claims %v", claims)
 	}
 

@@ -1,11 +1,8 @@
-package resource_test
+package issuertest_test
 
 import (
 	"context"
 	"errors"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -60,30 +57,4 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestDependencies keeps the SDK light: importing it must not pull in the
-// issuer, the WebAssembly runtime or NATS.
-func TestDependencies(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	for _, pkg := range []string{"github.com/scopeline/scopeline/sdk/resource", "github.com/scopeline/scopeline/examples/api"} {
-		cmd := exec.Command(goTool, "list", "-deps", pkg)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
-		}
-		deps := strings.Fields(string(out))
-		if !slices.Contains(deps, "github.com/golang-jwt/jwt/v5") {
-			t.Fatalf("go list -deps %s looks wrong:\n%s", pkg, out)
-		}
-		for _, d := range deps {
-			if strings.HasPrefix(d, "github.com/scopeline/scopeline/engine") || strings.Contains(d, "wazero") ||
-				strings.Contains(d, "nats") || strings.HasPrefix(d, "github.com/scopeline/scopeline/hooks") {
-				t.Errorf("%s depends on %s", pkg, d)
-			}
-		}
-	}
 }

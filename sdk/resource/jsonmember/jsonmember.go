@@ -1,7 +1,10 @@
 // Package jsonmember walks the members of the objects in a JSON text, for
 // checks that decoding cannot make: a decoder keeps one of two members
 // with the same name, and which one depends on the decoder. It uses the
-// standard library only, so that the resource-server SDK can use it.
+// standard library only. It lives in the resource-server SDK's module,
+// which uses it to refuse ambiguous claims sets, and the issuer (package
+// claim) imports it from there: one copy, and the SDK's module needs
+// nothing of the issuer's.
 package jsonmember
 
 import (

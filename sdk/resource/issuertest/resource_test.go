@@ -1,4 +1,4 @@
-package resource_test
+package issuertest_test
 
 import (
 	"context"

@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/scopeline/scopeline/internal/jsonmember"
+	"github.com/scopeline/scopeline/sdk/resource/jsonmember"
 )
 
 // MaxNameLen bounds a claim name, in bytes.
