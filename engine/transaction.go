@@ -7,10 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/claim"
 	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/engine/claim"
 )
 
 // Transaction is one token request on its way through the pipeline. The
