@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +20,7 @@ import (
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 	"github.com/scopeline/scopeline/hooks/internal/wasmguard"
+	"github.com/scopeline/scopeline/plugins"
 )
 
 // noopHook is a hook that asks for nothing: the baseline of the per-hook
@@ -153,15 +154,22 @@ func BenchmarkDeadline(b *testing.B) {
 	}
 }
 
-// BenchmarkInstance reports the memory one pooled instance holds: Go heap
-// (wazero's structures, the linear memory, the stack) per instance, for
-// the small (WAT) and the Go SDK guest.
+// BenchmarkInstance reports the memory one pooled instance holds after a
+// request: Go heap (wazero's structures, the stack) and the pages of
+// linear memory the guest touched (mapped outside the Go heap), for the
+// WAT and Go tier-gate examples, the conformance hook of every SDK
+// language, and the built-in plugins.
 func BenchmarkInstance(b *testing.B) {
-	for _, lang := range []string{"wat", "go"} {
-		b.Run(lang, func(b *testing.B) {
+	mods := append([]benchModule{
+		{name: "tier-gate-wat", spec: spec("tier-gate", "../examples/hooks/wat/tier-gate.wasm", "", tenant.FailDeny)},
+		{name: "tier-gate-go", spec: spec("tier-gate", "../examples/hooks/go/tier-gate.wasm", "", tenant.FailDeny)},
+	}, benchModules()...)
+	base := conformanceTransaction(b)
+	for _, m := range mods {
+		b.Run(m.name, func(b *testing.B) {
 			const n = 8
-			h := newHost(b, hooks.WithPoolSize(0, n+1))
-			sp := spec("tier-gate", "../examples/hooks/"+lang+"/tier-gate.wasm", "", tenant.FailDeny)
+			h := newHost(b, hooks.WithPoolSize(0, n+1), hooks.WithPlugins(plugins.Lookup))
+			sp := m.spec
 			sp.Memory = 16 << 20
 			for b.Loop() {
 				hk1, err := h.Load(context.Background(), sp) // one instance, compiled module cached
@@ -171,19 +179,36 @@ func BenchmarkInstance(b *testing.B) {
 				var before, after runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				rssBefore := residentBytes()
 				hk, err := hooks.Grow(hk1, n)
 				if err != nil {
 					b.Fatal(err)
 				}
+				// every instance runs one request, as a pooled instance has
+				release := make([]func(), 0, n+1)
+				for range n + 1 {
+					release = append(release, hooks.Hold(hk))
+				}
+				for _, r := range release {
+					r()
+				}
+				for range n + 1 {
+					tx := *base
+					tx.Scopes = append([]string(nil), base.Scopes...)
+					if _, err := hk.Invoke(context.Background(), tx.View()); err != nil {
+						b.Fatal(err)
+					}
+				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/instance")
-				// Linear memory is mapped outside the Go heap: the resident set
-				// counts the pages the guest touched. It is approximate (the
-				// Go heap and runtime move it too), so read it over several runs.
-				if rss := residentBytes(); rss > 0 && rssBefore > 0 {
-					b.ReportMetric(float64(rss-rssBefore)/n, "rss-B/instance")
+				// Linear memory is mapped outside the Go heap: what an
+				// instance costs there is the pages its guest touched.
+				if touched := hooks.TouchedBytes(hk); len(touched) > 0 {
+					var most int64
+					for _, t := range touched {
+						most = max(most, t)
+					}
+					b.ReportMetric(float64(most), "touched-B/instance")
 				}
 				hk.Close()
 			}
@@ -307,22 +332,132 @@ func BenchmarkHookAdded(b *testing.B) {
 	}
 }
 
-// residentBytes is the process's resident set size, or 0 where /proc is
-// not there.
-func residentBytes() int64 {
-	data, err := os.ReadFile("/proc/self/statm")
+// conformanceModule is the conformance hook of an SDK language.
+func conformanceModule(lang string) string {
+	return "../sdk/conformance/" + lang + "/conformance.wasm"
+}
+
+// conformanceTransaction is the first case of the conformance table (a
+// silver client losing delete:users): what BenchmarkLanguageAdded runs.
+func conformanceTransaction(b *testing.B) *engine.Transaction {
+	base, _ := readConformanceTable(b)
+	ev, err := hooks.ReadEvent(strings.NewReader(string(base)))
 	if err != nil {
-		return 0
+		b.Fatal(err)
 	}
-	fields := strings.Fields(string(data))
-	if len(fields) < 2 {
-		return 0
+	return ev.Transaction()
+}
+
+// BenchmarkLanguageAdded runs a no-op stage and the conformance hook of
+// every SDK language (Go, Rust, C, Zig, AssemblyScript, WAT) in turn
+// within each iteration, on the first case of the conformance table
+// (about 20 host calls, 4 ops, 6 log lines), and reports the time each
+// adds over the no-op stage: the difference of their medians, which a
+// preemption on a busy machine does not move as it moves a mean.
+func BenchmarkLanguageAdded(b *testing.B) {
+	h := newHost(b)
+	base := conformanceTransaction(b)
+	type stage struct {
+		name string
+		sp   *tenant.HookSpec
+		hk   engine.Hook
+		took []time.Duration
 	}
-	pages, err := strconv.ParseInt(fields[1], 10, 64)
-	if err != nil {
-		return 0
+	stages := []*stage{{name: "noop", sp: spec("noop", "", "", tenant.FailDeny), hk: noopHook{}}}
+	for _, lang := range sdkLanguages {
+		sp := spec("conformance", conformanceModule(lang), "", tenant.FailDeny)
+		// a Go guest's garbage collection can take longer than the default
+		sp.Memory, sp.Timeout = 16<<20, time.Second
+		hk, err := h.Load(context.Background(), sp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { hk.Close() })
+		stages = append(stages, &stage{name: lang, sp: sp, hk: hk})
 	}
-	return pages * int64(os.Getpagesize())
+	for b.Loop() {
+		for _, st := range stages {
+			tx := *base
+			tx.Scopes = append([]string(nil), base.Scopes...)
+			tx.Trace = make(engine.Trace, 0, 8)
+			tx.Claims, tx.Logs = nil, nil
+			start := time.Now()
+			if err := engine.RunHook(context.Background(), st.sp, st.hk, &tx); err != nil {
+				b.Fatal(err)
+			}
+			st.took = append(st.took, time.Since(start))
+		}
+	}
+	median := func(d []time.Duration) time.Duration {
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	noop := median(stages[0].took)
+	for _, st := range stages[1:] {
+		b.ReportMetric(float64((median(st.took) - noop).Nanoseconds()), "added-ns-"+st.name)
+	}
+}
+
+// BenchmarkLanguageLoad measures, per SDK language's conformance hook and
+// per built-in plugin, a cold compile (an empty compilation cache, with
+// the first instance) and the making of one more pooled instance
+// (instantiation, _initialize and scopeline_init).
+func BenchmarkLanguageLoad(b *testing.B) {
+	for _, m := range benchModules() {
+		sp := m.spec
+		sp.Memory = 16 << 20
+		b.Run("compile/"+m.name, func(b *testing.B) {
+			for b.Loop() {
+				h, err := hooks.New(context.Background(), hooks.WithCacheDir(b.TempDir()), hooks.WithPoolSize(0, 1), hooks.WithPlugins(plugins.Lookup))
+				if err != nil {
+					b.Fatal(err)
+				}
+				hk, err := h.Load(context.Background(), sp)
+				if err != nil {
+					b.Fatal(err)
+				}
+				hk.Close()
+				h.Close(context.Background())
+			}
+		})
+		b.Run("instantiate/"+m.name, func(b *testing.B) {
+			h := newHost(b, hooks.WithPoolSize(0, 1<<20), hooks.WithPlugins(plugins.Lookup))
+			hk, err := h.Load(context.Background(), sp)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer hk.Close()
+			for b.Loop() {
+				if _, err := hooks.Grow(hk, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchModule is a hook to measure.
+type benchModule struct {
+	name string
+	spec *tenant.HookSpec
+}
+
+// benchModules are the conformance hooks of the SDK languages and the
+// built-in plugins (with a config each).
+func benchModules() []benchModule {
+	var mods []benchModule
+	for _, lang := range sdkLanguages {
+		mods = append(mods, benchModule{lang, spec("conformance", conformanceModule(lang), "", tenant.FailDeny)})
+	}
+	for _, p := range []struct{ name, config string }{
+		{"deny-scopes", `{"scopes":["delete:*"]}`}, {"claims-from-metadata", `{"claims":{"tier":"client.tier"}}`},
+		{"time-window", `{"zone":"Europe/Paris","windows":[{}]}`}, {"ip-allowlist", `{"cidrs":["10.0.0.0/8"]}`},
+	} {
+		sp := spec(p.name, "", p.config, tenant.FailDeny)
+		sp.Plugin = p.name
+		mods = append(mods, benchModule{"plugin-" + p.name, sp})
+	}
+	return mods
 }
 
 // BenchmarkMetricsCost calls the WAT tier-gate hook from a host without

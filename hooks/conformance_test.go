@@ -1,10 +1,12 @@
 package hooks_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +23,10 @@ var exampleHooks = []string{
 	"../examples/hooks/go/tier-gate.wasm",
 	"../examples/hooks/wat/tier-gate.wasm",
 	"../examples/hooks/c/tier-gate.wasm",
+	"../examples/hooks/cpp/tier-gate.wasm",
+	"../examples/hooks/rust/tier-gate.wasm",
+	"../examples/hooks/zig/tier-gate.wasm",
+	"../examples/hooks/assemblyscript/tier-gate.wasm",
 }
 
 // outcome is what a hook decided, as the engine applied it.
@@ -159,4 +165,176 @@ func testConformance(t *testing.T, h *hooks.Host, mem, module string) {
 func equalOutcome(a, b outcome) bool {
 	return a.Err == b.Err && a.Desc == b.Desc && slices.Equal(a.Scopes, b.Scopes) && maps.Equal(a.Claims, b.Claims) &&
 		slices.Equal(a.Logs, b.Logs) && slices.Equal(a.Trace, b.Trace)
+}
+
+// sdkLanguages are the languages of the SDK conformance hooks: each
+// sdk/conformance/LANG/conformance.wasm is built from the source beside it
+// (sdk/build.sh; .ci/run rebuilds them and checks they match).
+var sdkLanguages = []string{"go", "rust", "c", "zig", "assemblyscript", "wat"}
+
+// conformanceCase is one row of sdk/conformance/table.json.
+type conformanceCase struct {
+	Name    string            `json:"name"`
+	Config  json.RawMessage   `json:"config"`
+	Secrets map[string]string `json:"secrets"`
+	// Event is a JSON merge patch (RFC 7396) on the table's base event.
+	Event json.RawMessage `json:"event"`
+	Want  conformanceWant `json:"want"`
+}
+
+// conformanceWant is what a hook must decide. Claims are compared as
+// compact JSON text, so SDKs must encode them alike (docs/hook-abi.md).
+type conformanceWant struct {
+	// LoadError is a text the load error must contain; the case then
+	// runs nothing.
+	LoadError   string            `json:"load_error,omitempty"`
+	Error       string            `json:"error,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Fault       string            `json:"fault,omitempty"`
+	Scopes      []string          `json:"scopes,omitempty"`
+	Claims      map[string]string `json:"claims,omitempty"`
+	Logs        []string          `json:"logs,omitempty"`
+	Trace       []string          `json:"trace,omitempty"`
+}
+
+func readConformanceTable(t testing.TB) (base json.RawMessage, cases []conformanceCase) {
+	t.Helper()
+	raw, err := os.ReadFile("../sdk/conformance/table.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table struct {
+		About string            `json:"about"`
+		Base  json.RawMessage   `json:"base"`
+		Cases []conformanceCase `json:"cases"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&table); err != nil {
+		t.Fatalf("sdk/conformance/table.json: %v", err)
+	}
+	return table.Base, table.Cases
+}
+
+// mergePatch applies an RFC 7396 JSON merge patch.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+		} else {
+			t[k] = mergePatch(t[k], v)
+		}
+	}
+	return t
+}
+
+// runConformance loads the hook at module with the case's config and
+// secrets, runs it on the case's event, and returns what it decided.
+func runConformance(t *testing.T, h *hooks.Host, module string, base json.RawMessage, tc conformanceCase) conformanceWant {
+	t.Helper()
+	sp := &tenant.HookSpec{Name: "conformance", Module: module, Timeout: time.Second, Memory: 16 << 20, Failure: tenant.FailDeny}
+	if len(tc.Config) > 0 {
+		sp.Config = tc.Config
+	}
+	for k, v := range tc.Secrets {
+		if sp.Secrets == nil {
+			sp.Secrets = map[string]tenant.Secret{}
+		}
+		sp.Secrets[k] = tenant.Secret(v)
+	}
+	var got conformanceWant
+	hk, err := h.Load(context.Background(), sp)
+	if err != nil {
+		got.LoadError = err.Error()
+		return got
+	}
+	defer hk.Close()
+	var ev, patch any
+	if err := json.Unmarshal(base, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(tc.Event) > 0 {
+		if err := json.Unmarshal(tc.Event, &patch); err != nil {
+			t.Fatal(err)
+		}
+		ev = mergePatch(ev, patch)
+	}
+	evJSON, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := hooks.ReadEvent(bytes.NewReader(evJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := e.Transaction()
+	if err := engine.RunHook(context.Background(), sp, hk, tx); err != nil {
+		oe := engine.AsError(err)
+		got.Error, got.Description = oe.Code(), oe.Description()
+	}
+	if len(tx.Failures) > 0 {
+		got.Fault = tx.Failures[0].Kind
+	}
+	got.Scopes = tx.Scopes
+	for k, v := range tx.Claims {
+		if got.Claims == nil {
+			got.Claims = map[string]string{}
+		}
+		got.Claims[k] = string(v)
+	}
+	for _, l := range tx.Logs {
+		got.Logs = append(got.Logs, l.Message)
+	}
+	for _, e := range tx.Trace {
+		s := string(e.Op) + " " + e.Scope + e.Claim
+		if e.Refused {
+			s += " REFUSED"
+		}
+		got.Trace = append(got.Trace, s+": "+e.Reason)
+	}
+	return got
+}
+
+func (w conformanceWant) matches(got conformanceWant) bool {
+	if w.LoadError != "" || got.LoadError != "" {
+		return w.LoadError != "" && strings.Contains(got.LoadError, w.LoadError)
+	}
+	return w.Error == got.Error && w.Description == got.Description && w.Fault == got.Fault &&
+		slices.Equal(w.Scopes, got.Scopes) && maps.Equal(w.Claims, got.Claims) &&
+		slices.Equal(w.Logs, got.Logs) && slices.Equal(w.Trace, got.Trace)
+}
+
+// TestConformanceSDKs runs the conformance hook of every SDK on the one
+// table of sdk/conformance/table.json: every language must decide every
+// case alike, through the real host. A change of the ABI that one SDK
+// misses fails here.
+func TestConformanceSDKs(t *testing.T) {
+	base, cases := readConformanceTable(t)
+	h := newHost(t)
+	for _, lang := range sdkLanguages {
+		t.Run(lang, func(t *testing.T) {
+			module := "../sdk/conformance/" + lang + "/conformance.wasm"
+			if _, err := os.Stat(module); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range cases {
+				t.Run(tc.Name, func(t *testing.T) {
+					got := runConformance(t, h, module, base, tc)
+					if !tc.Want.matches(got) {
+						g, _ := json.MarshalIndent(got, "", "  ")
+						w, _ := json.MarshalIndent(tc.Want, "", "  ")
+						t.Errorf("got  %s\nwant %s", g, w)
+					}
+				})
+			}
+		})
+	}
 }

@@ -96,7 +96,7 @@ functions and the WASI allow-list only), and that it compiles.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(test, check, list)
+	cmd.AddCommand(test, check, list, newHookNewCmd())
 	return cmd
 }
 

@@ -6,16 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 )
 
 // FileName is the key file inside the data directory.
 const FileName = "signing-keys.json"
-
-// Leeway is added to the longest token lifetime when deciding how long a
-// retired key stays published, to cover clock skew.
-const Leeway = 5 * time.Minute
 
 // Store reads and writes the key file of one data directory. Writers take
 // an exclusive lock and replace the file atomically, so a running server
@@ -143,90 +138,15 @@ func (s *Store) update(change func(keys []*Key) ([]*Key, bool, error)) (*Set, er
 // Ensure makes sure every algorithm in algs has a current and a next key,
 // generating what is missing, and returns the resulting set.
 func (s *Store) Ensure(algs []string, now time.Time) (*Set, error) {
-	return s.update(func(keys []*Key) ([]*Key, bool, error) {
-		changed := false
-		for _, alg := range algs {
-			for _, st := range []Status{StatusCurrent, StatusNext} {
-				if slices.ContainsFunc(keys, func(k *Key) bool { return k.Algorithm == alg && k.Status == st }) {
-					continue
-				}
-				k, err := Generate(alg, now)
-				if err != nil {
-					return nil, false, err
-				}
-				k.Status = st
-				if st == StatusCurrent {
-					k.Activated = k.Created
-				}
-				keys = append(keys, k)
-				changed = true
-			}
-		}
-		return keys, changed, nil
-	})
-}
-
-// RotateOptions tune Rotate.
-type RotateOptions struct {
-	// Algorithms to rotate; empty means every algorithm in the file.
-	Algorithms []string
-	// Retain is how long a retired key stays in the file and the JWKS: the
-	// longest token lifetime plus Leeway.
-	Retain time.Duration
-	// MinPublished refuses the rotation when the next key has been published
-	// for less than this (so caches of the JWKS already hold it), unless Force.
-	MinPublished time.Duration
-	Force        bool
+	return s.update(func(keys []*Key) ([]*Key, bool, error) { return ensureKeys(keys, algs, now) })
 }
 
 // Rotate makes each next key current, retires the current one, publishes a
 // new next key and drops retired keys whose retention has passed.
 func (s *Store) Rotate(now time.Time, o RotateOptions) (*Set, error) {
-	now = now.UTC().Truncate(time.Second)
 	return s.update(func(keys []*Key) ([]*Key, bool, error) {
-		algs := o.Algorithms
-		if len(algs) == 0 {
-			for _, k := range keys {
-				if k.Status != StatusRetired && !slices.Contains(algs, k.Algorithm) {
-					algs = append(algs, k.Algorithm)
-				}
-			}
-		}
-		if len(algs) == 0 {
-			return nil, false, errors.New("keys: no keys to rotate (start the server once, or run `scopeline keys rotate --alg ES256`)")
-		}
-		for _, alg := range algs {
-			idx := func(st Status) int {
-				return slices.IndexFunc(keys, func(k *Key) bool { return k.Algorithm == alg && k.Status == st })
-			}
-			next := idx(StatusNext)
-			if next >= 0 && !o.Force && now.Sub(keys[next].Created) < o.MinPublished {
-				return nil, false, fmt.Errorf("keys: the next %s key was published %s ago, less than the JWKS cache lifetime (%s): resource servers may not have it yet; rotate later or use --force",
-					alg, now.Sub(keys[next].Created).Round(time.Second), o.MinPublished)
-			}
-			if cur := idx(StatusCurrent); cur >= 0 {
-				keys[cur].Status, keys[cur].Retired = StatusRetired, now
-			}
-			if next < 0 {
-				k, err := Generate(alg, now)
-				if err != nil {
-					return nil, false, err
-				}
-				keys = append(keys, k)
-				next = len(keys) - 1
-			}
-			keys[next].Status, keys[next].Activated = StatusCurrent, now
-			k, err := Generate(alg, now)
-			if err != nil {
-				return nil, false, err
-			}
-			k.Status = StatusNext
-			keys = append(keys, k)
-		}
-		keys = slices.DeleteFunc(keys, func(k *Key) bool {
-			return k.Status == StatusRetired && now.Sub(k.Retired) > o.Retain
-		})
-		return keys, true, nil
+		keys, err := rotateKeys(keys, now, o)
+		return keys, err == nil, err
 	})
 }
 

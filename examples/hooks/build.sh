@@ -1,34 +1,24 @@
 #!/usr/bin/env bash
-# Rebuilds every committed .wasm that is not a plugin from the source beside
-# it: the example hooks (Go, WAT, C) and the WAT test fixtures of the hook
-# host. Builds are reproducible, so CI can run this and then
-# `git diff --exit-code -- '*.wasm'`. It installs nothing: run
-# examples/hooks/install-toolchains.sh once for wat2wasm and clang.
-# plugins/build.sh rebuilds the plugins.
+# Rebuilds every committed .wasm of the examples from the source beside it:
+# the tier-gate hook in Go, WAT, C, C++, Rust, Zig and AssemblyScript, and
+# the WAT test fixtures of the hook host. Builds are reproducible, so CI
+# can run this and then `git diff --exit-code -- '*.wasm'`. It installs
+# nothing: run sdk/install-toolchains.sh once first. sdk/build.sh rebuilds
+# the SDK conformance hooks, plugins/build.sh the plugins.
 #
 # Usage: examples/hooks/build.sh   (from anywhere in the repository)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# Go guests are byte-identical only when built by the same Go release: pin it
-# (the go command fetches this toolchain from the module proxy if needed).
-export GOTOOLCHAIN=go1.26.8
+. sdk/toolchain.sh
 
-# Go, with the SDK.
-GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -buildmode=c-shared -trimpath -ldflags=-buildid= \
-	-o examples/hooks/go/tier-gate.wasm ./examples/hooks/go
-
-# WebAssembly text: the example and the test fixtures.
-for wat in examples/hooks/wat/*.wat hooks/testdata/*.wat hooks/internal/wasmguard/testdata/*.wat; do
-	wat2wasm "$wat" -o "${wat%.wat}.wasm"
+e=examples/hooks
+build_go "$e/go" "$e/go/tier-gate.wasm"
+for wat in $e/wat/*.wat hooks/testdata/*.wat hooks/internal/wasmguard/testdata/*.wat; do
+	build_wat "$wat" "${wat%.wat}.wasm"
 done
-
-# C, with wasi-libc (Debian's clang 14). -ffile-prefix-map keeps the build
-# directory out of the output.
-clang --target=wasm32-wasi -mexec-model=reactor -O2 -nostartfiles \
-	-ffile-prefix-map="$PWD"=. -Wl,--no-entry -Wl,--strip-all \
-	-o examples/hooks/c/tier-gate.wasm examples/hooks/c/tier-gate.c
-chmod -x examples/hooks/c/tier-gate.wasm
-
-for f in examples/hooks/*/*.wasm; do
-	echo "built $f ($(wc -c <"$f") bytes)"
-done
+build_c "$e/c/tier-gate.c" "$e/c/tier-gate.wasm" -Wall -Wextra -Werror
+# scopeline.h is usable from C++ (checked with -pedantic).
+build_c "$e/cpp/tier-gate.cpp" "$e/cpp/tier-gate.wasm" -x c++ -std=c++17 -fno-exceptions -Wall -Wextra -pedantic -Werror
+build_rust "$e/rust/tier-gate.rs" "$e/rust/tier-gate.wasm"
+build_zig "$e/zig/tier-gate.zig" "$e/zig/tier-gate.wasm"
+build_as "$e/assemblyscript/tier-gate.ts" "$e/assemblyscript/tier-gate.wasm"

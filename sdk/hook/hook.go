@@ -180,6 +180,11 @@ func (e *Event) Time() time.Time {
 	return time.Unix(n, 0).UTC()
 }
 
+// TimeText is when the request arrived as the host writes it: RFC 3339
+// in UTC, with a fraction of a second only when it is not zero
+// (docs/hook-abi.md §3.2, field 15).
+func (e *Event) TimeText() string { return field(abi.FieldTime) }
+
 // HookName is the hook's name in the tenant file.
 func (e *Event) HookName() string { return field(abi.FieldHookName) }
 
@@ -282,8 +287,15 @@ func (c *Changes) Deny(code, reason string) { host().Deny(code, reason) }
 // Log logs a line, kept in the decision trace (at most 32 lines of 1 KiB).
 func (c *Changes) Log(msg string) { host().Log(abi.LevelInfo, msg) }
 
+// Debug logs a line at debug level (kept with a "[debug] " prefix).
+func (c *Changes) Debug(msg string) { host().Log(abi.LevelDebug, msg) }
+
 // Warn logs a line at warning level.
 func (c *Changes) Warn(msg string) { host().Log(abi.LevelWarn, msg) }
+
+// Error logs a line at error level. To fail the hook, return an error
+// from the handler instead: it is logged at this level.
+func (c *Changes) Error(msg string) { host().Log(abi.LevelError, msg) }
 
 // appendJSONString appends s as a JSON string, as encoding/json would:
 // invalid UTF-8 becomes U+FFFD, so that the value is valid JSON text the
