@@ -15,13 +15,13 @@ import (
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 // fuzzIssuer serves the demo tenant with a clock that moves a second per
 // request, so throttles never hide what the fuzzer sends.
 func fuzzIssuer(f *testing.F) http.Handler {
-	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "t.yaml", ".")
 	if err != nil {
 		f.Fatal(err)
 	}

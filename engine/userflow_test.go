@@ -31,7 +31,7 @@ import (
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/throttle"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 const spaCallback = "http://localhost:3000/callback"
@@ -962,7 +962,7 @@ func TestCORSForPublicClients(t *testing.T) {
 }
 
 func TestSecureCookiesForHTTPSIssuer(t *testing.T) {
-	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "t.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/server"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/sdk/resource"
 )
 
@@ -29,7 +29,7 @@ import (
 // accepts it with them.
 func TestHooksCannotForgeIssuerClaims(t *testing.T) {
 	module, _ := filepath.Abs("testdata/forge.wasm")
-	src := strings.Replace(string(quickstart.Tenant), "    rbac: true\n", "    rbac: true\n    permissions_claim: true\n", 1) + `
+	src := strings.Replace(string(demo.Tenant), "    rbac: true\n", "    rbac: true\n    permissions_claim: true\n", 1) + `
 pipelines:
   post-login:
     hooks:

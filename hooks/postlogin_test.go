@@ -12,7 +12,7 @@ import (
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/server"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/hooks"
 	"github.com/scopeline/scopeline/plugins"
 )
@@ -21,7 +21,7 @@ import (
 // flow: one copies the user's metadata into a claim, one denies write
 // scopes, and a deny comes back to the client as error=access_denied.
 func TestPostLoginPluginsInTheAuthorizationCodeFlow(t *testing.T) {
-	src := string(quickstart.Tenant) + `
+	src := string(demo.Tenant) + `
 pipelines:
   post-login:
     hooks:

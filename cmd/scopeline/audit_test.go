@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 var readersURL = regexp.MustCompile(`readers connect to (nats://127\.0\.0\.1:\d+)`)
@@ -62,7 +62,7 @@ func kindsOf(events []map[string]any) []string {
 func TestServePublishesAndTailReads(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tenant.yaml")
-	if err := os.WriteFile(path, quickstart.Tenant, 0o644); err != nil {
+	if err := os.WriteFile(path, demo.Tenant, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr, reload, logs, stop := startServe(t, serveConfig{configPath: path})
@@ -119,7 +119,7 @@ func TestServePublishesAndTailReads(t *testing.T) {
 	}
 
 	// Reloads are events too; changed audit settings need a restart.
-	narrowed := strings.Replace(string(quickstart.Tenant), "scopes: [read:users, write:users]", "scopes: [read:users]", 1)
+	narrowed := strings.Replace(string(demo.Tenant), "scopes: [read:users, write:users]", "scopes: [read:users]", 1)
 	os.WriteFile(path, []byte(narrowed), 0o644)
 	reload <- struct{}{}
 	waitFor(t, logs, "tenant reloaded")

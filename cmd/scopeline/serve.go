@@ -25,12 +25,13 @@ import (
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/throttle"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 // serveConfig is what the serve command's flags say.
 type serveConfig struct {
 	configPath      string
+	demo            bool
 	addr            string
 	issuer          string
 	dataDir         string
@@ -60,7 +61,9 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the token issuer",
 		Long: `Run the token issuer on a tenant file (--config), or on the built-in demo
-tenant (examples/quickstart/tenant.yaml) when none is given.
+tenant (engine/demo/tenant.yaml) when none is given. The demo tenant's
+secrets are public: it is served on a loopback address only, unless --demo
+says to serve it on --addr whatever it is.
 
 SIGHUP reloads the tenant file (an invalid file keeps the old tenant serving);
 SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
@@ -94,7 +97,8 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.configPath, "config", "", "tenant file (default: the built-in demo tenant)")
+	f.StringVar(&cfg.configPath, "config", "", "tenant file (default: the built-in demo tenant, on a loopback --addr only)")
+	f.BoolVar(&cfg.demo, "demo", false, "serve the built-in demo tenant even on an --addr that is not loopback (its secrets are public)")
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	f.StringVar(&cfg.issuer, "issuer", "", "issuer URL, the `iss` of tokens (default: the tenant's, else http://<addr>/)")
 	f.StringVar(&cfg.dataDir, "data-dir", defaultDataDir(), "directory for signing keys and other state ($SCOPELINE_DATA_DIR)")
@@ -110,6 +114,26 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	return cmd
 }
 
+// checkDemo refuses to serve the demo tenant, whose secrets are public, on
+// an address other machines can reach, unless --demo says so.
+func checkDemo(cfg serveConfig) error {
+	if cfg.configPath != "" {
+		if cfg.demo {
+			return usageError{errors.New("--demo serves the built-in demo tenant: give it or --config, not both")}
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return usageError{fmt.Errorf("--addr %q: %w", cfg.addr, err)}
+	}
+	ip, perr := netip.ParseAddr(host)
+	if host == "localhost" || (perr == nil && ip.IsLoopback()) || cfg.demo {
+		return nil
+	}
+	return usageError{fmt.Errorf("no --config given: the built-in demo tenant, whose secrets are public, is served on a loopback address only, not on %q; give --config FILE, or --demo to serve the demo tenant there anyway", cfg.addr)}
+}
+
 // loadTenant reads the tenant file, or the built-in demo tenant.
 func loadTenant(path string) (*tenant.Tenant, error) {
 	if path == "" {
@@ -117,7 +141,7 @@ func loadTenant(path string) (*tenant.Tenant, error) {
 		if err != nil {
 			return nil, err
 		}
-		return tenant.Parse(quickstart.Tenant, "built-in demo tenant (examples/quickstart/tenant.yaml)", wd)
+		return tenant.Parse(demo.Tenant, demo.Source, wd)
 	}
 	return tenant.Load(path)
 }
@@ -135,12 +159,15 @@ type process struct {
 // serve runs the issuer until ctx is done. Each value on reload reloads the
 // tenant file and the keys. ready, when set, is told the listening address.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan struct{}, ready func(addr string)) error {
+	if err := checkDemo(cfg); err != nil {
+		return err
+	}
 	t, err := loadTenant(cfg.configPath)
 	if err != nil {
 		return err
 	}
 	if cfg.configPath == "" {
-		log.Warn("no --config given: serving the built-in demo tenant (examples/quickstart/tenant.yaml); its client secrets are public, use it for trying Scopeline only")
+		log.Warn("no --config given: serving the " + demo.Source + "; its client secrets are public, use it for trying Scopeline only")
 	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.trustedProxies {

@@ -21,7 +21,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 // TestExternalServerWithTLSAndCredentials publishes to an external server
@@ -89,7 +89,7 @@ func TestExternalServerWithTLSAndCredentials(t *testing.T) {
 	t.Cleanup(s.Shutdown)
 	url := "tls://" + s.Addr().String()
 
-	src := string(quickstart.Tenant) +
+	src := string(demo.Tenant) +
 		"\nnats:\n  url: " + url + "\n  credentials: audit.creds\n  tls: {ca: ca.pem, cert: client.pem, key: client-key.pem}\n"
 	tn, err := tenant.Parse([]byte(src), filepath.Join(dir, "tenant.yaml"), dir)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 func TestEmbeddedEvents(t *testing.T) {
@@ -408,7 +408,7 @@ func TestHookFailuresAndSecrets(t *testing.T) {
 // password) and exchanges the code: the sign-ins and the token are events,
 // and no password reaches any of them.
 func TestUserFlowEvents(t *testing.T) {
-	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "t.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 const schemaPath = "../../docs/events.v1.schema.json"
@@ -249,7 +249,7 @@ func TestSchemaRejectsWhatEventsMustNotBe(t *testing.T) {
 // password typed in the wrong field), never a password.
 func TestLoginEvents(t *testing.T) {
 	sch, _ := compileSchema(t)
-	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "t.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 // Server is a running in-process issuer.
@@ -44,7 +44,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
 	src := cfg.Tenant
 	if src == nil {
-		src = quickstart.Tenant
+		src = demo.Tenant
 	}
 	dir := cfg.Dir
 	if dir == "" {

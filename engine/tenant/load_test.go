@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 func TestQuickstartTenant(t *testing.T) {
-	tn, err := tenant.Parse(quickstart.Tenant, "tenant.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "tenant.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestQuickstartTenant(t *testing.T) {
 			t.Errorf("%s: wrong password accepted", u.login)
 		}
 	}
-	if strings.Contains(string(quickstart.Tenant), "secret: demo") || strings.Contains(string(quickstart.Tenant), "password: ") {
+	if strings.Contains(string(demo.Tenant), "secret: demo") || strings.Contains(string(demo.Tenant), "password: ") {
 		t.Error("the demo tenant must hold digests only")
 	}
 }

@@ -12,11 +12,11 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 // The demo tenant, plus an admin client that may delete users.
-var tenantYAML = string(quickstart.Tenant) + `
+var tenantYAML = string(demo.Tenant) + `
   - client: demo-admin
     api: https://api.example.com
     scopes: [read:users, delete:users]

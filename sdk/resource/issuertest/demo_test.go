@@ -15,10 +15,10 @@ import (
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
-// The demo tenant's API and client (examples/quickstart/tenant.yaml).
+// The demo tenant's API and client (engine/demo/tenant.yaml).
 const (
 	demoAPI    = "https://api.example.com"
 	demoClient = "demo-m2m"
@@ -32,7 +32,7 @@ func runDemoIssuer(path string, wrap func(http.Handler) http.Handler) (issuerURL
 	if err != nil {
 		panic(err)
 	}
-	t, err := tenant.Parse(quickstart.Tenant, "tenant.yaml", dir)
+	t, err := tenant.Parse(demo.Tenant, "tenant.yaml", dir)
 	if err != nil {
 		panic(err)
 	}
