@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/engine/demo"
 )
 
 // fuzzIssuer serves the demo tenant with a clock that moves a second per

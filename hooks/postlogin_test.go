@@ -9,10 +9,10 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/server"
-	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/hooks"
 	"github.com/scopeline/scopeline/plugins"
 )

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/enginetest"
 )
 
 var readersURL = regexp.MustCompile(`readers connect to (nats://127\.0\.0\.1:\d+)`)

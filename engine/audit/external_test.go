@@ -20,8 +20,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // TestExternalServerWithTLSAndCredentials publishes to an external server

@@ -19,9 +19,9 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/engine/demo"
 )
 
 const schemaPath = "../../docs/events.v1.schema.json"

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/engine/demo"
 )
 
 // Server is a running in-process issuer.

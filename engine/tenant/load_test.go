@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 func TestQuickstartTenant(t *testing.T) {
