@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/throttle"
 )
@@ -31,6 +33,7 @@ import (
 // serveConfig is what the serve command's flags say.
 type serveConfig struct {
 	configPath      string
+	settingsPath    string
 	demo            bool
 	addr            string
 	issuer          string
@@ -98,6 +101,7 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.configPath, "config", "", "tenant file (default: the built-in demo tenant, on a loopback --addr only)")
+	f.StringVar(&cfg.settingsPath, "settings", "", "settings file: the process's NATS connection and audit stream (nats:, audit:), read at start (default: the embedded NATS server, ack mode)")
 	f.BoolVar(&cfg.demo, "demo", false, "serve the built-in demo tenant even on an --addr that is not loopback (its secrets are public)")
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	f.StringVar(&cfg.issuer, "issuer", "", "issuer URL, the `iss` of tokens (default: the tenant's, else http://<addr>/)")
@@ -154,12 +158,27 @@ type process struct {
 	issuer   *server.Server
 	keyStamp keys.Stamp
 	audit    *audit.Publisher
+	// settings are those the process started with: a reload does not
+	// change them.
+	settings *settings.Settings
+}
+
+// loadSettings reads the settings file, or gives the defaults.
+func loadSettings(path string) (*settings.Settings, error) {
+	if path == "" {
+		return settings.Default(), nil
+	}
+	return settings.Load(path)
 }
 
 // serve runs the issuer until ctx is done. Each value on reload reloads the
 // tenant file and the keys. ready, when set, is told the listening address.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan struct{}, ready func(addr string)) error {
 	if err := checkDemo(cfg); err != nil {
+		return err
+	}
+	st, err := loadSettings(cfg.settingsPath)
+	if err != nil {
 		return err
 	}
 	t, err := loadTenant(cfg.configPath)
@@ -229,7 +248,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		Networks:       networks,
 		Storage:        flows,
 	}
-	if s.audit, err = openAudit(ctx, cfg, t, issuerURL, log, reg); err != nil {
+	s.settings = st
+	if s.audit, err = openAudit(ctx, cfg, st, t, issuerURL, log, reg); err != nil {
 		return err
 	}
 	// Runs after the HTTP server stopped: drain events, then stop NATS.
@@ -318,11 +338,30 @@ func (s *process) reload(ctx context.Context) {
 	}
 	if err != nil {
 		s.log.Error("reload failed; the previous tenant keeps serving", "tenant", s.cfg.configPath, "err", err)
-		s.auditReload(ctx, nil, err)
+		s.auditReload(ctx, nil, false, err)
 		return
 	}
 	s.log.Info("tenant reloaded", "tenant", s.cfg.configPath, "apis", len(t.APIs), "clients", len(t.Clients), "took", time.Since(start).Round(time.Microsecond))
-	s.auditReload(ctx, t, nil)
+	s.auditReload(ctx, t, s.settingsChanged(), nil)
+}
+
+// settingsChanged reports whether the settings file no longer says what
+// the process started with: its settings apply at the next restart only,
+// which the log and the reload's audit event say.
+func (s *process) settingsChanged() bool {
+	if s.cfg.settingsPath == "" {
+		return false
+	}
+	now, err := settings.Load(s.cfg.settingsPath)
+	if err != nil {
+		s.log.Warn("the settings file no longer reads; the settings the process started with stay in use", "settings", s.cfg.settingsPath, "err", err)
+		return true
+	}
+	if reflect.DeepEqual(now.Audit, s.settings.Audit) {
+		return false
+	}
+	s.log.Warn("the settings file changed; its settings apply at the next restart, the current ones stay in use", "settings", s.cfg.settingsPath)
+	return true
 }
 
 // reloadKeys picks up a rotation made by `scopeline keys rotate`.

@@ -14,11 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
 
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // freezer is a TCP proxy to a NATS server that can stop passing bytes on,
@@ -131,7 +131,7 @@ func (f *freezer) thaw() {
 func TestReadinessFollowsAServerThatStopsAnswering(t *testing.T) {
 	ns := startNATS(t, "n1", 0, t.TempDir())
 	proxy := startFreezer(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
-	cfg := failureAudit(t, tenant.AuditAck, proxy.url())
+	cfg := failureAudit(t, settings.AuditAck, proxy.url())
 	reg := prometheus.NewRegistry()
 	p := openPublisher(t, cfg, audit.WithRegisterer(reg))
 	srv := enginetest.Start(t, enginetest.Config{Server: server.Config{

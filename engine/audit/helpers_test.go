@@ -17,6 +17,7 @@ import (
 	"time"
 
 	issuer "github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -25,7 +26,6 @@ import (
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // natsServer is a nats-server run in the test process.
@@ -83,8 +83,8 @@ func freePort(t testing.TB) int {
 }
 
 // testAudit returns settings for tests: fast timeouts, the given mode.
-func testAudit(t testing.TB, mode tenant.AuditMode, urls ...string) tenant.Audit {
-	a := tenant.DefaultAudit()
+func testAudit(t testing.TB, mode settings.AuditMode, urls ...string) settings.Audit {
+	a := settings.DefaultAudit()
 	a.Mode = mode
 	a.Instance = "test-instance"
 	a.NATS.URLs = urls
@@ -94,7 +94,7 @@ func testAudit(t testing.TB, mode tenant.AuditMode, urls ...string) tenant.Audit
 }
 
 // openPublisher opens a publisher and closes it when the test ends.
-func openPublisher(t testing.TB, cfg tenant.Audit, opts ...audit.Option) *audit.Publisher {
+func openPublisher(t testing.TB, cfg settings.Audit, opts ...audit.Option) *audit.Publisher {
 	t.Helper()
 	opts = append([]audit.Option{audit.WithDataDir(t.TempDir()), audit.WithLogger(testLogger(t))}, opts...)
 	p, err := audit.Open(context.Background(), cfg, opts...)

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit/internal/spool"
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -43,14 +43,11 @@ var (
 // Nats-Msg-Id on any failure, so the stream's duplicate window drops
 // copies.
 type Publisher struct {
-	cfg tenant.Audit
-	// configured is the settings as the tenant file said at start, before
-	// any command-line override: reloads are compared with it.
-	configured tenant.Audit
-	log        *slog.Logger
-	now        func() time.Time
-	source     string
-	instance   string
+	cfg      settings.Audit
+	log      *slog.Logger
+	now      func() time.Time
+	source   string
+	instance string
 
 	randMu sync.Mutex
 	rand   io.Reader
@@ -126,7 +123,7 @@ func WithTenant(t *tenant.Tenant) Option { return func(o *options) { o.tenant = 
 // the background), the stream (created or updated in the background as
 // soon as the server answers) and, in buffered mode, the spool and its
 // forwarder.
-func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, error) {
+func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, error) {
 	o := options{now: time.Now, rand: rand.Reader, dataDir: ".", log: slog.New(slog.DiscardHandler), hostname: os.Hostname}
 	for _, opt := range opts {
 		opt(&o)
@@ -153,9 +150,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		p.source = "urn:scopeline:" + p.instance
 	}
 	p.setSecrets(o.tenant)
-	p.configured = cfg
 	if o.tenant != nil {
-		p.configured = o.tenant.Audit
 		p.tenant.Store(o.tenant)
 	}
 
@@ -208,7 +203,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 	}
 	p.metrics = newMetrics(o.reg, p)
 	p.stallWait = jetstream.WithStallWait(cfg.AckTimeout)
-	if cfg.Mode == tenant.AuditBuffered {
+	if cfg.Mode == settings.AuditBuffered {
 		dir := cfg.Spool.Dir
 		if dir == "" {
 			dir = filepath.Join(o.dataDir, "audit-spool")
@@ -277,27 +272,34 @@ func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
 	return p.emit(ctx, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, decisionData(d, p.instance, p.redact), wait)
 }
 
-// Reloaded publishes a tenant-reloaded event for a reload of source that
-// brought in t, or was refused with reloadErr (t nil); an error wraps
-// ErrUnavailable. It also starts redacting the new tenant's hook secrets,
-// and logs when the nats: or audit: settings changed, which apply from the
-// next restart only.
-func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenant, reloadErr error) error {
-	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: source, Result: "ok", LogCode: "sapi"}
-	if reloadErr != nil {
+// Reload describes a tenant reload, for Reloaded.
+type Reload struct {
+	// Source is the tenant file reloaded.
+	Source string
+	// Tenant is the tenant the reload brought in; nil when it was refused
+	// with Err.
+	Tenant *tenant.Tenant
+	Err    error
+	// RestartRequired says that the settings file changed too: its
+	// settings (these very ones among them) apply at the next restart
+	// only.
+	RestartRequired bool
+}
+
+// Reloaded publishes a tenant-reloaded event; an error wraps
+// ErrUnavailable. It also starts redacting the new tenant's hook secrets.
+func (p *Publisher) Reloaded(ctx context.Context, r Reload) error {
+	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: r.Source, Result: "ok", LogCode: "sapi", RestartRequired: r.RestartRequired}
+	if r.Err != nil {
 		data.Result, data.LogCode = "error", "fapi"
-		data.Error = clip(p.redact(reloadErr.Error()), 4096)
+		data.Error = clip(p.redact(r.Err.Error()), 4096)
 	}
-	if t != nil {
+	if t := r.Tenant; t != nil {
 		p.setSecrets(t)
 		p.tenant.Store(t)
 		data.APIs, data.Clients, data.Grants = len(t.APIs), len(t.Clients), len(t.Grants)
 		for _, pl := range t.Pipelines {
 			data.Hooks += len(pl.Hooks)
-		}
-		if !reflect.DeepEqual(t.Audit, p.configured) {
-			data.RestartRequired = true
-			p.log.Warn("audit: the nats: or audit: settings changed; they apply at the next restart, the current ones stay in use", "tenant", source)
 		}
 	}
 	return p.emit(ctx, KindTenantReloaded, "", "", p.now(), data, true)
@@ -514,7 +516,7 @@ func (p *Publisher) ensureLoop() {
 }
 
 // streamConfig returns the stream's configuration for the settings.
-func streamConfig(cfg tenant.Audit) jetstream.StreamConfig {
+func streamConfig(cfg settings.Audit) jetstream.StreamConfig {
 	maxBytes := cfg.Stream.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
@@ -25,7 +26,7 @@ import (
 )
 
 func TestEmbeddedEvents(t *testing.T) {
-	for _, mode := range []tenant.AuditMode{tenant.AuditAck, tenant.AuditBuffered} {
+	for _, mode := range []settings.AuditMode{settings.AuditAck, settings.AuditBuffered} {
 		t.Run(string(mode), func(t *testing.T) {
 			p := openPublisher(t, testAudit(t, mode))
 			if p.ClientURL() == "" {
@@ -113,7 +114,7 @@ func equalJSON(t *testing.T, a, b any) bool {
 }
 
 func TestStreamSettingsAndReaderPermissions(t *testing.T) {
-	cfg := testAudit(t, tenant.AuditAck)
+	cfg := testAudit(t, settings.AuditAck)
 	cfg.Stream.MaxAge = 48 * time.Hour
 	cfg.Stream.MaxBytes = 64 << 20
 	cfg.Stream.DuplicateWindow = 10 * time.Minute
@@ -187,7 +188,7 @@ func TestStreamSettingsAndReaderPermissions(t *testing.T) {
 }
 
 func TestStreamUpdatedOnStart(t *testing.T) {
-	cfg := testAudit(t, tenant.AuditAck)
+	cfg := testAudit(t, settings.AuditAck)
 	cfg.NATS.Embedded.StoreDir = t.TempDir()
 	p := openPublisher(t, cfg)
 	waitFor(t, "ready", 30*time.Second, func() bool { return p.Ready(context.Background()) == nil })
@@ -336,7 +337,7 @@ func TestHookFailuresAndSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithTenant(tn))
 	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(hookTenant),
 		Server: server.Config{Auditor: p, Hooks: loader}})
 	c := newTokenClient(srv)
@@ -412,7 +413,7 @@ func TestUserFlowEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithTenant(tn))
 	srv := startIssuer(t, p)
 	cfg := &oauth2.Config{
 		ClientID:    "demo-spa",

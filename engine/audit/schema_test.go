@@ -16,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
@@ -87,7 +88,7 @@ func TestEventsMatchSchema(t *testing.T) {
 		},
 		"flaky-deny": func(engine.View) (*engine.HookResult, error) { return nil, nil },
 	}
-	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithTenant(tn))
 	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(hookTenant),
 		Server: server.Config{Auditor: p, Hooks: loader}})
 	c := newTokenClient(srv)
@@ -97,10 +98,10 @@ func TestEventsMatchSchema(t *testing.T) {
 	c.request(t, r, "demo-m2m", "bad", "")                                   // denied
 	c.request(t, r, "", "", "")                                              // denied, no client
 	ctx := context.Background()
-	if err := p.Reloaded(ctx, "t.yaml", tn, nil); err != nil {
+	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", Tenant: tn, RestartRequired: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Reloaded(ctx, "t.yaml", nil, errors.New("t.yaml:3: bogus")); err != nil {
+	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", Err: errors.New("t.yaml:3: bogus")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.RecordLogin(ctx, &engine.Login{Outcome: engine.LoginFailed, Issuer: srv.Issuer, Time: time.Now(),
@@ -253,7 +254,7 @@ func TestLoginEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := openPublisher(t, testAudit(t, tenant.AuditBuffered), audit.WithTenant(tn))
+	p := openPublisher(t, testAudit(t, settings.AuditBuffered), audit.WithTenant(tn))
 	ctx := context.Background()
 	const typedPassword = "correct-horse-battery-staple"
 	for _, l := range []*engine.Login{

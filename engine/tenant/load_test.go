@@ -87,6 +87,24 @@ clients:
     secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]
 `
 
+// The nats: and audit: sections moved to the settings file: a tenant file
+// that still has them is refused, at their lines, with where they go now.
+func TestProcessSettingsRefused(t *testing.T) {
+	_, err := tenant.Parse([]byte(base+"nats:\n  url: nats://a:4222\naudit:\n  mode: buffered\n"), "t.yaml", ".")
+	if err == nil {
+		t.Fatal("a tenant file with nats: and audit: was accepted")
+	}
+	for _, want := range []string{
+		"t.yaml:11: nats: a process setting, not tenant data: move the nats: and audit: sections to a settings file",
+		"t.yaml:13: audit: a process setting",
+		"scopeline serve --settings FILE",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not contain %q", err, want)
+		}
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name string

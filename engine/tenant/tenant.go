@@ -47,8 +47,6 @@ type Tenant struct {
 	Users []*User
 	Roles []*Role
 	Flows UserFlows
-	// Audit is where and how decisions are published (nats:, audit:).
-	Audit Audit
 
 	// Source is the file the tenant was read from ("" when parsed from bytes);
 	// Dir is the directory relative module paths are resolved against.

@@ -1,21 +1,123 @@
-package tenant
+// Package settings reads the settings file of a Scopeline process
+// (`scopeline serve --settings FILE`): what is fixed for the life of a
+// process, as opposed to the tenant file, which a reload swaps. Today that
+// is the audit stream: the NATS server it is published to (the `nats:`
+// section) and how (the `audit:` section). The file is parsed and
+// validated once, with errors that name the line and the field.
+package settings
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/internal/yamlfile"
 	"go.yaml.in/yaml/v3"
 )
 
+// Settings are a process's settings, from its settings file.
+type Settings struct {
+	// Audit is where and how decisions are published: the `nats:` and
+	// `audit:` sections.
+	Audit Audit
+	// Source is the file the settings were read from ("" for the
+	// defaults).
+	Source string
+}
+
+// Default returns the settings of a process without a settings file.
+func Default() *Settings { return &Settings{Audit: DefaultAudit()} }
+
+// MaxFileSize bounds a settings file.
+const MaxFileSize = 1 << 20
+
+// Load reads and validates the settings file at path.
+func Load(path string) (*Settings, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("settings: %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("settings: %s: larger than %d bytes", path, MaxFileSize)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	return Parse(data, abs, filepath.Dir(abs))
+}
+
+// Parse validates a settings file's contents. source names the file in
+// errors; dir is where relative paths are resolved.
+func Parse(data []byte, source, dir string) (*Settings, error) {
+	return parse(data, source, dir, func(p string) error { _, err := os.Stat(p); return err })
+}
+
+func parse(data []byte, source, dir string, stat func(string) error) (*Settings, error) {
+	name := source
+	if name == "" {
+		name = "settings"
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlfile.DecodeError(name, err, "settings", sectionOf)
+	}
+	v := &validator{Checker: yamlfile.Checker{Name: name, Root: &root}, dir: dir, stat: stat}
+	s := &Settings{Source: source}
+	v.audit(s, &f)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Sections are the top-level sections of a settings file.
+var Sections = []string{"nats", "audit"}
+
+// file is the shape of the settings file.
+type file struct {
+	NATS  *fileNATS  `yaml:"nats"`
+	Audit *fileAudit `yaml:"audit"`
+}
+
+func sectionOf(typ string) string {
+	if typ == "file" {
+		return "the settings (top level)"
+	}
+	return strings.TrimPrefix(typ, "file")
+}
+
+// validator turns the decoded file into Settings, collecting every error.
+type validator struct {
+	yamlfile.Checker
+	dir  string
+	stat func(string) error
+}
+
+func (v *validator) fail(msg string, path ...any) { v.Fail(msg, path...) }
+
 // Audit is where and how decisions are published: the `nats:` and `audit:`
-// sections of the tenant file. They are read at start only; a reload that
-// changes them is logged and takes effect at the next restart.
+// sections of the settings file, read at start only.
 type Audit struct {
 	// Mode is ack (the token waits for its event's acknowledgement) or
 	// buffered (the token waits for the event to reach the local spool).
@@ -134,8 +236,8 @@ const (
 	DefaultEmbeddedSync         = 2 * time.Minute
 )
 
-// DefaultAudit returns the settings of a tenant file with no `nats:` or
-// `audit:` section.
+// DefaultAudit returns the audit settings of a settings file with no
+// `nats:` or `audit:` section.
 func DefaultAudit() Audit {
 	return Audit{
 		Mode:           AuditAck,
@@ -160,13 +262,6 @@ func DefaultAudit() Audit {
 			Sync:   Sync{Interval: DefaultEmbeddedSync},
 		}},
 	}
-}
-
-// fileAuditSections are the `nats:` and `audit:` top-level sections,
-// inlined into the file's top level.
-type fileAuditSections struct {
-	NATS  *fileNATS  `yaml:"nats"`
-	Audit *fileAudit `yaml:"audit"`
 }
 
 type fileNATS struct {
@@ -200,19 +295,19 @@ type fileAudit struct {
 }
 
 type fileAuditStream struct {
-	Name            string        `yaml:"name"`
-	MaxAge          time.Duration `yaml:"max_age"`
-	MaxBytes        ByteSize      `yaml:"max_bytes"`
-	Replicas        int           `yaml:"replicas"`
-	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	Name            string            `yaml:"name"`
+	MaxAge          time.Duration     `yaml:"max_age"`
+	MaxBytes        yamlfile.ByteSize `yaml:"max_bytes"`
+	Replicas        int               `yaml:"replicas"`
+	DuplicateWindow time.Duration     `yaml:"duplicate_window"`
 }
 
 type fileAuditSpool struct {
-	Dir       string   `yaml:"dir"`
-	MaxBytes  ByteSize `yaml:"max_bytes"`
-	MaxEvents int64    `yaml:"max_events"`
-	Sync      *Sync    `yaml:"sync"`
-	ReadyFill *float64 `yaml:"ready_fill"`
+	Dir       string            `yaml:"dir"`
+	MaxBytes  yamlfile.ByteSize `yaml:"max_bytes"`
+	MaxEvents int64             `yaml:"max_events"`
+	Sync      *Sync             `yaml:"sync"`
+	ReadyFill *float64          `yaml:"ready_fill"`
 }
 
 // stringList reads either one string or a list of strings.
@@ -272,8 +367,8 @@ func ValidStreamName(s string) bool {
 	return len(s) <= maxStreamNameLen && nameChars.MatchString(s)
 }
 
-// audit validates the `nats:` and `audit:` sections into t.Audit.
-func (v *validator) audit(t *Tenant, f *fileAuditSections) {
+// audit validates the `nats:` and `audit:` sections into s.Audit.
+func (v *validator) audit(s *Settings, f *file) {
 	a := DefaultAudit()
 	if n := f.NATS; n != nil {
 		v.nats(&a.NATS, n)
@@ -325,7 +420,7 @@ func (v *validator) audit(t *Tenant, f *fileAuditSections) {
 	if !a.NATS.External() && a.Stream.Replicas > 1 {
 		v.fail("the embedded server is a single node: replicas must be 1 unless nats.url names a cluster", "audit", "stream", "replicas")
 	}
-	t.Audit = a
+	s.Audit = a
 }
 
 func (v *validator) nats(n *NATS, f *fileNATS) {
@@ -464,7 +559,7 @@ func (v *validator) duration(dst *time.Duration, d, lo, hi time.Duration, path .
 }
 
 // maxBytes sets *dst to a max_bytes value b when b is set and at least 1MiB.
-func (v *validator) maxBytes(dst *int64, b ByteSize, path ...any) {
+func (v *validator) maxBytes(dst *int64, b yamlfile.ByteSize, path ...any) {
 	switch {
 	case b == 0:
 	case b < 1<<20:
@@ -488,7 +583,7 @@ func (v *validator) file(p string, at ...any) string {
 		return ""
 	}
 	p = v.path(p)
-	if err := v.opts.stat(p); err != nil {
+	if err := v.stat(p); err != nil {
 		v.fail(fmt.Sprintf("cannot read: %v", err), at...)
 	}
 	return p
@@ -504,4 +599,12 @@ func validSubjectPrefix(p string) bool {
 		}
 	}
 	return true
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
