@@ -44,7 +44,7 @@ var (
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, §4.1.1):
 // GET, or POST as OpenID Connect allows. Nothing is stored for a request
-// until somebody signs in: it goes to the login page sealed (sealed.go).
+// until somebody signs in: it goes to the login page sealed (see seal, and docs/design.md, "Sealed sign-in requests").
 func (pg *Pages) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
