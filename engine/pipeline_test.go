@@ -326,11 +326,24 @@ func TestReload(t *testing.T) {
 	}
 }
 
-// Requests keep flowing, race-free, while the tenant reloads and keys rotate.
+// Requests keep flowing, race-free, while the tenant reloads and keys
+// rotate. The test makes the overlap certain rather than likely: in each
+// round one request is held inside its hook while the tenant reloads and
+// the keys rotate, and the next round starts only once more requests went
+// through the pipeline.
 func TestConcurrentReloadAndRotation(t *testing.T) {
+	type gate struct{ entered, release chan struct{} }
 	var calls atomic.Int64
+	var armed atomic.Pointer[gate]
 	loader := &goLoader{hooks: map[string]func(engine.View) (*engine.HookResult, error){
-		"count": func(engine.View) (*engine.HookResult, error) { calls.Add(1); return &engine.HookResult{}, nil },
+		"count": func(engine.View) (*engine.HookResult, error) {
+			calls.Add(1)
+			if g := armed.Swap(nil); g != nil {
+				close(g.entered)
+				<-g.release
+			}
+			return &engine.HookResult{}, nil
+		},
 	}}
 	// EdDSA keys generate in microseconds; RSA keys would make the rotations
 	// the slow part of the test.
@@ -358,7 +371,29 @@ func TestConcurrentReloadAndRotation(t *testing.T) {
 			}
 		})
 	}
+	patience := time.After(time.Minute)
+	// progressed waits until requests went through the pipeline since
+	// seen, and returns the new count.
+	progressed := func(seen int64) int64 {
+		t.Helper()
+		for calls.Load() < seen+5 {
+			select {
+			case <-patience:
+				t.Fatalf("requests stopped going through: %d calls, %d failures", calls.Load(), failures.Load())
+			case <-time.After(time.Millisecond):
+			}
+		}
+		return calls.Load()
+	}
+	seen := progressed(0)
 	for range 20 {
+		g := &gate{make(chan struct{}), make(chan struct{})}
+		armed.Store(g)
+		select {
+		case <-g.entered: // a request is inside its hook, on the current snapshot
+		case <-patience:
+			t.Fatal("no request reached the hook")
+		}
 		if err := iss.Reload(ctx, tn, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -369,9 +404,8 @@ func TestConcurrentReloadAndRotation(t *testing.T) {
 		if err := iss.SetKeys(ks); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for calls.Load() < 100 {
-		time.Sleep(time.Millisecond)
+		close(g.release) // it finishes on the snapshot it started with
+		seen = progressed(seen)
 	}
 	cancel()
 	wg.Wait()

@@ -152,6 +152,9 @@ func TestServerRestartMidLoad(t *testing.T) {
 }
 
 func TestUnreachableAtStartAndDuringLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out reconnects of a server that comes and goes: runs without -short (and in CI)")
+	}
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
@@ -179,6 +182,9 @@ func TestUnreachableAtStartAndDuringLoad(t *testing.T) {
 }
 
 func TestClusterLeaderKilledMidLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a three-node cluster losing its leader, about 30 s: runs without -short (and in CI)")
+	}
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
 			nodes := startCluster(t, 3)
