@@ -5,7 +5,8 @@
 //
 // The engine applies them to every op a hook stages; the ready-made
 // plugins apply them to their configs, so that a bad name is refused at
-// load rather than on every request.
+// load rather than on every request. Why names are compared folded:
+// docs/design.md, "Claim names are compared folded".
 package claim
 
 import (

@@ -3,7 +3,8 @@
 // issuer's parts use; Local keeps the buckets in the process, in bounded
 // memory, and a backend shared by several replicas behind one URL
 // implements the same three methods (see Backend). Networks turns client
-// addresses into the network keys throttles count them under.
+// addresses into the network keys throttles count them under
+// (docs/design.md, "Throttles count networks, and known networks apart").
 package throttle
 
 import (
