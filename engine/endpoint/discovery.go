@@ -87,9 +87,8 @@ func (e *Endpoints) handleDiscovery(kind string) http.HandlerFunc {
 		if !httpx.GetOrHead(w, r) {
 			return
 		}
-		s := e.iss.Acquire()
+		s := e.acquire(w)
 		if s == nil {
-			httpx.WriteError(w, engine.ErrTemporarilyUnavailable, false)
 			return
 		}
 		defer s.Release()

@@ -9,6 +9,7 @@ package endpoint
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -88,6 +89,16 @@ func (e *Endpoints) Mount(rt *httpx.Router) {
 	rt.Route("userinfo", p+PathUserinfo, e.cors(e.handleUserinfo))
 	rt.Route("health", PathLive, e.handleLive)
 	rt.Route("health", PathReady, e.handleReady)
+}
+
+// acquire returns the current snapshot, or answers that the issuer is
+// shutting down and returns nil. The caller releases the snapshot.
+func (e *Endpoints) acquire(w http.ResponseWriter) *engine.Snapshot {
+	s := e.iss.Acquire()
+	if s == nil {
+		httpx.WriteError(w, engine.ErrTemporarilyUnavailable, false)
+	}
+	return s
 }
 
 // IssuerPath is the path of an issuer URL without its trailing slash: the

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/internal/httpx"
 )
 
@@ -18,9 +17,8 @@ func (e *Endpoints) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	if !httpx.GetOrHead(w, r) {
 		return
 	}
-	s := e.iss.Acquire()
+	s := e.acquire(w)
 	if s == nil {
-		httpx.WriteError(w, engine.ErrTemporarilyUnavailable, false)
 		return
 	}
 	defer s.Release()

@@ -38,9 +38,8 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(http.StatusUnauthorized, "", "")
 		return
 	}
-	s := e.iss.Acquire()
+	s := e.acquire(w)
 	if s == nil {
-		httpx.WriteError(w, engine.ErrTemporarilyUnavailable, false)
 		return
 	}
 	defer s.Release()

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/storage"
@@ -21,16 +18,7 @@ import (
 // in, at the hosted pages; its result, kept with the code
 // (userflow.Code), is what the token carries. With offline_access the
 // token comes with a refresh token, the first of a new family.
-type AuthorizationCode struct {
-	// Clients authenticates the client.
-	Clients *engine.ClientAuthenticator
-	// Storage keeps codes and refresh-token families.
-	Storage storage.Storage
-	// Now, Rand and Log default to time.Now, crypto/rand and discard.
-	Now  func() time.Time
-	Rand io.Reader
-	Log  *slog.Logger
-}
+type AuthorizationCode struct{ EndUser }
 
 // GrantType is "authorization_code".
 func (*AuthorizationCode) GrantType() string { return engine.GrantAuthorizationCode }
@@ -38,7 +26,7 @@ func (*AuthorizationCode) GrantType() string { return engine.GrantAuthorizationC
 // Exchange redeems the code: one use, by the client it was issued to,
 // with its redirect URI and PKCE verifier.
 func (g *AuthorizationCode) Exchange(ctx context.Context, s *engine.Snapshot, r *engine.TokenRequest, tx *engine.Transaction) (engine.Extension, error) {
-	d := newUserDeps(g.Now, g.Rand, g.Log)
+	d := g.deps()
 	tx.Trigger = tenant.TriggerPostLogin
 	c, err := g.Clients.UserClient(ctx, s.Tenant(), r, tx)
 	if err != nil {

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/storage"
@@ -20,16 +17,7 @@ import (
 // whole family (RFC 9700 §4.14.2). The post-login pipeline runs again, so
 // a change of roles, grants or hooks applies at the next refresh; the
 // scopes first granted are the ceiling.
-type RefreshToken struct {
-	// Clients authenticates the client.
-	Clients *engine.ClientAuthenticator
-	// Storage keeps refresh-token families.
-	Storage storage.Storage
-	// Now, Rand and Log default to time.Now, crypto/rand and discard.
-	Now  func() time.Time
-	Rand io.Reader
-	Log  *slog.Logger
-}
+type RefreshToken struct{ EndUser }
 
 // GrantType is "refresh_token".
 func (*RefreshToken) GrantType() string { return engine.GrantRefreshToken }
@@ -37,7 +25,7 @@ func (*RefreshToken) GrantType() string { return engine.GrantRefreshToken }
 // Exchange rotates the refresh token and runs the post-login pipeline
 // again.
 func (g *RefreshToken) Exchange(ctx context.Context, s *engine.Snapshot, r *engine.TokenRequest, tx *engine.Transaction) (engine.Extension, error) {
-	d := newUserDeps(g.Now, g.Rand, g.Log)
+	d := g.deps()
 	tx.Trigger = tenant.TriggerPostLogin
 	c, err := g.Clients.UserClient(ctx, s.Tenant(), r, tx)
 	if err != nil {

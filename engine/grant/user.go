@@ -13,25 +13,39 @@ import (
 	"github.com/scopeline/scopeline/engine/userflow"
 )
 
-// userDeps are what the end-user grants need besides client
-// authentication.
+// EndUser is what the end-user grants (AuthorizationCode, RefreshToken)
+// depend on.
+type EndUser struct {
+	// Clients authenticates the client.
+	Clients *engine.ClientAuthenticator
+	// Storage keeps codes and refresh-token families.
+	Storage storage.Storage
+	// Now, Rand and Log default to time.Now, crypto/rand and discard.
+	Now  func() time.Time
+	Rand io.Reader
+	Log  *slog.Logger
+}
+
+// userDeps are an EndUser's clock, randomness and logger, defaults
+// applied.
 type userDeps struct {
 	now  func() time.Time
 	rand io.Reader
 	log  *slog.Logger
 }
 
-func newUserDeps(now func() time.Time, r io.Reader, log *slog.Logger) userDeps {
-	if now == nil {
-		now = time.Now
+func (e *EndUser) deps() userDeps {
+	d := userDeps{e.Now, e.Rand, e.Log}
+	if d.now == nil {
+		d.now = time.Now
 	}
-	if r == nil {
-		r = rand.Reader
+	if d.rand == nil {
+		d.rand = rand.Reader
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
 	}
-	return userDeps{now, r, log}
+	return d
 }
 
 // userTokens are the ID token and the refresh token of an end-user grant:

@@ -99,6 +99,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 		s.storage, s.ownsStorage = memory.New(), true
 	}
 	clients := engine.NewClientAuthenticator(cfg.Throttles, cfg.Networks, cfg.Now)
+	users := grant.EndUser{Clients: clients, Storage: s.storage, Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Logger}
 	opts := []engine.Option{
 		engine.WithLogger(cfg.Logger),
 		engine.WithClock(cfg.Now),
@@ -108,8 +109,8 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 		engine.WithRegisterer(cfg.Registerer),
 		engine.WithGrants(
 			&grant.ClientCredentials{Clients: clients},
-			&grant.AuthorizationCode{Clients: clients, Storage: s.storage, Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Logger},
-			&grant.RefreshToken{Clients: clients, Storage: s.storage, Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Logger},
+			&grant.AuthorizationCode{EndUser: users},
+			&grant.RefreshToken{EndUser: users},
 		),
 	}
 	if cfg.Issuer != "" {

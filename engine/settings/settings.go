@@ -42,23 +42,11 @@ const MaxFileSize = 1 << 20
 
 // Load reads and validates the settings file at path.
 func Load(path string) (*Settings, error) {
-	f, err := os.Open(path)
+	data, abs, dir, err := yamlfile.Read(path, MaxFileSize, "settings")
 	if err != nil {
-		return nil, fmt.Errorf("settings: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("settings: %s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("settings: %s: larger than %d bytes", path, MaxFileSize)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("settings: %w", err)
-	}
-	return Parse(data, abs, filepath.Dir(abs))
+	return Parse(data, abs, dir)
 }
 
 // Parse validates a settings file's contents. source names the file in

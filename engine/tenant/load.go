@@ -40,23 +40,11 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 
 // Load reads and validates the tenant file at path.
 func Load(path string, opts ...Option) (*Tenant, error) {
-	f, err := os.Open(path)
+	data, abs, dir, err := yamlfile.Read(path, MaxFileSize, "tenant")
 	if err != nil {
-		return nil, fmt.Errorf("tenant: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("tenant: %s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("tenant: %s: larger than %d bytes", path, MaxFileSize)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("tenant: %w", err)
-	}
-	return Parse(data, abs, filepath.Dir(abs), opts...)
+	return Parse(data, abs, dir, opts...)
 }
 
 // Parse validates a tenant file's contents. source names the file in errors;

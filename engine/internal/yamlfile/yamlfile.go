@@ -6,6 +6,9 @@ package yamlfile
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,6 +30,27 @@ func (e *FieldError) Error() string {
 		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
 	}
 	return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Msg)
+}
+
+// Read reads the file at path, of at most max bytes, and returns its
+// contents with its absolute path and directory; errors start with pkg.
+func Read(path string, max int, pkg string) (data []byte, abs, dir string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s: %w", pkg, err)
+	}
+	defer f.Close()
+	data, err = io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s: %s: %w", pkg, path, err)
+	}
+	if len(data) > max {
+		return nil, "", "", fmt.Errorf("%s: %s: larger than %d bytes", pkg, path, max)
+	}
+	if abs, err = filepath.Abs(path); err != nil {
+		return nil, "", "", fmt.Errorf("%s: %w", pkg, err)
+	}
+	return data, abs, filepath.Dir(abs), nil
 }
 
 // Checker collects the errors of a file's validation, each at the line of
