@@ -71,6 +71,9 @@ func closeAudit(pub *audit.Publisher, timeout time.Duration, log *slog.Logger) {
 // stands whatever happens to its event. restart says the settings file
 // changed, which takes a restart.
 func (s *process) auditReload(ctx context.Context, t *tenant.Tenant, restart bool, reloadErr error) {
+	if s.audit == nil { // --no-audit
+		return
+	}
 	r := audit.Reload{Source: s.cfg.configPath, Tenant: t, Err: reloadErr, RestartRequired: restart}
 	if err := s.audit.Reloaded(ctx, r); err != nil {
 		s.log.Error("publishing the tenant reload event failed", "err", err)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,11 +30,24 @@ type benchConfig struct {
 	loopback    bool
 }
 
+// HTTP mode's defaults, where they differ from the in-process ones.
+const (
+	httpBenchDuration    = 10 * time.Second
+	httpBenchWarmup      = 2 * time.Second
+	httpBenchRounds      = 2
+	httpBenchConcurrency = 64
+)
+
 func newBenchCmd() *cobra.Command {
-	var cfg benchConfig
+	var (
+		cfg         benchConfig
+		hcfg        httpBenchConfig
+		httpMode    bool
+		concurrency []int
+	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure token issuance on this machine, as ratios to bare signing",
+		Short: "Measure token issuance on this machine: in process, or over real HTTP (--http)",
 		Long: `Measure what a token costs here, for each signing algorithm:
 
   sign      the bare JWS signature over a token-sized input (the floor)
@@ -43,7 +57,30 @@ func newBenchCmd() *cobra.Command {
 
 Cases run in interleaved rounds so that the machine's noise hits them all
 alike; the median round is reported, with each case's throughput as a
-ratio to bare signing for the same algorithm.`,
+ratio to bare signing for the same algorithm.
+
+With --http, the whole server is measured the way clients see it: this
+command starts "scopeline serve" as a child process for each hook set
+(--hooks) and audit mode (--audit), and drives it with a built-in
+closed-loop load generator (keep-alive connections, --concurrency
+requests in flight, client_secret_basic) for each algorithm (--alg).
+Each case is warmed up, then measured for --duration, in --rounds
+interleaved rounds. It reports tokens/s, latency quantiles, the server's
+CPU time per token and memory (from /proc), the generator's own CPU and
+what the rest of the machine used meanwhile. --url measures another
+issuer's token endpoint with the same generator (--pid to read its CPU and
+memory): alone, or in the same interleaved rounds as servers started for
+--alg, --hooks, --audit or --server-binary.
+
+  hooks:  none     the baseline policy only
+          small    three small hooks: tier-gate in WAT, in C, and in WAT again
+          plugins  the built-in ip-allowlist, deny-scopes and claims-from-metadata
+  audit:  ack, buffered (embedded NATS server, as by default), or off`,
+		Example: `  scopeline bench --loopback
+  scopeline bench --http --alg ES256,RS256,EdDSA --hooks none,small --audit ack,off --concurrency 16,64,256
+  scopeline bench --http --server-binary before=./scopeline-main --server-binary after=./scopeline
+  scopeline bench --http --url http://127.0.0.1:4444/oauth2/token --pid 1234 \
+      --client-id bench --client-secret s3cret --form scope=read --form audience=https://api`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, a := range cfg.algs {
@@ -51,6 +88,35 @@ ratio to bare signing for the same algorithm.`,
 					return usageError{fmt.Errorf("--alg %q: want %s", a, strings.Join(tenant.SupportedAlgorithms, ", "))}
 				}
 			}
+			f := cmd.Flags()
+			if httpMode {
+				hcfg.algs, hcfg.duration, hcfg.rounds, hcfg.concurrency = cfg.algs, cfg.duration, cfg.rounds, concurrency
+				if !f.Changed("alg") {
+					hcfg.algs = []string{"ES256"}
+				}
+				if !f.Changed("duration") {
+					hcfg.duration = httpBenchDuration
+				}
+				if !f.Changed("rounds") {
+					hcfg.rounds = httpBenchRounds
+				}
+				if !f.Changed("concurrency") {
+					hcfg.concurrency = []int{httpBenchConcurrency}
+				}
+				if err := validateHTTPBench(&hcfg, f.Changed); err != nil {
+					return err
+				}
+				return runHTTPBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), hcfg)
+			}
+			for _, name := range []string{"hooks", "audit", "warmup", "json", "url", "pid", "client-id", "client-secret", "auth", "form", "server-binary", "profile"} {
+				if f.Changed(name) {
+					return usageError{fmt.Errorf("--%s needs --http", name)}
+				}
+			}
+			if len(concurrency) != 1 {
+				return usageError{fmt.Errorf("--concurrency: one value without --http")}
+			}
+			cfg.concurrency = concurrency[0]
 			if cfg.rounds < 1 || cfg.concurrency < 1 || cfg.duration <= 0 {
 				return usageError{fmt.Errorf("--rounds, --concurrency and --duration must be positive")}
 			}
@@ -58,12 +124,72 @@ ratio to bare signing for the same algorithm.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&cfg.algs, "alg", tenant.SupportedAlgorithms, "algorithms to measure")
-	f.DurationVar(&cfg.duration, "duration", time.Second, "length of each case in each round")
-	f.IntVar(&cfg.rounds, "rounds", 5, "interleaved rounds")
-	f.IntVar(&cfg.concurrency, "concurrency", runtime.GOMAXPROCS(0), "goroutines issuing at once")
+	f.StringSliceVar(&cfg.algs, "alg", tenant.SupportedAlgorithms, "algorithms to measure (with --http the default is ES256)")
+	f.DurationVar(&cfg.duration, "duration", time.Second, fmt.Sprintf("length of each case in each round (with --http the default is %s)", httpBenchDuration))
+	f.IntVar(&cfg.rounds, "rounds", 5, fmt.Sprintf("interleaved rounds (with --http the default is %d)", httpBenchRounds))
+	f.IntSliceVar(&concurrency, "concurrency", []int{runtime.GOMAXPROCS(0)}, fmt.Sprintf("requests in flight; with --http a list to compare, and the default is %d", httpBenchConcurrency))
 	f.BoolVar(&cfg.loopback, "loopback", false, "also measure over HTTP on 127.0.0.1")
+	f.BoolVar(&httpMode, "http", false, "measure a whole server over real HTTP, with a load generator")
+	f.StringSliceVar(&hcfg.hooks, "hooks", []string{hooksSmall}, "--http: hook sets to compare: none, small, plugins")
+	f.StringSliceVar(&hcfg.audits, "audit", []string{"ack"}, "--http: audit modes to compare: ack, buffered, off")
+	f.DurationVar(&hcfg.warmup, "warmup", httpBenchWarmup, "--http: load before each measured window, not counted")
+	f.BoolVar(&hcfg.json, "json", false, "--http: print the results as JSON")
+	f.StringArrayVar(&hcfg.binaries, "server-binary", nil, "--http: scopeline executable to start as the server, as PATH or NAME=PATH; repeat to compare builds in one run (default: this one)")
+	f.StringVar(&hcfg.profileDir, "profile", "", "--http: after the rounds, write CPU, allocation and heap profiles of each case's server to this directory")
+	f.StringVar(&hcfg.url, "url", "", "--http: token endpoint of a running issuer to measure; alone, or beside the servers --alg, --hooks, --audit or --server-binary ask for")
+	f.IntVar(&hcfg.pid, "pid", 0, "--http --url: process id of that issuer, for its CPU time and memory")
+	f.StringVar(&hcfg.clientID, "client-id", "", "--http --url: client id")
+	f.StringVar(&hcfg.clientSecret, "client-secret", "", "--http --url: client secret")
+	f.StringVar(&hcfg.authMethod, "auth", "basic", "--http --url: client authentication: basic (client_secret_basic) or post (client_secret_post)")
+	f.StringArrayVar(&hcfg.form, "form", nil, "--http --url: extra form field name=value, such as scope=read or audience=https://api (repeatable)")
 	return cmd
+}
+
+// validateHTTPBench checks the --http flags; changed tells which were
+// given.
+func validateHTTPBench(c *httpBenchConfig, changed func(string) bool) error {
+	if c.rounds < 1 || c.duration <= 0 || c.warmup < 0 || len(c.concurrency) == 0 {
+		return usageError{fmt.Errorf("--rounds, --concurrency and --duration must be positive")}
+	}
+	for _, n := range c.concurrency {
+		if n < 1 || n > 4096 {
+			return usageError{fmt.Errorf("--concurrency %d: want 1 to 4096", n)}
+		}
+	}
+	c.servers = c.url == ""
+	for _, name := range []string{"alg", "hooks", "audit", "server-binary"} {
+		c.servers = c.servers || changed(name)
+	}
+	if c.url != "" {
+		if c.clientID == "" {
+			return usageError{fmt.Errorf("--url needs --client-id (and --client-secret)")}
+		}
+		if c.pid != 0 {
+			if _, err := procUsage(strconv.Itoa(c.pid)); err != nil {
+				return usageError{fmt.Errorf("--pid %d: %w", c.pid, err)}
+			}
+		}
+	} else {
+		for _, name := range []string{"pid", "client-id", "client-secret", "auth", "form"} {
+			if changed(name) {
+				return usageError{fmt.Errorf("--%s applies to --url only", name)}
+			}
+		}
+	}
+	if changed("profile") && !c.servers {
+		return usageError{fmt.Errorf("--profile profiles the servers the bench starts: with --url, add --hooks, --audit or --alg to start some")}
+	}
+	for _, h := range c.hooks {
+		if !slices.Contains(benchHookSets, h) {
+			return usageError{fmt.Errorf("--hooks %q: want %s", h, strings.Join(benchHookSets, ", "))}
+		}
+	}
+	for _, a := range c.audits {
+		if !slices.Contains(benchAuditModes, a) {
+			return usageError{fmt.Errorf("--audit %q: want %s", a, strings.Join(benchAuditModes, ", "))}
+		}
+	}
+	return nil
 }
 
 // benchTenantYAML has one API per algorithm, all granted to client "bench".

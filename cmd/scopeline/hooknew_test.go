@@ -10,17 +10,6 @@ import (
 	"testing"
 )
 
-// asCLI makes the test binary act as the scopeline command when the
-// generated projects' test.sh calls it (SCOPELINE=<this binary>).
-const asCLI = "SCOPELINE_TEST_AS_CLI"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(asCLI) == "1" {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
-
 // toolchainRequired tells whether a missing toolchain fails the test
 // rather than skipping it: in CI, which installs them all.
 func toolchainRequired() bool {
@@ -44,7 +33,7 @@ func TestHookNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), asCLI+"=1", "SCOPELINE="+self)
+	env := append(os.Environ(), asMainEnv+"=1", "SCOPELINE="+self)
 	for _, tc := range []struct {
 		lang  string
 		needs []string // files or commands the build needs

@@ -27,6 +27,18 @@ import (
 )
 
 // runCLI runs the binary's entry point and returns its exit code and output.
+// asMainEnv makes the test binary run as scopeline itself: `bench --http`
+// starts it as its `serve` child, and the projects `hook new` generates
+// call it from their test.sh.
+const asMainEnv = "SCOPELINE_TEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer

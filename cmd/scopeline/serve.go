@@ -47,6 +47,12 @@ type serveConfig struct {
 	keyPoll         time.Duration
 	userStore       string
 	natsListen      string
+	// pprofAddr is the loopback address of the profiling listener ("":
+	// none).
+	pprofAddr string
+	// noAudit runs without the audit stream: for measuring what it costs
+	// only (hidden flag).
+	noAudit bool
 }
 
 // defaultDataDir is where state lives unless --data-dir or
@@ -115,6 +121,9 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
 	f.StringVar(&cfg.userStore, "user-store", "file", "where sessions, codes and refresh tokens live: file (in the data dir, survives restarts) or memory")
 	f.StringVar(&cfg.natsListen, "nats-listen", "", "loopback host:port of the embedded NATS server for audit readers, or off (overrides nats.embedded.listen; default 127.0.0.1:4222)")
+	f.StringVar(&cfg.pprofAddr, "pprof", "", "loopback host:port to serve Go profiles on (/debug/pprof/), for diagnosing performance; off by default")
+	f.BoolVar(&cfg.noAudit, "no-audit", false, "publish no audit events (tokens leave without an audit trail): for measuring the audit stream's cost only")
+	_ = f.MarkHidden("no-audit")
 	return cmd
 }
 
@@ -226,6 +235,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return err
 	}
 	defer ln.Close()
+	if cfg.pprofAddr != "" {
+		stopProfiles, err := serveProfiles(cfg.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiles()
+	}
 	issuerURL := cfg.issuer
 	if issuerURL == "" && t.Issuer == "" {
 		issuerURL = "http://" + ln.Addr().String() + "/"
@@ -249,13 +265,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		Storage:        flows,
 	}
 	s.settings = st
-	if s.audit, err = openAudit(ctx, cfg, st, t, issuerURL, log, reg); err != nil {
-		return err
+	if cfg.noAudit {
+		log.Warn("audit stream off (--no-audit): tokens are issued without audit events; use this for measurements only")
+	} else {
+		if s.audit, err = openAudit(ctx, cfg, st, t, issuerURL, log, reg); err != nil {
+			return err
+		}
+		// Runs after the HTTP server stopped: drain events, then stop NATS.
+		defer closeAudit(s.audit, cfg.shutdownTimeout, log)
+		sc.Auditor = s.audit
+		sc.Ready = []endpoint.Check{{Name: "audit", Check: s.audit.Ready}}
 	}
-	// Runs after the HTTP server stopped: drain events, then stop NATS.
-	defer closeAudit(s.audit, cfg.shutdownTimeout, log)
-	sc.Auditor = s.audit
-	sc.Ready = []endpoint.Check{{Name: "audit", Check: s.audit.Ready}}
 	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
 		return err

@@ -91,10 +91,15 @@ func startEmbedded(cfg settings.EmbeddedNATS, storeDir, stream string, rnd io.Re
 	return e, nil
 }
 
-// connectOptions connect in process as the publisher.
-func (e *embedded) connectOptions() []nats.Option {
+// connectOptions connect in process (or, to measure the difference, over
+// the loopback listener) as the publisher.
+func (e *embedded) connectOptions(overTCP bool) []nats.Option {
 	pub, _ := e.publisher.PublicKey()
-	return []nats.Option{nats.InProcessServer(e.srv), nats.Nkey(pub, e.publisher.Sign)}
+	opts := []nats.Option{nats.Nkey(pub, e.publisher.Sign)}
+	if !overTCP {
+		opts = append(opts, nats.InProcessServer(e.srv))
+	}
+	return opts
 }
 
 func (e *embedded) shutdown() {

@@ -1,9 +1,7 @@
 package audit
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -334,11 +332,22 @@ func LogCode(outcome engine.Outcome, grantType string) string {
 	return codes.denied
 }
 
-// decisionData builds the data of a token event, with every free text
-// passed through redact.
-func decisionData(d *engine.Decision, instance string, redact func(string) string) *DecisionData {
+// decisionData builds the data of a token event, with every hook secret
+// replaced in its free texts by r (nil: no secrets). Without secrets the
+// event reads the transaction's trace and hook logs rather than copying
+// them: the transaction does not change while its decision is recorded.
+func decisionData(d *engine.Decision, instance string, r *tenant.Redactor) *DecisionData {
+	out := new(DecisionData)
+	fillDecision(out, d, instance, r)
+	return out
+}
+
+// fillDecision sets out (zero) to the data of a token event, as
+// decisionData.
+func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *tenant.Redactor) {
+	redact := r.Redact
 	tx := d.Tx
-	out := &DecisionData{
+	*out = DecisionData{
 		Outcome:   string(d.Outcome),
 		LogCode:   LogCode(d.Outcome, tx.GrantType),
 		Instance:  instance,
@@ -350,7 +359,6 @@ func decisionData(d *engine.Decision, instance string, redact func(string) strin
 		IP:        tx.IP,
 		UserAgent: clip(tx.UserAgent, maxFieldLen),
 		Subject:   tx.Subject,
-		Trace:     make([]engine.TraceEntry, len(tx.Trace)),
 	}
 	if tx.Client != nil {
 		out.ClientID, out.ClientName = tx.Client.ID, tx.Client.Name
@@ -370,9 +378,15 @@ func decisionData(d *engine.Decision, instance string, redact func(string) strin
 			out.Expires = d.Expires.Unix()
 		}
 	}
-	for i, e := range tx.Trace {
-		e.Reason = redact(e.Reason)
-		out.Trace[i] = e
+	switch {
+	case r == nil && tx.Trace != nil:
+		out.Trace = tx.Trace
+	default: // never null: an empty trace is []
+		out.Trace = make([]engine.TraceEntry, len(tx.Trace))
+		for i, e := range tx.Trace {
+			e.Reason = redact(e.Reason)
+			out.Trace[i] = e
+		}
 	}
 	for _, f := range tx.Failures {
 		hf := HookFailure{Hook: f.Hook, Kind: f.Kind}
@@ -381,52 +395,16 @@ func decisionData(d *engine.Decision, instance string, redact func(string) strin
 		}
 		out.HookFailures = append(out.HookFailures, hf)
 	}
-	for _, l := range tx.Logs {
-		out.HookLogs = append(out.HookLogs, engine.HookLog{Hook: l.Hook, Message: redact(l.Message)})
+	if r == nil {
+		out.HookLogs = tx.Logs
+	} else if len(tx.Logs) > 0 {
+		out.HookLogs = make([]engine.HookLog, len(tx.Logs))
+		for i, l := range tx.Logs {
+			out.HookLogs[i] = engine.HookLog{Hook: l.Hook, Message: redact(l.Message)}
+		}
 	}
 	if d.Err != nil {
 		out.Error = &ErrorData{Code: d.Err.Code(), Description: clip(redact(d.Err.Description()), maxErrorLen)}
-	}
-	return out
-}
-
-// encode builds the event's JSON, leaving out hook logs and then trace
-// entries when it would pass MaxEventBytes.
-func encode(e *Event, data any) ([]byte, error) {
-	e.Data = nil
-	head, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("audit: encoding event: %w", err)
-	}
-	// Data is the envelope's last member: splice the data in, rather than
-	// have encoding/json validate and compact it a second time.
-	head, ok := bytes.CutSuffix(head, []byte(`null}`))
-	if !ok {
-		return nil, errors.New("audit: unexpected event encoding")
-	}
-	for {
-		raw, err := json.Marshal(data)
-		if err != nil {
-			return nil, fmt.Errorf("audit: encoding event data: %w", err)
-		}
-		if len(head)+len(raw)+1 <= MaxEventBytes {
-			b := make([]byte, 0, len(head)+len(raw)+1)
-			b = append(append(append(b, head...), raw...), '}')
-			return b, nil
-		}
-		dd, ok := data.(*DecisionData)
-		if !ok {
-			return nil, errors.New("audit: event larger than MaxEventBytes")
-		}
-		dd.Truncated = true
-		switch {
-		case len(dd.HookLogs) > 0:
-			dd.HookLogs = nil
-		case len(dd.Trace) > 1:
-			dd.Trace = dd.Trace[:len(dd.Trace)/2]
-		default:
-			return nil, errors.New("audit: event larger than MaxEventBytes")
-		}
 	}
 }
 

@@ -228,7 +228,7 @@ func (f *forwarder) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.Pub
 	if err := f.sp.Ack(o.seq); err != nil && !errors.Is(err, spool.ErrClosed) {
 		f.p.log.Error("audit: recording a delivered event in the spool", "err", err)
 	}
-	f.p.acked(o.kind, ack, first)
+	f.p.acked(o.kind, ack.Duplicate, first)
 	f.signal()
 }
 

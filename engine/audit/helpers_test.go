@@ -372,3 +372,25 @@ func checkExactlyOnce(t testing.TB, r *results, events []*audit.TailedEvent, all
 func startIssuer(t testing.TB, p engine.Auditor) *enginetest.Server {
 	return enginetest.Start(t, enginetest.Config{Server: issuer.Config{Auditor: p}})
 }
+
+// streamMsgCount returns how many messages the stream holds.
+func streamMsgCount(t testing.TB, url string) uint64 {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return 0
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, settings.DefaultAuditStream)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
+}

@@ -60,7 +60,7 @@ func TestOversizedEventIsTruncated(t *testing.T) {
 		tx.Trace = append(tx.Trace, engine.TraceEntry{Stage: "h", Op: engine.OpAdd, Scope: "s", Reason: strings.Repeat("r", 500)})
 	}
 	d := &engine.Decision{Outcome: engine.OutcomeDenied, Tx: tx, Time: time.Now(), Err: engine.ErrAccessDenied}
-	data := decisionData(d, "i", func(s string) string { return s })
+	data := decisionData(d, "i", nil)
 	b, err := encode(&Event{SpecVersion: SpecVersion, ID: "x", Type: KindDenied.Type()}, data)
 	if err != nil {
 		t.Fatal(err)

@@ -38,10 +38,10 @@ var (
 //
 // In ack mode Record returns once the stream acknowledged the event; in
 // buffered mode once the event is in the local spool, from which a
-// forwarder publishes it. Either way each event is published with
-// PublishMsgAsync, bounded in flight, and re-sent with the same
-// Nats-Msg-Id on any failure, so the stream's duplicate window drops
-// copies.
+// forwarder publishes it. Either way each event is published with a reply
+// subject for the stream's acknowledgement, bounded in flight, and re-sent
+// with the same Nats-Msg-Id on any failure, so the stream's duplicate
+// window drops copies.
 type Publisher struct {
 	cfg      settings.Audit
 	log      *slog.Logger
@@ -54,7 +54,9 @@ type Publisher struct {
 
 	emb     *embedded
 	nc      *nats.Conn
-	js      jetstream.JetStream
+	js      jetstream.JetStream // stream management; the forwarder has its own
+	acks    *acks               // ack mode's acknowledgements
+	scratch sync.Pool           // *eventScratch
 	spool   *spool.Spool
 	fwd     *forwarder
 	metrics *metrics
@@ -91,6 +93,9 @@ type options struct {
 	dataDir  string
 	tenant   *tenant.Tenant
 	hostname func() (string, error)
+	// overTCP connects to the embedded server through its loopback
+	// listener rather than in process: only to measure the difference.
+	overTCP bool
 }
 
 // WithLogger sets the logger (default: discard).
@@ -135,7 +140,9 @@ func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, 
 		rand:   o.rand,
 		source: o.source,
 		ensure: make(chan struct{}, 1),
+		acks:   newAcks(cfg.Stream.Name, cfg.MaxInFlight),
 	}
+	p.scratch.New = func() any { return newEventScratch(cfg.Stream.Name) }
 	p.streamErr = errors.New("not created yet")
 	p.ctx, p.halt = context.WithCancel(context.WithoutCancel(ctx))
 	p.instance = cfg.Instance
@@ -164,6 +171,8 @@ func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, 
 		// behind the back of a request that already gave up on it.
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			// Answers to what was sent before will not come: re-send now.
+			p.acks.failAll(nats.ErrDisconnected)
 			if !p.closed.Load() {
 				p.log.Warn("audit: disconnected from NATS; reconnecting", "err", err)
 			}
@@ -185,7 +194,10 @@ func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, 
 		if p.emb, err = startEmbedded(cfg.NATS.Embedded, store, cfg.Stream.Name, p.rand, p.log); err != nil {
 			return nil, err
 		}
-		connOpts = append(connOpts, p.emb.connectOptions()...)
+		connOpts = append(connOpts, p.emb.connectOptions(o.overTCP)...)
+		if o.overTCP {
+			url = p.emb.url
+		}
 		p.log.Info("audit: embedded NATS server started", "store_dir", store, "client_url", p.emb.url, "sync", cfg.NATS.Embedded.Sync.String())
 	}
 	var err error
@@ -193,9 +205,9 @@ func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, 
 		p.shutdownServer()
 		return nil, fmt.Errorf("audit: connecting to NATS: %w", err)
 	}
-	p.js, err = jetstream.New(p.nc,
-		jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight),
-		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout))
+	if p.js, err = jetstream.New(p.nc); err == nil {
+		err = p.acks.listen(p.nc)
+	}
 	if err != nil {
 		p.nc.Close()
 		p.shutdownServer()
@@ -269,7 +281,10 @@ func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
 	// A denial caused by this very stream being unavailable is sent
 	// without waiting: waiting again would only double the client's wait.
 	wait := !(d.Outcome == engine.OutcomeDenied && d.Err != nil && errors.Is(d.Err, ErrUnavailable))
-	return p.emit(ctx, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, decisionData(d, p.instance, p.redact), wait)
+	s := p.scratch.Get().(*eventScratch)
+	defer p.putScratch(s)
+	fillDecision(&s.decision, d, p.instance, p.redactor.Load())
+	return p.emit(ctx, s, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, &s.decision, wait)
 }
 
 // Reload describes a tenant reload, for Reloaded.
@@ -302,36 +317,67 @@ func (p *Publisher) Reloaded(ctx context.Context, r Reload) error {
 			data.Hooks += len(pl.Hooks)
 		}
 	}
-	return p.emit(ctx, KindTenantReloaded, "", "", p.now(), data, true)
+	s := p.scratch.Get().(*eventScratch)
+	defer p.putScratch(s)
+	return p.emit(ctx, s, KindTenantReloaded, "", "", p.now(), data, true)
 }
 
 // RecordLogin publishes a sign-in attempt at the hosted login page
 // (engine.LoginAuditor), like a decision in either mode.
 func (p *Publisher) RecordLogin(ctx context.Context, l *engine.Login) error {
-	return p.emit(ctx, KindLogin, l.Issuer, clip(l.ClientID, maxFieldLen), l.Time, loginData(l, p.tenant.Load(), p.instance), true)
+	s := p.scratch.Get().(*eventScratch)
+	defer p.putScratch(s)
+	return p.emit(ctx, s, KindLogin, l.Issuer, clip(l.ClientID, maxFieldLen), l.Time, loginData(l, p.tenant.Load(), p.instance), true)
 }
 
-// emit builds an event and delivers it (deliver), from issuer (the
+// emit builds an event in s and delivers it (deliver), from issuer (the
 // publisher's source when "") about clientID; an error wraps
 // ErrUnavailable and counts as a failed event.
-func (p *Publisher) emit(ctx context.Context, kind Kind, issuer, clientID string, at time.Time, data any, wait bool) error {
-	msg, err := p.message(kind, cmp.Or(issuer, p.source), clientID, at, data)
-	if err != nil {
+func (p *Publisher) emit(ctx context.Context, s *eventScratch, kind Kind, issuer, clientID string, at time.Time, data any, wait bool) error {
+	if err := p.message(s, kind, cmp.Or(issuer, p.source), clientID, at, data); err != nil {
 		p.metrics.of(kind).failed.Inc()
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return p.deliver(ctx, kind, msg, wait)
+	return p.deliver(ctx, kind, &s.msg, wait)
 }
 
-// message builds the NATS message of an event.
-func (p *Publisher) message(kind Kind, source, clientID string, at time.Time, data any) (*nats.Msg, error) {
+// eventScratch is what an event is built in, reused from event to event:
+// its JSON, its NATS message with its headers, and a decision's data.
+// Nothing keeps a reference to them once the event is delivered: the NATS
+// connection and the spool copy what they send or store.
+type eventScratch struct {
+	buf      []byte
+	msg      nats.Msg
+	id       []string // the value of msg's Nats-Msg-Id header
+	decision DecisionData
+}
+
+func newEventScratch(stream string) *eventScratch {
+	s := &eventScratch{buf: make([]byte, 0, 2<<10), id: make([]string, 1)}
+	s.msg.Header = newHeader(s.id, stream)
+	return s
+}
+
+// putScratch keeps s for another event, unless an oversized event grew it,
+// dropping what it refers to.
+func (p *Publisher) putScratch(s *eventScratch) {
+	if cap(s.buf) > 64<<10 {
+		return
+	}
+	s.buf, s.msg.Subject, s.msg.Data, s.id[0] = s.buf[:0], "", nil, ""
+	s.decision = DecisionData{}
+	p.scratch.Put(s)
+}
+
+// message builds the NATS message of an event in s.
+func (p *Publisher) message(s *eventScratch, kind Kind, source, clientID string, at time.Time, data any) error {
 	p.randMu.Lock()
 	id, err := uuid.NewV7FromReader(p.rand)
 	p.randMu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("audit: event id: %w", err)
+		return fmt.Errorf("audit: event id: %w", err)
 	}
-	ev := &Event{
+	ev := Event{
 		SpecVersion:     SpecVersion,
 		ID:              id.String(),
 		Source:          source,
@@ -341,19 +387,27 @@ func (p *Publisher) message(kind Kind, source, clientID string, at time.Time, da
 		DataContentType: "application/json",
 		DataSchema:      DataSchema,
 	}
-	b, err := encode(ev, data)
-	if err != nil {
-		return nil, err
+	if s.buf, err = appendEvent(s.buf[:0], &ev, data); err != nil {
+		return err
 	}
-	return newMsg(Subject(p.cfg.SubjectPrefix, kind, clientID), ev.ID, p.cfg.Stream.Name, b), nil
+	s.msg.Subject, s.msg.Data, s.id[0] = Subject(p.cfg.SubjectPrefix, kind, clientID), s.buf, ev.ID
+	return nil
 }
 
+// newMsg is the message of an event read back from the spool.
 func newMsg(subject, id, stream string, data []byte) *nats.Msg {
-	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	m.Header.Set(jetstream.MsgIDHeader, id)
-	m.Header.Set(jetstream.ExpectedStreamHeader, stream)
-	m.Header.Set("Content-Type", ContentType)
-	return m
+	return &nats.Msg{Subject: subject, Data: data, Header: newHeader([]string{id}, stream)}
+}
+
+// newHeader makes an event message's headers: its id (for the stream's
+// duplicate detection), the stream expected to store it, and its
+// Content-Type.
+func newHeader(id []string, stream string) nats.Header {
+	return nats.Header{
+		jetstream.MsgIDHeader:          id,
+		jetstream.ExpectedStreamHeader: {stream},
+		"Content-Type":                 {ContentType},
+	}
 }
 
 // deliver makes an event durable per the mode.
@@ -373,7 +427,7 @@ func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait 
 	}
 	km.published.Inc()
 	if !wait {
-		if _, err := p.js.PublishMsgAsync(msg, p.stallWait); err != nil {
+		if err := p.acks.sendUnwatched(msg); err != nil {
 			km.failed.Inc()
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -388,52 +442,63 @@ func (p *Publisher) deliver(ctx context.Context, kind Kind, msg *nats.Msg, wait 
 
 // publish sends msg and waits for the stream's acknowledgement, re-sending
 // the same message after any failure until PublishTimeout (or ctx) ends.
+// Each attempt waits at most AckTimeout for its answer.
 func (p *Publisher) publish(ctx context.Context, kind Kind, msg *nats.Msg) error {
 	start := time.Now()
 	deadline := start.Add(p.cfg.PublishTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	timeout := time.NewTimer(time.Until(deadline))
-	defer timeout.Stop()
+	w := p.acks.waiter()
+	defer p.acks.release(w)
+	if err := p.acks.reserve(ctx, w, deadline); err != nil {
+		return fmt.Errorf("no room to send within %s: %w", p.cfg.PublishTimeout, err)
+	}
+	defer p.acks.unreserve()
 	backoff := 10 * time.Millisecond
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.metrics.retries.Inc()
 		}
-		paf, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(max(time.Until(deadline), time.Millisecond)))
+		err := p.acks.send(msg, w)
+		fullWait := false // the attempt waited its whole ack_timeout
 		if err == nil {
-			select {
-			case ack := <-paf.Ok():
-				p.acked(kind, ack, start)
+			until := time.Now().Add(p.cfg.AckTimeout)
+			fullWait = !deadline.Before(until)
+			if !fullWait {
+				until = deadline
+			}
+			var ans ackAnswer
+			ans, err = p.acks.wait(ctx, w, until)
+			switch {
+			case err == nil && ans.err == nil:
+				p.acked(kind, ans.duplicate, start)
 				return nil
-			case err = <-paf.Err():
-			case <-timeout.C:
-				err = fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, errOr(lastErr, jetstream.ErrAsyncPublishTimeout))
-				if time.Since(start) >= p.cfg.AckTimeout { // not a request that gave up early
-					p.unanswered(err)
-				}
-				return err
-			case <-ctx.Done():
+			case err == nil:
+				err = ans.err
+			case ctx.Err() != nil:
 				return ctx.Err()
 			}
 		}
-		if isTimeout(err) {
+		if isTimeout(err) && fullWait { // not a request that gave up early
 			p.unanswered(err)
 		}
 		lastErr = err
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, errOr(lastErr, errAckTimeout))
+		}
 		if isNoStream(err) {
 			p.requestEnsure()
 		}
 		if p.nc.IsClosed() {
 			return err
 		}
+		w.timer.Reset(min(backoff, time.Until(deadline)))
 		select {
-		case <-time.After(backoff):
-		case <-timeout.C:
-			return fmt.Errorf("no acknowledgement within %s (%d attempts): %w", p.cfg.PublishTimeout, attempt+1, err)
+		case <-w.timer.C:
 		case <-ctx.Done():
+			w.timer.Stop()
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, 250*time.Millisecond)
@@ -447,9 +512,9 @@ func errOr(err, fallback error) error {
 	return fallback
 }
 
-func (p *Publisher) acked(kind Kind, ack *jetstream.PubAck, start time.Time) {
+func (p *Publisher) acked(kind Kind, duplicate bool, start time.Time) {
 	p.answered()
-	if ack.Duplicate {
+	if duplicate {
 		p.metrics.duplicates.Inc()
 	}
 	p.metrics.of(kind).acked.Inc()
@@ -608,12 +673,8 @@ func (p *Publisher) Close(ctx context.Context) error {
 			st := p.spool.Stats()
 			p.log.Warn("audit: shutting down with events not yet delivered; they stay in the spool and are sent at the next start", "events", st.Depth)
 		}
-	} else {
-		select {
-		case <-p.js.PublishAsyncComplete():
-		case <-ctx.Done():
-			p.log.Warn("audit: shutting down with publishes not yet acknowledged", "pending", p.js.PublishAsyncPending())
-		}
+	} else if err := p.waitInFlight(ctx); err != nil {
+		p.log.Warn("audit: shutting down with publishes not yet acknowledged", "pending", p.acks.inFlight())
 	}
 	p.halt()
 	p.wg.Wait()
@@ -632,6 +693,21 @@ func (p *Publisher) Close(ctx context.Context) error {
 	}
 	p.shutdownServer()
 	return errors.Join(errs...)
+}
+
+// waitInFlight waits until no event waits for its acknowledgement, or ctx
+// ends.
+func (p *Publisher) waitInFlight(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for p.acks.inFlight() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 func (p *Publisher) shutdownServer() {

@@ -474,3 +474,25 @@ func TestUserFlowEvents(t *testing.T) {
 		t.Errorf("issued event %s", events[2].Raw)
 	}
 }
+
+// TestDenialForUnavailableStreamIsNotWaitedFor: a denial caused by the
+// audit stream itself being unavailable is sent without waiting for its
+// acknowledgement (the client has waited once already), and still stored.
+func TestDenialForUnavailableStreamIsNotWaitedFor(t *testing.T) {
+	p := openPublisher(t, testAudit(t, settings.AuditAck))
+	waitFor(t, "the publisher ready", 30*time.Second, func() bool { return p.Ready(context.Background()) == nil })
+	d := &engine.Decision{Outcome: engine.OutcomeDenied, Issuer: "https://issuer.example/", Time: time.Now(),
+		Tx:  &engine.Transaction{ClientID: "demo-m2m", GrantType: engine.GrantClientCredentials},
+		Err: engine.ErrTemporarilyUnavailable.Wrap(audit.ErrUnavailable)}
+	if err := p.Record(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the denial stored", 30*time.Second, func() bool { return streamMsgCount(t, p.ClientURL()) == 1 })
+	events := streamEvents(t, p.ClientURL())
+	if len(events) != 1 || events[0].Type != audit.KindDenied.Type() {
+		t.Fatalf("events: %v", events)
+	}
+	if dd, err := events[0].Decision(); err != nil || dd.Error == nil || dd.Error.Code != "temporarily_unavailable" {
+		t.Errorf("decision %+v, %v", dd, err)
+	}
+}
