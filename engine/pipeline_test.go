@@ -585,3 +585,16 @@ func TestReloadAfterClose(t *testing.T) {
 		t.Errorf("a token from a closed issuer: %v", err)
 	}
 }
+
+// The errors are values nobody can change: every With... and Wrap returns
+// a copy, and the sentinels keep answering what they did.
+func TestErrorsAreImmutable(t *testing.T) {
+	c := engine.ErrAccessDenied.WithStatus(200).WithDescription("x").WithRetryAfter(time.Second).Wrap(errors.New("cause"))
+	if c.Status() != 200 || c.Description() != "x" || c.RetryAfter() != time.Second || !errors.Is(c, engine.ErrAccessDenied) {
+		t.Errorf("the copy: %d %q %s", c.Status(), c.Description(), c.RetryAfter())
+	}
+	e := engine.ErrAccessDenied
+	if e.Status() != 403 || e.Description() != "" || e.RetryAfter() != 0 || e.Unwrap() != nil || e.Code() != "access_denied" {
+		t.Errorf("the sentinel changed: %d %q %s %v", e.Status(), e.Description(), e.RetryAfter(), e.Unwrap())
+	}
+}

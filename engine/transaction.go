@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/scopeline/scopeline/engine/claim"
+	"github.com/scopeline/scopeline/engine/internal/claim"
 	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"

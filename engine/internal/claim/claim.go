@@ -3,10 +3,10 @@
 // which names are well formed, and when two names are the same claim to a
 // decoder that matches names without regard to case.
 //
-// The engine applies them to every op a hook stages; the ready-made
-// plugins apply them to their configs, so that a bad name is refused at
-// load rather than on every request. Why names are compared folded:
-// docs/design.md, "Claim names are compared folded".
+// The engine applies them to every op a hook stages (engine.Transaction);
+// the ready-made plugins, written in C, carry the same rules for their
+// configs. Why names are compared folded: docs/design.md, "Claim names are
+// compared folded".
 package claim
 
 import (
