@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/settings"
 )
 
 // TailOptions select the events Tail reads.
@@ -48,7 +47,7 @@ type TailedEvent struct {
 func (o *TailOptions) Filters() []string {
 	prefix := o.SubjectPrefix
 	if prefix == "" {
-		prefix = tenant.DefaultAuditSubjectPrefix
+		prefix = settings.DefaultAuditSubjectPrefix
 	}
 	if len(o.Kinds) == 0 {
 		return []string{FilterSubject(prefix, "", o.Client)}
@@ -68,7 +67,7 @@ func (o *TailOptions) Filters() []string {
 func Tail(ctx context.Context, js jetstream.JetStream, o TailOptions, fn func(*TailedEvent) error) error {
 	stream := o.Stream
 	if stream == "" {
-		stream = tenant.DefaultAuditStream
+		stream = settings.DefaultAuditStream
 	}
 	deliver, start := jetstream.DeliverAllPolicy, (*time.Time)(nil)
 	switch {

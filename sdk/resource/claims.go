@@ -15,7 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/scopeline/scopeline/internal/jsonmember"
+	"github.com/scopeline/scopeline/sdk/resource/jsonmember"
 )
 
 // Claims are the validated claims of an access token (RFC 9068 §2.2).
