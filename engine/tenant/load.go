@@ -151,6 +151,14 @@ func sectionOf(typ string) string {
 		return "a pipeline"
 	case "fileHook":
 		return "a hook"
+	case "fileClientAssertions":
+		return "client_assertions"
+	case "fileDPoP":
+		return "dpop"
+	case "filePAR":
+		return "par"
+	case "fileTokenExchange":
+		return "a token exchange"
 	}
 	return strings.TrimPrefix(typ, "file")
 }
@@ -168,7 +176,8 @@ type file struct {
 	Users            []fileUser              `yaml:"users"`
 	UserFlows        fileUserFlows           `yaml:"user_flows"`
 
-	fileAuditSections `yaml:",inline"` // nats: and audit: (audit.go)
+	fileAuditSections    `yaml:",inline"` // nats: and audit: (audit.go)
+	fileProtocolSections `yaml:",inline"` // client_assertions:, dpop:, par:, token_exchange: (protocols.go)
 }
 
 type fileAPI struct {
@@ -179,6 +188,8 @@ type fileAPI struct {
 	RBAC             bool          `yaml:"rbac"`
 	PermissionsClaim bool          `yaml:"permissions_claim"`
 	Scopes           []fileScope   `yaml:"scopes"`
+
+	fileAPIProtocols `yaml:",inline"` // protocols.go
 }
 
 type fileScope struct {
@@ -195,6 +206,8 @@ type fileClient struct {
 	Metadata     map[string]string `yaml:"metadata"`
 	FirstParty   *bool             `yaml:"first_party"`
 	IDTokenAlg   string            `yaml:"id_token_signed_response_alg"`
+
+	fileClientProtocols `yaml:",inline"` // protocols.go
 }
 
 type fileGrant struct {
@@ -387,6 +400,7 @@ func (v *validator) tenant(f *file) *Tenant {
 			t.Grants = append(t.Grants, g)
 		}
 	}
+	v.protocols(t, &f.fileProtocolSections)
 	for _, trig := range Triggers {
 		t.Pipelines[trig] = &Pipeline{Trigger: trig, Timeout: DefaultPipelineTimeout}
 	}
@@ -489,6 +503,7 @@ func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
 	for j := range a.Scopes {
 		a.scopes[a.Scopes[j].Name] = &a.Scopes[j]
 	}
+	v.apiProtocols(a, &fa.fileAPIProtocols)
 	if !ok {
 		return nil
 	}
@@ -568,7 +583,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 		}
 		c.secrets = append(c.secrets, d)
 	}
-	if c.Type.Confidential() && len(fc.Secrets) == 0 {
+	if c.Type.Confidential() && len(fc.Secrets) == 0 && !fc.usesAssertion() {
 		v.fail(fmt.Sprintf("a %s client needs at least one secret digest", c.Type), "clients", i, "secrets")
 	}
 	if (c.Type == ClientSPA || c.Type == ClientNative) && len(fc.Secrets) > 0 {
@@ -605,6 +620,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 	default:
 		c.IDTokenAlgorithm = fc.IDTokenAlg
 	}
+	v.clientProtocols(t, c, &fc.fileClientProtocols, i)
 	if !ok {
 		return nil
 	}
