@@ -233,6 +233,24 @@ type metadata struct {
 	// AccessTokenAlgorithms is Scopeline's (unregistered)
 	// access_token_signing_alg_values_supported.
 	AccessTokenAlgorithms []string `json:"access_token_signing_alg_values_supported"`
+	// IntrospectionEndpoint is RFC 8414 §2's introspection_endpoint.
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+}
+
+// IntrospectionEndpoint returns the issuer's introspection_endpoint,
+// fetching the metadata first unless it is at hand; "" when the issuer
+// advertises none.
+func (c *Cache) IntrospectionEndpoint(ctx context.Context) (string, error) {
+	if md := c.meta.Load(); md != nil {
+		return md.IntrospectionEndpoint, nil
+	}
+	if err := c.Ready(ctx); err != nil {
+		if md := c.meta.Load(); md != nil {
+			return md.IntrospectionEndpoint, nil
+		}
+		return "", err
+	}
+	return c.meta.Load().IntrospectionEndpoint, nil
 }
 
 // fetch reads the metadata (keeping the previous one if that fails) and
