@@ -1,11 +1,15 @@
 package tenant_test
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -302,5 +306,33 @@ func TestJWTSecretsRedacted(t *testing.T) {
 	out, _ := json.Marshal(c.Auth)
 	if strings.Contains(string(out), secret32) {
 		t.Errorf("secret in %s", out)
+	}
+}
+
+// TestOpenIDClientTenant checks the tenant of the openid-client test
+// loads, and that its clients' key is the test's private key.
+func TestOpenIDClientTenant(t *testing.T) {
+	tn, err := tenant.Load("../../examples/clients/openid-client/tenant.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../examples/clients/openid-client/test-client-key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(raw)
+	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := jwk.Thumbprint(priv.(crypto.Signer).Public())
+	for _, id := range []string{"node-m2m", "node-web"} {
+		c, _ := tn.Client(id)
+		if c.Auth.Method != tenant.AuthPrivateKeyJWT || c.Auth.JWKS.Keys[0].Thumbprint != want || c.Auth.JWKS.Keys[0].ID != "node-test-key" {
+			t.Errorf("%s: %+v", id, c.Auth)
+		}
+	}
+	if _, ok := tn.TokenExchange("node-m2m", "https://api.example.com", "https://billing.example.com"); !ok {
+		t.Error("no token exchange")
 	}
 }
