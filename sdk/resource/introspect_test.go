@@ -74,7 +74,7 @@ func (s *introspectionServer) serve(w http.ResponseWriter, r *http.Request) {
 		_, err := jwt.Parse(a, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil },
 			jwt.WithIssuer(rsClient), jwt.WithSubject(rsClient), jwt.WithAudience(s.is.Issuer), jwt.WithExpirationRequired())
 		if err != nil || r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
-			http.Error(w, `{"error":"invalid_client"}`, 401)
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
 	} else {
@@ -82,7 +82,7 @@ func (s *introspectionServer) serve(w http.ResponseWriter, r *http.Request) {
 		id, _ = url.QueryUnescape(id)
 		secret, _ = url.QueryUnescape(secret)
 		if !ok || id != rsClient || secret != rsSecret {
-			http.Error(w, `{"error":"invalid_client"}`, 401)
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
 	}

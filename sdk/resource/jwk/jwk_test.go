@@ -128,8 +128,8 @@ func TestParseRefusals(t *testing.T) {
 	rsaKey := encode(t, &keys.rsa.PublicKey, "", "r")
 	ecKey := encode(t, &keys.ec.PublicKey, "", "e")
 	edKey := encode(t, keys.ed.Public(), "", "o")
-	p384 := map[string]any{"kty": "EC", "crv": "P-384",
-		"x": b64.EncodeToString(keys.p384.X.FillBytes(make([]byte, 48))), "y": b64.EncodeToString(keys.p384.Y.FillBytes(make([]byte, 48)))}
+	p384raw, _ := keys.p384.PublicKey.Bytes()
+	p384 := map[string]any{"kty": "EC", "crv": "P-384", "x": b64.EncodeToString(p384raw[1:49]), "y": b64.EncodeToString(p384raw[49:])}
 	n := keys.rsa.N.Bytes()
 	for _, tc := range []struct {
 		name string
