@@ -474,6 +474,35 @@ func TestRemoteKeys(t *testing.T) {
 	f.remote.Retain(func(string) bool { return false })
 }
 
+// TestRemoteKeysRedirects checks a jwks_uri may redirect to https or
+// loopback URLs only, three times at most.
+func TestRemoteKeysRedirects(t *testing.T) {
+	ks := startKeyServer(t, jwks(uriKey))
+	hops := 0
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/once":
+			http.Redirect(w, r, ks.URL+"/jwks", http.StatusFound)
+		case "/plain":
+			http.Redirect(w, r, "http://keys.example.com/jwks", http.StatusFound)
+		case "/loop":
+			hops++
+			http.Redirect(w, r, "/loop", http.StatusFound)
+		}
+	}))
+	defer redirector.Close()
+	r := clientauth.NewRemoteKeys(nil, time.Minute, nil, nil)
+	if _, err := r.Find(context.Background(), redirector.URL+"/once", "u1", "ES256"); err != nil {
+		t.Errorf("one redirect to a loopback URL: %v", err)
+	}
+	if _, err := r.Find(context.Background(), redirector.URL+"/plain", "u1", "ES256"); !errors.Is(err, clientauth.ErrKeysUnavailable) || !strings.Contains(err.Error(), "must use https") {
+		t.Errorf("redirect to plain http: %v", err)
+	}
+	if _, err := r.Find(context.Background(), redirector.URL+"/loop", "u1", "ES256"); !errors.Is(err, clientauth.ErrKeysUnavailable) || hops > 3 {
+		t.Errorf("redirect loop: %v after %d hops", err, hops)
+	}
+}
+
 func TestNewRefusals(t *testing.T) {
 	r := replay.NewMemory(0, nil)
 	k := clientauth.NewRemoteKeys(nil, 0, nil, nil)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/sdk/resource/jwk"
 )
 
@@ -60,7 +61,7 @@ type RemoteKeys struct {
 // at most once per interval (0: DefaultRefetchInterval).
 func NewRemoteKeys(client *http.Client, interval time.Duration, now func() time.Time, log *slog.Logger) *RemoteKeys {
 	if client == nil {
-		client = &http.Client{Timeout: DefaultFetchTimeout}
+		client = &http.Client{Timeout: DefaultFetchTimeout, CheckRedirect: checkRedirect}
 	}
 	if interval == 0 {
 		interval = DefaultRefetchInterval
@@ -72,6 +73,15 @@ func NewRemoteKeys(client *http.Client, interval time.Duration, now func() time.
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &RemoteKeys{client: client, now: now, log: log, interval: interval, sets: map[string]*remoteSet{}}
+}
+
+// checkRedirect follows at most three redirects, each to a URL a jwks_uri
+// could be (https, or http on a loopback host).
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return errors.New("too many redirects")
+	}
+	return tenant.ValidateHTTPSURL(req.URL.String())
 }
 
 // remoteSet is the cached key set of one URL.
