@@ -17,7 +17,8 @@ import (
 const maxSecretLen = endpoint.MaxTokenRequestBytes
 
 func newSecretCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "secret", Short: "Make client secrets and their digests"}
+	cmd := &cobra.Command{Use: "secret", Short: "Make client secrets and their digests, and client key pairs"}
+	cmd.AddCommand(newSecretKeypairCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "new",
 		Short: "Print a fresh 256-bit client secret and the digest line for the tenant file",

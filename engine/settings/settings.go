@@ -253,10 +253,10 @@ func DefaultAudit() Audit {
 }
 
 type fileNATS struct {
-	URL         stringList        `yaml:"url"`
-	Credentials string            `yaml:"credentials"`
-	TLS         *fileNATSTLS      `yaml:"tls"`
-	Embedded    *fileNATSEmbedded `yaml:"embedded"`
+	URL         yamlfile.StringList `yaml:"url"`
+	Credentials string              `yaml:"credentials"`
+	TLS         *fileNATSTLS        `yaml:"tls"`
+	Embedded    *fileNATSEmbedded   `yaml:"embedded"`
 }
 
 type fileNATSTLS struct {
@@ -296,26 +296,6 @@ type fileAuditSpool struct {
 	MaxEvents int64             `yaml:"max_events"`
 	Sync      *Sync             `yaml:"sync"`
 	ReadyFill *float64          `yaml:"ready_fill"`
-}
-
-// stringList reads either one string or a list of strings.
-type stringList []string
-
-// UnmarshalYAML reads one string or a sequence of them.
-func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		*l = stringList{n.Value}
-		return nil
-	case yaml.SequenceNode:
-		var s []string
-		if err := n.Decode(&s); err != nil {
-			return err
-		}
-		*l = s
-		return nil
-	}
-	return fmt.Errorf("line %d: want a URL or a list of URLs", n.Line)
 }
 
 // UnmarshalYAML reads "always" or a duration such as "1s".
@@ -381,8 +361,8 @@ func (v *validator) audit(s *Settings, f *file) {
 				v.fail(fmt.Sprintf("instance must be 1 to %d letters, digits or . _ : @ / -", maxInstanceLen), "audit", "instance")
 			}
 		}
-		v.duration(&a.PublishTimeout, fa.PublishTimeout, 10*time.Millisecond, time.Minute, "audit", "publish_timeout")
-		v.duration(&a.AckTimeout, fa.AckTimeout, 10*time.Millisecond, time.Minute, "audit", "ack_timeout")
+		v.Duration(&a.PublishTimeout, fa.PublishTimeout, 10*time.Millisecond, time.Minute, "audit", "publish_timeout")
+		v.Duration(&a.AckTimeout, fa.AckTimeout, 10*time.Millisecond, time.Minute, "audit", "ack_timeout")
 		switch {
 		case fa.MaxInFlight == 0:
 		case fa.MaxInFlight < 1 || fa.MaxInFlight > 1<<20:
@@ -532,17 +512,6 @@ func (v *validator) auditSpool(s *AuditSpool, f *fileAuditSpool) {
 		} else {
 			s.ReadyFill = *f.ReadyFill
 		}
-	}
-}
-
-// duration sets *dst to d when d is set and within [lo, hi].
-func (v *validator) duration(dst *time.Duration, d, lo, hi time.Duration, path ...any) {
-	switch {
-	case d == 0:
-	case d < lo || d > hi:
-		v.fail(fmt.Sprintf("must be between %s and %s", lo, hi), path...)
-	default:
-		*dst = d
 	}
 }
 

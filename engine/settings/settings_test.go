@@ -113,7 +113,7 @@ func TestAuditErrors(t *testing.T) {
 		{"url not a url", "nats:\n  url: [nats://a:4222, 'not a url']\n", `t.yaml:2: nats.url[1]: "not a url" is not a URL`},
 		{"url scheme", "nats:\n  url: http://a:4222\n", "t.yaml:2: nats.url[0]: \"http://a:4222\": the scheme must be nats"},
 		{"password in url", "nats:\n  url: nats://u:hunter2@a:4222\n", "nats.url[0]: put credentials in nats.credentials"},
-		{"url of a mapping", "nats:\n  url: {a: b}\n", "t.yaml:2: want a URL or a list of URLs"},
+		{"url of a mapping", "nats:\n  url: {a: b}\n", "t.yaml:2: want a string or a list of strings"},
 		{"missing creds file", "nats:\n  url: nats://a\n  credentials: nope.creds\n", "t.yaml:3: nats.credentials: cannot read"},
 		{"creds without url", "nats:\n  credentials: x.creds\n", "nats: credentials and tls apply to an external server"},
 		{"cert without key", "nats:\n  url: nats://a\n  tls: {cert: c.pem}\n", "nats.tls: cert and key go together"},

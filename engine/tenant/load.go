@@ -97,6 +97,14 @@ func sectionOf(typ string) string {
 		return "a pipeline"
 	case "fileHook":
 		return "a hook"
+	case "fileClientAssertions":
+		return "client_assertions"
+	case "fileDPoP":
+		return "dpop"
+	case "filePAR":
+		return "par"
+	case "fileTokenExchange":
+		return "a token exchange"
 	}
 	return strings.TrimPrefix(typ, "file")
 }
@@ -113,6 +121,8 @@ type file struct {
 	Roles            []fileRole              `yaml:"roles"`
 	Users            []fileUser              `yaml:"users"`
 	UserFlows        fileUserFlows           `yaml:"user_flows"`
+
+	fileProtocolSections `yaml:",inline"` // client_assertions:, dpop:, par:, token_exchange: (protocols.go)
 }
 
 type fileAPI struct {
@@ -123,6 +133,8 @@ type fileAPI struct {
 	RBAC             bool          `yaml:"rbac"`
 	PermissionsClaim bool          `yaml:"permissions_claim"`
 	Scopes           []fileScope   `yaml:"scopes"`
+
+	fileAPIProtocols `yaml:",inline"` // protocols.go
 }
 
 type fileScope struct {
@@ -139,6 +151,8 @@ type fileClient struct {
 	Metadata     map[string]string `yaml:"metadata"`
 	FirstParty   *bool             `yaml:"first_party"`
 	IDTokenAlg   string            `yaml:"id_token_signed_response_alg"`
+
+	fileClientProtocols `yaml:",inline"` // protocols.go
 }
 
 type fileGrant struct {
@@ -258,6 +272,7 @@ func (v *validator) tenant(f *file) *Tenant {
 			t.Grants = append(t.Grants, g)
 		}
 	}
+	v.protocols(t, &f.fileProtocolSections)
 	for _, trig := range Triggers {
 		t.Pipelines[trig] = &Pipeline{Trigger: trig, Timeout: DefaultPipelineTimeout}
 	}
@@ -359,6 +374,7 @@ func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
 	for j := range a.Scopes {
 		a.scopes[a.Scopes[j].Name] = &a.Scopes[j]
 	}
+	v.apiProtocols(a, &fa.fileAPIProtocols)
 	if !ok {
 		return nil
 	}
@@ -438,7 +454,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 		}
 		c.secrets = append(c.secrets, d)
 	}
-	if c.Type.Confidential() && len(fc.Secrets) == 0 {
+	if c.Type.Confidential() && len(fc.Secrets) == 0 && !fc.usesAssertion() {
 		v.fail(fmt.Sprintf("a %s client needs at least one secret digest", c.Type), "clients", i, "secrets")
 	}
 	if (c.Type == ClientSPA || c.Type == ClientNative) && len(fc.Secrets) > 0 {
@@ -475,6 +491,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 	default:
 		c.IDTokenAlgorithm = fc.IDTokenAlg
 	}
+	v.clientProtocols(t, c, &fc.fileClientProtocols, i)
 	if !ok {
 		return nil
 	}

@@ -47,6 +47,9 @@ type Tenant struct {
 	Users []*User
 	Roles []*Role
 	Flows UserFlows
+	// Protocols are the settings of the standard endpoints and the token
+	// exchanges (protocols.go).
+	Protocols Protocols
 
 	// Source is the file the tenant was read from ("" when parsed from bytes);
 	// Dir is the directory relative module paths are resolved against.
@@ -167,6 +170,9 @@ type API struct {
 	RBAC             bool
 	PermissionsClaim bool
 	Scopes           []Scope
+	// AccessTokenDenylist lets the API's access tokens be revoked one by
+	// one (by jti), until they expire (protocols.go).
+	AccessTokenDenylist bool
 
 	scopes map[string]*Scope
 }
@@ -227,6 +233,14 @@ type Client struct {
 	// id_token_signed_response_alg, default the tenant's algorithm); ""
 	// for m2m clients.
 	IDTokenAlgorithm string
+	// Auth is how the client authenticates; RequireDPoP makes it bind its
+	// tokens to a key (RFC 9449 §5.2); RequirePAR makes it push its
+	// authorization requests (RFC 9126 §6); Introspection lists the
+	// tokens of others it may introspect or revoke (protocols.go).
+	Auth          ClientAuth
+	RequireDPoP   bool
+	RequirePAR    bool
+	Introspection ClientIntrospection
 
 	secrets []Digest
 }

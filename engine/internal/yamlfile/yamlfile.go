@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -213,4 +214,36 @@ func ParseByteSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q: too large", s)
 	}
 	return n * mult, nil
+}
+
+// Duration sets *dst to d when d is set and within [lo, hi]; otherwise it
+// fails at path.
+func (c *Checker) Duration(dst *time.Duration, d, lo, hi time.Duration, path ...any) {
+	switch {
+	case d == 0:
+	case d < lo || d > hi:
+		c.Fail(fmt.Sprintf("must be between %s and %s", lo, hi), path...)
+	default:
+		*dst = d
+	}
+}
+
+// StringList reads either one string or a list of strings.
+type StringList []string
+
+// UnmarshalYAML reads one string or a sequence of them.
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*l = StringList{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var s []string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		*l = s
+		return nil
+	}
+	return fmt.Errorf("line %d: want a string or a list of strings", n.Line)
 }

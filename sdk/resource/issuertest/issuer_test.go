@@ -65,6 +65,8 @@ type issuer struct {
 	// advertise, when set, replaces the metadata's
 	// access_token_signing_alg_values_supported.
 	advertise atomic.Pointer[[]string]
+	// introspectionEndpoint, when set, is advertised in the metadata.
+	introspectionEndpoint atomic.Pointer[string]
 }
 
 func startIssuer(tb testing.TB) *issuer {
@@ -82,8 +84,12 @@ func startIssuer(tb testing.TB) *issuer {
 					return
 				case strings.HasPrefix(r.URL.Path, "/.well-known/"):
 					is.metaFetches.Add(1)
-					if algs := is.advertise.Load(); algs != nil {
-						rewriteAlgorithms(w, r, h, *algs)
+					if algs, ep := is.advertise.Load(), is.introspectionEndpoint.Load(); algs != nil || ep != nil {
+						var list []string
+						if algs != nil {
+							list = *algs
+						}
+						rewriteMetadata(w, r, h, list, ep)
 						return
 					}
 				}
@@ -94,9 +100,10 @@ func startIssuer(tb testing.TB) *issuer {
 	return is
 }
 
-// rewriteAlgorithms serves the metadata document from h with its
-// access-token algorithms replaced by algs.
-func rewriteAlgorithms(w http.ResponseWriter, r *http.Request, h http.Handler, algs []string) {
+// rewriteMetadata serves the metadata document from h with its
+// access-token algorithms replaced by algs, and an introspection endpoint,
+// when set.
+func rewriteMetadata(w http.ResponseWriter, r *http.Request, h http.Handler, algs []string, endpoint *string) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	var doc map[string]any
@@ -104,7 +111,12 @@ func rewriteAlgorithms(w http.ResponseWriter, r *http.Request, h http.Handler, a
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	doc["access_token_signing_alg_values_supported"] = algs
+	if algs != nil {
+		doc["access_token_signing_alg_values_supported"] = algs
+	}
+	if endpoint != nil {
+		doc["introspection_endpoint"] = *endpoint
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(doc)
 }

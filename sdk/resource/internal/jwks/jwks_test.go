@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,8 @@ import (
 )
 
 var discard = slog.New(slog.DiscardHandler)
+
+var b64 = base64.RawURLEncoding
 
 // testKeys are one key per kind, made once.
 var testKeys = func() (k struct {
