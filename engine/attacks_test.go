@@ -25,8 +25,11 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/pages"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/storage/memory"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -34,9 +37,9 @@ import (
 
 // trustLoopback makes the issuer believe X-Forwarded-For from the test
 // client, so that a test can speak from any address.
-var trustLoopback = engine.WithTrustedProxies([]netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
-})
+var trustLoopback option = func(c *server.Config) {
+	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
 
 // forwardedFor sends every request as if a trusted proxy forwarded it
 // from addr.
@@ -86,7 +89,7 @@ func authorizeFrom(t *testing.T, authURL, addr string) string {
 		return strconv.Itoa(resp.StatusCode)
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if loc.Path == engine.PathLogin {
+	if loc.Path == endpoint.PathLogin {
 		return "login"
 	}
 	return "client"
@@ -101,7 +104,7 @@ func TestSignInFloodFromOneNetwork(t *testing.T) {
 	store := &countingStore{Storage: memory.New(memory.WithMaxAuthRequests(200))}
 	t.Cleanup(func() { store.Close() })
 	clock := &fakeClock{t: time.Now()}
-	srv, _ := startFlows(t, engine.WithStorage(store), engine.WithClock(clock.Now), trustLoopback)
+	srv, _ := startFlows(t, withStorage(store), withClock(clock.Now), trustLoopback)
 	cfg := spaConfig(srv, "openid", "read:users")
 	authURL := cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 
@@ -147,7 +150,7 @@ var requestField = regexp.MustCompile(`name="request" value="([^"]*)"`)
 // file opens it, also across a key rotation.
 func TestSealedRequest(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
-	srv, _ := startFlows(t, engine.WithClock(clock.Now))
+	srv, _ := startFlows(t, withClock(clock.Now))
 	cfg := spaConfig(srv, "openid", "read:users")
 	verifier := oauth2.GenerateVerifier()
 	authURL := cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier))
@@ -160,14 +163,14 @@ func TestSealedRequest(t *testing.T) {
 		return page, m[1]
 	}
 	open := func(b *enginetest.Browser, sealed string) (int, string) {
-		status, page, _ := b.Visit(srv.URL + engine.PathLogin + "?request=" + url.QueryEscape(sealed))
+		status, page, _ := b.Visit(srv.URL + endpoint.PathLogin + "?request=" + url.QueryEscape(sealed))
 		return status, page
 	}
 
 	// replica serves srv's tenant under srv's issuer URL, with keys ks.
 	replica := func(t *testing.T, ks *keys.Set) *httptest.Server {
-		iss, err := engine.New(context.Background(), srv.Tenant, ks,
-			engine.WithIssuer(srv.Issuer), engine.WithHookLoader(flowHooks(&sync.Map{})), engine.WithClock(clock.Now))
+		iss, err := server.New(context.Background(), srv.Tenant, ks,
+			server.Config{Issuer: srv.Issuer, Hooks: flowHooks(&sync.Map{}), Now: clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +191,7 @@ func TestSealedRequest(t *testing.T) {
 		}
 		code := callback(t, srv, loc, spaCallback, "st").Get("code")
 		cfgB := spaConfig(srv, "openid", "read:users")
-		cfgB.Endpoint.TokenURL = hs.URL + engine.PathToken
+		cfgB.Endpoint.TokenURL = hs.URL + endpoint.PathToken
 		if _, err := cfgB.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); err != nil {
 			t.Errorf("exchange at the replica that signed in: %v", err)
 		}
@@ -237,7 +240,7 @@ func TestSealedRequest(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		b := enginetest.NewBrowser(t, srv.URL)
 		_, sealed := loginPage(b)
-		clock.Add(engine.AuthRequestLifetime)
+		clock.Add(pages.AuthRequestLifetime)
 		if status, page := open(b, sealed); status != http.StatusBadRequest || !strings.Contains(page, "expired") {
 			t.Errorf("expired: %d", status)
 		}
@@ -304,7 +307,7 @@ func TestSignInThrottleKeysOnUserAndNetwork(t *testing.T) {
 	}
 
 	t.Run("configured prefixes", func(t *testing.T) {
-		srv, _ := startFlows(t, trustLoopback, engine.WithNetworkPrefixes(16, 48))
+		srv, _ := startFlows(t, trustLoopback, withNetworks(16, 48))
 		authURL := spaConfig(srv, "read:users").AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 		for i := range 20 {
 			signInFrom(t, srv, authURL, fmt.Sprintf("10.21.%d.1", i), fmt.Sprint("user", i), "x")
@@ -328,7 +331,7 @@ func TestAuthorizeHidesWhichClientsExist(t *testing.T) {
 		if redirect != "" {
 			q.Set("redirect_uri", redirect)
 		}
-		status, body, loc := enginetest.NewBrowser(t, srv.URL).Visit(srv.URL + engine.PathAuthorize + "?" + q.Encode())
+		status, body, loc := enginetest.NewBrowser(t, srv.URL).Visit(srv.URL + endpoint.PathAuthorize + "?" + q.Encode())
 		if loc != nil {
 			t.Fatalf("%s: redirected to %s", clientID, loc)
 		}
@@ -359,7 +362,7 @@ func TestAuthorizeHidesWhichClientsExist(t *testing.T) {
 func TestClientAuthenticationThrottled(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
 	rec := &recorder{}
-	srv := enginetest.Start(t, enginetest.Config{Options: []engine.Option{engine.WithClock(clock.Now), trustLoopback, engine.WithAuditor(rec)}})
+	srv := enginetest.Start(t, enginetest.Config{Server: configure(server.Config{Auditor: rec}, withClock(clock.Now), trustLoopback)})
 	token := func(addr, id, secret string) (int, map[string]any, http.Header) {
 		t.Helper()
 		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read:users"}}
@@ -385,7 +388,7 @@ func TestClientAuthenticationThrottled(t *testing.T) {
 		t.Fatalf("the 21st attempt: %d %v Retry-After %q, want 429 invalid_client", status, body, h.Get("Retry-After"))
 	}
 	d := rec.last()
-	if d.Outcome != engine.OutcomeDenied || d.Err.Status != http.StatusTooManyRequests || len(d.Tx.Trace) == 0 || !strings.Contains(d.Tx.Trace[0].Reason, "throttled") {
+	if d.Outcome != engine.OutcomeDenied || d.Err.Status() != http.StatusTooManyRequests || len(d.Tx.Trace) == 0 || !strings.Contains(d.Tx.Trace[0].Reason, "throttled") {
 		t.Errorf("the throttled attempt's audit record: %+v", d)
 	}
 	// The client id's allowance is spent too: a new network is refused.
@@ -423,7 +426,7 @@ func TestLoopbackRedirectPorts(t *testing.T) {
 	visit := func(redirect string) int {
 		q := url.Values{"response_type": {"code"}, "client_id": {"native-app"}, "redirect_uri": {redirect},
 			"scope": {"read:users"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
-		status, _, _ := enginetest.NewBrowser(t, srv.URL).Visit(srv.URL + engine.PathAuthorize + "?" + q.Encode())
+		status, _, _ := enginetest.NewBrowser(t, srv.URL).Visit(srv.URL + endpoint.PathAuthorize + "?" + q.Encode())
 		return status
 	}
 	for _, ok := range []string{
@@ -495,7 +498,7 @@ func TestDeclaredBodyTooLarge(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(30 * time.Second)) // the old code waits for the body until then
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\ngrant_type=client_credentials", engine.PathToken)
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\ngrant_type=client_credentials", endpoint.PathToken)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("no answer before the body was sent: %v", err)
@@ -514,12 +517,12 @@ func TestDeclaredBodyTooLarge(t *testing.T) {
 func TestRequestIDOnlyFromTrustedProxies(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		opts    []engine.Option
+		opts    []option
 		trusted bool
-	}{{"direct client", nil, false}, {"trusted proxy", []engine.Option{trustLoopback}, true}} {
+	}{{"direct client", nil, false}, {"trusted proxy", []option{trustLoopback}, true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}
-			srv := enginetest.Start(t, enginetest.Config{Options: append(tt.opts, engine.WithAuditor(rec))})
+			srv := enginetest.Start(t, enginetest.Config{Server: configure(server.Config{Auditor: rec}, tt.opts...)})
 			req, _ := http.NewRequest(http.MethodPost, srv.TokenEndpoint(), strings.NewReader("grant_type=client_credentials"))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("X-Request-Id", "chosen-by-the-client")
@@ -546,9 +549,9 @@ func TestRequestIDOnlyFromTrustedProxies(t *testing.T) {
 func TestIDTokenAlgorithmPerClient(t *testing.T) {
 	src := "signing_algorithm: ES256\n" + strings.Replace(flowTenant(t),
 		"  - id: other-spa\n    type: spa\n", "  - id: other-spa\n    type: spa\n    id_token_signed_response_alg: RS256\n", 1)
-	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Options: []engine.Option{engine.WithHookLoader(flowHooks(&sync.Map{}))}})
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: server.Config{Hooks: flowHooks(&sync.Map{})}})
 	var meta map[string]any
-	getJSON(t, srv.URL+engine.PathOIDCMeta, &meta)
+	enginetest.GetJSON(t, srv.URL+endpoint.PathOIDCMeta, &meta)
 	if got := fmt.Sprint(meta["id_token_signing_alg_values_supported"]); got != "[RS256 ES256]" {
 		t.Errorf("id_token_signing_alg_values_supported %s, want [RS256 ES256]", got)
 	}
@@ -589,9 +592,9 @@ func TestIDTokenAlgorithmPerClient(t *testing.T) {
 func TestConsentPendingRequestsPerUser(t *testing.T) {
 	store := &countingStore{Storage: memory.New()}
 	t.Cleanup(func() { store.Close() })
-	srv, _ := startFlows(t, engine.WithStorage(store))
+	srv, _ := startFlows(t, withStorage(store))
 	web := &oauth2.Config{ClientID: "partner-web", RedirectURL: "https://partner.example.com/cb", Scopes: []string{"read:users"},
-		Endpoint: oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint()}}
+		Endpoint: oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint()}}
 	pending := func(b *enginetest.Browser, user, password string) {
 		if _, page := b.SignInPage(web.AuthCodeURL("s"), user, password); !strings.Contains(page, "decision") {
 			t.Fatalf("%s: want the consent page", user)
@@ -623,7 +626,7 @@ func TestConsentPendingRequestsPerUser(t *testing.T) {
 func TestRequestTooLargeToSeal(t *testing.T) {
 	srv, _ := startFlows(t)
 	cfg := spaConfig(srv, "read:users")
-	big := strings.Repeat("\x01", engine.MaxStateLen)
+	big := strings.Repeat("\x01", pages.MaxStateLen)
 	authURL := cfg.AuthCodeURL(big, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("nonce", big))
 	_, _, loc := enginetest.NewBrowser(t, srv.URL).Visit(authURL)
 	if loc == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -30,7 +31,7 @@ func benchTenant() string {
 	return b.String()
 }
 
-func benchIssuer(b *testing.B) (*engine.Issuer, *keys.Set) {
+func benchIssuer(b *testing.B) (*server.Server, *keys.Set) {
 	tn, err := tenant.Parse([]byte(benchTenant()), "bench.yaml", ".")
 	if err != nil {
 		b.Fatal(err)
@@ -39,7 +40,7 @@ func benchIssuer(b *testing.B) (*engine.Issuer, *keys.Set) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("https://issuer.example/"))
+	iss, err := server.New(context.Background(), tn, ks, server.Config{Issuer: "https://issuer.example/"})
 	if err != nil {
 		b.Fatal(err)
 	}

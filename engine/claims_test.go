@@ -12,12 +12,13 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 )
 
 // escalate is a post-login hook that tries to give every user the three
 // permissions of the API: by removing the claim and by setting it, or a
 // name that folds to it.
-func escalate(*engine.Transaction) (*engine.HookResult, error) {
+func escalate(engine.View) (*engine.HookResult, error) {
 	all := []byte(`["read:users","write:users","delete:users"]`)
 	return &engine.HookResult{Ops: []engine.HookOp{
 		{Kind: engine.HookRemoveClaim, Name: "permissions", Reason: "escalate"},
@@ -42,7 +43,7 @@ func TestHooksCannotReplaceThePermissionsClaim(t *testing.T) {
 		loader := flowHooks(&sync.Map{})
 		loader.hooks["escalate"] = escalate
 		rec := &recorder{}
-		srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Options: []engine.Option{engine.WithHookLoader(loader), engine.WithAuditor(rec)}})
+		srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: server.Config{Hooks: loader, Auditor: rec}})
 		cfg := spaConfig(srv, "offline_access", "read:users")
 		code, verifier := codeFor(t, srv, cfg, "bob", "bob-password")
 		tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
@@ -56,7 +57,7 @@ func TestHooksCannotReplaceThePermissionsClaim(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, tk := range []*oauth2.Token{tok, again} {
-			claims, _ := verify(t, srv.Issuer, tk.AccessToken)
+			claims, _ := enginetest.Verify(t, srv.Issuer, tk.AccessToken)
 			perms, _ := json.Marshal(claims["permissions"])
 			switch {
 			case on && string(perms) != `["read:users"]`:
@@ -93,8 +94,8 @@ func TestHooksCannotReplaceThePermissionsClaim(t *testing.T) {
 // trace.
 func TestTraceShowsOddNamesEscaped(t *testing.T) {
 	long := strings.Repeat("x", 16<<10)
-	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
-		"odd": func(*engine.Transaction) (*engine.HookResult, error) {
+	loader := &goLoader{hooks: map[string]func(engine.View) (*engine.HookResult, error){
+		"odd": func(engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{Ops: []engine.HookOp{
 				{Kind: engine.HookAddScope, Name: "read\u200b"},
 				{Kind: engine.HookRemoveScope, Name: "read\x1b[2J"},

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 
-	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/internal/text"
 )
 
 // DryRunRequest is a token request to run through the pipeline for its
 // trace only: no client authentication, no token minted.
 type DryRunRequest struct {
 	// ClientID names the client. With UserID empty the request is a
-	// client-credentials one (credentials-exchange); with UserID set, an
-	// end-user one for that user through the client (post-login).
+	// client-credentials one (credentials-exchange); with UserID set, the
+	// sign-in of that user through the client (post-login), as the hosted
+	// pages run it before an authorization code is issued.
 	ClientID string
 	UserID   string
 	// Audience names the API; "" is the tenant's default audience.
@@ -28,6 +29,24 @@ type DryRunRequest struct {
 	UserAgent string
 }
 
+// GrantType is the grant whose rules the dry run follows:
+// authorization_code for a user, else client_credentials.
+func (r *DryRunRequest) GrantType() string {
+	if r.UserID != "" {
+		return GrantAuthorizationCode
+	}
+	return GrantClientCredentials
+}
+
+// DryRunner is a Grant that can run a request through its pipeline for
+// the trace alone (Issuer.DryRun): it fills tx as Exchange does, with
+// every rule of the grant but the checks of who is asking (no secret, no
+// code), and runs the pipeline. It never mints, stores or records.
+type DryRunner interface {
+	Grant
+	DryRun(ctx context.Context, s *Snapshot, r *DryRunRequest, tx *Transaction) error
+}
+
 // ErrDryRunNotRecorded wraps the error of a dry run whose decision the
 // Auditor could not record: its result is withheld, as every decision of
 // the issuer is on the audit stream.
@@ -40,22 +59,29 @@ var ErrDryRunNotRecorded = errors.New("engine: the dry run could not be recorded
 // checked and no token is minted: the Decision says what the request
 // would have got (Outcome, Tx.Scopes, Tx.Trace) or the error it would
 // have been answered (Err). Hooks do run: their metrics count the runs.
+// The grant (r.GrantType) must be a DryRunner; the issuer's composed
+// with package grant's are.
 //
 // The returned error is not nil only when the issuer is closed or the
 // decision could not be recorded (ErrDryRunNotRecorded).
 func (i *Issuer) DryRun(ctx context.Context, r *DryRunRequest) (*Decision, error) {
-	s := i.acquire()
+	s := i.Acquire()
 	if s == nil {
 		return nil, ErrTemporarilyUnavailable.WithDescription("the issuer is shutting down")
 	}
-	defer s.release()
+	defer s.Release()
 	tx := &Transaction{
-		RequestID: r.RequestID, ClientID: truncate(r.ClientID, 256),
-		IP: r.IP, UserAgent: truncate(r.UserAgent, 256),
+		RequestID: r.RequestID, GrantType: r.GrantType(), ClientID: text.Truncate(r.ClientID, 256),
+		IP: r.IP, UserAgent: text.Truncate(r.UserAgent, 256),
 		Time: i.now(), Trace: make(Trace, 0, 8),
 	}
-	err := i.dryRun(ctx, s, r, tx)
-	d := &Decision{Outcome: OutcomeIssued, Issuer: s.issuer, Time: i.now(), Tx: tx, DryRun: true, DryRunBy: truncate(r.By, 256)}
+	var err error
+	if g, ok := i.grants[tx.GrantType].(DryRunner); ok {
+		err = g.DryRun(ctx, s, r, tx)
+	} else {
+		err = ErrUnsupportedGrantType.WithDescription("this issuer cannot dry-run grant_type %q", tx.GrantType)
+	}
+	d := &Decision{Outcome: OutcomeIssued, Issuer: s.issuer, Time: i.now(), Tx: tx, DryRun: true, DryRunBy: text.Truncate(r.By, 256)}
 	if err != nil {
 		d.Outcome, d.Err = OutcomeDenied, AsError(err)
 	}
@@ -64,53 +90,6 @@ func (i *Issuer) DryRun(ctx context.Context, r *DryRunRequest) (*Decision, error
 			return nil, errors.Join(ErrDryRunNotRecorded, err)
 		}
 	}
-	i.log.Info("dry run", "request_id", tx.RequestID, "by", d.DryRunBy, "client_id", tx.ClientID, "user_id", r.UserID, "outcome", d.Outcome)
+	i.log.Info("dry run", "request_id", tx.RequestID, "by", d.DryRunBy, "client_id", tx.ClientID, "user_id", text.Truncate(r.UserID, 64), "outcome", d.Outcome)
 	return d, nil
-}
-
-// dryRun fills tx as the grant handlers do, without their checks of who
-// is asking, and runs the pipeline.
-func (i *Issuer) dryRun(ctx context.Context, s *snapshot, r *DryRunRequest, tx *Transaction) error {
-	c, ok := s.tenant.Client(r.ClientID)
-	if !ok {
-		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no such client"})
-		return ErrInvalidClient.WithDescription("no client has the id %q", truncate(r.ClientID, 64))
-	}
-	tr := &TokenRequest{Audience: r.Audience}
-	api, err := resolveAPI(s.tenant, tr)
-	if err != nil {
-		return err
-	}
-	all, err := requestedScope(r.Scope, r.ScopeSet)
-	if err != nil {
-		return err
-	}
-	if r.UserID == "" {
-		tx.GrantType, tx.Trigger = GrantClientCredentials, tenant.TriggerCredentialsExchange
-		tx.Client, tx.ClientID, tx.Subject, tx.API, tx.Requested = c, c.ID, c.ID, api, all
-		if !c.Type.Confidential() {
-			return ErrUnauthorizedClient.WithDescription("a %s client cannot use client_credentials", c.Type)
-		}
-		return s.pipelines[tx.Trigger].Run(ctx, tx)
-	}
-	tx.GrantType, tx.Trigger = GrantAuthorizationCode, tenant.TriggerPostLogin
-	u, ok := s.tenant.User(r.UserID)
-	if !ok {
-		tx.Client, tx.API = c, api
-		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no such user"})
-		return ErrInvalidRequest.WithDescription("no user has the id %q", truncate(r.UserID, 64))
-	}
-	if c.Type == tenant.ClientM2M {
-		tx.Client, tx.API = c, api
-		return ErrUnauthorizedClient.WithDescription("an m2m client has no users")
-	}
-	var identity, requested []string
-	if all != nil {
-		identity, requested = splitScopes(all)
-	}
-	userTransaction(tx, c, api, u, requested, identity)
-	if err := s.pipelines[tx.Trigger].Run(ctx, tx); err != nil {
-		return err
-	}
-	return checkUserResult(tx)
 }

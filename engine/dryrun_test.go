@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/grant"
 )
 
 const dryRunTenant = `
@@ -43,13 +44,13 @@ pipelines:
 // with each stage's time, and is recorded marked as a dry run, with no
 // token.
 func TestDryRun(t *testing.T) {
-	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
-		"drop-write": func(tx *engine.Transaction) (*engine.HookResult, error) {
+	loader := &goLoader{hooks: map[string]func(engine.View) (*engine.HookResult, error){
+		"drop-write": func(engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{Ops: []engine.HookOp{{Kind: engine.HookRemoveScope, Name: "write", Reason: "no writes today"}}, Logs: []string{"ran"}}, nil
 		},
 	}}
 	rec := &recorder{}
-	iss := newIssuer(t, dryRunTenant, loader, engine.WithAuditor(rec))
+	iss := newIssuer(t, dryRunTenant, loader, engine.WithAuditor(rec), engine.WithGrants(&grant.AuthorizationCode{}))
 	ctx := context.Background()
 
 	d, err := iss.DryRun(ctx, &engine.DryRunRequest{ClientID: "m2m", Scope: "read write", ScopeSet: true, By: "alice"})
@@ -105,7 +106,7 @@ func TestDryRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Outcome != engine.OutcomeDenied || d.Err == nil || d.Err.Code != c.code || !d.DryRun {
+		if d.Outcome != engine.OutcomeDenied || d.Err == nil || d.Err.Code() != c.code || !d.DryRun {
 			t.Errorf("%+v: %+v (err %v)", c.req, d, d.Err)
 		}
 	}

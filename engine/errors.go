@@ -3,45 +3,70 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 )
 
 // Error is an OAuth 2.0 error response (RFC 6749 §5.2, RFC 6750 §3.1,
-// RFC 8707 §2). Code and Description reach the client; the wrapped cause
-// is for logs only.
+// RFC 8707 §2). Its code and description reach the client; the wrapped
+// cause is for logs only. An Error is immutable: its fields are read
+// through methods, and WithDescription, WithStatus, WithRetryAfter and
+// Wrap return changed copies, so that no caller can change what a
+// sentinel such as ErrAccessDenied answers for everybody else.
 type Error struct {
-	// Code is the RFC error code, such as "invalid_scope".
-	Code string
-	// Description is human-readable text safe to show the client.
-	Description string
-	// Status is the HTTP status of the response.
-	Status int
-	// RetryAfter, when set, is sent as the Retry-After header.
-	RetryAfter time.Duration
-	cause      error
+	code        string
+	description string
+	status      int
+	retryAfter  time.Duration
+	cause       error
 }
+
+// HTTP statuses of the errors. The core does not import net/http: it is
+// usable with no HTTP at all (see docs/design.md, "The core has no HTTP").
+const (
+	statusBadRequest          = 400
+	statusUnauthorized        = 401
+	statusForbidden           = 403
+	statusInternalServerError = 500
+	statusServiceUnavailable  = 503
+)
+
+// NewError returns an error with an OAuth error code and the HTTP status
+// it is answered with, for codes that have no sentinel here.
+func NewError(code string, status int) *Error { return &Error{code: code, status: status} }
 
 // The errors the token endpoint answers with. Compare with errors.Is; add
 // detail with WithDescription and Wrap, which return copies.
 var (
-	ErrInvalidRequest         = &Error{Code: "invalid_request", Status: http.StatusBadRequest}
-	ErrInvalidClient          = &Error{Code: "invalid_client", Status: http.StatusUnauthorized}
-	ErrInvalidGrant           = &Error{Code: "invalid_grant", Status: http.StatusBadRequest}
-	ErrUnauthorizedClient     = &Error{Code: "unauthorized_client", Status: http.StatusBadRequest}
-	ErrUnsupportedGrantType   = &Error{Code: "unsupported_grant_type", Status: http.StatusBadRequest}
-	ErrInvalidScope           = &Error{Code: "invalid_scope", Status: http.StatusBadRequest}
-	ErrInvalidTarget          = &Error{Code: "invalid_target", Status: http.StatusBadRequest}
-	ErrAccessDenied           = &Error{Code: "access_denied", Status: http.StatusForbidden}
-	ErrServerError            = &Error{Code: "server_error", Status: http.StatusInternalServerError}
-	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
+	ErrInvalidRequest         = NewError("invalid_request", statusBadRequest)
+	ErrInvalidClient          = NewError("invalid_client", statusUnauthorized)
+	ErrInvalidGrant           = NewError("invalid_grant", statusBadRequest)
+	ErrUnauthorizedClient     = NewError("unauthorized_client", statusBadRequest)
+	ErrUnsupportedGrantType   = NewError("unsupported_grant_type", statusBadRequest)
+	ErrInvalidScope           = NewError("invalid_scope", statusBadRequest)
+	ErrInvalidTarget          = NewError("invalid_target", statusBadRequest)
+	ErrAccessDenied           = NewError("access_denied", statusForbidden)
+	ErrServerError            = NewError("server_error", statusInternalServerError)
+	ErrTemporarilyUnavailable = NewError("temporarily_unavailable", statusServiceUnavailable)
 )
+
+// Code is the RFC error code, such as "invalid_scope".
+func (e *Error) Code() string { return e.code }
+
+// Description is human-readable text safe to show the client ("" when
+// there is none).
+func (e *Error) Description() string { return e.description }
+
+// Status is the HTTP status of the response.
+func (e *Error) Status() int { return e.status }
+
+// RetryAfter, when above zero, is sent as the Retry-After header.
+func (e *Error) RetryAfter() time.Duration { return e.retryAfter }
 
 // Error formats the code, the description and the cause.
 func (e *Error) Error() string {
-	msg := e.Code
-	if e.Description != "" {
-		msg += ": " + e.Description
+	msg := e.code
+	if e.description != "" {
+		msg += ": " + e.description
 	}
 	if e.cause != nil {
 		msg += ": " + e.cause.Error()
@@ -52,7 +77,7 @@ func (e *Error) Error() string {
 // Is reports whether target is an *Error with the same code.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && t.code == e.code
 }
 
 // Unwrap returns the cause.
@@ -61,21 +86,21 @@ func (e *Error) Unwrap() error { return e.cause }
 // WithDescription returns a copy with a client-facing description.
 func (e *Error) WithDescription(format string, args ...any) *Error {
 	c := *e
-	c.Description = fmt.Sprintf(format, args...)
+	c.description = fmt.Sprintf(format, args...)
 	return &c
 }
 
 // WithStatus returns a copy with another HTTP status.
 func (e *Error) WithStatus(status int) *Error {
 	c := *e
-	c.Status = status
+	c.status = status
 	return &c
 }
 
 // WithRetryAfter returns a copy that tells the client when to try again.
 func (e *Error) WithRetryAfter(d time.Duration) *Error {
 	c := *e
-	c.RetryAfter = d
+	c.retryAfter = d
 	return &c
 }
 

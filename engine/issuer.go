@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,13 +17,17 @@ import (
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
-// Issuer issues tokens for one tenant. Everything a request reads (the
-// tenant, its built pipelines, the signing keys) is one immutable snapshot;
-// Reload and SetKeys build a new one and swap it in at once, while requests
-// in flight finish on the snapshot they started with.
+// Issuer issues tokens for one tenant, in process: Token is the whole
+// token endpoint without HTTP. Everything a request reads (the tenant,
+// its built pipelines, the signing keys) is one immutable Snapshot;
+// Reload and SetKeys build a new one and swap it in at once, while
+// requests in flight finish on the snapshot they started with.
+//
+// The grant types it answers are the Grants it was composed with
+// (WithGrants); package server composes a complete issuer, with its
+// endpoints and hosted pages.
 type Issuer struct {
 	issuer      string
-	prefix      string // the issuer URL's path: endpoints sit below it
 	issuerFixed bool
 	log         *slog.Logger
 	now         func() time.Time
@@ -32,18 +35,12 @@ type Issuer struct {
 	loader      HookLoader
 	auditor     Auditor
 	registerer  prometheus.Registerer
-	proxies     []netip.Prefix
-	readiness   []readinessCheck
 	metrics     *metrics
-	newThrottle func(ThrottleRule) Throttle
-	prefix4     int // throttles count clients per network of these prefixes
-	prefix6     int
-	throttles   *throttles
+	grants      map[string]Grant
+	grantTypes  []string
 
-	snap   atomic.Pointer[snapshot]
-	grants map[string]grantHandler
-	mu     sync.Mutex // serialises Reload and SetKeys
-	flows  *userFlows // end-user flows: storage, throttles, pages (userflow.go)
+	snap atomic.Pointer[Snapshot]
+	mu   sync.Mutex // serialises Reload, SetKeys and Close
 }
 
 // Option configures an Issuer.
@@ -73,37 +70,31 @@ func WithAuditor(a Auditor) Option { return func(i *Issuer) { i.auditor = a } }
 // WithRegisterer registers the issuer's Prometheus metrics there.
 func WithRegisterer(r prometheus.Registerer) Option { return func(i *Issuer) { i.registerer = r } }
 
-// WithTrustedProxies makes the issuer take the client IP from
-// X-Forwarded-For when the connection comes from one of these networks.
-func WithTrustedProxies(p []netip.Prefix) Option { return func(i *Issuer) { i.proxies = p } }
-
-// WithReadinessCheck adds a check to /healthz/ready.
-func WithReadinessCheck(name string, check func(context.Context) error) Option {
-	return func(i *Issuer) { i.readiness = append(i.readiness, readinessCheck{name, check}) }
-}
-
-type readinessCheck struct {
-	name  string
-	check func(context.Context) error
+// WithGrants sets the grant types the issuer answers, one Grant each
+// (package grant has the standard ones). Without it the issuer answers
+// every request unsupported_grant_type.
+func WithGrants(gs ...Grant) Option {
+	return func(i *Issuer) {
+		for _, g := range gs {
+			if _, dup := i.grants[g.GrantType()]; !dup {
+				i.grantTypes = append(i.grantTypes, g.GrantType())
+			}
+			i.grants[g.GrantType()] = g
+		}
+	}
 }
 
 // New builds an issuer for tenant t, signing with the keys in ks.
 func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*Issuer, error) {
 	i := &Issuer{
-		log:         slog.New(slog.DiscardHandler),
-		now:         time.Now,
-		rand:        rand.Reader,
-		newThrottle: newLocalThrottle,
-		prefix4:     DefaultIPv4Prefix,
-		prefix6:     DefaultIPv6Prefix,
+		log:    slog.New(slog.DiscardHandler),
+		now:    time.Now,
+		rand:   rand.Reader,
+		grants: map[string]Grant{},
 	}
 	for _, o := range opts {
 		o(i)
 	}
-	if err := ValidateNetworkPrefixes(i.prefix4, i.prefix6); err != nil {
-		return nil, err
-	}
-	i.throttles = newThrottles(i.newThrottle)
 	if !i.issuerFixed {
 		i.issuer = t.Issuer
 	}
@@ -113,21 +104,14 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 	if err := tenant.ValidateIssuer(i.issuer); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	i.prefix = issuerPath(i.issuer)
-	i.metrics = newMetrics(i.registerer)
-	i.grants = map[string]grantHandler{
-		GrantClientCredentials: i.clientCredentials,
-		GrantAuthorizationCode: i.authorizationCode,
-		GrantRefreshToken:      i.refreshToken,
-	}
-	i.initUserFlows()
+	i.metrics = newMetrics(i.registerer, i.grantTypes)
 	// The hooks first: their load errors name the hook and its line.
 	s, err := i.build(ctx, t, nil)
 	if err != nil {
 		return nil, err
 	}
-	if s.keys, err = i.keyring(ks, t); err != nil { // s is not published yet
-		s.release()
+	if s.keys, err = newKeyring(ks, t, i.now()); err != nil { // s is not published yet
+		s.Release()
 		return nil, err
 	}
 	i.snap.Store(s)
@@ -136,6 +120,9 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 
 // IssuerURL is the issuer identifier (the `iss` of every token).
 func (i *Issuer) IssuerURL() string { return i.issuer }
+
+// GrantTypes are the grant types the issuer answers, in the order given.
+func (i *Issuer) GrantTypes() []string { return append([]string(nil), i.grantTypes...) }
 
 // Tenant returns the tenant currently serving. It is nil once the issuer is closed.
 func (i *Issuer) Tenant() *tenant.Tenant {
@@ -152,6 +139,23 @@ func (i *Issuer) Keys() *keys.Set {
 		return s.keys.set
 	}
 	return nil
+}
+
+// Acquire returns the current snapshot, which the caller must Release
+// when done with it; nil once the issuer is closed. A request acquires
+// one snapshot and reads everything from it, from start to end.
+func (i *Issuer) Acquire() *Snapshot {
+	for {
+		s := i.snap.Load()
+		if s == nil {
+			return nil
+		}
+		s.refs.Add(1)
+		if i.snap.Load() == s {
+			return s
+		}
+		s.Release()
+	}
 }
 
 // Reload builds a snapshot for t and swaps it in, with the key set ks (nil
@@ -180,7 +184,7 @@ func (i *Issuer) reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) err
 	if ks == nil {
 		ks = i.Keys()
 	}
-	kr, err := i.keyring(ks, t)
+	kr, err := newKeyring(ks, t, i.now())
 	if err != nil {
 		return err
 	}
@@ -188,7 +192,7 @@ func (i *Issuer) reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) err
 	if err != nil {
 		return err
 	}
-	i.snap.Swap(s).release()
+	i.snap.Swap(s).Release()
 	return nil
 }
 
@@ -201,11 +205,11 @@ func (i *Issuer) SetKeys(ks *keys.Set) error {
 	if cur == nil {
 		return errClosed
 	}
-	kr, err := i.keyring(ks, cur.tenant)
+	kr, err := newKeyring(ks, cur.tenant, i.now())
 	if err != nil {
 		return err
 	}
-	i.snap.Swap(cur.withKeys(kr)).release()
+	i.snap.Swap(cur.withKeys(kr)).Release()
 	return nil
 }
 
@@ -217,46 +221,14 @@ func (i *Issuer) Close() error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if s := i.snap.Swap(nil); s != nil {
-		s.release()
+		s.Release()
 	}
-	return i.closeUserFlows()
+	return nil
 }
 
-// snapshot is everything a request reads, immutable: the tenant with its
-// pipelines, the signing keys, and what is derived from them once. A
-// request acquires one and uses it from start to end, so a reload that
-// changes the tenant's algorithm and its keys can never be seen half done.
-// Snapshots are reference counted; the hooks of the pipelines are closed
-// once no snapshot using them is left.
-type snapshot struct {
-	issuer    string // the `iss` of every token
-	tenant    *tenant.Tenant
-	pipelines map[tenant.Trigger]*Pipeline
-	hooks     *hookSet
-	keys      *keyring
-	discovery map[string][]byte
-	origins   map[string]bool // CORS: browser origins of public clients
-	refs      atomic.Int64
-}
-
-// hookSet owns the hooks of one build of the pipelines. Snapshots that
-// differ only by their keys (after SetKeys) share it.
-type hookSet struct {
-	closers []io.Closer
-	refs    atomic.Int64
-	log     *slog.Logger
-}
-
-func (h *hookSet) release() {
-	if h.refs.Add(-1) == 0 {
-		if err := closeAll(h.closers); err != nil {
-			h.log.Warn("closing retired tenant snapshot", "err", err)
-		}
-	}
-}
-
-func (i *Issuer) build(ctx context.Context, t *tenant.Tenant, kr *keyring) (*snapshot, error) {
-	s := &snapshot{
+// build makes a snapshot of t: its pipelines, with their hooks loaded.
+func (i *Issuer) build(ctx context.Context, t *tenant.Tenant, kr *keyring) (*Snapshot, error) {
+	s := &Snapshot{
 		issuer: i.issuer, tenant: t, keys: kr,
 		pipelines: map[tenant.Trigger]*Pipeline{},
 		hooks:     &hookSet{log: i.log},
@@ -273,40 +245,5 @@ func (i *Issuer) build(ctx context.Context, t *tenant.Tenant, kr *keyring) (*sna
 		p.Stages[0] = baseline{tenant: t}
 		s.pipelines[trig] = p
 	}
-	s.discovery = i.discoveryDocs(t)
-	s.origins = corsOrigins(t)
 	return s, nil
-}
-
-// withKeys returns a copy of s that signs with kr, sharing s's hooks.
-func (s *snapshot) withKeys(kr *keyring) *snapshot {
-	n := &snapshot{
-		issuer: s.issuer, tenant: s.tenant, pipelines: s.pipelines, hooks: s.hooks,
-		keys: kr, discovery: s.discovery, origins: s.origins,
-	}
-	n.refs.Store(1)
-	s.hooks.refs.Add(1)
-	return n
-}
-
-// acquire returns the current snapshot with a reference the caller must
-// release.
-func (i *Issuer) acquire() *snapshot {
-	for {
-		s := i.snap.Load()
-		if s == nil {
-			return nil
-		}
-		s.refs.Add(1)
-		if i.snap.Load() == s {
-			return s
-		}
-		s.release()
-	}
-}
-
-func (s *snapshot) release() {
-	if s.refs.Add(-1) == 0 {
-		s.hooks.release()
-	}
 }

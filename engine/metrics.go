@@ -10,15 +10,15 @@ import (
 type metrics struct {
 	tokens      *prometheus.CounterVec
 	tokenTime   *prometheus.HistogramVec
-	httpReqs    *prometheus.CounterVec
-	httpTime    *prometheus.HistogramVec
 	reloads     *prometheus.CounterVec
 	knownGrants map[string]bool
 }
 
-var latencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
+// LatencyBuckets are the buckets of Scopeline's latency histograms, in
+// seconds: from 50 µs (a token without hooks) to a second.
+var LatencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, grantTypes []string) *metrics {
 	m := &metrics{
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopeline_token_requests_total",
@@ -27,27 +27,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tokenTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "scopeline_token_duration_seconds",
 			Help:    "Time to decide a token request in process (policy, hooks, signing, audit).",
-			Buckets: latencyBuckets,
+			Buckets: LatencyBuckets,
 		}, []string{"grant_type"}),
-		httpReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopeline_http_requests_total",
-			Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
-		httpTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "scopeline_http_request_duration_seconds",
-			Help:    "HTTP request latency by route.",
-			Buckets: latencyBuckets,
-		}, []string{"route"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopeline_tenant_reloads_total",
 			Help: "Tenant reloads by result (ok, error).",
 		}, []string{"result"}),
-		knownGrants: map[string]bool{
-			GrantClientCredentials: true, "authorization_code": true, "refresh_token": true,
-		},
+		knownGrants: map[string]bool{},
+	}
+	for _, g := range grantTypes {
+		m.knownGrants[g] = true
 	}
 	if reg != nil {
-		reg.MustRegister(m.tokens, m.tokenTime, m.httpReqs, m.httpTime, m.reloads)
+		reg.MustRegister(m.tokens, m.tokenTime, m.reloads)
 	}
 	return m
 }

@@ -1,14 +1,20 @@
 package engine
 
 import (
-	"crypto/cipher"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -18,17 +24,11 @@ import (
 const TokenType = "at+jwt"
 
 // keyring is an immutable key set prepared for signing: one signer per
-// algorithm, with its JWS header encoded once, the JWKS to publish, and
-// the keys that seal authorization requests in flight (sealed.go).
+// algorithm, with its JWS header encoded once, and the JWKS to publish.
 type keyring struct {
 	set     *keys.Set
 	signers map[string]*signer
 	jwks    []byte
-	// sealers opens what any key of the set sealed; sealKID is the key
-	// new requests are sealed with (the current key of the tenant's
-	// algorithm).
-	sealers map[string]cipher.AEAD
-	sealKID string
 }
 
 type signer struct {
@@ -68,9 +68,9 @@ func (s *signer) sign(header string, payload []byte) (string, error) {
 
 var b64 = base64.RawURLEncoding
 
-// keyring prepares ks for tenant t, failing when t uses an algorithm ks has
-// no current key for.
-func (i *Issuer) keyring(ks *keys.Set, t *tenant.Tenant) (*keyring, error) {
+// newKeyring prepares ks for tenant t at now, failing when t uses an
+// algorithm ks has no current key for.
+func newKeyring(ks *keys.Set, t *tenant.Tenant, now time.Time) (*keyring, error) {
 	if ks == nil {
 		return nil, fmt.Errorf("%w: no key set", errNoKey)
 	}
@@ -90,12 +90,7 @@ func (i *Issuer) keyring(ks *keys.Set, t *tenant.Tenant) (*keyring, error) {
 		}
 		kr.signers[alg] = &signer{key: k, header: at, idHeader: id}
 	}
-	kr.jwks = ks.JWKS(i.now(), t.LongestTokenLifetime()+keys.Leeway)
-	var err error
-	if kr.sealers, err = sealers(ks); err != nil {
-		return nil, err
-	}
-	kr.sealKID = kr.signers[t.Algorithm].key.ID
+	kr.jwks = ks.JWKS(now, t.LongestTokenLifetime()+keys.Leeway)
 	return kr, nil
 }
 
@@ -109,9 +104,9 @@ type minted struct {
 
 // mint signs the access token for tx (RFC 9068 §2.2): iss, sub, aud,
 // client_id, iat, exp, jti and scope, then the hooks' custom claims. The
-// issuer and the key are the snapshot's, the one tx.API comes from; random
-// gives the token id.
-func (s *snapshot) mint(tx *Transaction, now time.Time, random io.Reader) (minted, error) {
+// issuer and the key are the snapshot's, the one tx.API comes from; now
+// and random (for the token id) are the caller's.
+func (s *Snapshot) mint(tx *Transaction, now time.Time, random io.Reader) (minted, error) {
 	sg, ok := s.keys.signers[tx.API.Algorithm]
 	if !ok {
 		return minted{}, fmt.Errorf("%w for %s", errNoKey, tx.API.Algorithm)
@@ -173,4 +168,108 @@ func appendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	buf = append(buf, s...)
 	return append(buf, '"')
+}
+
+var errNoKey = errors.New("engine: no signing key")
+
+// MintIDToken signs an OpenID Connect ID token (OIDC Core §2) for the
+// transaction's user and client, with the client's ID token algorithm
+// (id_token_signed_response_alg, default the tenant's): at_hash binds it
+// to the access token, nonce to the authorization request.
+func (s *Snapshot) MintIDToken(tx *Transaction, accessToken, nonce string, authTime, now time.Time) (string, error) {
+	t := s.tenant
+	alg := tx.Client.IDTokenAlgorithm
+	if alg == "" {
+		alg = t.Algorithm
+	}
+	sg, ok := s.keys.signers[alg]
+	if !ok {
+		return "", fmt.Errorf("%w for %s", errNoKey, alg)
+	}
+	claims := UserClaims(tx.User, tx.Identity)
+	claims["iss"] = s.issuer
+	claims["sub"] = tx.Subject
+	claims["aud"] = tx.Client.ID
+	claims["iat"] = now.Unix()
+	claims["exp"] = now.Add(t.Flows.IDTokenLifetime).Unix()
+	claims["auth_time"] = authTime.Unix()
+	if nonce != "" {
+		claims["nonce"] = nonce
+	}
+	if accessToken != "" {
+		claims["at_hash"] = leftHalfHash(sg.key.Algorithm, accessToken)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return sg.sign(sg.idHeader, payload)
+}
+
+// leftHalfHash is at_hash (OIDC Core §3.1.3.6): the left half of the hash
+// of the token, with the hash of the signing algorithm (SHA-512 for
+// Ed25519).
+func leftHalfHash(alg, token string) string {
+	var h hash.Hash
+	if alg == tenant.EdDSA {
+		h = sha512.New()
+	} else {
+		h = sha256.New()
+	}
+	h.Write([]byte(token))
+	sum := h.Sum(nil)
+	return b64.EncodeToString(sum[:len(sum)/2])
+}
+
+// UserClaims are the claims about the user that the OpenID Connect scopes
+// release (OIDC Core §5.4): profile claims with `profile`, email with
+// `email`. ID tokens and the userinfo endpoint carry them.
+func UserClaims(u *tenant.User, identity []string) map[string]any {
+	out := map[string]any{}
+	if slices.Contains(identity, "profile") {
+		for _, k := range tenant.ProfileClaims {
+			if v, ok := u.Profile[k]; ok {
+				out[k] = v
+			}
+		}
+		if _, ok := out["preferred_username"]; !ok && u.Username != "" {
+			out["preferred_username"] = u.Username
+		}
+	}
+	if slices.Contains(identity, "email") && u.Email != "" {
+		out["email"] = u.Email
+		out["email_verified"] = u.EmailVerified
+	}
+	return out
+}
+
+// MaxBearerTokenLen bounds an access token presented back to the issuer.
+const MaxBearerTokenLen = 16 << 10
+
+// VerifyAccessToken checks an access token this issuer signed: a known
+// key of the snapshot, an algorithm the tenant signs access tokens with,
+// typ at+jwt, the snapshot's iss, not expired at now (with 30 seconds of
+// leeway). It returns the token's claims.
+func (s *Snapshot) VerifyAccessToken(token string, now time.Time) (jwt.MapClaims, error) {
+	if len(token) > MaxBearerTokenLen {
+		return nil, errors.New("engine: token too long")
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
+		if typ, _ := tok.Header["typ"].(string); !strings.EqualFold(typ, TokenType) && !strings.EqualFold(typ, "application/"+TokenType) {
+			return nil, errors.New("not an access token")
+		}
+		kid, _ := tok.Header["kid"].(string)
+		for _, k := range s.keys.set.Keys() {
+			if k.ID == kid && k.Algorithm == tok.Method.Alg() {
+				return k.Public(), nil
+			}
+		}
+		return nil, errors.New("unknown key")
+	}, jwt.WithValidMethods(s.tenant.AccessTokenAlgorithms()), jwt.WithIssuer(s.issuer), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(30*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
 }

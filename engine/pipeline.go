@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -49,22 +48,24 @@ func (p *Pipeline) Run(ctx context.Context, tx *Transaction) error {
 }
 
 // Hook is a loaded hook, ready to run: package hooks implements it for
-// WebAssembly modules. Invoke runs the hook once against the transaction's
-// current state without changing it, and returns what the hook asked for.
-// It must return within min(spec timeout, tx.Deadline) plus a small margin.
-// Any error is a fault, handled by the hook's failure policy.
+// WebAssembly modules (hooks.WasmHook), from the tenant file's
+// tenant.HookSpec. Invoke runs the hook once against a read-only view of
+// the transaction and returns what the hook asked for, which the
+// pipeline applies with the transaction's rules. It must return within
+// min(spec timeout, v.Deadline()) plus a small margin. Any error is a
+// fault, handled by the hook's failure policy.
 //
 // A Hook that also implements io.Closer is closed when the tenant snapshot
 // that loaded it is retired.
 type Hook interface {
-	Invoke(ctx context.Context, tx *Transaction) (*HookResult, error)
+	Invoke(ctx context.Context, v View) (*HookResult, error)
 }
 
 // HookLoader turns a pipeline entry of the tenant file into a Hook. It is
 // called when a tenant snapshot is built (at start and on every reload),
 // never per request.
 type HookLoader interface {
-	LoadHook(ctx context.Context, spec *tenant.Hook) (Hook, error)
+	LoadHook(ctx context.Context, spec *tenant.HookSpec) (Hook, error)
 }
 
 // HookResult is what one hook run asked for. Ops are applied in order, and
@@ -99,22 +100,22 @@ type HookOp struct {
 
 // HookDenial is a hook's decision to refuse the request.
 type HookDenial struct {
-	// Code is the OAuth error code; codes outside HookDenialCodes become
-	// access_denied.
+	// Code is the OAuth error code; a code a hook may not deny with
+	// (see hookDenialCodes) becomes access_denied.
 	Code   string
 	Reason string
 }
 
-// HookDenialCodes are the error codes a hook may deny with.
-var HookDenialCodes = map[string]*Error{
+// hookDenialCodes are the error codes a hook may deny with.
+var hookDenialCodes = map[string]*Error{
 	"access_denied":        ErrAccessDenied,
 	"invalid_scope":        ErrInvalidScope,
 	"invalid_request":      ErrInvalidRequest,
 	"unauthorized_client":  ErrUnauthorizedClient,
 	"invalid_grant":        ErrInvalidGrant,
-	"interaction_required": {Code: "interaction_required", Status: 400},
-	"login_required":       {Code: "login_required", Status: 400},
-	"consent_required":     {Code: "consent_required", Status: 400},
+	"interaction_required": NewError("interaction_required", statusBadRequest),
+	"login_required":       NewError("login_required", statusBadRequest),
+	"consent_required":     NewError("consent_required", statusBadRequest),
 }
 
 // HookFault is an error a Hook returns to say how it failed. Kind is a short
@@ -139,41 +140,26 @@ const (
 
 // hookStage runs one hook and applies its result per the tenant's spec.
 type hookStage struct {
-	spec *tenant.Hook
+	spec *tenant.HookSpec
 	hook Hook
 	// redact replaces the hook's secret values in what it writes (logs,
 	// reasons), so that no trace, log, audit event or error description
 	// can carry them; nil when the hook has no secrets.
-	redact *strings.Replacer
+	redact *tenant.Redactor
 }
 
 // newHookStage prepares the stage for spec, once per tenant snapshot.
-func newHookStage(spec *tenant.Hook, h Hook) *hookStage {
-	s := &hookStage{spec: spec, hook: h}
-	var pairs []string
-	for _, v := range spec.Secrets {
-		if v.Reveal() != "" {
-			pairs = append(pairs, v.Reveal(), "[redacted]")
-		}
-	}
-	if len(pairs) > 0 {
-		s.redact = strings.NewReplacer(pairs...)
-	}
-	return s
+func newHookStage(spec *tenant.HookSpec, h Hook) *hookStage {
+	return &hookStage{spec: spec, hook: h, redact: tenant.NewRedactor(spec.SecretValues()...)}
 }
 
 // clean redacts the hook's secrets from text the hook wrote.
-func (s *hookStage) clean(text string) string {
-	if s.redact == nil {
-		return text
-	}
-	return s.redact.Replace(text)
-}
+func (s *hookStage) clean(text string) string { return s.redact.Redact(text) }
 
 func (s *hookStage) Name() string { return s.spec.Name }
 
 func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
-	res, err := s.hook.Invoke(ctx, tx)
+	res, err := s.hook.Invoke(ctx, tx.View())
 	if res != nil {
 		dropped := res.DroppedLogs
 		for i, line := range res.Logs {
@@ -197,7 +183,7 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 		return nil
 	}
 	if d := res.Deny; d != nil {
-		base, ok := HookDenialCodes[d.Code]
+		base, ok := hookDenialCodes[d.Code]
 		if !ok {
 			base = ErrAccessDenied
 		}
@@ -227,7 +213,7 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 // applied with the engine's rules and traced, a denial returns an *Error,
 // and a fault goes through the hook's failure policy. It is for running a
 // hook outside an issuer (scopeline hook test).
-func RunHook(ctx context.Context, spec *tenant.Hook, h Hook, tx *Transaction) error {
+func RunHook(ctx context.Context, spec *tenant.HookSpec, h Hook, tx *Transaction) error {
 	return newHookStage(spec, h).Run(ctx, tx)
 }
 

@@ -14,18 +14,20 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/grant"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/throttle"
 )
 
 // goHook is a hook written in Go, standing in for a WebAssembly module.
 type goHook struct {
-	run    func(tx *engine.Transaction) (*engine.HookResult, error)
+	run    func(v engine.View) (*engine.HookResult, error)
 	closed *atomic.Int32
 }
 
-func (h *goHook) Invoke(_ context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
-	return h.run(tx)
+func (h *goHook) Invoke(_ context.Context, v engine.View) (*engine.HookResult, error) {
+	return h.run(v)
 }
 
 func (h *goHook) Close() error {
@@ -37,12 +39,12 @@ func (h *goHook) Close() error {
 
 // goLoader loads hooks by plugin name from a map.
 type goLoader struct {
-	hooks  map[string]func(tx *engine.Transaction) (*engine.HookResult, error)
+	hooks  map[string]func(v engine.View) (*engine.HookResult, error)
 	closed atomic.Int32
 	loaded atomic.Int32
 }
 
-func (l *goLoader) LoadHook(_ context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (l *goLoader) LoadHook(_ context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	run, ok := l.hooks[spec.Plugin]
 	if !ok {
 		return nil, errors.New("no such plugin")
@@ -77,12 +79,18 @@ func newIssuer(t testing.TB, src string, loader engine.HookLoader, opts ...engin
 		t.Fatal(err)
 	}
 	opts = append([]engine.Option{engine.WithIssuer("https://issuer.example/"), engine.WithHookLoader(loader)}, opts...)
-	iss, err := engine.New(context.Background(), tn, ks, opts...)
+	iss, err := engine.New(context.Background(), tn, ks, append(opts, withClientCredentials())...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { iss.Close() })
 	return iss
+}
+
+// withClientCredentials composes the client_credentials grant, as package
+// server does.
+func withClientCredentials() engine.Option {
+	return engine.WithGrants(&grant.ClientCredentials{Clients: engine.NewClientAuthenticator(nil, throttle.DefaultNetworks, nil)})
 }
 
 func ccRequest(scope string) *engine.TokenRequest {
@@ -115,10 +123,10 @@ func (r *recorder) last() *engine.Decision {
 }
 
 func TestHookStageSemantics(t *testing.T) {
-	ops := func(o ...engine.HookOp) func(*engine.Transaction) (*engine.HookResult, error) {
-		return func(*engine.Transaction) (*engine.HookResult, error) { return &engine.HookResult{Ops: o}, nil }
+	ops := func(o ...engine.HookOp) func(engine.View) (*engine.HookResult, error) {
+		return func(engine.View) (*engine.HookResult, error) { return &engine.HookResult{Ops: o}, nil }
 	}
-	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
+	loader := &goLoader{hooks: map[string]func(engine.View) (*engine.HookResult, error){
 		"drop-write": ops(engine.HookOp{Kind: engine.HookRemoveScope, Name: "write", Reason: "read-only client"}),
 		"add-many": ops(
 			engine.HookOp{Kind: engine.HookAddScope, Name: "extra", Reason: "within the ceiling"},
@@ -128,26 +136,26 @@ func TestHookStageSemantics(t *testing.T) {
 			engine.HookOp{Kind: engine.HookSetClaim, Name: "sub", Value: []byte(`"root"`)},
 			engine.HookOp{Kind: engine.HookSetClaim, Name: "bad", Value: []byte(`{`)},
 		),
-		"sees-previous": func(tx *engine.Transaction) (*engine.HookResult, error) {
-			if tx.HasScope("write") {
+		"sees-previous": func(v engine.View) (*engine.HookResult, error) {
+			if v.HasScope("write") {
 				return nil, errors.New("previous hook's change not visible")
 			}
-			return &engine.HookResult{Logs: []string{"saw " + strings.Join(tx.Scopes, ",")}}, nil
+			return &engine.HookResult{Logs: []string{"saw " + strings.Join(v.Scopes(), ",")}}, nil
 		},
-		"deny": func(*engine.Transaction) (*engine.HookResult, error) {
+		"deny": func(engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{
 				Ops:  []engine.HookOp{{Kind: engine.HookAddScope, Name: "extra"}},
 				Deny: &engine.HookDenial{Code: "invalid_scope", Reason: "not on weekends"},
 			}, nil
 		},
-		"deny-bad-code": func(*engine.Transaction) (*engine.HookResult, error) {
+		"deny-bad-code": func(engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{Deny: &engine.HookDenial{Code: "server_error", Reason: "x"}}, nil
 		},
-		"trap": func(*engine.Transaction) (*engine.HookResult, error) {
+		"trap": func(engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{Ops: []engine.HookOp{{Kind: engine.HookAddScope, Name: "extra"}}},
 				&engine.HookFault{Kind: "trap", Err: errors.New("unreachable")}
 		},
-		"too-many-ops": func(*engine.Transaction) (*engine.HookResult, error) {
+		"too-many-ops": func(engine.View) (*engine.HookResult, error) {
 			o := make([]engine.HookOp, engine.MaxHookOps+1)
 			for i := range o {
 				o[i] = engine.HookOp{Kind: engine.HookRemoveScope, Name: "read"}
@@ -278,15 +286,15 @@ func TestHooksNeedALoader(t *testing.T) {
 		t.Fatal(err)
 	}
 	ks, _ := keys.NewStore(t.TempDir()).Ensure(tn.Algorithms(), time.Now())
-	_, err = engine.New(context.Background(), tn, ks, engine.WithIssuer("https://i/"))
+	_, err = engine.New(context.Background(), tn, ks, withClientCredentials(), engine.WithIssuer("https://i/"))
 	if err == nil || !strings.Contains(err.Error(), "no hook runtime") {
 		t.Errorf("err = %v", err)
 	}
 }
 
 func TestReload(t *testing.T) {
-	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
-		"noop": func(*engine.Transaction) (*engine.HookResult, error) { return &engine.HookResult{}, nil },
+	loader := &goLoader{hooks: map[string]func(engine.View) (*engine.HookResult, error){
+		"noop": func(engine.View) (*engine.HookResult, error) { return &engine.HookResult{}, nil },
 	}}
 	src := hookTenant + "      - name: noop\n        plugin: noop\n"
 	iss := newIssuer(t, src, loader)
@@ -322,11 +330,24 @@ func TestReload(t *testing.T) {
 	}
 }
 
-// Requests keep flowing, race-free, while the tenant reloads and keys rotate.
+// Requests keep flowing, race-free, while the tenant reloads and keys
+// rotate. The test makes the overlap certain rather than likely: in each
+// round one request is held inside its hook while the tenant reloads and
+// the keys rotate, and the next round starts only once more requests went
+// through the pipeline.
 func TestConcurrentReloadAndRotation(t *testing.T) {
+	type gate struct{ entered, release chan struct{} }
 	var calls atomic.Int64
-	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
-		"count": func(*engine.Transaction) (*engine.HookResult, error) { calls.Add(1); return &engine.HookResult{}, nil },
+	var armed atomic.Pointer[gate]
+	loader := &goLoader{hooks: map[string]func(engine.View) (*engine.HookResult, error){
+		"count": func(engine.View) (*engine.HookResult, error) {
+			calls.Add(1)
+			if g := armed.Swap(nil); g != nil {
+				close(g.entered)
+				<-g.release
+			}
+			return &engine.HookResult{}, nil
+		},
 	}}
 	// EdDSA keys generate in microseconds; RSA keys would make the rotations
 	// the slow part of the test.
@@ -334,7 +355,7 @@ func TestConcurrentReloadAndRotation(t *testing.T) {
 	tn, _ := tenant.Parse([]byte(src), "t.yaml", ".")
 	store := keys.NewStore(t.TempDir())
 	ks, _ := store.Ensure(tn.Algorithms(), time.Now())
-	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("https://i/"), engine.WithHookLoader(loader))
+	iss, err := engine.New(context.Background(), tn, ks, withClientCredentials(), engine.WithIssuer("https://i/"), engine.WithHookLoader(loader))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +375,29 @@ func TestConcurrentReloadAndRotation(t *testing.T) {
 			}
 		})
 	}
+	patience := time.After(time.Minute)
+	// progressed waits until requests went through the pipeline since
+	// seen, and returns the new count.
+	progressed := func(seen int64) int64 {
+		t.Helper()
+		for calls.Load() < seen+5 {
+			select {
+			case <-patience:
+				t.Fatalf("requests stopped going through: %d calls, %d failures", calls.Load(), failures.Load())
+			case <-time.After(time.Millisecond):
+			}
+		}
+		return calls.Load()
+	}
+	seen := progressed(0)
 	for range 20 {
+		g := &gate{make(chan struct{}), make(chan struct{})}
+		armed.Store(g)
+		select {
+		case <-g.entered: // a request is inside its hook, on the current snapshot
+		case <-patience:
+			t.Fatal("no request reached the hook")
+		}
 		if err := iss.Reload(ctx, tn, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -365,9 +408,8 @@ func TestConcurrentReloadAndRotation(t *testing.T) {
 		if err := iss.SetKeys(ks); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for calls.Load() < 100 {
-		time.Sleep(time.Millisecond)
+		close(g.release) // it finishes on the snapshot it started with
+		seen = progressed(seen)
 	}
 	cancel()
 	wg.Wait()
@@ -384,16 +426,16 @@ func TestConcurrentReloadAndRotation(t *testing.T) {
 // logs, the error description the client reads, nor the fault's text.
 func TestHookSecretsAreRedacted(t *testing.T) {
 	const secret = "s3cr3t-hook-value"
-	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
-		"leaky": func(tx *engine.Transaction) (*engine.HookResult, error) {
+	loader := &goLoader{hooks: map[string]func(engine.View) (*engine.HookResult, error){
+		"leaky": func(v engine.View) (*engine.HookResult, error) {
 			res := &engine.HookResult{
 				Logs: []string{"token is " + secret},
 				Ops:  []engine.HookOp{{Kind: engine.HookRemoveScope, Name: "write", Reason: "because " + secret}},
 			}
-			if slices.Contains(tx.Requested, "extra") {
+			if slices.Contains(v.Requested(), "extra") {
 				res.Deny = &engine.HookDenial{Code: "access_denied", Reason: "denied with " + secret}
 			}
-			if slices.Contains(tx.Requested, "read") && len(tx.Requested) == 1 {
+			if slices.Contains(v.Requested(), "read") && len(v.Requested()) == 1 {
 				return res, &engine.HookFault{Kind: "trap", Err: errors.New("guest said " + secret)}
 			}
 			return res, nil
@@ -406,7 +448,7 @@ func TestHookSecretsAreRedacted(t *testing.T) {
 	}
 	ks, _ := keys.NewStore(t.TempDir()).Ensure(tn.Algorithms(), time.Now())
 	rec := &recorder{}
-	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("https://i/"), engine.WithHookLoader(loader), engine.WithAuditor(rec))
+	iss, err := engine.New(context.Background(), tn, ks, withClientCredentials(), engine.WithIssuer("https://i/"), engine.WithHookLoader(loader), engine.WithAuditor(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,8 +476,8 @@ func TestHookSecretsAreRedacted(t *testing.T) {
 func TestReloadDuringRequestKeepsItsSnapshot(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var first atomic.Bool
-	loader := &goLoader{hooks: map[string]func(*engine.Transaction) (*engine.HookResult, error){
-		"block": func(*engine.Transaction) (*engine.HookResult, error) {
+	loader := &goLoader{hooks: map[string]func(engine.View) (*engine.HookResult, error){
+		"block": func(engine.View) (*engine.HookResult, error) {
 			if first.CompareAndSwap(false, true) {
 				close(entered)
 				<-release
@@ -457,7 +499,7 @@ func TestReloadDuringRequestKeepsItsSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := engine.New(context.Background(), rsTenant, ks, engine.WithIssuer("https://i/"), engine.WithHookLoader(loader))
+	iss, err := engine.New(context.Background(), rsTenant, ks, withClientCredentials(), engine.WithIssuer("https://i/"), engine.WithHookLoader(loader))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +571,7 @@ func TestReloadAfterClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("https://i/"))
+	iss, err := engine.New(context.Background(), tn, ks, withClientCredentials(), engine.WithIssuer("https://i/"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,5 +587,18 @@ func TestReloadAfterClose(t *testing.T) {
 	}
 	if _, err := iss.Token(context.Background(), ccRequest("read")); !errors.Is(err, engine.ErrTemporarilyUnavailable) {
 		t.Errorf("a token from a closed issuer: %v", err)
+	}
+}
+
+// The errors are values nobody can change: every With... and Wrap returns
+// a copy, and the sentinels keep answering what they did.
+func TestErrorsAreImmutable(t *testing.T) {
+	c := engine.ErrAccessDenied.WithStatus(200).WithDescription("x").WithRetryAfter(time.Second).Wrap(errors.New("cause"))
+	if c.Status() != 200 || c.Description() != "x" || c.RetryAfter() != time.Second || !errors.Is(c, engine.ErrAccessDenied) {
+		t.Errorf("the copy: %d %q %s", c.Status(), c.Description(), c.RetryAfter())
+	}
+	e := engine.ErrAccessDenied
+	if e.Status() != 403 || e.Description() != "" || e.RetryAfter() != 0 || e.Unwrap() != nil || e.Code() != "access_denied" {
+		t.Errorf("the sentinel changed: %d %q %s %v", e.Status(), e.Description(), e.RetryAfter(), e.Unwrap())
 	}
 }

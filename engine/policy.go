@@ -8,12 +8,13 @@ import (
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
-// baseline is the policy every request goes through before any hook
-// (DESIGN §4): no grant, no token; granted = requested ∩ grant ceiling
-// (∩ the user's permissions when the API enforces RBAC); absent scope means
-// the whole ceiling. In user flows an empty result is not an error here:
-// hooks may still add scopes; the end-user grant handlers refuse a token
-// that ends with none of the API scopes it asked for (userflow.go).
+// baseline is the policy every request goes through before any hook (see
+// docs/design.md, "The baseline policy"): no grant, no token; granted =
+// requested ∩ grant ceiling (∩ the user's permissions when the API
+// enforces RBAC); absent scope means the whole ceiling. In user flows an
+// empty result is not an error here: hooks may still add scopes; the
+// end-user flows refuse a token that ends with none of the API scopes it
+// asked for (userflow.CheckResult).
 type baseline struct {
 	tenant *tenant.Tenant
 }

@@ -4,18 +4,20 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/scopeline/scopeline/engine/internal/scope"
+	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // Grant types.
 const (
 	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
 )
 
 // Client authentication methods at the token endpoint.
@@ -61,66 +63,116 @@ type TokenResponse struct {
 	Transaction *Transaction `json:"-"`
 }
 
-// grantHandler handles one grant type: it authenticates the client, fills
-// the transaction, runs the pipeline and mints.
-type grantHandler func(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error)
+// Grant handles one grant type at the token endpoint (RFC 6749 §4), as a
+// handler of fosite's does: each grant is a type of its own with its
+// dependencies (storage, clock, client authentication) given at
+// construction, and the Issuer is composed with the grants it answers
+// (WithGrants). Package grant has client_credentials, authorization_code
+// and refresh_token; a new grant type is a new Grant, not a change here.
+type Grant interface {
+	// GrantType is the grant_type value the grant answers to.
+	GrantType() string
+	// Exchange authenticates the client and fills tx (client, API, user,
+	// requested scopes), then runs the pipeline of tx's trigger, or takes
+	// up its earlier result (a code's), leaving tx ready to mint. An
+	// error refuses the request; an Extension, when not nil, adds to the
+	// response (see Extension). The Issuer mints the access token and
+	// records the decision: a grant never does either.
+	Exchange(ctx context.Context, s *Snapshot, r *TokenRequest, tx *Transaction) (Extension, error)
+}
+
+// Extension adds to a token response what a grant gives besides the
+// access token (an ID token, a refresh token), and keeps the state it
+// stands for (a refresh-token family). Extend runs after the access token
+// is minted and before the decision is recorded; Commit once the decision
+// is durable, so that nothing is stored for a token the client never got.
+type Extension interface {
+	Extend(ctx context.Context, s *Snapshot, now time.Time, resp *TokenResponse) error
+	Commit(ctx context.Context) error
+}
 
 // Token handles a token request: the in-process heart of the token endpoint.
 // The returned error is an *Error when the request is refused. Every
 // outcome is recorded with the Auditor.
 func (i *Issuer) Token(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	start := i.now()
-	tx := &Transaction{
-		RequestID: r.RequestID,
-		GrantType: r.GrantType,
-		ClientID:  r.ClientID,
-		IP:        r.IP,
-		UserAgent: r.UserAgent,
-		Time:      start,
-		Trace:     make(Trace, 0, 8),
-	}
-	s := i.acquire()
+	tx := newTransaction(r, start)
+	s := i.Acquire()
 	if s == nil {
 		return nil, ErrTemporarilyUnavailable.WithDescription("the issuer is shutting down")
 	}
-	defer s.release()
-
-	var (
-		resp *TokenResponse
-		err  error
-	)
-	if h, ok := i.grants[r.GrantType]; ok {
-		resp, err = h(ctx, s, r, tx)
-	} else if r.GrantType == "" {
-		err = ErrInvalidRequest.WithDescription("grant_type is required")
-	} else {
-		err = ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", truncate(r.GrantType, 64))
-	}
+	defer s.Release()
+	resp, err := i.exchange(ctx, s, r, tx)
 	if err != nil {
-		e := AsError(err)
-		i.denied(ctx, tx, e)
-		i.metrics.observeToken(r.GrantType, e.Code, i.now().Sub(start))
+		e := i.Deny(ctx, tx, err)
+		i.metrics.observeToken(r.GrantType, e.code, i.now().Sub(start))
 		return nil, e
 	}
 	i.metrics.observeToken(r.GrantType, "", i.now().Sub(start))
 	return resp, nil
 }
 
-// denied records a refusal; a failure to record it is logged only.
-func (i *Issuer) denied(ctx context.Context, tx *Transaction, e *Error) {
+// newTransaction starts the transaction of r, arrived at now.
+func newTransaction(r *TokenRequest, now time.Time) *Transaction {
+	return &Transaction{
+		RequestID: r.RequestID,
+		GrantType: r.GrantType,
+		ClientID:  r.ClientID,
+		IP:        r.IP,
+		UserAgent: r.UserAgent,
+		Time:      now,
+		Trace:     make(Trace, 0, 8),
+	}
+}
+
+// exchange hands r to its grant, then mints.
+func (i *Issuer) exchange(ctx context.Context, s *Snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error) {
+	g, ok := i.grants[r.GrantType]
+	switch {
+	case ok:
+	case r.GrantType == "":
+		return nil, ErrInvalidRequest.WithDescription("grant_type is required")
+	default:
+		return nil, ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", text.Truncate(r.GrantType, 64))
+	}
+	x, err := g.Exchange(ctx, s, r, tx)
+	if err != nil {
+		return nil, err
+	}
+	return i.issue(ctx, s, tx, x)
+}
+
+// Deny records a refused request: the one place a denial is logged and
+// handed to the Auditor (a failure to record it is logged only). Token
+// calls it for every refusal; so do the hosted pages, for a sign-in the
+// post-login pipeline refused or a consent the user declined. It returns
+// err as the *Error to answer with.
+func (i *Issuer) Deny(ctx context.Context, tx *Transaction, err error) *Error {
+	e := AsError(err)
 	lvl := slog.LevelInfo
-	if e.Status >= 500 {
+	if e.status >= 500 {
 		lvl = slog.LevelError
 	}
 	i.log.Log(ctx, lvl, "token denied", "request_id", tx.RequestID, "grant_type", tx.GrantType,
-		"client_id", tx.ClientID, "error", e.Code, "description", e.Description, "cause", errString(e.Unwrap()))
+		"client_id", tx.ClientID, "error", e.code, "description", e.description, "cause", errString(e.cause))
 	if i.auditor == nil {
-		return
+		return e
 	}
 	d := &Decision{Outcome: OutcomeDenied, Issuer: i.issuer, Time: i.now(), Tx: tx, Err: e}
 	if err := i.auditor.Record(ctx, d); err != nil {
 		i.log.Error("recording a denial failed", "request_id", tx.RequestID, "err", err)
 	}
+	return e
+}
+
+// Refuse records a token request refused before it could be handled (a
+// body that does not parse, a wrong method), as Token records its own
+// refusals, and returns the *Error to answer with. r holds what could be
+// read of the request.
+func (i *Issuer) Refuse(ctx context.Context, r *TokenRequest, err error) *Error {
+	e := i.Deny(ctx, newTransaction(r, i.now()), err)
+	i.metrics.observeToken(r.GrantType, e.code, 0)
+	return e
 }
 
 func errString(err error) string {
@@ -130,35 +182,12 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// clientCredentials handles grant_type=client_credentials (RFC 6749 §4.4).
-func (i *Issuer) clientCredentials(ctx context.Context, s *snapshot, r *TokenRequest, tx *Transaction) (*TokenResponse, error) {
-	tx.Trigger = tenant.TriggerCredentialsExchange
-	c, err := i.authenticate(ctx, s.tenant, r, tx)
-	if err != nil {
-		return nil, err
-	}
-	tx.Client, tx.Subject = c, c.ID
-	if !c.Type.Confidential() {
-		return nil, ErrUnauthorizedClient.WithDescription("a %s client cannot use client_credentials", c.Type)
-	}
-	if tx.API, err = resolveAPI(s.tenant, r); err != nil {
-		return nil, err
-	}
-	if tx.Requested, err = requestedScope(r.Scope, r.ScopeSet); err != nil {
-		return nil, err
-	}
-	if err := s.pipelines[tx.Trigger].Run(ctx, tx); err != nil {
-		return nil, err
-	}
-	return i.issue(ctx, s, tx, nil)
-}
-
-// requestedScope reads a scope parameter; set says whether it was sent. A
-// malformed one is invalid_scope. The one rule for every grant and the
+// RequestedScopes reads a scope parameter; set says whether it was sent.
+// A malformed one is invalid_scope. The one rule for every grant and the
 // authorization endpoint: a scope parameter that holds no scope token,
 // empty ("scope=") or spaces only ("scope=%20%20"), is treated as absent
 // (nil), as RFC 6749 §3.1 says of a parameter sent without a value.
-func requestedScope(param string, set bool) ([]string, error) {
+func RequestedScopes(param string, set bool) ([]string, error) {
 	if !set {
 		return nil, nil
 	}
@@ -172,84 +201,30 @@ func requestedScope(param string, set bool) ([]string, error) {
 	return scopes, nil
 }
 
-// authenticate checks a confidential client's secret. An unknown client and
-// a wrong secret get the same answer after the same work.
-//
-// Failures are throttled, and a throttled attempt is refused without
-// checking the secret, traced (so its audit record says why) and answered
-// 429 with Retry-After. From a network the client has not authenticated
-// from in the last day, failures count per client id (whether the client
-// exists or not) and per network. From a network it has, they count only
-// for that client on that network, with a larger allowance: so neither an
-// attacker elsewhere nor a misconfigured sibling with an old secret can
-// lock the real client out, and an attacker inside the client's own
-// network is still limited.
-func (i *Issuer) authenticate(ctx context.Context, t *tenant.Tenant, r *TokenRequest, tx *Transaction) (*tenant.Client, error) {
-	if r.AuthMethod == AuthNone || r.ClientID == "" {
-		return nil, ErrInvalidClient.WithDescription("client authentication is required")
-	}
-	th, now := i.throttles, i.now()
-	id, network := "client:"+truncate(r.ClientID, 256), i.networkKey(r.IP)
-	pair := id + "\x00" + network
-	known := network != "" && th.clientKnown.Wait(ctx, pair, now) > 0
-	var wait time.Duration
-	switch {
-	case known:
-		wait = th.clientPair.Wait(ctx, pair, now)
-	case network != "":
-		wait = max(th.clientAuth.Wait(ctx, id, now), th.clientNetwork.Wait(ctx, network, now))
-	default: // an in-process caller
-		wait = th.clientAuth.Wait(ctx, id, now)
-	}
-	if wait > 0 {
-		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "client authentication throttled: too many failures for this client id or from this network"})
-		return nil, ErrInvalidClient.WithDescription("too many failed client authentications; try again in %ss", retryAfter(wait)).
-			WithStatus(http.StatusTooManyRequests).WithRetryAfter(wait)
-	}
-	c, _ := t.Client(r.ClientID)
-	if !c.VerifySecret(r.ClientSecret) {
-		switch {
-		case known:
-			th.clientPair.Fail(ctx, pair, now)
-		case network != "":
-			th.clientAuth.Fail(ctx, id, now)
-			th.clientNetwork.Fail(ctx, network, now)
-		default:
-			th.clientAuth.Fail(ctx, id, now)
-		}
-		return nil, ErrInvalidClient.WithDescription("client authentication failed")
-	}
-	if network != "" {
-		th.clientKnown.Fail(ctx, pair, now) // remembered for a day
-	}
-	return c, nil
-}
-
 // Limits on the target parameters.
 const maxTargetLen = 512
 
-// resolveAPI finds the API a request is for, from `audience` or `resource`
-// (RFC 8707), falling back to the tenant's default audience.
-func resolveAPI(t *tenant.Tenant, r *TokenRequest) (*tenant.API, error) {
-	if len(r.Resource) > 1 {
+// ResolveAPI finds the API a request is for, from its audience or its
+// resource (RFC 8707), falling back to the tenant's default audience.
+func ResolveAPI(t *tenant.Tenant, audience string, resource []string) (*tenant.API, error) {
+	if len(resource) > 1 {
 		return nil, ErrInvalidTarget.WithDescription("one resource per token request")
 	}
 	var res string
-	if len(r.Resource) == 1 {
-		res = r.Resource[0]
+	if len(resource) == 1 {
+		res = resource[0]
 		u, err := url.Parse(res)
 		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(res, "#") || len(res) > maxTargetLen {
 			return nil, ErrInvalidTarget.WithDescription("resource must be an absolute URI without a fragment")
 		}
 	}
-	aud := r.Audience
-	if len(aud) > maxTargetLen || strings.ContainsFunc(aud, func(c rune) bool { return c < ' ' || c == 0x7f }) {
+	if len(audience) > maxTargetLen || strings.ContainsFunc(audience, func(c rune) bool { return c < ' ' || c == 0x7f }) {
 		return nil, ErrInvalidRequest.WithDescription("malformed audience")
 	}
-	if aud != "" && res != "" && aud != res {
+	if audience != "" && res != "" && audience != res {
 		return nil, ErrInvalidRequest.WithDescription("audience and resource name different APIs")
 	}
-	id := aud
+	id := audience
 	if id == "" {
 		id = res
 	}
@@ -270,7 +245,7 @@ func resolveAPI(t *tenant.Tenant, r *TokenRequest) (*tenant.API, error) {
 // the decision and builds the response. No token leaves without its record.
 // x, when set, adds to the response (ID and refresh tokens) before the
 // decision is recorded, and commits its state once it is.
-func (i *Issuer) issue(ctx context.Context, s *snapshot, tx *Transaction, x extras) (*TokenResponse, error) {
+func (i *Issuer) issue(ctx context.Context, s *Snapshot, tx *Transaction, x Extension) (*TokenResponse, error) {
 	now := i.now()
 	m, err := s.mint(tx, now, i.rand)
 	if err != nil {
@@ -284,7 +259,7 @@ func (i *Issuer) issue(ctx context.Context, s *snapshot, tx *Transaction, x extr
 		Transaction: tx,
 	}
 	if x != nil {
-		if err := x.add(ctx, s, now, resp); err != nil {
+		if err := x.Extend(ctx, s, now, resp); err != nil {
 			return nil, err
 		}
 	}
@@ -295,7 +270,7 @@ func (i *Issuer) issue(ctx context.Context, s *snapshot, tx *Transaction, x extr
 		}
 	}
 	if x != nil {
-		if err := x.commit(ctx); err != nil {
+		if err := x.Commit(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -305,5 +280,3 @@ func (i *Issuer) issue(ctx context.Context, s *snapshot, tx *Transaction, x extr
 	}
 	return resp, nil
 }
-
-var errNoKey = errors.New("engine: no signing key")

@@ -14,71 +14,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
 )
 
 const demoAPI = "https://api.example.com"
 
-// discover reads the RFC 8414 metadata the way a client library would.
-func discover(t *testing.T, issuer string) engine.Metadata {
-	t.Helper()
-	u, _ := url.Parse(issuer)
-	u.Path = engine.PathOAuthMeta + strings.TrimSuffix(u.Path, "/")
-	var m engine.Metadata
-	getJSON(t, u.String(), &m)
-	if m.Issuer != issuer {
-		t.Fatalf("metadata issuer %q, want %q", m.Issuer, issuer)
-	}
-	return m
-}
-
-func getJSON(t *testing.T, u string, v any) http.Header {
-	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %s", u, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatal(err)
-	}
-	return resp.Header
-}
-
-// verify checks a token against the JWKS found through discovery, as a
-// resource server would, and returns its claims.
-func verify(t *testing.T, issuer, token string) (jwt.MapClaims, map[string]any) {
-	t.Helper()
-	m := discover(t, issuer)
-	var set struct{ Keys []keys.JWK }
-	getJSON(t, m.JWKSURI, &set)
-	claims := jwt.MapClaims{}
-	tok, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
-		for _, k := range set.Keys {
-			if k.Kid == tok.Header["kid"] && k.Alg == tok.Method.Alg() {
-				return k.PublicKey()
-			}
-		}
-		return nil, errors.New("unknown kid")
-	}, jwt.WithValidMethods(m.AccessTokenSigningAlgValuesSupported), jwt.WithIssuer(issuer), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
-	if err != nil {
-		t.Fatalf("token does not verify: %v", err)
-	}
-	return claims, tok.Header
-}
-
 func TestClientCredentialsWithOAuth2Client(t *testing.T) {
 	srv := enginetest.Start(t, enginetest.Config{})
-	meta := discover(t, srv.Issuer)
+	meta := enginetest.Discover(t, srv.Issuer)
 	for _, style := range []struct {
 		name  string
 		style oauth2.AuthStyle
@@ -102,7 +50,7 @@ func TestClientCredentialsWithOAuth2Client(t *testing.T) {
 			if d := time.Until(tok.Expiry); d < 59*time.Minute || d > time.Hour+time.Second {
 				t.Errorf("expiry in %s, want 1h", d)
 			}
-			claims, header := verify(t, srv.Issuer, tok.AccessToken)
+			claims, header := enginetest.Verify(t, srv.Issuer, tok.AccessToken)
 			if header["typ"] != "at+jwt" || header["kid"] == "" || header["alg"] != "RS256" {
 				t.Errorf("header = %v", header)
 			}
@@ -130,7 +78,7 @@ func TestClientCredentialsWithOAuth2Client(t *testing.T) {
 
 func TestDiscoveryAndJWKS(t *testing.T) {
 	srv := enginetest.Start(t, enginetest.Config{})
-	m := discover(t, srv.Issuer)
+	m := enginetest.Discover(t, srv.Issuer)
 	if m.TokenEndpoint != srv.URL+"/oauth/token" || m.JWKSURI != srv.URL+"/.well-known/jwks.json" {
 		t.Errorf("endpoints %s %s", m.TokenEndpoint, m.JWKSURI)
 	}
@@ -144,12 +92,12 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		t.Errorf("metadata = %+v", m)
 	}
 	var oidc map[string]any
-	getJSON(t, srv.URL+"/.well-known/openid-configuration", &oidc)
+	enginetest.GetJSON(t, srv.URL+"/.well-known/openid-configuration", &oidc)
 	if oidc["issuer"] != srv.Issuer || oidc["jwks_uri"] != m.JWKSURI || oidc["id_token_signing_alg_values_supported"] == nil {
 		t.Errorf("openid-configuration = %v", oidc)
 	}
 	var set struct{ Keys []keys.JWK }
-	h := getJSON(t, m.JWKSURI, &set)
+	h := enginetest.GetJSON(t, m.JWKSURI, &set)
 	if cc := h.Get("Cache-Control"); cc != "public, max-age=300" {
 		t.Errorf("JWKS Cache-Control %q", cc)
 	}
@@ -249,7 +197,7 @@ func TestPolicy(t *testing.T) {
 			if body["scope"] != tt.wantScp {
 				t.Errorf("response scope %q, want %q", body["scope"], tt.wantScp)
 			}
-			claims, header := verify(t, srv.Issuer, body["access_token"].(string))
+			claims, header := enginetest.Verify(t, srv.Issuer, body["access_token"].(string))
 			wantAud := tt.wantAud
 			if wantAud == "" {
 				wantAud = demoAPI
@@ -316,7 +264,7 @@ func TestBadInput(t *testing.T) {
 		{name: "PUT", method: "PUT", auth: basic, body: ok, status: 405, code: "invalid_request"},
 		{name: "JSON body", contentType: "application/json", auth: basic, body: `{"grant_type":"client_credentials"}`, status: 400, code: "invalid_request"},
 		{name: "no content type", contentType: "-", auth: basic, body: ok, status: 400, code: "invalid_request"},
-		{name: "body too large", auth: basic, body: ok + "&scope=" + strings.Repeat("a", engine.MaxTokenRequestBytes), status: 413, code: "invalid_request"},
+		{name: "body too large", auth: basic, body: ok + "&scope=" + strings.Repeat("a", endpoint.MaxTokenRequestBytes), status: 413, code: "invalid_request"},
 		{name: "repeated parameter", auth: basic, body: ok + "&scope=read:users&scope=write:users", status: 400, code: "invalid_request"},
 		{name: "repeated grant_type", auth: basic, body: ok + "&" + ok, status: 400, code: "invalid_request"},
 		{name: "parameters in the URL", url: "?client_secret=demo-m2m-secret", auth: basic, body: ok, status: 400, code: "invalid_request"},

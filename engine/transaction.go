@@ -7,15 +7,19 @@ import (
 	"slices"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/internal/claim"
 	"github.com/scopeline/scopeline/engine/internal/scope"
 	"github.com/scopeline/scopeline/engine/internal/text"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/internal/claim"
 )
 
-// Transaction is one token request on its way through the pipeline. Stages
-// read it and change it only through its methods, which enforce the rules
-// of DESIGN §4 and record every change in the Trace.
+// Transaction is one token request on its way through the pipeline. The
+// grant fills in who asks for what (the exported request fields) before
+// the pipeline runs; the stages change the outcome (Scopes, Claims) only
+// through its methods, which enforce the baseline's rules (see
+// docs/design.md, "The rules a hook cannot break") and record every change
+// in the Trace. Hooks never hold a Transaction: they read a View of it and
+// stage their changes in a HookResult.
 type Transaction struct {
 	// RequestID identifies the HTTP request (X-Request-Id).
 	RequestID string
@@ -41,7 +45,7 @@ type Transaction struct {
 	// permissions), as JSON values.
 	Claims map[string]json.RawMessage
 	// issuerClaims are the names in Claims the issuer wrote on this
-	// request: reserved for hooks like ReservedClaims.
+	// request: reserved for hooks like the claims IsReservedClaim names.
 	issuerClaims []string
 	// Subject is the token's sub: the client id for client credentials,
 	// the user id in end-user flows. User is set in end-user flows.
@@ -114,13 +118,10 @@ type HookLog struct {
 // StageBaseline names the baseline policy in traces.
 const StageBaseline = "baseline"
 
-// ReservedClaims are set by the issuer and can never be set or removed by a
-// hook, nor can any name that folds to one of them (claim.Key): "Scope" or
-// "ſcope" is "scope" to a resource server that matches names without
-// regard to case, as encoding/json does.
-var ReservedClaims = claim.Reserved
-
-// IsReservedClaim reports whether name is a reserved claim or folds to one.
+// IsReservedClaim reports whether name is a claim only the issuer sets, or
+// folds to one (claim.Key): "Scope" or "ſcope" is "scope" to a resource
+// server that matches names without regard to case, as encoding/json
+// does. No hook may set or remove such a claim.
 func IsReservedClaim(name string) bool {
 	_, ok := claim.IsReserved(name)
 	return ok
@@ -207,7 +208,7 @@ func (tx *Transaction) RemoveScope(stage, scope, reason string) bool {
 
 // SetClaim sets a custom claim to a JSON value on behalf of stage. It is
 // refused, and traced as such, for a name that is malformed (claim.CheckName),
-// reserved (ReservedClaims), written by the issuer on this request (such as
+// reserved (IsReservedClaim), written by the issuer on this request (such as
 // the RBAC permissions), or equal under case folding to another claim of
 // the token; and for a value that is not valid JSON in UTF-8, repeats a
 // member name, or passes the size limits.
@@ -318,3 +319,40 @@ func compactJSON(v json.RawMessage) json.RawMessage {
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
 func truncate(s string, n int) string { return text.Truncate(s, n) }
+
+// scopeClaim is the token's scope: OpenID Connect scopes, then the API's.
+func (tx *Transaction) scopeClaim() string {
+	if len(tx.Identity) == 0 {
+		return scope.Join(tx.Scopes)
+	}
+	return scope.Join(append(slices.Clone(tx.Identity), tx.Scopes...))
+}
+
+// Record appends a decision to the trace that no stage's method made: a
+// refusal the grant or a hosted page decided (stage "consent", say), or
+// the OpenID Connect scopes of an end-user flow.
+func (tx *Transaction) Record(e TraceEntry) { tx.record(e) }
+
+// Result is what the pipeline decided for a transaction, as kept between
+// a sign-in and the exchange of its authorization code.
+type Result struct {
+	Scopes   []string                   `json:"scopes"`
+	Identity []string                   `json:"identity,omitempty"`
+	Claims   map[string]json.RawMessage `json:"claims,omitempty"`
+	Trace    Trace                      `json:"trace"`
+	Logs     []HookLog                  `json:"logs,omitempty"`
+	Timings  []StageTiming              `json:"timings,omitempty"`
+}
+
+// Result returns what the pipeline decided so far.
+func (tx *Transaction) Result() Result {
+	return Result{Scopes: tx.Scopes, Identity: tx.Identity, Claims: tx.Claims, Trace: tx.Trace, Logs: tx.Logs, Timings: tx.Timings}
+}
+
+// Restore takes up a result decided earlier (at sign-in) for the request
+// that redeems it (the code exchange): its scopes, claims and logs, and
+// its stage timings, and its trace after the entries tx already has.
+func (tx *Transaction) Restore(r Result) {
+	tx.Scopes, tx.Identity, tx.Claims, tx.Logs, tx.Timings = r.Scopes, r.Identity, r.Claims, r.Logs, r.Timings
+	tx.Trace = append(tx.Trace, r.Trace...)
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/storage/bolt"
 	"github.com/scopeline/scopeline/engine/storage/memory"
@@ -26,7 +27,7 @@ import (
 // a browser session for alice so that /authorize answers with a code at
 // once.
 type benchFlows struct {
-	iss      *engine.Issuer
+	iss      *server.Server
 	h        http.Handler
 	cookies  []*http.Cookie
 	verifier string
@@ -68,7 +69,7 @@ users:
 	if err != nil {
 		b.Fatal(err)
 	}
-	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("http://127.0.0.1/"), engine.WithStorage(store))
+	iss, err := server.New(context.Background(), tn, ks, server.Config{Issuer: "http://127.0.0.1/", Storage: store})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,16 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 // fuzzIssuer serves the demo tenant with a clock that moves a second per
 // request, so throttles never hide what the fuzzer sends.
 func fuzzIssuer(f *testing.F) http.Handler {
-	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "t.yaml", ".")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -30,8 +31,8 @@ func fuzzIssuer(f *testing.F) http.Handler {
 	}
 	var tick atomic.Int64
 	start := time.Now()
-	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("http://127.0.0.1/"),
-		engine.WithClock(func() time.Time { return start.Add(time.Duration(tick.Add(1)) * time.Second) }))
+	iss, err := server.New(context.Background(), tn, ks, server.Config{Issuer: "http://127.0.0.1/",
+		Now: func() time.Time { return start.Add(time.Duration(tick.Add(1)) * time.Second) }})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func FuzzLoginRequest(f *testing.F) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	loc, err := url.Parse(w.Header().Get("Location"))
-	if err != nil || loc.Path != engine.PathLogin {
+	if err != nil || loc.Path != endpoint.PathLogin {
 		f.Fatalf("authorize: %d %s", w.Code, w.Header().Get("Location"))
 	}
 	cookies := w.Result().Cookies()

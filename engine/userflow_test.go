@@ -24,10 +24,14 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/throttle"
 )
 
 const spaCallback = "http://localhost:3000/callback"
@@ -36,7 +40,7 @@ func spaConfig(srv *enginetest.Server, scopes ...string) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID: "demo-spa",
 		Endpoint: oauth2.Endpoint{
-			AuthURL:   srv.URL + engine.PathAuthorize,
+			AuthURL:   srv.URL + endpoint.PathAuthorize,
 			TokenURL:  srv.TokenEndpoint(),
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
@@ -65,7 +69,7 @@ func callback(t *testing.T, srv *enginetest.Server, loc *url.URL, redirect, stat
 func verifyIDToken(t *testing.T, srv *enginetest.Server, raw, clientID string) jwt.MapClaims {
 	t.Helper()
 	var set struct{ Keys []keys.JWK }
-	getJSON(t, srv.URL+engine.PathJWKS, &set)
+	enginetest.GetJSON(t, srv.URL+endpoint.PathJWKS, &set)
 	claims := jwt.MapClaims{}
 	tok, err := jwt.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
 		for _, k := range set.Keys {
@@ -91,7 +95,7 @@ func atHash(token string) string {
 
 func TestAuthorizationCodeFlowWithOAuth2Client(t *testing.T) {
 	audit := &recorder{}
-	srv := enginetest.Start(t, enginetest.Config{Options: []engine.Option{engine.WithAuditor(audit)}})
+	srv := enginetest.Start(t, enginetest.Config{Server: server.Config{Auditor: audit}})
 	ctx := context.Background()
 	tests := []struct {
 		user, password string
@@ -117,7 +121,7 @@ func TestAuthorizationCodeFlowWithOAuth2Client(t *testing.T) {
 			if tok.Extra("scope") != tt.wantScope || tok.RefreshToken == "" || tok.TokenType != "Bearer" {
 				t.Errorf("scope %q refresh %q type %q", tok.Extra("scope"), tok.RefreshToken, tok.TokenType)
 			}
-			claims, header := verify(t, srv.Issuer, tok.AccessToken)
+			claims, header := enginetest.Verify(t, srv.Issuer, tok.AccessToken)
 			want := map[string]any{"sub": tt.user, "aud": demoAPI, "client_id": "demo-spa", "scope": tt.wantScope}
 			for k, v := range want {
 				if claims[k] != v {
@@ -178,7 +182,7 @@ func TestAuthorizationCodeFlowWithOAuth2Client(t *testing.T) {
 
 func userinfo(t *testing.T, srv *enginetest.Server, token string, wantStatus int) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+engine.PathUserinfo, nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+endpoint.PathUserinfo, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -271,22 +275,22 @@ func flowHooks(calls *sync.Map) *goLoader {
 		n, _ := calls.LoadOrStore(name, new(atomic.Int64))
 		n.(*atomic.Int64).Add(1)
 	}
-	return &goLoader{hooks: map[string]func(tx *engine.Transaction) (*engine.HookResult, error){
-		"deny-bob": func(tx *engine.Transaction) (*engine.HookResult, error) {
-			count("deny-bob:" + tx.GrantType)
-			if tx.User != nil && tx.User.ID == "bob" && tx.Client.ID == "other-spa" {
+	return &goLoader{hooks: map[string]func(v engine.View) (*engine.HookResult, error){
+		"deny-bob": func(v engine.View) (*engine.HookResult, error) {
+			count("deny-bob:" + v.GrantType())
+			if v.User() != nil && v.User().ID == "bob" && v.Client().ID == "other-spa" {
 				return &engine.HookResult{Deny: &engine.HookDenial{Code: "access_denied", Reason: "bob may not use other-spa"}}, nil
 			}
 			return nil, nil
 		},
-		"tag": func(tx *engine.Transaction) (*engine.HookResult, error) {
+		"tag": func(v engine.View) (*engine.HookResult, error) {
 			// The event carries the user, the client, requested and current scopes.
-			dept, _ := tx.User.Metadata["department"].(string)
-			v, _ := json.Marshal(map[string]any{
-				"client": tx.Client.ID, "roles": tx.User.Roles, "department": dept,
-				"requested": tx.Requested, "current": tx.Scopes,
+			dept, _ := v.User().Metadata["department"].(string)
+			ctx, _ := json.Marshal(map[string]any{
+				"client": v.Client().ID, "roles": v.User().Roles, "department": dept,
+				"requested": v.Requested(), "current": v.Scopes(),
 			})
-			return &engine.HookResult{Ops: []engine.HookOp{{Kind: engine.HookSetClaim, Name: "login_context", Value: v, Reason: "test"}}}, nil
+			return &engine.HookResult{Ops: []engine.HookOp{{Kind: engine.HookSetClaim, Name: "login_context", Value: ctx, Reason: "test"}}}, nil
 		},
 	}}
 }
@@ -309,14 +313,29 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func startFlows(t *testing.T, opts ...engine.Option) (*enginetest.Server, *sync.Map) {
+func startFlows(t *testing.T, opts ...option) (*enginetest.Server, *sync.Map) {
 	t.Helper()
 	calls := &sync.Map{}
-	srv := enginetest.Start(t, enginetest.Config{
-		Tenant:  []byte(flowTenant(t)),
-		Options: append([]engine.Option{engine.WithHookLoader(flowHooks(calls))}, opts...),
-	})
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(flowTenant(t)), Server: configure(server.Config{Hooks: flowHooks(calls)}, opts...)})
 	return srv, calls
+}
+
+// option changes the configuration of a test's server.
+type option func(*server.Config)
+
+// configure applies opts to c.
+func configure(c server.Config, opts ...option) server.Config {
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+func withStorage(s storage.Storage) option  { return func(c *server.Config) { c.Storage = s } }
+func withClock(now func() time.Time) option { return func(c *server.Config) { c.Now = now } }
+func withAuditor(a engine.Auditor) option   { return func(c *server.Config) { c.Auditor = a } }
+func withNetworks(ipv4, ipv6 int) option {
+	return func(c *server.Config) { c.Networks = throttle.Networks{IPv4: ipv4, IPv6: ipv6} }
 }
 
 // codeFor runs the authorization part of the flow for a client and
@@ -427,7 +446,7 @@ func TestPKCEDowngradeRefused(t *testing.T) {
 	// code is a downgrade attempt (RFC 9700 §2.1.1).
 	web := &oauth2.Config{
 		ClientID: "partner-web", ClientSecret: "demo-m2m-secret",
-		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInHeader},
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInHeader},
 		RedirectURL: "https://partner.example.com/cb", Scopes: []string{"read:users"},
 	}
 	b := enginetest.NewBrowser(t, srv.URL)
@@ -463,7 +482,7 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 				q.Set(kv[i], kv[i+1])
 			}
 		}
-		return srv.URL + engine.PathAuthorize + "?" + q.Encode()
+		return srv.URL + endpoint.PathAuthorize + "?" + q.Encode()
 	}
 	// Before the client and its redirect URI are verified: an error page,
 	// never a redirect (no open redirector).
@@ -599,7 +618,7 @@ func TestLoginPage(t *testing.T) {
 		for _, m := range regexp.MustCompile(`name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 			form.Set(m[1], m[2])
 		}
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+engine.PathLogin, strings.NewReader(form.Encode()))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+endpoint.PathLogin, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
 		status, _, loc := b.Read(must(b.Client.Do(req)))
@@ -609,7 +628,7 @@ func TestLoginPage(t *testing.T) {
 	})
 
 	t.Run("expired request", func(t *testing.T) {
-		status, page, _ := enginetest.NewBrowser(t, srv.URL).Visit(srv.URL + engine.PathLogin + "?request=nope")
+		status, page, _ := enginetest.NewBrowser(t, srv.URL).Visit(srv.URL + endpoint.PathLogin + "?request=nope")
 		if status != http.StatusBadRequest || !strings.Contains(page, "expired") {
 			t.Errorf("got %d", status)
 		}
@@ -681,7 +700,7 @@ func TestPostLoginHooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims, _ := verify(t, srv.Issuer, tok.AccessToken)
+	claims, _ := enginetest.Verify(t, srv.Issuer, tok.AccessToken)
 	lc, _ := json.Marshal(claims["login_context"])
 	want := `{"client":"demo-spa","current":["read:users","write:users"],"department":"engineering","requested":["read:users","write:users","delete:users"],"roles":["admin"]}`
 	if string(lc) != want {
@@ -842,7 +861,7 @@ func TestSessionsAndPrompts(t *testing.T) {
 		}
 	}
 	// Sign out: GET asks, POST does it; then prompt=none fails.
-	_, page, _ := b.Visit(srv.URL + engine.PathLogout)
+	_, page, _ := b.Visit(srv.URL + endpoint.PathLogout)
 	if _, page, _ = b.Submit(page, nil); !strings.Contains(page, "You are signed out") {
 		t.Errorf("logout page:\n%s", page)
 	}
@@ -854,11 +873,11 @@ func TestSessionsAndPrompts(t *testing.T) {
 
 func TestConsentPage(t *testing.T) {
 	audit := &recorder{}
-	srv, _ := startFlows(t, engine.WithAuditor(audit))
+	srv, _ := startFlows(t, withAuditor(audit))
 	web := func(state string, scopes ...string) string {
 		q := url.Values{"response_type": {"code"}, "client_id": {"partner-web"}, "redirect_uri": {"https://partner.example.com/cb"},
 			"state": {state}, "scope": {strings.Join(scopes, " ")}}
-		return srv.URL + engine.PathAuthorize + "?" + q.Encode()
+		return srv.URL + endpoint.PathAuthorize + "?" + q.Encode()
 	}
 	b := enginetest.NewBrowser(t, srv.URL)
 	loc, page := b.SignInPage(web("s1", "openid", "read:users", "write:users"), "bob", "bob-password")
@@ -901,7 +920,7 @@ func TestConsentPage(t *testing.T) {
 
 func TestCodeExpires(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
-	srv, _ := startFlows(t, engine.WithClock(clock.Now))
+	srv, _ := startFlows(t, withClock(clock.Now))
 	cfg := spaConfig(srv, "read:users")
 	code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
 	clock.Add(61 * time.Second)
@@ -943,7 +962,7 @@ func TestCORSForPublicClients(t *testing.T) {
 }
 
 func TestSecureCookiesForHTTPSIssuer(t *testing.T) {
-	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "t.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -951,7 +970,7 @@ func TestSecureCookiesForHTTPSIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := engine.New(context.Background(), tn, ks, engine.WithIssuer("https://id.example.com/"))
+	iss, err := server.New(context.Background(), tn, ks, server.Config{Issuer: "https://id.example.com/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -987,7 +1006,7 @@ func (l *loginRecorder) RecordLogin(_ context.Context, e *engine.Login) error {
 
 func TestLoginEvents(t *testing.T) {
 	audit := &loginRecorder{}
-	srv, _ := startFlows(t, engine.WithAuditor(audit))
+	srv, _ := startFlows(t, withAuditor(audit))
 	cfg := spaConfig(srv, "read:users")
 	authURL := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	b := enginetest.NewBrowser(t, srv.URL)

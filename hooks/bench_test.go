@@ -16,6 +16,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 	"github.com/scopeline/scopeline/hooks/internal/wasmguard"
@@ -26,7 +27,7 @@ import (
 // cost.
 type noopHook struct{}
 
-func (noopHook) Invoke(context.Context, *engine.Transaction) (*engine.HookResult, error) {
+func (noopHook) Invoke(context.Context, engine.View) (*engine.HookResult, error) {
 	return &engine.HookResult{}, nil
 }
 
@@ -36,7 +37,7 @@ func (noopHook) Invoke(context.Context, *engine.Transaction) (*engine.HookResult
 func BenchmarkHook(b *testing.B) {
 	h := newHost(b, hooks.WithPoolSize(1, 2))
 	base := transaction(b)
-	run := func(b *testing.B, sp *tenant.Hook, hk engine.Hook) {
+	run := func(b *testing.B, sp *tenant.HookSpec, hk engine.Hook) {
 		b.ReportAllocs()
 		for b.Loop() {
 			tx := *base
@@ -85,7 +86,7 @@ func BenchmarkIssue(b *testing.B) {
 			if len(tc.modules) > 0 {
 				src = tierGateTenant(tc.modules...)
 			}
-			s := enginetest.Start(b, enginetest.Config{Tenant: src, Options: []engine.Option{engine.WithHookLoader(newHost(b))}})
+			s := enginetest.Start(b, enginetest.Config{Tenant: src, Server: server.Config{Hooks: newHost(b)}})
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := s.Engine.Token(context.Background(), tokenRequest()); err != nil {
@@ -193,7 +194,7 @@ func BenchmarkInstance(b *testing.B) {
 				for range n + 1 {
 					tx := *base
 					tx.Scopes = append([]string(nil), base.Scopes...)
-					if _, err := hk.Invoke(context.Background(), &tx); err != nil {
+					if _, err := hk.Invoke(context.Background(), tx.View()); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -270,7 +271,7 @@ func BenchmarkIssueRatio(b *testing.B) {
 		if len(c.modules) > 0 {
 			src = tierGateTenant(c.modules...)
 		}
-		servers[i] = enginetest.Start(b, enginetest.Config{Tenant: src, Options: []engine.Option{engine.WithHookLoader(newHost(b))}})
+		servers[i] = enginetest.Start(b, enginetest.Config{Tenant: src, Server: server.Config{Hooks: newHost(b)}})
 	}
 	spent := make([]time.Duration, len(configs))
 	ctx := context.Background()
@@ -299,7 +300,7 @@ func BenchmarkHookAdded(b *testing.B) {
 	base := transaction(b)
 	type stage struct {
 		name string
-		sp   *tenant.Hook
+		sp   *tenant.HookSpec
 		hk   engine.Hook
 	}
 	stages := []stage{{"noop", spec("noop", "", "", tenant.FailDeny), noopHook{}}}
@@ -358,7 +359,7 @@ func BenchmarkLanguageAdded(b *testing.B) {
 	base := conformanceTransaction(b)
 	type stage struct {
 		name string
-		sp   *tenant.Hook
+		sp   *tenant.HookSpec
 		hk   engine.Hook
 		took []time.Duration
 	}
@@ -438,7 +439,7 @@ func BenchmarkLanguageLoad(b *testing.B) {
 // benchModule is a hook to measure.
 type benchModule struct {
 	name string
-	spec *tenant.Hook
+	spec *tenant.HookSpec
 }
 
 // benchModules are the conformance hooks of the SDK languages and the
@@ -464,7 +465,7 @@ func benchModules() []benchModule {
 // reports the time the metrics add per call.
 func BenchmarkMetricsCost(b *testing.B) {
 	tx := transaction(b)
-	var hks []*hooks.Hook
+	var hks []*hooks.WasmHook
 	for _, opts := range [][]hooks.Option{nil, {hooks.WithRegisterer(prometheus.NewRegistry())}} {
 		sp := spec("tier-gate", "../examples/hooks/wat/tier-gate.wasm", "", tenant.FailDeny)
 		sp.Trigger = tenant.TriggerCredentialsExchange
@@ -480,7 +481,7 @@ func BenchmarkMetricsCost(b *testing.B) {
 	for b.Loop() {
 		for i, hk := range hks {
 			start := time.Now()
-			if _, err := hk.Invoke(context.Background(), tx); err != nil {
+			if _, err := hk.Invoke(context.Background(), tx.View()); err != nil {
 				b.Fatal(err)
 			}
 			spent[i] += time.Since(start)

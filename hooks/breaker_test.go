@@ -11,6 +11,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -47,7 +48,7 @@ func TestBreaker(t *testing.T) {
 	}
 	defer hk.Close()
 	invoke := func(agent string) string {
-		_, err := hk.Invoke(context.Background(), agentTx(t, agent))
+		_, err := hk.Invoke(context.Background(), agentTx(t, agent).View())
 		return faultKind(err)
 	}
 	// Two timeouts, a good run, two timeouts: never three in a row.
@@ -95,8 +96,8 @@ func TestBreakerAudited(t *testing.T) {
 		t.Run(string(policy), func(t *testing.T) {
 			audit := &auditLog{}
 			s := enginetest.Start(t, enginetest.Config{
-				Tenant:  stormTenant(5*time.Millisecond, "        failure: "+string(policy)+"\n        breaker: {after: 2, cooldown: 1h}\n"),
-				Options: []engine.Option{engine.WithHookLoader(newHost(t)), engine.WithAuditor(audit)},
+				Tenant: stormTenant(5*time.Millisecond, "        failure: "+string(policy)+"\n        breaker: {after: 2, cooldown: 1h}\n"),
+				Server: server.Config{Hooks: newHost(t), Auditor: audit},
 			})
 			postToken(t, s, "Loop")
 			postToken(t, s, "Loop")

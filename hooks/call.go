@@ -19,9 +19,10 @@ import (
 // what they stage. A call is made per guest call and never reused, so its
 // result can be handed out in place (one allocation per run, not two).
 type call struct {
-	hook *Hook
-	// tx is nil while _initialize and scopeline_init run.
-	tx    *engine.Transaction
+	hook *WasmHook
+	// tx is the transaction the run reads; inRun is false (and tx the
+	// zero View) while _initialize and scopeline_init run.
+	tx    engine.View
 	inRun bool
 	res   engine.HookResult
 	input []byte
@@ -199,64 +200,63 @@ func (c *call) field(id uint32) (string, bool) {
 	case fieldHookName:
 		return spec.Name, true
 	}
-	tx := c.tx
-	if tx == nil {
+	if !c.inRun {
 		return "", false
 	}
+	tx := c.tx
 	switch id {
 	case fieldTrigger:
-		return string(tx.Trigger), true
+		return string(tx.Trigger()), true
 	case fieldGrantType:
-		return tx.GrantType, true
+		return tx.GrantType(), true
 	case fieldClientID:
-		if tx.Client != nil {
-			return tx.Client.ID, true
-		}
-		return tx.ClientID, tx.ClientID != ""
+		id := tx.ClientID()
+		return id, tx.Client() != nil || id != ""
 	case fieldClientName:
-		if tx.Client == nil {
+		if tx.Client() == nil {
 			return "", false
 		}
-		return tx.Client.Name, true
+		return tx.Client().Name, true
 	case fieldClientType:
-		if tx.Client == nil {
+		if tx.Client() == nil {
 			return "", false
 		}
-		return string(tx.Client.Type), true
+		return string(tx.Client().Type), true
 	case fieldAudience:
-		if tx.API == nil {
+		if tx.API() == nil {
 			return "", false
 		}
-		return tx.API.Identifier, true
+		return tx.API().Identifier, true
 	case fieldRequestedScopes:
-		if tx.Requested == nil {
+		req := tx.Requested()
+		if req == nil {
 			return "", false
 		}
-		return strings.Join(tx.Requested, " "), true
+		return strings.Join(req, " "), true
 	case fieldScopes:
-		return strings.Join(tx.Scopes, " "), true
+		return strings.Join(tx.Scopes(), " "), true
 	case fieldGrantScopes:
-		if tx.Grant == nil {
+		if tx.Grant() == nil {
 			return "", false
 		}
-		return strings.Join(tx.Grant.Scopes, " "), true
+		return strings.Join(tx.Grant().Scopes, " "), true
 	case fieldSubject:
-		return tx.Subject, tx.Subject != ""
+		return tx.Subject(), tx.Subject() != ""
 	case fieldUserID:
-		if tx.User == nil {
+		if tx.User() == nil {
 			return "", false
 		}
-		return tx.User.ID, true
+		return tx.User().ID, true
 	case fieldIP:
-		return tx.IP, tx.IP != ""
+		return tx.IP(), tx.IP() != ""
 	case fieldUserAgent:
-		return tx.UserAgent, tx.UserAgent != ""
+		return tx.UserAgent(), tx.UserAgent() != ""
 	case fieldRequestID:
-		return tx.RequestID, tx.RequestID != ""
+		return tx.RequestID(), tx.RequestID() != ""
 	case fieldTime:
-		return tx.Time.UTC().Format(time.RFC3339Nano), !tx.Time.IsZero()
+		return tx.Time().UTC().Format(time.RFC3339Nano), !tx.Time().IsZero()
 	case fieldTimeUnix:
-		return strconv.FormatInt(tx.Time.Unix(), 10), !tx.Time.IsZero()
+		return strconv.FormatInt(tx.Time().Unix(), 10), !tx.Time().IsZero()
 	}
 	return "", false
 }
@@ -275,7 +275,7 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 
 	def("input", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
-		if c.tx == nil {
+		if !c.inRun {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
 		}
@@ -308,11 +308,11 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	def("client_metadata", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
 		key := c.view(mod, u32(st[0]), u32(st[1]), "metadata key")
-		if c.tx == nil || c.tx.Client == nil {
+		if !c.inRun || c.tx.Client() == nil {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
 		}
-		v, ok := c.tx.Client.Metadata[string(key)] // no copy: a map index
+		v, ok := c.tx.Client().Metadata[string(key)] // no copy: a map index
 		if !ok {
 			st[0] = api.EncodeI32(statusAbsent)
 			return
@@ -332,7 +332,7 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	def("has_scope", func(ctx context.Context, mod api.Module, st []uint64) {
 		c := callOf(ctx)
 		scope := c.view(mod, u32(st[0]), u32(st[1]), "scope")
-		if c.tx != nil && c.tx.HasScope(string(scope)) {
+		if c.inRun && c.tx.HasScope(string(scope)) {
 			st[0] = 1
 			return
 		}

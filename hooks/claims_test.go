@@ -12,9 +12,10 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/sdk/resource"
 )
 
@@ -28,17 +29,17 @@ import (
 // accepts it with them.
 func TestHooksCannotForgeIssuerClaims(t *testing.T) {
 	module, _ := filepath.Abs("testdata/forge.wasm")
-	src := strings.Replace(string(quickstart.Tenant), "    rbac: true\n", "    rbac: true\n    permissions_claim: true\n", 1) + `
+	src := strings.Replace(string(demo.Tenant), "    rbac: true\n", "    rbac: true\n    permissions_claim: true\n", 1) + `
 pipelines:
   post-login:
     hooks:
       - name: forge
         module: ` + module + "\n"
 	audit := &auditLog{}
-	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Options: []engine.Option{engine.WithHookLoader(newHost(t)), engine.WithAuditor(audit)}})
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: server.Config{Hooks: newHost(t), Auditor: audit}})
 	cfg := &oauth2.Config{
 		ClientID:    "demo-spa",
-		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
 		RedirectURL: "http://localhost:3000/callback",
 		Scopes:      []string{"read:users", "write:users"},
 	}

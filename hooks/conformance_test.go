@@ -40,7 +40,7 @@ type outcome struct {
 }
 
 // runEvent runs one loaded hook on an event through the engine's rules.
-func runEvent(t *testing.T, hk engine.Hook, sp *tenant.Hook, event string) outcome {
+func runEvent(t *testing.T, hk engine.Hook, sp *tenant.HookSpec, event string) outcome {
 	t.Helper()
 	ev, err := hooks.ReadEvent(strings.NewReader(event))
 	if err != nil {
@@ -54,7 +54,7 @@ func runEvent(t *testing.T, hk engine.Hook, sp *tenant.Hook, event string) outco
 		if !errors.As(err, &e) {
 			t.Fatalf("not an OAuth error: %v", err)
 		}
-		o.Err, o.Desc = e.Code, e.Description
+		o.Err, o.Desc = e.Code(), e.Description()
 	}
 	o.Scopes = tx.Scopes
 	o.Claims = map[string]string{}
@@ -145,7 +145,7 @@ func TestConformanceExamples(t *testing.T) {
 
 func testConformance(t *testing.T, h *hooks.Host, mem, module string) {
 	t.Run(mem+"/"+module, func(t *testing.T) {
-		sp := &tenant.Hook{Name: "tier-gate", Module: module, Timeout: 100 * time.Millisecond, Memory: 16 << 20, Failure: tenant.FailDeny}
+		sp := &tenant.HookSpec{Name: "tier-gate", Module: module, Timeout: 100 * time.Millisecond, Memory: 16 << 20, Failure: tenant.FailDeny}
 		hk, err := h.Load(context.Background(), sp)
 		if err != nil {
 			t.Fatal(err)
@@ -240,7 +240,7 @@ func mergePatch(target, patch any) any {
 // secrets, runs it on the case's event, and returns what it decided.
 func runConformance(t *testing.T, h *hooks.Host, module string, base json.RawMessage, tc conformanceCase) conformanceWant {
 	t.Helper()
-	sp := &tenant.Hook{Name: "conformance", Module: module, Timeout: time.Second, Memory: 16 << 20, Failure: tenant.FailDeny}
+	sp := &tenant.HookSpec{Name: "conformance", Module: module, Timeout: time.Second, Memory: 16 << 20, Failure: tenant.FailDeny}
 	if len(tc.Config) > 0 {
 		sp.Config = tc.Config
 	}
@@ -278,7 +278,7 @@ func runConformance(t *testing.T, h *hooks.Host, module string, base json.RawMes
 	tx := e.Transaction()
 	if err := engine.RunHook(context.Background(), sp, hk, tx); err != nil {
 		oe := engine.AsError(err)
-		got.Error, got.Description = oe.Code, oe.Description
+		got.Error, got.Description = oe.Code(), oe.Description()
 	}
 	if len(tx.Failures) > 0 {
 		got.Fault = tx.Failures[0].Kind

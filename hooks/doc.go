@@ -6,10 +6,10 @@
 // it against the ABI (required exports, imports limited to the ABI and a
 // WASI allow-list), rewrites it so that it can be stopped cheaply (package
 // internal/wasmguard), compiles it once (cached on disk), and makes a
-// bounded pool of pre-warmed instances: a *Hook, which implements
+// bounded pool of pre-warmed instances: a *WasmHook, which implements
 // engine.Hook and io.Closer.
 //
-// Per request, Hook.Invoke takes an idle instance (making one, or waiting
+// Per request, WasmHook.Invoke takes an idle instance (making one, or waiting
 // for one, within a budget of its own), publishes the run's deadline (the
 // hook's timeout from the start of the run, bounded by the pipeline's),
 // and calls scopeline_run. The guest checks its deadline itself every few

@@ -90,44 +90,46 @@ type EventUser struct {
 	Permissions []string `json:"permissions,omitempty"`
 }
 
-// NewEvent describes tx for the hook spec (nil: no hook section).
-func NewEvent(tx *engine.Transaction, spec *tenant.Hook) *Event {
+// NewEvent describes the transaction v views for the hook spec (nil: no
+// hook section).
+func NewEvent(v engine.View, spec *tenant.HookSpec) *Event {
 	e := &Event{
 		ABI:     ABIVersion,
-		Trigger: string(tx.Trigger),
+		Trigger: string(v.Trigger()),
 		Request: EventRequest{
-			ID:              tx.RequestID,
-			GrantType:       tx.GrantType,
-			RequestedScopes: tx.Requested,
-			IdentityScopes:  tx.Identity,
-			IP:              tx.IP,
-			UserAgent:       tx.UserAgent,
-			Time:            tx.Time.UTC(),
+			ID:              v.RequestID(),
+			GrantType:       v.GrantType(),
+			RequestedScopes: v.Requested(),
+			IdentityScopes:  v.Identity(),
+			IP:              v.IP(),
+			UserAgent:       v.UserAgent(),
+			Time:            v.Time().UTC(),
 		},
-		Client:  EventClient{ID: tx.ClientID},
-		Subject: tx.Subject,
-		Scopes:  tx.Scopes,
-		Claims:  tx.Claims,
+		Client:  EventClient{ID: v.ClientID()},
+		Subject: v.Subject(),
+		Scopes:  v.Scopes(),
+		Claims:  v.Claims(),
 	}
 	if spec != nil {
 		e.Hook = EventHook{Name: spec.Name, Config: spec.Config}
 	}
-	if c := tx.Client; c != nil {
+	if c := v.Client(); c != nil {
 		e.Client = EventClient{ID: c.ID, Name: c.Name, Type: string(c.Type), Metadata: c.Metadata}
 	}
-	if a := tx.API; a != nil {
-		e.API = EventAPI{Identifier: a.Identifier, Name: a.Name, Scopes: make([]string, 0, len(a.Scopes))}
-		for _, s := range a.Scopes {
+	api := v.API()
+	if api != nil {
+		e.API = EventAPI{Identifier: api.Identifier, Name: api.Name, Scopes: make([]string, 0, len(api.Scopes))}
+		for _, s := range api.Scopes {
 			e.API.Scopes = append(e.API.Scopes, s.Name)
 		}
 	}
-	if g := tx.Grant; g != nil {
+	if g := v.Grant(); g != nil {
 		e.Grant.Scopes = g.Scopes
 	}
-	if u := tx.User; u != nil {
+	if u := v.User(); u != nil {
 		e.User = &EventUser{ID: u.ID, Username: u.Username, Email: u.Email, Profile: u.Profile, Metadata: u.Metadata, Roles: u.Roles}
-		if tx.API != nil {
-			e.User.Permissions = u.Permissions[tx.API.Identifier]
+		if api != nil {
+			e.User.Permissions = u.Permissions[api.Identifier]
 		}
 	}
 	if e.Scopes == nil {

@@ -23,7 +23,7 @@ func TestSampleEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again := hooks.NewEvent(ev.Transaction(), &tenant.Hook{Name: ev.Hook.Name, Config: ev.Hook.Config})
+		again := hooks.NewEvent(ev.Transaction().View(), &tenant.HookSpec{Name: ev.Hook.Name, Config: ev.Hook.Config})
 		a, _ := json.Marshal(ev)
 		b, _ := json.Marshal(again)
 		if string(a) != string(b) {
@@ -62,7 +62,7 @@ func FuzzReadEvent(f *testing.F) {
 			return
 		}
 		tx := ev.Transaction()
-		if _, err := hooks.NewEvent(tx, nil).MarshalJSON(); err != nil {
+		if _, err := hooks.NewEvent(tx.View(), nil).MarshalJSON(); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -3,7 +3,7 @@ package hooks
 import "context"
 
 // Grow makes n more instances of hk, for measuring their memory.
-func Grow(hk *Hook, n int) (*Hook, error) {
+func Grow(hk *WasmHook, n int) (*WasmHook, error) {
 	for range n {
 		hk.live.Add(1)
 		in, err := hk.instantiate(context.Background())
@@ -17,7 +17,7 @@ func Grow(hk *Hook, n int) (*Hook, error) {
 
 // Hold takes an idle instance of hk out of its pool, as a request in
 // progress would, and returns the function that gives it back.
-func Hold(hk *Hook) (release func()) {
+func Hold(hk *WasmHook) (release func()) {
 	in := <-hk.idle
 	return func() { hk.release(in) }
 }
@@ -26,13 +26,13 @@ func Hold(hk *Hook) (release func()) {
 type Held = *instance
 
 // Take takes an idle instance of hk out of its pool.
-func Take(hk *Hook) Held { return <-hk.idle }
+func Take(hk *WasmHook) Held { return <-hk.idle }
 
 // Destroy throws away an instance taken with Take, as a fault would.
-func Destroy(hk *Hook, in Held) { hk.destroy(in) }
+func Destroy(hk *WasmHook, in Held) { hk.destroy(in) }
 
 // Live tells how many instances of hk exist, idle or busy.
-func Live(hk *Hook) int { return int(hk.live.Load()) }
+func Live(hk *WasmHook) int { return int(hk.live.Load()) }
 
 // Running tells how many guest calls the host runs.
 func Running(h *Host) int64 { return h.wd.running.Load() }
@@ -45,7 +45,7 @@ func Parked(h *Host) bool { return h.wd.parked.Load() }
 func WithWatchdogOnly() Option { return func(h *Host) { h.yieldPages = 0 } }
 
 // Idle tells how many instances of hk are idle in its pool.
-func Idle(hk *Hook) int { return len(hk.idle) }
+func Idle(hk *WasmHook) int { return len(hk.idle) }
 
 // WithGoMemory makes the host keep linear memory in Go slices that grow by
 // copying, as on systems without mmap.
@@ -54,7 +54,7 @@ func WithGoMemory() Option {
 }
 
 // Give returns an instance taken with Take to its pool.
-func Give(hk *Hook, in Held) { hk.release(in) }
+func Give(hk *WasmHook, in Held) { hk.release(in) }
 
 // Waiting tells how many requests wait for an instance of hk.
-func Waiting(hk *Hook) int { return int(hk.waiting.Load()) }
+func Waiting(hk *WasmHook) int { return int(hk.waiting.Load()) }

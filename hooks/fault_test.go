@@ -16,6 +16,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 )
@@ -25,10 +26,10 @@ import (
 type recorder struct {
 	host  *hooks.Host
 	mu    sync.Mutex
-	hooks map[string]*hooks.Hook
+	hooks map[string]*hooks.WasmHook
 }
 
-func (r *recorder) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (r *recorder) LoadHook(ctx context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	hk, err := r.host.Load(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -36,13 +37,13 @@ func (r *recorder) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.hooks == nil {
-		r.hooks = map[string]*hooks.Hook{}
+		r.hooks = map[string]*hooks.WasmHook{}
 	}
 	r.hooks[spec.Name] = hk
 	return hk, nil
 }
 
-func (r *recorder) hook(name string) *hooks.Hook {
+func (r *recorder) hook(name string) *hooks.WasmHook {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.hooks[name]
@@ -155,8 +156,8 @@ func TestFaults(t *testing.T) {
 				rec := &recorder{host: host}
 				audit := &auditLog{}
 				s := enginetest.Start(t, enginetest.Config{
-					Tenant:  pipelineTenant(faultyHook(tc.mode, policy)),
-					Options: []engine.Option{engine.WithHookLoader(rec), engine.WithAuditor(audit)},
+					Tenant: pipelineTenant(faultyHook(tc.mode, policy)),
+					Server: server.Config{Hooks: rec, Auditor: audit},
 				})
 				hk := rec.hook("faulty")
 				for round := 1; round <= 2; round++ { // the issuer keeps serving, with a fresh instance

@@ -21,11 +21,11 @@ import (
 	"github.com/scopeline/scopeline/hooks/internal/wasmguard"
 )
 
-// Hook is one loaded pipeline entry: a compiled module and a bounded pool
+// WasmHook is one loaded pipeline entry: a compiled module and a bounded pool
 // of pre-warmed instances. It implements engine.Hook and io.Closer.
-type Hook struct {
+type WasmHook struct {
 	host   *Host
-	spec   *tenant.Hook
+	spec   *tenant.HookSpec
 	rt     *hostRuntime
 	key    [32]byte
 	cm     wazero.CompiledModule
@@ -58,13 +58,13 @@ type Hook struct {
 // of the hook's timeout: they run once per instance, off the request path.
 const initBudget = time.Second
 
-func (h *Host) load(ctx context.Context, spec *tenant.Hook, bin []byte) (*Hook, error) {
+func (h *Host) load(ctx context.Context, spec *tenant.HookSpec, bin []byte) (*WasmHook, error) {
 	pages := pagesFor(spec.Memory)
 	p, rt, cm, err := h.compileFor(ctx, bin, pages)
 	if err != nil {
 		return nil, err
 	}
-	hk := &Hook{
+	hk := &WasmHook{
 		host:     h,
 		spec:     spec,
 		rt:       rt,
@@ -95,15 +95,15 @@ func (h *Host) load(ctx context.Context, spec *tenant.Hook, bin []byte) (*Hook, 
 }
 
 // Report describes the hook's module.
-func (hk *Hook) Report() *Report { return hk.report }
+func (hk *WasmHook) Report() *Report { return hk.report }
 
 // Discarded tells how many instances were thrown away after a fault.
-func (hk *Hook) Discarded() int64 { return hk.discarded.Load() }
+func (hk *WasmHook) Discarded() int64 { return hk.discarded.Load() }
 
 // Close closes the hook's instances and releases its compiled module. The
 // issuer calls it when the last request using the tenant snapshot that
 // loaded the hook is done.
-func (hk *Hook) Close() error {
+func (hk *WasmHook) Close() error {
 	if hk.closed.Swap(true) {
 		return nil
 	}
@@ -117,7 +117,7 @@ func (hk *Hook) Close() error {
 	return nil
 }
 
-func (hk *Hook) drain() {
+func (hk *WasmHook) drain() {
 	for {
 		select {
 		case in := <-hk.idle:
@@ -130,7 +130,7 @@ func (hk *Hook) drain() {
 
 // instance is one instantiated module.
 type instance struct {
-	hook *Hook
+	hook *WasmHook
 	mod  api.Module
 	run  api.Function
 	stop api.MutableGlobal
@@ -193,7 +193,7 @@ func (in *instance) stopIfDue(d int64) {
 	in.stopMu.Unlock()
 }
 
-func (hk *Hook) instantiate(ctx context.Context) (*instance, error) {
+func (hk *WasmHook) instantiate(ctx context.Context) (*instance, error) {
 	in := &instance{hook: hk, memory: &linearMemory{limit: hk.capBytes}}
 	in.memory.in = in
 	alloc := experimental.MemoryAllocatorFunc(func(capacity, _ uint64) experimental.LinearMemory {
@@ -297,24 +297,24 @@ func (in *instance) classify(err error, c *call) *engine.HookFault {
 	return &engine.HookFault{Kind: "trap", Err: errors.New(msg)}
 }
 
-// Invoke runs the hook once for tx (engine.Hook). The hook sees tx as it
-// is and stages ops; the engine applies them.
+// Invoke runs the hook once for the transaction v views (engine.Hook). The
+// hook reads it and stages ops; the engine applies them.
 //
 // Two budgets bound it (docs/hooks.md, "Deadlines"). A run has the hook's
 // timeout from the moment it starts, within what is left of the pipeline
-// (tx.Deadline). A request that finds every instance busy, and the pool at
+// (v.Deadline()). A request that finds every instance busy, and the pool at
 // its maximum, waits for one only while the pipeline still leaves the run
 // its whole timeout (or, without a pipeline deadline, for one timeout):
 // waiting never eats the run's own time, and a request that cannot wait
 // longer fails at once with a fault of kind busy.
-func (hk *Hook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
+func (hk *WasmHook) Invoke(ctx context.Context, v engine.View) (*engine.HookResult, error) {
 	wd := hk.host.wd
 	now := wd.now()
 	timeout := int64(hk.spec.Timeout)
 	pipeline := int64(math.MaxInt64)
 	waitUntil := now + timeout
-	if !tx.Deadline.IsZero() {
-		pipeline = wd.deadline(tx.Deadline)
+	if d := v.Deadline(); !d.IsZero() {
+		pipeline = wd.deadline(d)
 		waitUntil = pipeline - timeout
 	}
 	if pipeline <= now {
@@ -342,7 +342,7 @@ func (hk *Hook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.Hoo
 		hk.ended(probe, false, false)
 		return nil, hk.refuse(kindTimeout, errNoTimeLeft)
 	}
-	c := &call{hook: hk, tx: tx, inRun: true}
+	c := &call{hook: hk, tx: v, inRun: true}
 	ret, fault := in.guarded(in.run, c, d, start)
 	end := wd.now()
 	if s := hk.series; s != nil {
@@ -380,12 +380,12 @@ const (
 var errNoTimeLeft = errors.New("no time left in the pipeline")
 
 // refuse counts and returns a fault for a request that did not run.
-func (hk *Hook) refuse(kind string, err error) error {
+func (hk *WasmHook) refuse(kind string, err error) error {
 	return hk.count(&engine.HookFault{Kind: kind, Err: err})
 }
 
 // count counts a fault (an *engine.HookFault) by its kind.
-func (hk *Hook) count(err error) error {
+func (hk *WasmHook) count(err error) error {
 	if s := hk.series; s != nil {
 		kind := "other"
 		if f, ok := err.(*engine.HookFault); ok {
@@ -398,7 +398,7 @@ func (hk *Hook) count(err error) error {
 
 // ended tells the breaker how an admitted request ended, and logs and
 // counts what that changed.
-func (hk *Hook) ended(probe, ran, timedOut bool) {
+func (hk *WasmHook) ended(probe, ran, timedOut bool) {
 	change := hk.breaker.done(probe, ran, timedOut, hk.host.wd.now())
 	if change == breakerSame {
 		return
@@ -419,7 +419,7 @@ func (hk *Hook) ended(probe, ran, timedOut bool) {
 	}
 }
 
-func (hk *Hook) openError() error {
+func (hk *WasmHook) openError() error {
 	return fmt.Errorf("not run: its circuit breaker is open after %d runs in a row stopped at their deadline; a probe run is let through every %s",
 		hk.spec.Breaker.After, hk.spec.Breaker.Cooldown)
 }
@@ -427,7 +427,7 @@ func (hk *Hook) openError() error {
 // acquire takes an idle instance, makes one if the pool may grow, or waits
 // until the watchdog-clock time until for an instance to come back or for
 // room to make one (an instance discarded after a fault frees a place).
-func (hk *Hook) acquire(ctx context.Context, now, until int64) (*instance, error) {
+func (hk *WasmHook) acquire(ctx context.Context, now, until int64) (*instance, error) {
 	select {
 	case in := <-hk.idle:
 		return in, nil
@@ -466,14 +466,14 @@ func (hk *Hook) acquire(ctx context.Context, now, until int64) (*instance, error
 	}
 }
 
-func (hk *Hook) busy(waited time.Duration) error {
+func (hk *WasmHook) busy(waited time.Duration) error {
 	if waited == 0 {
 		return &engine.HookFault{Kind: kindBusy, Err: fmt.Errorf("all %d instances are busy, and the pipeline's deadline leaves no time to wait for one", hk.host.max)}
 	}
 	return &engine.HookFault{Kind: kindBusy, Err: fmt.Errorf("all %d instances stayed busy for %s, as long as the pipeline's deadline let the request wait", hk.host.max, waited.Round(time.Microsecond))}
 }
 
-func (hk *Hook) waited(since int64) {
+func (hk *WasmHook) waited(since int64) {
 	if s := hk.series; s != nil {
 		s.waitTime.Observe(float64(hk.host.wd.now()-since) / 1e9)
 	}
@@ -481,7 +481,7 @@ func (hk *Hook) waited(since int64) {
 
 // grow makes an instance if the pool is below its maximum; grown is false
 // when it is not.
-func (hk *Hook) grow(ctx context.Context) (in *instance, err error, grown bool) {
+func (hk *WasmHook) grow(ctx context.Context) (in *instance, err error, grown bool) {
 	for {
 		n := hk.live.Load()
 		if int(n) >= hk.host.max {
@@ -501,7 +501,7 @@ func (hk *Hook) grow(ctx context.Context) (in *instance, err error, grown bool) 
 }
 
 // release returns a healthy instance to the pool.
-func (hk *Hook) release(in *instance) {
+func (hk *WasmHook) release(in *instance) {
 	hk.idle <- in // never blocks: at most max instances exist
 	if hk.closed.Load() {
 		hk.drain()
@@ -510,13 +510,13 @@ func (hk *Hook) release(in *instance) {
 
 // discard throws away an instance that faulted and makes a new one in the
 // background, so the pool stays warm.
-func (hk *Hook) discard(in *instance) {
+func (hk *WasmHook) discard(in *instance) {
 	hk.discarded.Add(1)
 	hk.destroy(in)
 	hk.refill()
 }
 
-func (hk *Hook) destroy(in *instance) {
+func (hk *WasmHook) destroy(in *instance) {
 	hk.closeInstance(in)
 	hk.live.Add(-1)
 	hk.signalFreed()
@@ -524,14 +524,14 @@ func (hk *Hook) destroy(in *instance) {
 
 // signalFreed tells a request waiting for an instance that the pool has
 // room to grow.
-func (hk *Hook) signalFreed() {
+func (hk *WasmHook) signalFreed() {
 	select {
 	case hk.freed <- struct{}{}:
 	default:
 	}
 }
 
-func (hk *Hook) closeInstance(in *instance) {
+func (hk *WasmHook) closeInstance(in *instance) {
 	hk.host.wd.remove(in)
 	in.stopMu.Lock()
 	in.mod.Close(context.Background())
@@ -539,7 +539,7 @@ func (hk *Hook) closeInstance(in *instance) {
 	in.memory.unmap()
 }
 
-func (hk *Hook) refill() {
+func (hk *WasmHook) refill() {
 	hk.mu.Lock()
 	if hk.refilling || hk.closed.Load() {
 		hk.mu.Unlock()
@@ -575,7 +575,7 @@ func (hk *Hook) refill() {
 }
 
 var (
-	_ engine.Hook       = (*Hook)(nil)
+	_ engine.Hook       = (*WasmHook)(nil)
 	_ engine.HookLoader = (*Host)(nil)
 )
 
@@ -649,4 +649,4 @@ func (m *linearMemory) unmap() {
 }
 
 // Closed tells whether the hook was closed (its snapshot retired).
-func (hk *Hook) Closed() bool { return hk.closed.Load() }
+func (hk *WasmHook) Closed() bool { return hk.closed.Load() }

@@ -23,7 +23,7 @@ import (
 )
 
 // Host runs WebAssembly hooks with wazero. It implements engine.HookLoader:
-// each pipeline entry of a tenant becomes a *Hook with its own pool of
+// each pipeline entry of a tenant becomes a *WasmHook with its own pool of
 // instances. One Host serves every tenant snapshot of a process, so that
 // compiled modules are shared across reloads.
 type Host struct {
@@ -83,7 +83,7 @@ func WithRegisterer(reg prometheus.Registerer) Option {
 // (warm) and how many may exist at once (max). The defaults are
 // GOMAXPROCS and twice that (at least 4). A request that finds every
 // instance busy makes one while there are fewer than max, else waits for
-// one (Hook.Invoke says how long).
+// one (WasmHook.Invoke says how long).
 func WithPoolSize(warm, max int) Option {
 	return func(h *Host) { h.warm, h.max = warm, max }
 }
@@ -158,7 +158,7 @@ func (h *Host) Close(ctx context.Context) error {
 // file, or a plugin by name), checks it against the ABI, compiles it (or
 // takes it from the cache), and makes its pre-warmed instances, which run
 // scopeline_init on the hook's config.
-func (h *Host) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (h *Host) LoadHook(ctx context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	hk, err := h.Load(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func (h *Host) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook, er
 }
 
 // Load is LoadHook returning the concrete type.
-func (h *Host) Load(ctx context.Context, spec *tenant.Hook) (*Hook, error) {
+func (h *Host) Load(ctx context.Context, spec *tenant.HookSpec) (*WasmHook, error) {
 	bin, err := h.moduleOf(spec)
 	if err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func (h *Host) Load(ctx context.Context, spec *tenant.Hook) (*Hook, error) {
 	return h.load(ctx, spec, bin)
 }
 
-func (h *Host) moduleOf(spec *tenant.Hook) ([]byte, error) {
+func (h *Host) moduleOf(spec *tenant.HookSpec) ([]byte, error) {
 	if spec.Plugin != "" {
 		if h.plugins == nil {
 			return nil, fmt.Errorf("hooks: plugin %q: no plugins are available", spec.Plugin)

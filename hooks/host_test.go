@@ -64,8 +64,8 @@ func cacheDir(t testing.TB) string {
 }
 
 // spec makes a hook spec for a module in testdata (or a path).
-func spec(name, module, config string, failure tenant.FailurePolicy) *tenant.Hook {
-	s := &tenant.Hook{Name: name, Module: module, Timeout: 50 * time.Millisecond, Memory: 1 << 20, Failure: failure}
+func spec(name, module, config string, failure tenant.FailurePolicy) *tenant.HookSpec {
+	s := &tenant.HookSpec{Name: name, Module: module, Timeout: 50 * time.Millisecond, Memory: 1 << 20, Failure: failure}
 	if config != "" {
 		s.Config = json.RawMessage(config)
 	}

@@ -39,7 +39,7 @@ func runFaulty(t *testing.T, mode string) *engine.HookResult {
 		t.Fatal(err)
 	}
 	defer hk.Close()
-	res, err := hk.Invoke(context.Background(), transaction(t))
+	res, err := hk.Invoke(context.Background(), transaction(t).View())
 	if err != nil {
 		t.Fatal(err)
 	}

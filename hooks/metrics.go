@@ -94,7 +94,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // the new).
 type hookSeries struct {
 	labels   [2]string
-	hooks    []*Hook
+	hooks    []*WasmHook
 	runTime  prometheus.Observer
 	waitTime prometheus.Observer
 	opened   prometheus.Counter
@@ -102,7 +102,7 @@ type hookSeries struct {
 }
 
 // acquire returns the series of spec for hk.
-func (m *metrics) acquire(spec *tenant.Hook, hk *Hook) *hookSeries {
+func (m *metrics) acquire(spec *tenant.HookSpec, hk *WasmHook) *hookSeries {
 	trigger := string(spec.Trigger)
 	if !slices.Contains(tenant.Triggers, spec.Trigger) {
 		trigger = "none"
@@ -136,10 +136,10 @@ func (m *metrics) acquire(spec *tenant.Hook, hk *Hook) *hookSeries {
 
 // release drops hk from its series, and deletes the series once no loaded
 // hook uses it.
-func (m *metrics) release(s *hookSeries, hk *Hook) {
+func (m *metrics) release(s *hookSeries, hk *WasmHook) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s.hooks = slices.DeleteFunc(s.hooks, func(h *Hook) bool { return h == hk })
+	s.hooks = slices.DeleteFunc(s.hooks, func(h *WasmHook) bool { return h == hk })
 	if len(s.hooks) > 0 {
 		return
 	}

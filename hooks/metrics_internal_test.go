@@ -18,8 +18,8 @@ func BenchmarkPerRunBookkeeping(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hk := &Hook{breaker: newBreaker(tenant.Breaker{After: 10, Cooldown: 1e9})}
-	s := m.acquire(&tenant.Hook{Name: "tier-gate", Trigger: tenant.TriggerCredentialsExchange}, hk)
+	hk := &WasmHook{breaker: newBreaker(tenant.Breaker{After: 10, Cooldown: 1e9})}
+	s := m.acquire(&tenant.HookSpec{Name: "tier-gate", Trigger: tenant.TriggerCredentialsExchange}, hk)
 	wd := newWatchdog(watchdogTick)
 	defer wd.close(0)
 	b.Run("metrics", func(b *testing.B) {

@@ -73,7 +73,7 @@ func TestMetrics(t *testing.T) {
 	}
 	defer hk.Close()
 	for _, agent := range []string{"good", "good", "Loop"} {
-		hk.Invoke(context.Background(), agentTx(t, agent))
+		hk.Invoke(context.Background(), agentTx(t, agent).View())
 	}
 	if v := counter(t, reg, "scopeline_hook_runs_total", "storm", "ok"); v != 2 {
 		t.Errorf("runs ok %v, want 2", v)
@@ -101,7 +101,7 @@ func TestMetrics(t *testing.T) {
 	waitFor(t, "the pool to refill", func() bool { return hooks.Idle(hk) >= 1 })
 	a := hooks.Take(hk)
 	if hooks.Live(hk) < 2 {
-		if _, err := hk.Invoke(context.Background(), agentTx(t, "good")); err != nil { // grows the pool to 2
+		if _, err := hk.Invoke(context.Background(), agentTx(t, "good").View()); err != nil { // grows the pool to 2
 			t.Fatal(err)
 		}
 	}
@@ -116,7 +116,7 @@ func TestMetrics(t *testing.T) {
 	go func() {
 		tx := agentTx(t, "good")
 		tx.Deadline = time.Now().Add(time.Minute) // the pipeline's: the request may wait long
-		_, err := hk.Invoke(context.Background(), tx)
+		_, err := hk.Invoke(context.Background(), tx.View())
 		done <- err
 	}()
 	waitFor(t, "the request to wait", func() bool { return hooks.Waiting(hk) == 1 })
@@ -137,14 +137,14 @@ func TestMetrics(t *testing.T) {
 func TestMetricsSeriesFollowTheTenant(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := newHost(t, withRegistry(reg))
-	load := func(name string) *hooks.Hook {
+	load := func(name string) *hooks.WasmHook {
 		sp := spec(name, "testdata/faulty.wasm", `"K"`, tenant.FailDeny)
 		sp.Trigger = tenant.TriggerCredentialsExchange
 		hk, err := h.Load(context.Background(), sp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := hk.Invoke(context.Background(), transaction(t)); err != nil {
+		if _, err := hk.Invoke(context.Background(), transaction(t).View()); err != nil {
 			t.Fatal(err)
 		}
 		return hk
@@ -176,4 +176,4 @@ func TestMetricsSeriesFollowTheTenant(t *testing.T) {
 	}
 }
 
-var _ engine.Hook = (*hooks.Hook)(nil)
+var _ engine.Hook = (*hooks.WasmHook)(nil)

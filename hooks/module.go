@@ -178,7 +178,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // Load reads it) against ABI v1 without running it: its imports (the ABI
 // and the WASI allow-list only), its exports and their types, and that
 // wazero compiles it. spec's memory cap is not checked.
-func (h *Host) Check(ctx context.Context, spec *tenant.Hook) (*Report, error) {
+func (h *Host) Check(ctx context.Context, spec *tenant.HookSpec) (*Report, error) {
 	bin, err := h.moduleOf(spec)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 	"github.com/scopeline/scopeline/plugins"
@@ -42,7 +43,7 @@ func TestParallel(t *testing.T) {
 		mods = append(mods, abs)
 	}
 	rec := &recorder{host: newHost(t)}
-	s := enginetest.Start(t, enginetest.Config{Tenant: tierGateTenant(mods[1], mods[2], mods[0]), Options: []engine.Option{engine.WithHookLoader(rec)}})
+	s := enginetest.Start(t, enginetest.Config{Tenant: tierGateTenant(mods[1], mods[2], mods[0]), Server: server.Config{Hooks: rec}})
 	const workers, each = 8, 40
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -77,7 +78,7 @@ func TestHotReload(t *testing.T) {
 	copyFile(t, "../examples/hooks/wat/tier-gate.wasm", module)
 	rec := &recorder{host: newHost(t)}
 	src := tierGateTenant(module)
-	s := enginetest.Start(t, enginetest.Config{Tenant: src, Options: []engine.Option{engine.WithHookLoader(rec)}})
+	s := enginetest.Start(t, enginetest.Config{Tenant: src, Server: server.Config{Hooks: rec}})
 	old := rec.hook("gate-0")
 
 	stop := make(chan struct{})
@@ -165,7 +166,7 @@ func TestExampleTenant(t *testing.T) {
 	}
 	src, _ := os.ReadFile("../examples/hooks/tenant.yaml")
 	s := enginetest.Start(t, enginetest.Config{Tenant: src, Dir: tn.Dir,
-		Options: []engine.Option{engine.WithHookLoader(newHost(t, hooks.WithPlugins(plugins.Lookup)))}})
+		Server: server.Config{Hooks: newHost(t, hooks.WithPlugins(plugins.Lookup))}})
 	req := tokenRequest()
 	req.ClientID, req.Scope = "demo-m2m", "read:users delete:users"
 	resp, err := s.Engine.Token(context.Background(), req)
@@ -176,7 +177,7 @@ func TestExampleTenant(t *testing.T) {
 		t.Errorf("scope %q claims %v", resp.Scope, resp.Transaction.Claims)
 	}
 	req.IP = "192.0.2.1"
-	if _, err := s.Engine.Token(context.Background(), req); err == nil || engine.AsError(err).Code != "access_denied" {
+	if _, err := s.Engine.Token(context.Background(), req); err == nil || engine.AsError(err).Code() != "access_denied" {
 		t.Errorf("from outside the allow-list: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ func TestStopAfterPark(t *testing.T) {
 		waitFor(t, "the watchdog to park", func() bool { return hooks.Parked(h) })
 		done := make(chan error, 1)
 		go func() {
-			_, err := hk.Invoke(context.Background(), transaction(t))
+			_, err := hk.Invoke(context.Background(), transaction(t).View())
 			done <- err
 		}()
 		select {
@@ -50,7 +50,7 @@ func TestHostCloseDuringCall(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := hk.Invoke(context.Background(), transaction(t))
+		_, err := hk.Invoke(context.Background(), transaction(t).View())
 		done <- err
 	}()
 	waitFor(t, "the hook to run", func() bool { return hooks.Running(h) > 0 })

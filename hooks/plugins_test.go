@@ -102,7 +102,7 @@ func TestConformancePlugins(t *testing.T) {
 	h := newHost(t, hooks.WithPlugins(plugins.Lookup))
 	for _, tc := range pluginCases {
 		t.Run(tc.plugin+"/"+tc.name, func(t *testing.T) {
-			sp := &tenant.Hook{Name: tc.plugin, Plugin: tc.plugin, Config: json.RawMessage(tc.config), Timeout: 100 * time.Millisecond, Memory: 16 << 20, Failure: tenant.FailDeny}
+			sp := &tenant.HookSpec{Name: tc.plugin, Plugin: tc.plugin, Config: json.RawMessage(tc.config), Timeout: 100 * time.Millisecond, Memory: 16 << 20, Failure: tenant.FailDeny}
 			hk, err := h.Load(context.Background(), sp)
 			if err != nil {
 				t.Fatal(err)
@@ -149,7 +149,7 @@ func TestPluginConfigErrors(t *testing.T) {
 		{"ip-allowlist", `{"cidrs":["10.0.0.0/33"]}`, "is not a CIDR"},
 		{"no-such-plugin", `{}`, `no plugin is called "no-such-plugin"`},
 	} {
-		sp := &tenant.Hook{Name: "p", Plugin: tc.plugin, Timeout: 100 * time.Millisecond, Memory: 16 << 20}
+		sp := &tenant.HookSpec{Name: "p", Plugin: tc.plugin, Timeout: 100 * time.Millisecond, Memory: 16 << 20}
 		if tc.config != "" {
 			sp.Config = json.RawMessage(tc.config)
 		}

@@ -48,7 +48,7 @@ func TestSlowStart(t *testing.T) {
 	defer release()
 
 	rnd.armed.Store(true)
-	if _, err := hk.Invoke(context.Background(), transaction(t)); err != nil {
+	if _, err := hk.Invoke(context.Background(), transaction(t).View()); err != nil {
 		t.Fatalf("a run after a start longer than its timeout: %v", err)
 	}
 	rnd.armed.Store(false)
@@ -62,7 +62,7 @@ func TestSlowStart(t *testing.T) {
 	// Make room: the pool grows, slowly, past the pipeline's deadline.
 	hooks.Destroy(hk, hold)
 	rnd.armed.Store(true)
-	_, err = hk.Invoke(context.Background(), tx)
+	_, err = hk.Invoke(context.Background(), tx.View())
 	rnd.armed.Store(false)
 	var f *engine.HookFault
 	if !errors.As(err, &f) || f.Kind != "timeout" || !strings.Contains(f.Error(), "no time left in the pipeline") {
@@ -74,7 +74,7 @@ func TestSlowStart(t *testing.T) {
 	if n := hooks.Idle(hk); n != 1 {
 		t.Errorf("%d idle instances, want the new one", n)
 	}
-	if _, err := hk.Invoke(context.Background(), transaction(t)); err != nil {
+	if _, err := hk.Invoke(context.Background(), transaction(t).View()); err != nil {
 		t.Errorf("the next run: %v", err)
 	}
 }
@@ -88,10 +88,10 @@ func TestTrapAfterRefusedGrowth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := hk.Invoke(context.Background(), transaction(t)); err != nil {
+		if _, err := hk.Invoke(context.Background(), transaction(t).View()); err != nil {
 			t.Fatalf("the run whose growth is refused: %v", err)
 		}
-		_, err = hk.Invoke(context.Background(), transaction(t))
+		_, err = hk.Invoke(context.Background(), transaction(t).View())
 		var f *engine.HookFault
 		if !errors.As(err, &f) || f.Kind != "trap" {
 			t.Fatalf("got %v, want a fault of kind trap", err)

@@ -9,9 +9,10 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/hooks"
 	"github.com/scopeline/scopeline/plugins"
 )
@@ -20,7 +21,7 @@ import (
 // flow: one copies the user's metadata into a claim, one denies write
 // scopes, and a deny comes back to the client as error=access_denied.
 func TestPostLoginPluginsInTheAuthorizationCodeFlow(t *testing.T) {
-	src := string(quickstart.Tenant) + `
+	src := string(demo.Tenant) + `
 pipelines:
   post-login:
     hooks:
@@ -34,11 +35,11 @@ pipelines:
           scopes: ["write:*"]
           on_match: deny
 `
-	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Options: []engine.Option{engine.WithHookLoader(newHost(t, hooks.WithPlugins(plugins.Lookup)))}})
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: server.Config{Hooks: newHost(t, hooks.WithPlugins(plugins.Lookup))}})
 	cfg := func(scopes ...string) *oauth2.Config {
 		return &oauth2.Config{
 			ClientID:    "demo-spa",
-			Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+			Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
 			RedirectURL: "http://localhost:3000/callback",
 			Scopes:      scopes,
 		}

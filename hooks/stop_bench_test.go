@@ -11,6 +11,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 )
@@ -100,8 +101,8 @@ func BenchmarkStopLatency(b *testing.B) {
 		b.Run("load=http/stop="+stop, func(b *testing.B) {
 			st := &stops{}
 			s := enginetest.Start(b, enginetest.Config{
-				Tenant:  stormTenant(timeout, "        breaker: {after: 0}\n"),
-				Options: []engine.Option{engine.WithHookLoader(newHost(b, opts...)), engine.WithAuditor(st)},
+				Tenant: stormTenant(timeout, "        breaker: {after: 0}\n"),
+				Server: server.Config{Hooks: newHost(b, opts...), Auditor: st},
 			})
 			stopLoad := background(load, func() { postToken(b, s, "good") })
 			for b.Loop() {
@@ -130,13 +131,13 @@ func BenchmarkStopLatency(b *testing.B) {
 			}
 			defer good.Close()
 			tx := transaction(b)
-			stopLoad := background(load, func() { good.Invoke(context.Background(), tx) })
+			stopLoad := background(load, func() { good.Invoke(context.Background(), tx.View()) })
 			st := &stops{}
 			for b.Loop() {
 				var wg sync.WaitGroup
 				for range loops {
 					wg.Go(func() {
-						_, err := loop.Invoke(context.Background(), transaction(b))
+						_, err := loop.Invoke(context.Background(), transaction(b).View())
 						st.add(err)
 					})
 				}

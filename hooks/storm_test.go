@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/hooks"
 )
 
@@ -47,7 +47,7 @@ func postToken(t testing.TB, s *enginetest.Server, agent string) (int, string) {
 // one fails closed.
 func TestLoopStorm(t *testing.T) {
 	rec := &recorder{host: newDefaultHost(t)}
-	s := enginetest.Start(t, enginetest.Config{Tenant: stormTenant(50*time.Millisecond, ""), Options: []engine.Option{engine.WithHookLoader(rec)}})
+	s := enginetest.Start(t, enginetest.Config{Tenant: stormTenant(50*time.Millisecond, ""), Server: server.Config{Hooks: rec}})
 	const n = 8
 	type reply struct {
 		loop   bool

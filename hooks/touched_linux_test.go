@@ -8,7 +8,7 @@ import (
 // TouchedBytes returns, for each idle instance of hk whose linear memory
 // is a reservation (mapMemory), how many bytes of it are resident: the
 // pages the guest touched (mincore(2)). For measuring, not for tests.
-func TouchedBytes(hk *Hook) []int64 {
+func TouchedBytes(hk *WasmHook) []int64 {
 	var out []int64
 	var held []*instance
 	for {

@@ -3,4 +3,4 @@
 package hooks
 
 // TouchedBytes is measured on Linux only (mincore).
-func TouchedBytes(*Hook) []int64 { return nil }
+func TouchedBytes(*WasmHook) []int64 { return nil }

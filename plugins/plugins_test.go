@@ -37,12 +37,12 @@ func newHost(t testing.TB) *hooks.Host {
 
 // plugin is a loaded plugin with one config.
 type plugin struct {
-	spec *tenant.Hook
-	hook *hooks.Hook
+	spec *tenant.HookSpec
+	hook *hooks.WasmHook
 }
 
 func load(t testing.TB, h *hooks.Host, name, config string) (*plugin, error) {
-	sp := &tenant.Hook{Name: name, Plugin: name, Config: json.RawMessage(config), Timeout: time.Second, Memory: 1 << 20, Failure: tenant.FailDeny}
+	sp := &tenant.HookSpec{Name: name, Plugin: name, Config: json.RawMessage(config), Timeout: time.Second, Memory: 1 << 20, Failure: tenant.FailDeny}
 	hk, err := h.Load(context.Background(), sp)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func (p *plugin) run(t testing.TB, r request) (scopes []string, denied string) {
 		if !errors.As(err, &oe) || len(tx.Failures) > 0 {
 			t.Fatalf("fault: %v", err)
 		}
-		return tx.Scopes, oe.Description
+		return tx.Scopes, oe.Description()
 	}
 	return tx.Scopes, ""
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scopeline/scopeline/engine/audit"
-	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/settings"
 )
 
 func newAuditCmd() *cobra.Command {
@@ -28,16 +28,16 @@ func newAuditCmd() *cobra.Command {
 }
 
 type tailConfig struct {
-	url        string
-	configPath string
-	creds      string
-	since      string
-	client     string
-	types      []string
-	durable    string
-	json       bool
-	trace      bool
-	follow     bool
+	url          string
+	settingsPath string
+	creds        string
+	since        string
+	client       string
+	types        []string
+	durable      string
+	json         bool
+	trace        bool
+	follow       bool
 }
 
 func newAuditTailCmd() *cobra.Command {
@@ -48,9 +48,9 @@ func newAuditTailCmd() *cobra.Command {
 		Long: `Follow the audit stream, or replay it from a point in time.
 
 By default it connects to the embedded NATS server of a local
-'scopeline serve' (nats://127.0.0.1:4222); --config reads where to connect
-from a tenant file (its nats: section, with credentials and TLS), --url
-names a server.
+'scopeline serve' (nats://127.0.0.1:4222); --settings reads where to
+connect from the settings file serve runs with (its nats: section, with
+credentials and TLS), --url names a server.
 
 Without --since it shows new events as they come; with --since it starts
 at events stored since then (a duration such as 30m or 24h, an RFC 3339
@@ -61,7 +61,7 @@ on where this one stopped.`,
 		Example: `  scopeline audit tail
   scopeline audit tail --since 1h --type denied --type hook-failed
   scopeline audit tail --client demo-m2m --json | jq .data.trace
-  scopeline audit tail --config tenant.yaml --durable siem-export --json`,
+  scopeline audit tail --settings settings.yaml --durable siem-export --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -74,9 +74,9 @@ on where this one stopped.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.url, "url", "", "NATS server URL(s), comma-separated (default: from --config, else nats://"+tenant.DefaultEmbeddedListen+")")
-	f.StringVar(&cfg.configPath, "config", "", "tenant file whose nats: and audit: sections say where to connect and which stream to read")
-	f.StringVar(&cfg.creds, "creds", "", "NATS credentials file (default: from --config)")
+	f.StringVar(&cfg.url, "url", "", "NATS server URL(s), comma-separated (default: from --settings, else nats://"+settings.DefaultEmbeddedListen+")")
+	f.StringVar(&cfg.settingsPath, "settings", "", "settings file of the serve to read from: its nats: and audit: sections say where to connect and which stream to read")
+	f.StringVar(&cfg.creds, "creds", "", "NATS credentials file (default: from --settings)")
 	f.StringVar(&cfg.since, "since", "", "start at events stored since then: a duration (30m, 24h), an RFC 3339 time or a date (2006-01-02)")
 	f.StringVar(&cfg.client, "client", "", "only events of requests naming this client id")
 	f.StringSliceVar(&cfg.types, "type", nil, "only events of these kinds: issued, denied, hook-failed, tenant-reloaded, login (repeatable)")
@@ -108,20 +108,20 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 	if cfg.client != "" {
 		opts.Client = &cfg.client
 	}
-	if cfg.durable != "" && !tenant.ValidStreamName(cfg.durable) {
+	if cfg.durable != "" && !settings.ValidStreamName(cfg.durable) {
 		return usageError{fmt.Errorf("--durable %q: use letters, digits, '-' and '_'", cfg.durable)}
 	}
 
-	url, natsOpts := "nats://"+tenant.DefaultEmbeddedListen, []nats.Option{nats.Name("scopeline audit tail")}
-	if cfg.configPath != "" {
-		t, err := tenant.Load(cfg.configPath)
+	url, natsOpts := "nats://"+settings.DefaultEmbeddedListen, []nats.Option{nats.Name("scopeline audit tail")}
+	if cfg.settingsPath != "" {
+		st, err := settings.Load(cfg.settingsPath)
 		if err != nil {
 			return err
 		}
-		opts.Stream, opts.SubjectPrefix = t.Audit.Stream.Name, t.Audit.SubjectPrefix
-		u, connOpts := audit.ClientOptions(t.Audit.NATS)
+		opts.Stream, opts.SubjectPrefix = st.Audit.Stream.Name, st.Audit.SubjectPrefix
+		u, connOpts := audit.ClientOptions(st.Audit.NATS)
 		if u == "" {
-			return errors.New("the tenant's embedded NATS server does not listen (nats.embedded.listen: off); give --url")
+			return errors.New("the settings' embedded NATS server does not listen (nats.embedded.listen: off); give --url")
 		}
 		url, natsOpts = u, append(natsOpts, connOpts...)
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 var readersURL = regexp.MustCompile(`readers connect to (nats://127\.0\.0\.1:\d+)`)
@@ -62,10 +62,14 @@ func kindsOf(events []map[string]any) []string {
 func TestServePublishesAndTailReads(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tenant.yaml")
-	if err := os.WriteFile(path, quickstart.Tenant, 0o644); err != nil {
+	if err := os.WriteFile(path, demo.Tenant, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr, reload, logs, stop := startServe(t, serveConfig{configPath: path})
+	settingsPath := filepath.Join(dir, "settings.yaml")
+	if err := os.WriteFile(settingsPath, []byte("audit:\n  mode: ack\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, reload, logs, stop := startServe(t, serveConfig{configPath: path, settingsPath: settingsPath})
 	url := auditURL(t, logs)
 	tok, err := getToken(t, addr, "read:users")
 	if err != nil {
@@ -118,14 +122,14 @@ func TestServePublishesAndTailReads(t *testing.T) {
 		t.Errorf("durable consumer read %d events again", len(again))
 	}
 
-	// Reloads are events too; changed audit settings need a restart.
-	narrowed := strings.Replace(string(quickstart.Tenant), "scopes: [read:users, write:users]", "scopes: [read:users]", 1)
+	// Reloads are events too; changed settings need a restart.
+	narrowed := strings.Replace(string(demo.Tenant), "scopes: [read:users, write:users]", "scopes: [read:users]", 1)
 	os.WriteFile(path, []byte(narrowed), 0o644)
 	reload <- struct{}{}
 	waitFor(t, logs, "tenant reloaded")
-	os.WriteFile(path, append([]byte(narrowed), "\naudit:\n  mode: buffered\n"...), 0o644)
+	os.WriteFile(settingsPath, []byte("audit:\n  mode: buffered\n"), 0o644)
 	reload <- struct{}{}
-	waitFor(t, logs, "they apply at the next restart")
+	waitFor(t, logs, "its settings apply at the next restart")
 	os.WriteFile(path, []byte("apis: [{identifier: x}]\nbogus: 1\n"), 0o644)
 	reload <- struct{}{}
 	waitFor(t, logs, "reload failed")

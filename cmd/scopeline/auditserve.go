@@ -9,53 +9,50 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // openAudit starts the audit stream for serve: the embedded NATS server
-// (unless the tenant names one), the publisher, and the engine options
-// that record every decision with it and report its readiness.
-func openAudit(ctx context.Context, cfg serveConfig, t *tenant.Tenant, issuer string, log *slog.Logger, reg prometheus.Registerer) (*audit.Publisher, []engine.Option, error) {
-	settings := t.Audit
+// (unless the settings name one) and the publisher, which records every
+// decision and reports its readiness.
+func openAudit(ctx context.Context, cfg serveConfig, st *settings.Settings, t *tenant.Tenant, issuer string, log *slog.Logger, reg prometheus.Registerer) (*audit.Publisher, error) {
+	conf := st.Audit
 	if cfg.natsListen != "" {
 		switch {
 		case cfg.natsListen == "off":
-			settings.NATS.Embedded.Listen = ""
-		case settings.NATS.External():
-			return nil, nil, usageError{fmt.Errorf("--nats-listen: the tenant uses an external NATS server (nats.url), not the embedded one")}
+			conf.NATS.Embedded.Listen = ""
+		case conf.NATS.External():
+			return nil, usageError{fmt.Errorf("--nats-listen: the settings name an external NATS server (nats.url), not the embedded one")}
 		default:
-			if err := tenant.ValidateEmbeddedListen(cfg.natsListen); err != nil {
-				return nil, nil, usageError{fmt.Errorf("--nats-listen: %w", err)}
+			if err := settings.ValidateEmbeddedListen(cfg.natsListen); err != nil {
+				return nil, usageError{fmt.Errorf("--nats-listen: %w", err)}
 			}
-			settings.NATS.Embedded.Listen = cfg.natsListen
+			conf.NATS.Embedded.Listen = cfg.natsListen
 		}
 	}
 	if issuer == "" {
 		issuer = t.Issuer
 	}
-	pub, err := audit.Open(ctx, settings,
+	pub, err := audit.Open(ctx, conf,
 		audit.WithLogger(log),
 		audit.WithRegisterer(reg),
 		audit.WithDataDir(cfg.dataDir),
 		audit.WithSource(issuer),
 		audit.WithTenant(t))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	where := "external NATS " + strings.Join(settings.NATS.URLs, ",")
-	if !settings.NATS.External() {
+	where := "external NATS " + strings.Join(conf.NATS.URLs, ",")
+	if !conf.NATS.External() {
 		where = "embedded NATS server"
 		if u := pub.ClientURL(); u != "" {
 			where += ", readers connect to " + u
 		}
 	}
-	log.Info("audit stream", "mode", settings.Mode, "stream", settings.Stream.Name, "subjects", settings.SubjectPrefix+".>", "nats", where)
-	return pub, []engine.Option{
-		engine.WithAuditor(pub),
-		engine.WithReadinessCheck("audit", pub.Ready),
-	}, nil
+	log.Info("audit stream", "mode", conf.Mode, "stream", conf.Stream.Name, "subjects", conf.SubjectPrefix+".>", "nats", where)
+	return pub, nil
 }
 
 // closeAudit drains the publisher (events in flight, the spool) and stops
@@ -71,12 +68,15 @@ func closeAudit(pub *audit.Publisher, timeout time.Duration, log *slog.Logger) {
 }
 
 // auditReload publishes the outcome of a tenant reload; the reload itself
-// stands whatever happens to its event.
-func (s *server) auditReload(ctx context.Context, by string, t *tenant.Tenant, reloadErr error) {
+// stands whatever happens to its event. by names the console user who
+// asked for it ("" for a signal); restart says the settings file changed,
+// which takes a restart.
+func (s *process) auditReload(ctx context.Context, by string, t *tenant.Tenant, restart bool, reloadErr error) {
 	if s.audit == nil { // --no-audit
 		return
 	}
-	if err := s.audit.ReloadedBy(ctx, s.cfg.configPath, by, t, reloadErr); err != nil {
+	r := audit.Reload{Source: s.cfg.configPath, By: by, Tenant: t, Err: reloadErr, RestartRequired: restart}
+	if err := s.audit.Reloaded(ctx, r); err != nil {
 		s.log.Error("publishing the tenant reload event failed", "err", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -218,7 +219,7 @@ func runBench(ctx context.Context, out io.Writer, cfg benchConfig) error {
 	if err != nil {
 		return err
 	}
-	iss, done, err := localIssuer(ctx, t, hookRuntime{})
+	iss, done, err := localIssuer(ctx, t, hookRuntime{}, server.Config{})
 	if err != nil {
 		return err
 	}

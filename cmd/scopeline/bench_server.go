@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 	examplehooks "github.com/scopeline/scopeline/examples/hooks"
 )
@@ -30,11 +31,11 @@ const (
 
 var benchHookSets = []string{hooksNone, hooksSmall, hooksPlugins}
 
-// The audit modes it can run the server in: the tenant's two, and no audit
-// stream at all (serve --no-audit).
+// The audit modes it can run the server in: the settings file's two, and
+// no audit stream at all (serve --no-audit).
 const auditOff = "off"
 
-var benchAuditModes = []string{string(tenant.AuditAck), string(tenant.AuditBuffered), auditOff}
+var benchAuditModes = []string{string(settings.AuditAck), string(settings.AuditBuffered), auditOff}
 
 // benchScope is what the bench's client asks for: the tier-gate hooks and
 // the plugins act on these scopes as they would on a real API's.
@@ -45,7 +46,7 @@ func benchAudience(alg string) string { return "https://bench.example/" + alg }
 
 // httpBenchTenantYAML is the tenant of a child server: one API per
 // algorithm, granted to the client "bench", and the hooks of set.
-func httpBenchTenantYAML(algs []string, hookSet, auditMode string) string {
+func httpBenchTenantYAML(algs []string, hookSet string) string {
 	var b strings.Builder
 	b.WriteString("apis:\n")
 	for _, alg := range algs {
@@ -72,9 +73,6 @@ func httpBenchTenantYAML(algs []string, hookSet, auditMode string) string {
       - {name: no-deletes, plugin: deny-scopes, config: {scopes: ["delete:*"]}}
       - {name: region-claim, plugin: claims-from-metadata, config: {claims: {region: client.region}}}
 `)
-	}
-	if auditMode != auditOff {
-		fmt.Fprintf(&b, "audit:\n  mode: %s\n", auditMode)
 	}
 	return b.String()
 }
@@ -120,13 +118,19 @@ func startBenchServer(ctx context.Context, build serverBuild, algs []string, hoo
 		}
 	}
 	config := filepath.Join(dir, "tenant.yaml")
-	if err := os.WriteFile(config, []byte(httpBenchTenantYAML(algs, hookSet, auditMode)), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(httpBenchTenantYAML(algs, hookSet)), 0o600); err != nil {
 		return nil, err
 	}
 	args := []string{"serve", "--config", config, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
 		"--nats-listen", "off", "--user-store", "memory", "--key-poll", "1h", "--log-format", "json", "--log-level", "info"}
 	if auditMode == auditOff {
 		args = append(args, "--no-audit")
+	} else {
+		st := filepath.Join(dir, "settings.yaml")
+		if err := os.WriteFile(st, []byte("audit:\n  mode: "+auditMode+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "--settings", st)
 	}
 	if profile {
 		args = append(args, "--pprof", "127.0.0.1:0")

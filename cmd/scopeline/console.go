@@ -14,6 +14,7 @@ import (
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/console"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
@@ -32,7 +33,7 @@ const consoleSecretEnv = "SCOPELINE_CONSOLE_CLIENT_SECRET"
 
 // openConsole makes the console for s, or returns nil when it is off:
 // turned off, or (auto) the tenant has no client set up for it.
-func openConsole(s *server, reg prometheus.Gatherer, modules *moduleReports, t *tenant.Tenant) (*console.Console, error) {
+func openConsole(s *process, reg prometheus.Gatherer, modules *moduleReports, t *tenant.Tenant) (*console.Console, error) {
 	cc := s.cfg.console
 	switch cc.mode {
 	case "off":
@@ -77,7 +78,7 @@ func tenantSource(path string) string {
 
 // consoleSource adapts the running server to console.Source.
 type consoleSource struct {
-	s       *server
+	s       *process
 	reg     prometheus.Gatherer
 	modules *moduleReports
 	// state is the tenant serving, swapped whole after each reload.
@@ -96,12 +97,12 @@ func (c *consoleSource) Keys() console.KeyState {
 	return console.KeyState{
 		Set:          c.s.issuer.Keys(),
 		Retain:       c.Tenant().Tenant.LongestTokenLifetime() + keys.Leeway,
-		MinPublished: engine.JWKSMaxAge,
+		MinPublished: endpoint.JWKSMaxAge,
 		Store:        c.s.store.Path(),
 	}
 }
 
-func (c *consoleSource) Module(h *tenant.Hook) *console.Module { return c.modules.get(h) }
+func (c *consoleSource) Module(h *tenant.HookSpec) *console.Module { return c.modules.get(h) }
 
 func (c *consoleSource) DryRun(ctx context.Context, r *console.DryRunRequest) (*audit.DecisionData, error) {
 	d, err := c.s.issuer.DryRun(ctx, &engine.DryRunRequest{
@@ -128,7 +129,7 @@ func (c *consoleSource) RotateKeys(ctx context.Context, by string) error {
 	return c.s.do(ctx, func(context.Context) error {
 		_, err := c.s.store.Rotate(time.Now(), keys.RotateOptions{
 			Retain:       c.Tenant().Tenant.LongestTokenLifetime() + keys.Leeway,
-			MinPublished: engine.JWKSMaxAge,
+			MinPublished: endpoint.JWKSMaxAge,
 		})
 		if err != nil {
 			return err
@@ -145,7 +146,7 @@ func (c *consoleSource) RotateKeys(ctx context.Context, by string) error {
 var errServeStopped = errors.New("the server is shutting down")
 
 // do runs fn on serve's loop and returns its error.
-func (s *server) do(ctx context.Context, fn func(context.Context) error) error {
+func (s *process) do(ctx context.Context, fn func(context.Context) error) error {
 	done := make(chan error, 1)
 	select {
 	case s.tasks <- func(ctx context.Context) { done <- fn(ctx) }:
@@ -166,11 +167,11 @@ func (s *server) do(ctx context.Context, fn func(context.Context) error) error {
 // module, for the console's hooks page.
 type moduleReports struct {
 	mu      sync.Mutex
-	reports map[*tenant.Hook]*hooks.Report
+	reports map[*tenant.HookSpec]*hooks.Report
 }
 
 func newModuleReports() *moduleReports {
-	return &moduleReports{reports: map[*tenant.Hook]*hooks.Report{}}
+	return &moduleReports{reports: map[*tenant.HookSpec]*hooks.Report{}}
 }
 
 // loader wraps l to record the report of every hook it loads.
@@ -183,7 +184,7 @@ type recordingLoader struct {
 	m *moduleReports
 }
 
-func (l *recordingLoader) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (l *recordingLoader) LoadHook(ctx context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	h, err := l.HookLoader.LoadHook(ctx, spec)
 	if r, ok := h.(interface{ Report() *hooks.Report }); ok && err == nil {
 		l.m.mu.Lock()
@@ -193,7 +194,7 @@ func (l *recordingLoader) LoadHook(ctx context.Context, spec *tenant.Hook) (engi
 	return h, err
 }
 
-func (m *moduleReports) get(spec *tenant.Hook) *console.Module {
+func (m *moduleReports) get(spec *tenant.HookSpec) *console.Module {
 	m.mu.Lock()
 	r := m.reports[spec]
 	m.mu.Unlock()
@@ -205,7 +206,7 @@ func (m *moduleReports) get(spec *tenant.Hook) *console.Module {
 
 // retain forgets the hooks of tenants other than t.
 func (m *moduleReports) retain(t *tenant.Tenant) {
-	keep := map[*tenant.Hook]bool{}
+	keep := map[*tenant.HookSpec]bool{}
 	for _, p := range t.Pipelines {
 		for _, h := range p.Hooks {
 			keep[h] = true

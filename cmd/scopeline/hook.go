@@ -118,8 +118,8 @@ type hookTestConfig struct {
 
 // hookSpec makes the tenant entry for MODULE.wasm or plugin:NAME; hook test
 // sets its timeout and memory cap from its flags.
-func hookSpec(module string) (*tenant.Hook, error) {
-	sp := &tenant.Hook{Failure: tenant.FailDeny}
+func hookSpec(module string) (*tenant.HookSpec, error) {
+	sp := &tenant.HookSpec{Failure: tenant.FailDeny}
 	if name, ok := strings.CutPrefix(module, "plugin:"); ok {
 		sp.Name, sp.Plugin = name, name
 		return sp, nil
@@ -144,9 +144,9 @@ type timedHook struct {
 	res  *engine.HookResult
 }
 
-func (t *timedHook) Invoke(ctx context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
+func (t *timedHook) Invoke(ctx context.Context, v engine.View) (*engine.HookResult, error) {
 	start := time.Now()
-	res, err := t.Hook.Invoke(ctx, tx)
+	res, err := t.Hook.Invoke(ctx, v)
 	t.took = time.Since(start)
 	t.res = res
 	return res, err
@@ -268,7 +268,7 @@ func hookTest(ctx context.Context, out io.Writer, cfg hookTestConfig) error {
 	}
 	if runErr != nil {
 		e := engine.AsError(runErr)
-		res.Decision, res.Error, res.Reason = "denied", e.Code, e.Description
+		res.Decision, res.Error, res.Reason = "denied", e.Code(), e.Description()
 		if len(tx.Failures) > 0 {
 			f := tx.Failures[0]
 			res.Decision, res.Fault = "fault", f.Kind

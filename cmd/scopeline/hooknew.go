@@ -167,24 +167,30 @@ func hookProject(cfg hookNewConfig) (map[string]string, error) {
 	return files, err
 }
 
-// hookNewGoMod requires the Scopeline module this binary was built from
-// (a release version), or replaces it with a local checkout.
+// hookNewGoMod requires the Go SDK's module (github.com/scopeline/scopeline/sdk/hook,
+// a module of its own) at the version this binary was built with, or
+// replaces it with the SDK of a local checkout of Scopeline.
 func hookNewGoMod(name, goSDK string) string {
+	const sdkModule = "github.com/scopeline/scopeline/sdk/hook"
 	version := "v0.0.0"
-	if bi, ok := debug.ReadBuildInfo(); ok && strings.HasPrefix(bi.Main.Version, "v") {
-		version = bi.Main.Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == sdkModule && strings.HasPrefix(d.Version, "v") && !strings.HasPrefix(d.Version, "v0.0.0-") {
+				version = d.Version
+			}
+		}
 	}
 	goVersion := strings.TrimPrefix(runtime.Version(), "go")
 	if parts := strings.SplitN(goVersion, ".", 3); len(parts) >= 2 {
 		goVersion = parts[0] + "." + parts[1]
 	}
-	s := fmt.Sprintf("module %s\n\ngo %s\n\nrequire github.com/scopeline/scopeline %s\n", name, goVersion, version)
+	s := fmt.Sprintf("module %s\n\ngo %s\n\nrequire %s %s\n", name, goVersion, sdkModule, version)
 	if goSDK != "" {
 		abs, err := filepath.Abs(goSDK)
 		if err == nil {
 			goSDK = abs
 		}
-		s += fmt.Sprintf("\nreplace github.com/scopeline/scopeline => %s\n", goSDK)
+		s += fmt.Sprintf("\nreplace %s => %s\n", sdkModule, filepath.Join(goSDK, "sdk", "hook"))
 	}
 	return s
 }
@@ -263,16 +269,16 @@ import "github.com/scopeline/scopeline/sdk/hook"
 
 func init() { hook.Handle(handle) }
 
-func handle(e *hook.Event, a *hook.API) error {
+func handle(e *hook.Event, c *hook.Changes) error {
 	tier, ok := e.ClientMetadata("tier")
 	if !ok {
 		tier = "free"
 	}
 	if tier != "gold" && e.HasScope("delete:users") {
-		a.RemoveScope("delete:users", "only gold clients may delete users")
+		c.RemoveScope("delete:users", "only gold clients may delete users")
 	}
-	a.SetClaimString("tier", tier, "client tier")
-	a.Log("tier=" + tier)
+	c.SetClaimString("tier", tier, "client tier")
+	c.Log("tier=" + tier)
 	return nil
 }
 

@@ -60,7 +60,7 @@ type slowLoads struct {
 	rt hookRuntime
 }
 
-func (l *slowLoads) LoadHook(ctx context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (l *slowLoads) LoadHook(ctx context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	what := "module " + spec.Module
 	if spec.Plugin != "" {
 		what = "plugin " + spec.Plugin

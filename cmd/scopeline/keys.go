@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
 )
 
@@ -45,7 +45,7 @@ cache lifetime (5 minutes) ago, as resource servers may not have it yet;
 			set, err := keys.NewStore(dataDir).Rotate(time.Now(), keys.RotateOptions{
 				Algorithms:   algs,
 				Retain:       t.LongestTokenLifetime() + keys.Leeway,
-				MinPublished: engine.JWKSMaxAge,
+				MinPublished: endpoint.JWKSMaxAge,
 				Force:        force,
 			})
 			if err != nil {

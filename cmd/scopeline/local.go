@@ -10,6 +10,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -25,7 +26,7 @@ func (c *captureAuditor) Record(_ context.Context, d *engine.Decision) error {
 
 // localIssuer builds an issuer for t in process, with throwaway signing
 // keys and the hook runtime rt; done releases all of it.
-func localIssuer(ctx context.Context, t *tenant.Tenant, rt hookRuntime, opts ...engine.Option) (*engine.Issuer, func(), error) {
+func localIssuer(ctx context.Context, t *tenant.Tenant, rt hookRuntime, cfg server.Config) (*server.Server, func(), error) {
 	dir, err := os.MkdirTemp("", "scopeline-")
 	if err != nil {
 		return nil, nil, err
@@ -42,8 +43,8 @@ func localIssuer(ctx context.Context, t *tenant.Tenant, rt hookRuntime, opts ...
 		done()
 		return nil, nil, err
 	}
-	if t.Issuer == "" {
-		opts = append([]engine.Option{engine.WithIssuer("http://localhost/")}, opts...)
+	if t.Issuer == "" && cfg.Issuer == "" {
+		cfg.Issuer = "http://localhost/"
 	}
 	hooks, closeHooks, err := newHookLoader(ctx, rt)
 	if err != nil {
@@ -51,8 +52,8 @@ func localIssuer(ctx context.Context, t *tenant.Tenant, rt hookRuntime, opts ...
 		return nil, nil, err
 	}
 	cleanup = append(cleanup, closeHooks)
-	opts = append(opts, engine.WithHookLoader(hooks))
-	iss, err := engine.New(ctx, t, ks, opts...)
+	cfg.Hooks = hooks
+	iss, err := server.New(ctx, t, ks, cfg)
 	if err != nil {
 		done()
 		return nil, nil, err
@@ -74,7 +75,7 @@ func localToken(ctx context.Context, out, errOut io.Writer, cfg tokenConfig) err
 		say:      func(msg string) { fmt.Fprintln(errOut, "scopeline: "+msg) },
 		slowLoad: cfg.slowLoad,
 	}
-	iss, done, err := localIssuer(ctx, t, rt, engine.WithAuditor(audit))
+	iss, done, err := localIssuer(ctx, t, rt, server.Config{Auditor: audit})
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func localToken(ctx context.Context, out, errOut io.Writer, cfg tokenConfig) err
 	if err != nil {
 		printTrace(out, trace, logs)
 		e := engine.AsError(err)
-		return fmt.Errorf("token request refused: %s: %s (HTTP %d)", e.Code, e.Description, e.Status)
+		return fmt.Errorf("token request refused: %s: %s (HTTP %d)", e.Code(), e.Description(), e.Status())
 	}
 	if cfg.raw {
 		fmt.Fprintln(out, resp.AccessToken)

@@ -20,10 +20,10 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 // runCLI runs the binary's entry point and returns its exit code and output.
@@ -149,7 +149,7 @@ func TestServeDemoTenant(t *testing.T) {
 func TestServeReload(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tenant.yaml")
-	if err := os.WriteFile(path, quickstart.Tenant, 0o644); err != nil {
+	if err := os.WriteFile(path, demo.Tenant, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr, reload, logs, _ := startServe(t, serveConfig{configPath: path})
@@ -157,7 +157,7 @@ func TestServeReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Narrow the grant and reload: write:users is no longer granted.
-	narrowed := strings.Replace(string(quickstart.Tenant), "scopes: [read:users, write:users]", "scopes: [read:users]", 1)
+	narrowed := strings.Replace(string(demo.Tenant), "scopes: [read:users, write:users]", "scopes: [read:users]", 1)
 	os.WriteFile(path, []byte(narrowed), 0o644)
 	reload <- struct{}{}
 	waitFor(t, logs, "tenant reloaded")
@@ -246,12 +246,48 @@ func TestServeRefusesBadSetups(t *testing.T) {
 		"bad trusted proxy":        {addr: "127.0.0.1:0", trustedProxies: []string{"nope"}},
 		"IPv4 prefix too long":     {addr: "127.0.0.1:0", ipv4Prefix: 33},
 		"IPv6 prefix too short":    {addr: "127.0.0.1:0", ipv6Prefix: 8},
+		"demo tenant, all IPv4":    {addr: "0.0.0.0:0"},
+		"demo tenant, every host":  {addr: ":0"},
+		"--demo and --config":      {addr: "127.0.0.1:0", demo: true, configPath: "tenant.yaml"},
 	} {
 		cfg.dataDir = t.TempDir()
 		cfg.keyPoll = time.Hour
 		if err := serve(context.Background(), cfg, log, nil, nil); err == nil {
 			t.Errorf("%s: serve started", name)
 		}
+	}
+}
+
+// The demo tenant's secrets are public: without --config, serve keeps it
+// on loopback addresses unless --demo says otherwise.
+func TestDemoTenantOnlyOnLoopback(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		demo bool
+		ok   bool
+	}{
+		{"127.0.0.1:8080", false, true},
+		{"[::1]:8080", false, true},
+		{"localhost:8080", false, true},
+		{"127.0.0.2:8080", false, true},
+		{"0.0.0.0:8080", false, false},
+		{":8080", false, false},
+		{"192.0.2.7:8080", false, false},
+		{"[::]:8080", false, false},
+		{"0.0.0.0:8080", true, true},
+		{"192.0.2.7:8080", true, true},
+	} {
+		err := checkDemo(serveConfig{addr: tt.addr, demo: tt.demo})
+		if (err == nil) != tt.ok {
+			t.Errorf("--addr %s --demo=%v: %v", tt.addr, tt.demo, err)
+		}
+		var u usageError
+		if err != nil && (!errors.As(err, &u) || !strings.Contains(err.Error(), "--demo")) {
+			t.Errorf("--addr %s: the refusal does not say how to go on: %v", tt.addr, err)
+		}
+	}
+	if err := checkDemo(serveConfig{addr: "0.0.0.0:8080", configPath: "tenant.yaml"}); err != nil {
+		t.Errorf("a tenant file may be served anywhere: %v", err)
 	}
 }
 

@@ -7,17 +7,18 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // maxSecretLen bounds the secret `secret digest` reads: a longer one could
 // not reach the token endpoint, whose request bodies (and serve's headers)
 // are no larger.
-const maxSecretLen = engine.MaxTokenRequestBytes
+const maxSecretLen = endpoint.MaxTokenRequestBytes
 
 func newSecretCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "secret", Short: "Make client secrets and their digests"}
+	cmd := &cobra.Command{Use: "secret", Short: "Make client secrets and their digests, and client key pairs"}
+	cmd.AddCommand(newSecretKeypairCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "new",
 		Short: "Print a fresh 256-bit client secret and the digest line for the tenant file",

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,25 +22,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/console"
+	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/throttle"
 )
 
 // serveConfig is what the serve command's flags say.
 type serveConfig struct {
 	configPath      string
+	settingsPath    string
+	demo            bool
 	addr            string
 	issuer          string
 	dataDir         string
 	logLevel        string
 	logFormat       string
 	trustedProxies  []string
-	ipv4Prefix      int // 0: engine.DefaultIPv4Prefix
-	ipv6Prefix      int // 0: engine.DefaultIPv6Prefix
+	ipv4Prefix      int // 0: throttle.DefaultNetworks.IPv4
+	ipv6Prefix      int // 0: throttle.DefaultNetworks.IPv6
 	shutdownTimeout time.Duration
 	keyPoll         time.Duration
 	userStore       string
@@ -68,7 +74,9 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the token issuer",
 		Long: `Run the token issuer on a tenant file (--config), or on the built-in demo
-tenant (examples/quickstart/tenant.yaml) when none is given.
+tenant (engine/demo/tenant.yaml) when none is given. The demo tenant's
+secrets are public: it is served on a loopback address only, unless --demo
+says to serve it on --addr whatever it is.
 
 SIGHUP reloads the tenant file (an invalid file keeps the old tenant serving);
 SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
@@ -102,15 +110,17 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.configPath, "config", "", "tenant file (default: the built-in demo tenant)")
+	f.StringVar(&cfg.configPath, "config", "", "tenant file (default: the built-in demo tenant, on a loopback --addr only)")
+	f.StringVar(&cfg.settingsPath, "settings", "", "settings file: the process's NATS connection and audit stream (nats:, audit:), read at start (default: the embedded NATS server, ack mode)")
+	f.BoolVar(&cfg.demo, "demo", false, "serve the built-in demo tenant even on an --addr that is not loopback (its secrets are public)")
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	f.StringVar(&cfg.issuer, "issuer", "", "issuer URL, the `iss` of tokens (default: the tenant's, else http://<addr>/)")
 	f.StringVar(&cfg.dataDir, "data-dir", defaultDataDir(), "directory for signing keys and other state ($SCOPELINE_DATA_DIR)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error (debug logs each token's trace)")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&cfg.trustedProxies, "trusted-proxy", nil, "CIDR of a reverse proxy whose X-Forwarded-For and X-Request-Id are trusted (repeatable)")
-	f.IntVar(&cfg.ipv4Prefix, "ipv4-prefix", engine.DefaultIPv4Prefix, "prefix length under which sign-in, authorization and client-authentication throttles count IPv4 clients together")
-	f.IntVar(&cfg.ipv6Prefix, "ipv6-prefix", engine.DefaultIPv6Prefix, "prefix length under which the throttles count IPv6 clients together")
+	f.IntVar(&cfg.ipv4Prefix, "ipv4-prefix", throttle.DefaultNetworks.IPv4, "prefix length under which sign-in, authorization and client-authentication throttles count IPv4 clients together")
+	f.IntVar(&cfg.ipv6Prefix, "ipv6-prefix", throttle.DefaultNetworks.IPv6, "prefix length under which the throttles count IPv6 clients together")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for requests in flight on shutdown")
 	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
 	f.StringVar(&cfg.userStore, "user-store", "file", "where sessions, codes and refresh tokens live: file (in the data dir, survives restarts) or memory")
@@ -124,6 +134,26 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	return cmd
 }
 
+// checkDemo refuses to serve the demo tenant, whose secrets are public, on
+// an address other machines can reach, unless --demo says so.
+func checkDemo(cfg serveConfig) error {
+	if cfg.configPath != "" {
+		if cfg.demo {
+			return usageError{errors.New("--demo serves the built-in demo tenant: give it or --config, not both")}
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return usageError{fmt.Errorf("--addr %q: %w", cfg.addr, err)}
+	}
+	ip, perr := netip.ParseAddr(host)
+	if host == "localhost" || (perr == nil && ip.IsLoopback()) || cfg.demo {
+		return nil
+	}
+	return usageError{fmt.Errorf("no --config given: the built-in demo tenant, whose secrets are public, is served on a loopback address only, not on %q; give --config FILE, or --demo to serve the demo tenant there anyway", cfg.addr)}
+}
+
 // loadTenant reads the tenant file, or the built-in demo tenant.
 func loadTenant(path string) (*tenant.Tenant, error) {
 	if path == "" {
@@ -131,19 +161,22 @@ func loadTenant(path string) (*tenant.Tenant, error) {
 		if err != nil {
 			return nil, err
 		}
-		return tenant.Parse(quickstart.Tenant, "built-in demo tenant (examples/quickstart/tenant.yaml)", wd)
+		return tenant.Parse(demo.Tenant, demo.Source, wd)
 	}
 	return tenant.Load(path)
 }
 
-// server is one running issuer process.
-type server struct {
+// process is one running issuer process.
+type process struct {
 	cfg      serveConfig
 	log      *slog.Logger
 	store    *keys.Store
-	issuer   *engine.Issuer
+	issuer   *server.Server
 	keyStamp keys.Stamp
 	audit    *audit.Publisher
+	// settings are those the process started with: a reload does not
+	// change them.
+	settings *settings.Settings
 	// console is what the console reads (nil when it is off); tasks
 	// are its changes (reload, rotation), run on serve's loop until
 	// stopped is closed.
@@ -152,15 +185,30 @@ type server struct {
 	stopped chan struct{}
 }
 
+// loadSettings reads the settings file, or gives the defaults.
+func loadSettings(path string) (*settings.Settings, error) {
+	if path == "" {
+		return settings.Default(), nil
+	}
+	return settings.Load(path)
+}
+
 // serve runs the issuer until ctx is done. Each value on reload reloads the
 // tenant file and the keys. ready, when set, is told the listening address.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan struct{}, ready func(addr string)) error {
+	if err := checkDemo(cfg); err != nil {
+		return err
+	}
+	st, err := loadSettings(cfg.settingsPath)
+	if err != nil {
+		return err
+	}
 	t, err := loadTenant(cfg.configPath)
 	if err != nil {
 		return err
 	}
 	if cfg.configPath == "" {
-		log.Warn("no --config given: serving the built-in demo tenant (examples/quickstart/tenant.yaml); its client secrets are public, use it for trying Scopeline only")
+		log.Warn("no --config given: serving the " + demo.Source + "; its client secrets are public, use it for trying Scopeline only")
 	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.trustedProxies {
@@ -171,12 +219,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		proxies = append(proxies, pfx)
 	}
 	if cfg.ipv4Prefix == 0 {
-		cfg.ipv4Prefix = engine.DefaultIPv4Prefix
+		cfg.ipv4Prefix = throttle.DefaultNetworks.IPv4
 	}
 	if cfg.ipv6Prefix == 0 {
-		cfg.ipv6Prefix = engine.DefaultIPv6Prefix
+		cfg.ipv6Prefix = throttle.DefaultNetworks.IPv6
 	}
-	if err := engine.ValidateNetworkPrefixes(cfg.ipv4Prefix, cfg.ipv6Prefix); err != nil {
+	networks := throttle.Networks{IPv4: cfg.ipv4Prefix, IPv6: cfg.ipv6Prefix}
+	if err := networks.Validate(); err != nil {
 		return usageError{fmt.Errorf("--ipv4-prefix, --ipv6-prefix: %w", err)}
 	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
@@ -187,7 +236,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return err
 	}
 	defer flows.Close()
-	s := &server{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir), tasks: make(chan func(context.Context)), stopped: make(chan struct{})}
+	s := &process{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir), tasks: make(chan func(context.Context)), stopped: make(chan struct{})}
 	// Console tasks stop being taken once shutdown starts, so that none
 	// waits for a loop that no longer turns.
 	stopTasks := sync.OnceFunc(func() { close(s.stopped) })
@@ -224,22 +273,25 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	build.Set(1)
 	reg.MustRegister(build)
 
-	opts := []engine.Option{
-		engine.WithLogger(log),
-		engine.WithRegisterer(reg),
-		engine.WithTrustedProxies(proxies),
-		engine.WithNetworkPrefixes(cfg.ipv4Prefix, cfg.ipv6Prefix),
+	sc := server.Config{
+		Issuer:         issuerURL,
+		Logger:         log,
+		Registerer:     reg,
+		TrustedProxies: proxies,
+		Networks:       networks,
+		Storage:        flows,
 	}
+	s.settings = st
 	if cfg.noAudit {
 		log.Warn("audit stream off (--no-audit): tokens are issued without audit events; use this for measurements only")
 	} else {
-		var auditOpts []engine.Option
-		if s.audit, auditOpts, err = openAudit(ctx, cfg, t, issuerURL, log, reg); err != nil {
+		if s.audit, err = openAudit(ctx, cfg, st, t, issuerURL, log, reg); err != nil {
 			return err
 		}
 		// Runs after the HTTP server stopped: drain events, then stop NATS.
 		defer closeAudit(s.audit, cfg.shutdownTimeout, log)
-		opts = append(opts, auditOpts...)
+		sc.Auditor = s.audit
+		sc.Ready = []endpoint.Check{{Name: "audit", Check: s.audit.Ready}}
 	}
 	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
@@ -247,12 +299,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	}
 	defer closeHooks()
 	modules := newModuleReports()
-	opts = append(opts, engine.WithHookLoader(modules.loader(hooks)))
-	if issuerURL != "" {
-		opts = append(opts, engine.WithIssuer(issuerURL))
-	}
-	opts = append(opts, engine.WithStorage(flows))
-	s.issuer, err = engine.New(ctx, t, ks, opts...)
+	sc.Hooks = modules.loader(hooks)
+	s.issuer, err = server.New(ctx, t, ks, sc)
 	if err != nil {
 		return err
 	}
@@ -324,7 +372,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 
 // reload re-reads the tenant file and keys; a bad file keeps the old
 // tenant. by names a console user who asked for it ("" for SIGHUP).
-func (s *server) reload(ctx context.Context, by string) error {
+func (s *process) reload(ctx context.Context, by string) error {
 	start := time.Now()
 	t, err := loadTenant(s.cfg.configPath)
 	if err == nil && s.cfg.issuer == "" && t.Issuer != s.issuer.Tenant().Issuer {
@@ -339,19 +387,38 @@ func (s *server) reload(ctx context.Context, by string) error {
 	}
 	if err != nil {
 		s.log.Error("reload failed; the previous tenant keeps serving", "tenant", s.cfg.configPath, "by", by, "err", err)
-		s.auditReload(ctx, by, nil, err)
+		s.auditReload(ctx, by, nil, false, err)
 		return err
 	}
 	if s.console != nil {
 		s.console.reloaded(t)
 	}
 	s.log.Info("tenant reloaded", "tenant", s.cfg.configPath, "by", by, "apis", len(t.APIs), "clients", len(t.Clients), "took", time.Since(start).Round(time.Microsecond))
-	s.auditReload(ctx, by, t, nil)
+	s.auditReload(ctx, by, t, s.settingsChanged(), nil)
 	return nil
 }
 
+// settingsChanged reports whether the settings file no longer says what
+// the process started with: its settings apply at the next restart only,
+// which the log and the reload's audit event say.
+func (s *process) settingsChanged() bool {
+	if s.cfg.settingsPath == "" {
+		return false
+	}
+	now, err := settings.Load(s.cfg.settingsPath)
+	if err != nil {
+		s.log.Warn("the settings file no longer reads; the settings the process started with stay in use", "settings", s.cfg.settingsPath, "err", err)
+		return true
+	}
+	if reflect.DeepEqual(now.Audit, s.settings.Audit) {
+		return false
+	}
+	s.log.Warn("the settings file changed; its settings apply at the next restart, the current ones stay in use", "settings", s.cfg.settingsPath)
+	return true
+}
+
 // reloadKeys picks up a rotation made by `scopeline keys rotate`.
-func (s *server) reloadKeys(force bool) error {
+func (s *process) reloadKeys(force bool) error {
 	stamp := s.store.Stamp()
 	if !force && stamp == s.keyStamp {
 		return nil

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
 )
 
@@ -103,7 +104,7 @@ func remoteToken(ctx context.Context, out io.Writer, cfg tokenConfig) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	hc := &http.Client{Timeout: 15 * time.Second}
-	var meta engine.Metadata
+	var meta endpoint.Metadata
 	if err := getJSON(ctx, hc, wellKnown(cfg.issuer), &meta); err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
@@ -151,7 +152,7 @@ func wellKnown(issuer string) string {
 		return issuer
 	}
 	path := strings.TrimSuffix(u.Path, "/")
-	u.Path = engine.PathOAuthMeta + path
+	u.Path = endpoint.PathOAuthMeta + path
 	return u.String()
 }
 

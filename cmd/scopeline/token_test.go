@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/demo"
 )
 
 // hookTenantFile writes the demo tenant with a credentials-exchange
@@ -20,7 +20,7 @@ func hookTenantFile(t *testing.T, mode string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := string(quickstart.Tenant) + "\npipelines:\n  credentials-exchange:\n    hooks:\n      - name: faulty\n        module: " + module + "\n        config: \"" + mode + "\"\n"
+	src := string(demo.Tenant) + "\npipelines:\n  credentials-exchange:\n    hooks:\n      - name: faulty\n        module: " + module + "\n        config: \"" + mode + "\"\n"
 	path := filepath.Join(t.TempDir(), "tenant.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)

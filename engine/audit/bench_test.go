@@ -10,6 +10,7 @@ import (
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -60,12 +61,12 @@ func benchIssuer(b *testing.B, auditor engine.Auditor) *engine.Issuer {
 	return iss
 }
 
-func benchPublisher(b *testing.B, mode tenant.AuditMode, syncAlways bool) *audit.Publisher {
+func benchPublisher(b *testing.B, mode settings.AuditMode, syncAlways bool) *audit.Publisher {
 	cfg := testAudit(b, mode)
 	cfg.NATS.Embedded.Listen = ""
 	if syncAlways {
-		cfg.NATS.Embedded.Sync = tenant.Sync{Always: true}
-		cfg.Spool.Sync = tenant.Sync{Always: true}
+		cfg.NATS.Embedded.Sync = settings.Sync{Always: true}
+		cfg.Spool.Sync = settings.Sync{Always: true}
 	}
 	p := openPublisher(b, cfg)
 	deadline := time.Now().Add(30 * time.Second)
@@ -87,7 +88,7 @@ func BenchmarkIssuance(b *testing.B) {
 				var p *audit.Publisher
 				var auditor engine.Auditor
 				if mode != "off" {
-					p = benchPublisher(b, tenant.AuditMode(mode), false)
+					p = benchPublisher(b, settings.AuditMode(mode), false)
 					auditor = p
 				}
 				iss := benchIssuer(b, auditor)
@@ -128,7 +129,7 @@ func BenchmarkIssuanceInterleaved(b *testing.B) {
 			issuers := map[string]*engine.Issuer{"off": benchIssuer(b, nil)}
 			pubs := map[string]*audit.Publisher{}
 			for _, m := range modes[1:] {
-				pubs[m] = benchPublisher(b, tenant.AuditMode(m), false)
+				pubs[m] = benchPublisher(b, settings.AuditMode(m), false)
 				issuers[m] = benchIssuer(b, pubs[m])
 			}
 			req := &engine.TokenRequest{
@@ -182,15 +183,15 @@ func BenchmarkPublish(b *testing.B) {
 	d := benchDecision()
 	for _, tc := range []struct {
 		name  string
-		mode  tenant.AuditMode
+		mode  settings.AuditMode
 		drain bool
 		sync  bool
 	}{
-		{"ack", tenant.AuditAck, false, false},
-		{"buffered-spool", tenant.AuditBuffered, false, false},
-		{"buffered-end-to-end", tenant.AuditBuffered, true, false},
-		{"ack/sync-always", tenant.AuditAck, false, true},
-		{"buffered-spool/sync-always", tenant.AuditBuffered, false, true},
+		{"ack", settings.AuditAck, false, false},
+		{"buffered-spool", settings.AuditBuffered, false, false},
+		{"buffered-end-to-end", settings.AuditBuffered, true, false},
+		{"ack/sync-always", settings.AuditAck, false, true},
+		{"buffered-spool/sync-always", settings.AuditBuffered, false, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := benchPublisher(b, tc.mode, tc.sync)
@@ -251,7 +252,7 @@ func benchDecision() *engine.Decision {
 // process's CPU time per event, which other load on the machine disturbs
 // less than the wall time.
 func BenchmarkRecordAck(b *testing.B) {
-	p := benchPublisher(b, tenant.AuditAck, false)
+	p := benchPublisher(b, settings.AuditAck, false)
 	d := benchDecision()
 	b.SetParallelism(8)
 	b.ReportAllocs()

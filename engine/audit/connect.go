@@ -4,15 +4,14 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/settings"
 )
 
 // ClientOptions returns the URL and connection options of a client of the
 // NATS server n names: for an external server its URLs (comma-separated),
 // credentials file and TLS files; for the embedded server its loopback
 // listener, with no options ("" when it does not listen).
-func ClientOptions(n tenant.NATS) (url string, opts []nats.Option) {
+func ClientOptions(n settings.NATS) (url string, opts []nats.Option) {
 	if !n.External() {
 		if n.Embedded.Listen == "" {
 			return "", nil

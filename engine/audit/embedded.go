@@ -13,8 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
-
-	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/settings"
 )
 
 // readerUser is who connections without credentials are on the embedded
@@ -33,7 +32,7 @@ type embedded struct {
 
 // startEmbedded starts the in-process server with JetStream in storeDir,
 // letting readers read the stream of that name.
-func startEmbedded(cfg tenant.EmbeddedNATS, storeDir, stream string, rnd io.Reader, log *slog.Logger) (*embedded, error) {
+func startEmbedded(cfg settings.EmbeddedNATS, storeDir, stream string, rnd io.Reader, log *slog.Logger) (*embedded, error) {
 	publisher, err := nkeys.CreatePairWithRand(nkeys.PrefixByteUser, rnd)
 	if err != nil {
 		return nil, fmt.Errorf("audit: embedded server key: %w", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -37,8 +38,8 @@ func typicalDecision() *engine.Decision {
 // Record does: its data, event id, the CloudEvent's JSON, subject and
 // headers. This is the cost of an event before it leaves the process.
 func BenchmarkEventMessage(b *testing.B) {
-	p := &Publisher{cfg: tenant.DefaultAudit(), rand: rand.Reader, source: "https://issuer.example/", instance: "bench"}
-	p.scratch.New = func() any { return newEventScratch(tenant.DefaultAuditStream) }
+	p := &Publisher{cfg: settings.DefaultAudit(), rand: rand.Reader, source: "https://issuer.example/", instance: "bench"}
+	p.scratch.New = func() any { return newEventScratch(settings.DefaultAuditStream) }
 	d := typicalDecision()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -77,7 +78,7 @@ func BenchmarkEmbeddedConnection(b *testing.B) {
 	d := typicalDecision()
 	pubs := map[string]*Publisher{}
 	for _, name := range []string{"in-process", "loopback-tcp"} {
-		cfg := tenant.DefaultAudit()
+		cfg := settings.DefaultAudit()
 		cfg.Instance = "bench"
 		cfg.NATS.Embedded.Listen = "127.0.0.1:0"
 		p, err := Open(context.Background(), cfg, WithDataDir(b.TempDir()), func(o *options) { o.overTCP = name == "loopback-tcp" })

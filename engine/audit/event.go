@@ -359,7 +359,7 @@ func LogCode(outcome engine.Outcome, grantType string) string {
 // replaced in its free texts by r (nil: no secrets). Without secrets the
 // event reads the transaction's trace and hook logs rather than copying
 // them: the transaction does not change while its decision is recorded.
-func decisionData(d *engine.Decision, instance string, r *strings.Replacer) *DecisionData {
+func decisionData(d *engine.Decision, instance string, r *tenant.Redactor) *DecisionData {
 	out := new(DecisionData)
 	fillDecision(out, d, instance, r)
 	return out
@@ -367,13 +367,8 @@ func decisionData(d *engine.Decision, instance string, r *strings.Replacer) *Dec
 
 // fillDecision sets out (zero) to the data of a token event, as
 // decisionData.
-func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *strings.Replacer) {
-	redact := func(s string) string {
-		if r == nil || s == "" {
-			return s
-		}
-		return r.Replace(s)
-	}
+func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *tenant.Redactor) {
+	redact := r.Redact
 	tx := d.Tx
 	*out = DecisionData{
 		Outcome:   string(d.Outcome),
@@ -438,7 +433,7 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *str
 		}
 	}
 	if d.Err != nil {
-		out.Error = &ErrorData{Code: d.Err.Code, Description: clip(redact(d.Err.Description), maxErrorLen)}
+		out.Error = &ErrorData{Code: d.Err.Code(), Description: clip(redact(d.Err.Description()), maxErrorLen)}
 	}
 }
 

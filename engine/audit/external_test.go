@@ -19,9 +19,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
-
-	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
+	"github.com/scopeline/scopeline/engine/settings"
 )
 
 // TestExternalServerWithTLSAndCredentials publishes to an external server
@@ -89,13 +87,12 @@ func TestExternalServerWithTLSAndCredentials(t *testing.T) {
 	t.Cleanup(s.Shutdown)
 	url := "tls://" + s.Addr().String()
 
-	src := string(quickstart.Tenant) +
-		"\nnats:\n  url: " + url + "\n  credentials: audit.creds\n  tls: {ca: ca.pem, cert: client.pem, key: client-key.pem}\n"
-	tn, err := tenant.Parse([]byte(src), filepath.Join(dir, "tenant.yaml"), dir)
+	src := "nats:\n  url: " + url + "\n  credentials: audit.creds\n  tls: {ca: ca.pem, cert: client.pem, key: client-key.pem}\n"
+	st, err := settings.Parse([]byte(src), filepath.Join(dir, "settings.yaml"), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := tn.Audit
+	cfg := st.Audit
 	cfg.Spool.Dir = t.TempDir()
 	p := openPublisher(t, cfg)
 	waitFor(t, "the stream over TLS with credentials", patience, func() bool { return p.Ready(context.Background()) == nil })

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scopeline/scopeline/engine/audit"
-	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/settings"
 )
 
 // The failure tests run real NATS servers in the test process and drive
@@ -30,7 +30,7 @@ import (
 
 // failureAudit are settings with short timeouts, so that outages show
 // within a test's patience.
-func failureAudit(t *testing.T, mode tenant.AuditMode, urls ...string) tenant.Audit {
+func failureAudit(t *testing.T, mode settings.AuditMode, urls ...string) settings.Audit {
 	a := testAudit(t, mode, urls...)
 	a.PublishTimeout = time.Second
 	a.AckTimeout = 250 * time.Millisecond
@@ -48,7 +48,7 @@ const (
 // breaks and repairs the servers, then checks the stream through readURL.
 type scenario struct {
 	t     *testing.T
-	mode  tenant.AuditMode
+	mode  settings.AuditMode
 	p     *audit.Publisher
 	reg   *prometheus.Registry
 	r     *results
@@ -57,7 +57,7 @@ type scenario struct {
 	start time.Time
 }
 
-func runLoad(t *testing.T, mode tenant.AuditMode, cfg tenant.Audit) *scenario {
+func runLoad(t *testing.T, mode settings.AuditMode, cfg settings.Audit) *scenario {
 	reg := prometheus.NewRegistry()
 	p := openPublisher(t, cfg, audit.WithRegisterer(reg))
 	srv := startIssuer(t, p)
@@ -78,7 +78,7 @@ func (sc *scenario) issued(n int, what string) {
 // tokens still flowing (into the spool) in buffered mode.
 func (sc *scenario) outage() {
 	sc.t.Helper()
-	if sc.mode == tenant.AuditAck {
+	if sc.mode == settings.AuditAck {
 		target := sc.r.count(503) + workers
 		waitFor(sc.t, "503 answers during the outage", patience, func() bool { return sc.r.count(503) >= target })
 		return
@@ -106,13 +106,13 @@ func (sc *scenario) check(readURL string) {
 	sc.finish()
 	waitFor(t, "the spool to drain", patience, func() bool { return sc.p.Backlog() == 0 })
 	events := streamEvents(t, readURL)
-	checkExactlyOnce(t, sc.r, events, sc.mode == tenant.AuditAck, clientSec)
+	checkExactlyOnce(t, sc.r, events, sc.mode == settings.AuditAck, clientSec)
 	sc.r.mu.Lock()
 	defer sc.r.mu.Unlock()
 	for status, n := range sc.r.statuses {
 		switch {
 		case status == 200:
-		case status == 503 && sc.mode == tenant.AuditAck:
+		case status == 503 && sc.mode == settings.AuditAck:
 		default:
 			t.Errorf("%d answers with status %d in %s mode: %v", n, status, sc.mode, sc.r.bodies[:min(3, len(sc.r.bodies))])
 		}
@@ -126,12 +126,12 @@ func (sc *scenario) check(readURL string) {
 	t.Logf("%s mode, %s: answers %v; %v re-sends, %v of them already stored", sc.mode, time.Since(sc.start).Round(time.Millisecond), sc.r.statuses, retries, dups)
 	// (buffered mode holds back while disconnected, so it may never need
 	// to re-send: its outage shows as the spool's backlog, checked above.)
-	if retries == 0 && sc.mode == tenant.AuditAck {
+	if retries == 0 && sc.mode == settings.AuditAck {
 		t.Error("no event was ever re-sent: the outage did not reach the publisher")
 	}
 }
 
-var modes = []tenant.AuditMode{tenant.AuditAck, tenant.AuditBuffered}
+var modes = []settings.AuditMode{settings.AuditAck, settings.AuditBuffered}
 
 func TestServerRestartMidLoad(t *testing.T) {
 	for _, mode := range modes {
@@ -152,6 +152,9 @@ func TestServerRestartMidLoad(t *testing.T) {
 }
 
 func TestUnreachableAtStartAndDuringLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out reconnects of a server that comes and goes: runs without -short (and in CI)")
+	}
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
@@ -161,10 +164,10 @@ func TestUnreachableAtStartAndDuringLoad(t *testing.T) {
 
 			// Nothing listens yet.
 			sc.outage()
-			if mode == tenant.AuditAck && sc.r.count(200) != 0 {
+			if mode == settings.AuditAck && sc.r.count(200) != 0 {
 				t.Fatalf("%d tokens handed out before the stream existed", sc.r.count(200))
 			}
-			if err := sc.p.Ready(context.Background()); err == nil && mode == tenant.AuditAck {
+			if err := sc.p.Ready(context.Background()); err == nil && mode == settings.AuditAck {
 				t.Error("ready while NATS is unreachable in ack mode")
 			}
 			ns := startNATS(t, "n1", port, dir)
@@ -179,6 +182,9 @@ func TestUnreachableAtStartAndDuringLoad(t *testing.T) {
 }
 
 func TestClusterLeaderKilledMidLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a three-node cluster losing its leader, about 30 s: runs without -short (and in CI)")
+	}
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
 			nodes := startCluster(t, 3)
@@ -220,9 +226,9 @@ func TestClusterLeaderKilledMidLoad(t *testing.T) {
 func TestEventThatCannotBeBuilt(t *testing.T) {
 	rnd := &breakableRand{}
 	reg := prometheus.NewRegistry()
-	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithRand(rnd), audit.WithRegisterer(reg))
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithRand(rnd), audit.WithRegisterer(reg))
 	rnd.broken.Store(true)
-	if err := p.Reloaded(context.Background(), "t.yaml", nil, errors.New("t.yaml:3: bogus")); !errors.Is(err, audit.ErrUnavailable) {
+	if err := p.Reloaded(context.Background(), audit.Reload{Source: "t.yaml", Err: errors.New("t.yaml:3: bogus")}); !errors.Is(err, audit.ErrUnavailable) {
 		t.Errorf("Reloaded = %v, want an ErrUnavailable", err)
 	}
 	if n := metricValue(t, reg, "scopeline_audit_events_failed_total"); n != 1 {
@@ -315,7 +321,7 @@ func streamLeader(t *testing.T, urls []string) string {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, tenant.DefaultAuditStream)
+	s, err := js.Stream(ctx, settings.DefaultAuditStream)
 	if err != nil {
 		return ""
 	}

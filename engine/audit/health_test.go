@@ -13,10 +13,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
+
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // freezer is a TCP proxy to a NATS server that can stop passing bytes on,
@@ -129,11 +131,11 @@ func (f *freezer) thaw() {
 func TestReadinessFollowsAServerThatStopsAnswering(t *testing.T) {
 	ns := startNATS(t, "n1", 0, t.TempDir())
 	proxy := startFreezer(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
-	cfg := failureAudit(t, tenant.AuditAck, proxy.url())
+	cfg := failureAudit(t, settings.AuditAck, proxy.url())
 	reg := prometheus.NewRegistry()
 	p := openPublisher(t, cfg, audit.WithRegisterer(reg))
-	srv := enginetest.Start(t, enginetest.Config{Options: []engine.Option{
-		engine.WithAuditor(p), engine.WithReadinessCheck("audit", p.Ready),
+	srv := enginetest.Start(t, enginetest.Config{Server: server.Config{
+		Auditor: p, Ready: []endpoint.Check{{Name: "audit", Check: p.Ready}},
 	}})
 	ready := func() (int, string) {
 		resp, err := http.Get(srv.URL + "/healthz/ready")

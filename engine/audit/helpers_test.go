@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	issuer "github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,7 +26,6 @@ import (
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // natsServer is a nats-server run in the test process.
@@ -81,8 +83,8 @@ func freePort(t testing.TB) int {
 }
 
 // testAudit returns settings for tests: fast timeouts, the given mode.
-func testAudit(t testing.TB, mode tenant.AuditMode, urls ...string) tenant.Audit {
-	a := tenant.DefaultAudit()
+func testAudit(t testing.TB, mode settings.AuditMode, urls ...string) settings.Audit {
+	a := settings.DefaultAudit()
 	a.Mode = mode
 	a.Instance = "test-instance"
 	a.NATS.URLs = urls
@@ -92,7 +94,7 @@ func testAudit(t testing.TB, mode tenant.AuditMode, urls ...string) tenant.Audit
 }
 
 // openPublisher opens a publisher and closes it when the test ends.
-func openPublisher(t testing.TB, cfg tenant.Audit, opts ...audit.Option) *audit.Publisher {
+func openPublisher(t testing.TB, cfg settings.Audit, opts ...audit.Option) *audit.Publisher {
 	t.Helper()
 	opts = append([]audit.Option{audit.WithDataDir(t.TempDir()), audit.WithLogger(testLogger(t))}, opts...)
 	p, err := audit.Open(context.Background(), cfg, opts...)
@@ -295,28 +297,6 @@ func streamEvents(t testing.TB, url string, opts ...nats.Option) []*audit.Tailed
 	return out
 }
 
-// streamMsgCount returns how many messages the stream holds.
-func streamMsgCount(t testing.TB, url string) uint64 {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		return 0
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, tenant.DefaultAuditStream)
-	if err != nil {
-		return 0
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0
-	}
-	return info.State.Msgs
-}
-
 // checkExactlyOnce checks the stream against the tokens handed out: one
 // issued event per jti, no event id twice, no token or secret in any
 // event. Issued events for tokens never handed out (their request timed
@@ -390,5 +370,27 @@ func checkExactlyOnce(t testing.TB, r *results, events []*audit.TailedEvent, all
 
 // startIssuer starts an in-process issuer recording to p.
 func startIssuer(t testing.TB, p engine.Auditor) *enginetest.Server {
-	return enginetest.Start(t, enginetest.Config{Options: []engine.Option{engine.WithAuditor(p)}})
+	return enginetest.Start(t, enginetest.Config{Server: issuer.Config{Auditor: p}})
+}
+
+// streamMsgCount returns how many messages the stream holds.
+func streamMsgCount(t testing.TB, url string) uint64 {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return 0
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, settings.DefaultAuditStream)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
 }

@@ -84,12 +84,12 @@ func TestOversizedEventIsTruncated(t *testing.T) {
 func TestRedaction(t *testing.T) {
 	p := &Publisher{}
 	mk := func(secrets ...string) *tenant.Tenant {
-		h := &tenant.Hook{Name: "h", Secrets: map[string]tenant.Secret{}}
+		h := &tenant.HookSpec{Name: "h", Secrets: map[string]tenant.Secret{}}
 		for i, s := range secrets {
 			h.Secrets[string(rune('A'+i))] = tenant.Secret(s)
 		}
 		return &tenant.Tenant{Pipelines: map[tenant.Trigger]*tenant.Pipeline{
-			tenant.TriggerCredentialsExchange: {Hooks: []*tenant.Hook{h}},
+			tenant.TriggerCredentialsExchange: {Hooks: []*tenant.HookSpec{h}},
 		}}
 	}
 	if got := p.redact("nothing to hide"); got != "nothing to hide" {

@@ -10,9 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit/internal/spool"
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -44,14 +43,11 @@ var (
 // with the same Nats-Msg-Id on any failure, so the stream's duplicate
 // window drops copies.
 type Publisher struct {
-	cfg tenant.Audit
-	// configured is the settings as the tenant file said at start, before
-	// any command-line override: reloads are compared with it.
-	configured tenant.Audit
-	log        *slog.Logger
-	now        func() time.Time
-	source     string
-	instance   string
+	cfg      settings.Audit
+	log      *slog.Logger
+	now      func() time.Time
+	source   string
+	instance string
 
 	randMu sync.Mutex
 	rand   io.Reader
@@ -69,7 +65,7 @@ type Publisher struct {
 	stallWait jetstream.PublishOpt
 
 	secrets  atomic.Pointer[[]string]
-	redactor atomic.Pointer[strings.Replacer]
+	redactor atomic.Pointer[tenant.Redactor]
 	tenant   atomic.Pointer[tenant.Tenant] // the latest, for sign-in events
 
 	streamMu  sync.Mutex
@@ -132,7 +128,7 @@ func WithTenant(t *tenant.Tenant) Option { return func(o *options) { o.tenant = 
 // the background), the stream (created or updated in the background as
 // soon as the server answers) and, in buffered mode, the spool and its
 // forwarder.
-func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, error) {
+func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, error) {
 	o := options{now: time.Now, rand: rand.Reader, dataDir: ".", log: slog.New(slog.DiscardHandler), hostname: os.Hostname}
 	for _, opt := range opts {
 		opt(&o)
@@ -161,9 +157,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 		p.source = "urn:scopeline:" + p.instance
 	}
 	p.setSecrets(o.tenant)
-	p.configured = cfg
 	if o.tenant != nil {
-		p.configured = o.tenant.Audit
 		p.tenant.Store(o.tenant)
 	}
 
@@ -221,7 +215,7 @@ func Open(ctx context.Context, cfg tenant.Audit, opts ...Option) (*Publisher, er
 	}
 	p.metrics = newMetrics(o.reg, p)
 	p.stallWait = jetstream.WithStallWait(cfg.AckTimeout)
-	if cfg.Mode == tenant.AuditBuffered {
+	if cfg.Mode == settings.AuditBuffered {
 		dir := cfg.Spool.Dir
 		if dir == "" {
 			dir = filepath.Join(o.dataDir, "audit-spool")
@@ -304,33 +298,37 @@ func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
 	return p.emit(ctx, s, kindOf(d), d.Issuer, clip(d.Tx.ClientID, maxFieldLen), d.Time, &s.decision, wait)
 }
 
-// Reloaded publishes a tenant-reloaded event for a reload of source that
-// brought in t, or was refused with reloadErr (t nil); an error wraps
-// ErrUnavailable. It also starts redacting the new tenant's hook secrets,
-// and logs when the nats: or audit: settings changed, which apply from the
-// next restart only.
-func (p *Publisher) Reloaded(ctx context.Context, source string, t *tenant.Tenant, reloadErr error) error {
-	return p.ReloadedBy(ctx, source, "", t, reloadErr)
+// Reload describes a tenant reload, for Reloaded.
+type Reload struct {
+	// Source is the tenant file reloaded.
+	Source string
+	// By names who asked for the reload (a console user, by id); empty
+	// for a reload by signal or by the file watcher.
+	By string
+	// Tenant is the tenant the reload brought in; nil when it was refused
+	// with Err.
+	Tenant *tenant.Tenant
+	Err    error
+	// RestartRequired says that the settings file changed too: its
+	// settings (these very ones among them) apply at the next restart
+	// only.
+	RestartRequired bool
 }
 
-// ReloadedBy is Reloaded for a reload someone asked for (a console user,
-// by id), whom the event names.
-func (p *Publisher) ReloadedBy(ctx context.Context, source, by string, t *tenant.Tenant, reloadErr error) error {
-	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: source, By: clip(by, maxFieldLen), Result: "ok", LogCode: "sapi"}
-	if reloadErr != nil {
+// Reloaded publishes a tenant-reloaded event; an error wraps
+// ErrUnavailable. It also starts redacting the new tenant's hook secrets.
+func (p *Publisher) Reloaded(ctx context.Context, r Reload) error {
+	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: r.Source, By: clip(r.By, maxFieldLen), Result: "ok", LogCode: "sapi", RestartRequired: r.RestartRequired}
+	if r.Err != nil {
 		data.Result, data.LogCode = "error", "fapi"
-		data.Error = clip(p.redact(reloadErr.Error()), 4096)
+		data.Error = clip(p.redact(r.Err.Error()), 4096)
 	}
-	if t != nil {
+	if t := r.Tenant; t != nil {
 		p.setSecrets(t)
 		p.tenant.Store(t)
 		data.APIs, data.Clients, data.Grants = len(t.APIs), len(t.Clients), len(t.Grants)
 		for _, pl := range t.Pipelines {
 			data.Hooks += len(pl.Hooks)
-		}
-		if !reflect.DeepEqual(t.Audit, p.configured) {
-			data.RestartRequired = true
-			p.log.Warn("audit: the nats: or audit: settings changed; they apply at the next restart, the current ones stay in use", "tenant", source)
 		}
 	}
 	s := p.scratch.Get().(*eventScratch)
@@ -597,7 +595,7 @@ func (p *Publisher) ensureLoop() {
 }
 
 // streamConfig returns the stream's configuration for the settings.
-func streamConfig(cfg tenant.Audit) jetstream.StreamConfig {
+func streamConfig(cfg settings.Audit) jetstream.StreamConfig {
 	maxBytes := cfg.Stream.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1
@@ -737,46 +735,18 @@ func (p *Publisher) shutdownServer() {
 func (p *Publisher) setSecrets(t *tenant.Tenant) {
 	var cur []string
 	if t != nil {
-		for _, pl := range t.Pipelines {
-			for _, h := range pl.Hooks {
-				for _, s := range h.Secrets {
-					if v := s.Reveal(); v != "" {
-						cur = append(cur, v)
-					}
-				}
-			}
-		}
+		cur = t.SecretValues()
 	}
-	all := slices.Clone(cur)
+	all := cur
 	if prev := p.secrets.Load(); prev != nil {
-		all = append(all, *prev...)
+		all = append(slices.Clone(cur), *prev...)
 	}
 	p.secrets.Store(&cur)
-	slices.SortFunc(all, func(a, b string) int { // longest first, equal ones together
-		if c := cmp.Compare(len(b), len(a)); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	all = slices.Compact(all)
-	if len(all) == 0 {
-		p.redactor.Store(nil)
-		return
-	}
-	pairs := make([]string, 0, 2*len(all))
-	for _, s := range all {
-		pairs = append(pairs, s, "[redacted]")
-	}
-	p.redactor.Store(strings.NewReplacer(pairs...))
+	p.redactor.Store(tenant.NewRedactor(all...))
 }
 
 // redact replaces every hook secret in s.
-func (p *Publisher) redact(s string) string {
-	if r := p.redactor.Load(); r != nil && s != "" {
-		return r.Replace(s)
-	}
-	return s
-}
+func (p *Publisher) redact(s string) string { return p.redactor.Load().Redact(s) }
 
 var (
 	_ engine.Auditor      = (*Publisher)(nil)

@@ -14,15 +14,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/oauth2"
 
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
+
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 func TestEmbeddedEvents(t *testing.T) {
-	for _, mode := range []tenant.AuditMode{tenant.AuditAck, tenant.AuditBuffered} {
+	for _, mode := range []settings.AuditMode{settings.AuditAck, settings.AuditBuffered} {
 		t.Run(string(mode), func(t *testing.T) {
 			p := openPublisher(t, testAudit(t, mode))
 			if p.ClientURL() == "" {
@@ -111,7 +115,7 @@ func equalJSON(t *testing.T, a, b any) bool {
 }
 
 func TestStreamSettingsAndReaderPermissions(t *testing.T) {
-	cfg := testAudit(t, tenant.AuditAck)
+	cfg := testAudit(t, settings.AuditAck)
 	cfg.Stream.MaxAge = 48 * time.Hour
 	cfg.Stream.MaxBytes = 64 << 20
 	cfg.Stream.DuplicateWindow = 10 * time.Minute
@@ -185,7 +189,7 @@ func TestStreamSettingsAndReaderPermissions(t *testing.T) {
 }
 
 func TestStreamUpdatedOnStart(t *testing.T) {
-	cfg := testAudit(t, tenant.AuditAck)
+	cfg := testAudit(t, settings.AuditAck)
 	cfg.NATS.Embedded.StoreDir = t.TempDir()
 	p := openPublisher(t, cfg)
 	waitFor(t, "ready", 30*time.Second, func() bool { return p.Ready(context.Background()) == nil })
@@ -214,9 +218,13 @@ func TestStreamUpdatedOnStart(t *testing.T) {
 
 // TestThousandsOfTokens issues thousands of tokens (and some refusals) and
 // finds exactly one event per decision: one issued event per jti, none
-// holding any issued token or any client secret.
+// holding any issued token or any client secret. Under -short it issues a
+// tenth as many, the same way.
 func TestThousandsOfTokens(t *testing.T) {
-	const tokens = 2000
+	tokens := 2000
+	if testing.Short() {
+		tokens = 200
+	}
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
 			p := openPublisher(t, testAudit(t, mode))
@@ -264,15 +272,15 @@ func TestThousandsOfTokens(t *testing.T) {
 }
 
 // goHook is a hook written in Go, standing in for a WebAssembly module.
-type goHook func(tx *engine.Transaction) (*engine.HookResult, error)
+type goHook func(tx engine.View) (*engine.HookResult, error)
 
-func (h goHook) Invoke(_ context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
+func (h goHook) Invoke(_ context.Context, tx engine.View) (*engine.HookResult, error) {
 	return h(tx)
 }
 
 type goLoader map[string]goHook
 
-func (l goLoader) LoadHook(_ context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (l goLoader) LoadHook(_ context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	return l[spec.Plugin], nil
 }
 
@@ -309,21 +317,21 @@ pipelines:
 func TestHookFailuresAndSecrets(t *testing.T) {
 	const key = "hook-api-key-0123456789"
 	t.Setenv("SCOPELINE_TEST_HOOK_KEY", key)
-	requested := func(tx *engine.Transaction, s string) bool { return slices.Contains(tx.Requested, s) }
+	requested := func(tx engine.View, s string) bool { return slices.Contains(tx.Requested(), s) }
 	loader := goLoader{
-		"chatty": func(tx *engine.Transaction) (*engine.HookResult, error) {
+		"chatty": func(tx engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{
 				Logs: []string{"calling upstream with key " + key},
 				Ops:  []engine.HookOp{{Kind: engine.HookSetClaim, Name: "tier", Value: []byte(`"gold"`), Reason: "upstream (key " + key + ") said so"}},
 			}, nil
 		},
-		"flaky-skip": func(tx *engine.Transaction) (*engine.HookResult, error) {
+		"flaky-skip": func(tx engine.View) (*engine.HookResult, error) {
 			if requested(tx, "write:users") {
 				return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("upstream with key " + key + " too slow")}
 			}
 			return nil, nil
 		},
-		"flaky-deny": func(tx *engine.Transaction) (*engine.HookResult, error) {
+		"flaky-deny": func(tx engine.View) (*engine.HookResult, error) {
 			if requested(tx, "delete:users") {
 				return nil, &engine.HookFault{Kind: "trap", Err: errors.New("unreachable " + key)}
 			}
@@ -334,9 +342,9 @@ func TestHookFailuresAndSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithTenant(tn))
 	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(hookTenant),
-		Options: []engine.Option{engine.WithAuditor(p), engine.WithHookLoader(loader)}})
+		Server: server.Config{Auditor: p, Hooks: loader}})
 	c := newTokenClient(srv)
 	r := newResults()
 	c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users")
@@ -406,15 +414,15 @@ func TestHookFailuresAndSecrets(t *testing.T) {
 // password) and exchanges the code: the sign-ins and the token are events,
 // and no password reaches any of them.
 func TestUserFlowEvents(t *testing.T) {
-	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "t.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithTenant(tn))
 	srv := startIssuer(t, p)
 	cfg := &oauth2.Config{
 		ClientID:    "demo-spa",
-		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + engine.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
 		RedirectURL: "http://localhost:3000/callback",
 		Scopes:      []string{"openid", "read:users"},
 	}
@@ -472,7 +480,7 @@ func TestUserFlowEvents(t *testing.T) {
 // audit stream itself being unavailable is sent without waiting for its
 // acknowledgement (the client has waited once already), and still stored.
 func TestDenialForUnavailableStreamIsNotWaitedFor(t *testing.T) {
-	p := openPublisher(t, testAudit(t, tenant.AuditAck))
+	p := openPublisher(t, testAudit(t, settings.AuditAck))
 	waitFor(t, "the publisher ready", 30*time.Second, func() bool { return p.Ready(context.Background()) == nil })
 	d := &engine.Decision{Outcome: engine.OutcomeDenied, Issuer: "https://issuer.example/", Time: time.Now(),
 		Tx:  &engine.Transaction{ClientID: "demo-m2m", GrantType: engine.GrantClientCredentials},

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine/audit"
-	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/settings"
 )
 
 // TestReader reads the stream on the publisher's own connection: by
 // sequence, after a sequence, and its last sequence.
 func TestReader(t *testing.T) {
-	p := openPublisher(t, testAudit(t, tenant.AuditAck))
+	p := openPublisher(t, testAudit(t, settings.AuditAck))
 	srv := startIssuer(t, p)
 	c := newTokenClient(srv)
 	r := newResults()
@@ -56,7 +56,7 @@ func TestReader(t *testing.T) {
 // TestTailSinceFuture: a start time past the last event reads nothing
 // (the server would deliver from the first).
 func TestTailSinceFuture(t *testing.T) {
-	p := openPublisher(t, testAudit(t, tenant.AuditAck))
+	p := openPublisher(t, testAudit(t, settings.AuditAck))
 	srv := startIssuer(t, p)
 	newTokenClient(srv).request(t, newResults(), "demo-m2m", "demo-m2m-secret", "read:users")
 	rd := p.Reader()

@@ -15,11 +15,14 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
+
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 const schemaPath = "../../docs/events.v1.schema.json"
@@ -74,20 +77,20 @@ func TestEventsMatchSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	loader := goLoader{
-		"chatty": func(*engine.Transaction) (*engine.HookResult, error) {
+		"chatty": func(engine.View) (*engine.HookResult, error) {
 			return &engine.HookResult{Logs: []string{"hi"}}, nil
 		},
-		"flaky-skip": func(tx *engine.Transaction) (*engine.HookResult, error) {
-			if len(tx.Requested) > 1 {
+		"flaky-skip": func(tx engine.View) (*engine.HookResult, error) {
+			if len(tx.Requested()) > 1 {
 				return nil, &engine.HookFault{Kind: "timeout", Err: errors.New("slow")}
 			}
 			return nil, nil
 		},
-		"flaky-deny": func(*engine.Transaction) (*engine.HookResult, error) { return nil, nil },
+		"flaky-deny": func(engine.View) (*engine.HookResult, error) { return nil, nil },
 	}
-	p := openPublisher(t, testAudit(t, tenant.AuditAck), audit.WithTenant(tn))
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithTenant(tn))
 	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(hookTenant),
-		Options: []engine.Option{engine.WithAuditor(p), engine.WithHookLoader(loader)}})
+		Server: server.Config{Auditor: p, Hooks: loader}})
 	c := newTokenClient(srv)
 	r := newResults()
 	c.request(t, r, "demo-m2m", "demo-m2m-secret", "read:users")             // issued
@@ -98,10 +101,10 @@ func TestEventsMatchSchema(t *testing.T) {
 	if _, err := srv.Engine.DryRun(ctx, &engine.DryRunRequest{ClientID: "demo-m2m", Scope: "read:users", ScopeSet: true, By: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.ReloadedBy(ctx, "t.yaml", "alice", tn, nil); err != nil {
+	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", By: "alice", Tenant: tn, RestartRequired: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Reloaded(ctx, "t.yaml", nil, errors.New("t.yaml:3: bogus")); err != nil {
+	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", Err: errors.New("t.yaml:3: bogus")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.RecordLogin(ctx, &engine.Login{Outcome: engine.LoginFailed, Issuer: srv.Issuer, Time: time.Now(),
@@ -265,11 +268,11 @@ func TestSchemaRejectsWhatEventsMustNotBe(t *testing.T) {
 // password typed in the wrong field), never a password.
 func TestLoginEvents(t *testing.T) {
 	sch, _ := compileSchema(t)
-	tn, err := tenant.Parse(quickstart.Tenant, "t.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "t.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := openPublisher(t, testAudit(t, tenant.AuditBuffered), audit.WithTenant(tn))
+	p := openPublisher(t, testAudit(t, settings.AuditBuffered), audit.WithTenant(tn))
 	ctx := context.Background()
 	const typedPassword = "correct-horse-battery-staple"
 	for _, l := range []*engine.Login{

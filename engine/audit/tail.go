@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/settings"
 )
 
 // TailOptions select the events Tail reads.
@@ -51,7 +50,7 @@ type TailedEvent struct {
 func (o *TailOptions) Filters() []string {
 	prefix := o.SubjectPrefix
 	if prefix == "" {
-		prefix = tenant.DefaultAuditSubjectPrefix
+		prefix = settings.DefaultAuditSubjectPrefix
 	}
 	if len(o.Kinds) == 0 {
 		return []string{FilterSubject(prefix, "", o.Client)}
@@ -71,7 +70,7 @@ func (o *TailOptions) Filters() []string {
 func Tail(ctx context.Context, js jetstream.JetStream, o TailOptions, fn func(*TailedEvent) error) error {
 	stream := o.Stream
 	if stream == "" {
-		stream = tenant.DefaultAuditStream
+		stream = settings.DefaultAuditStream
 	}
 	deliver, start, startSeq := jetstream.DeliverAllPolicy, (*time.Time)(nil), uint64(0)
 	switch {
@@ -201,10 +200,10 @@ type Reader struct {
 // ("" for each: the defaults).
 func NewReader(js jetstream.JetStream, stream, prefix string) *Reader {
 	if stream == "" {
-		stream = tenant.DefaultAuditStream
+		stream = settings.DefaultAuditStream
 	}
 	if prefix == "" {
-		prefix = tenant.DefaultAuditSubjectPrefix
+		prefix = settings.DefaultAuditSubjectPrefix
 	}
 	return &Reader{js: js, stream: stream, prefix: prefix}
 }

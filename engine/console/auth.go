@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/sdk/resource"
 )
@@ -240,7 +241,7 @@ func (c *Console) oauth(t *tenant.Tenant) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     c.cfg.ClientID,
 		ClientSecret: c.cfg.ClientSecret,
-		Endpoint:     oauth2.Endpoint{AuthURL: issuer + "/authorize", TokenURL: issuer + "/oauth/token", AuthStyle: style},
+		Endpoint:     oauth2.Endpoint{AuthURL: issuer + endpoint.PathAuthorize, TokenURL: issuer + endpoint.PathToken, AuthStyle: style},
 		RedirectURL:  c.redirectURI(),
 		Scopes:       scopes,
 	}
@@ -343,7 +344,7 @@ func (c *Console) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.setCookie(w, cookieSession, "", -1, http.SameSiteStrictMode)
-	http.Redirect(w, r, c.prefix+"/logout", http.StatusSeeOther)
+	http.Redirect(w, r, c.prefix+endpoint.PathLogout, http.StatusSeeOther)
 }
 
 func clip(s string, n int) string {

@@ -247,7 +247,7 @@ type grantView struct {
 	Source string
 	YAML   string
 	Scopes []grantScope
-	Hooks  []*tenant.Hook // that run on this client's requests for the API
+	Hooks  []*tenant.HookSpec // that run on this client's requests for the API
 	TryURL string
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/scopeline/scopeline/engine/console"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -89,30 +91,31 @@ const password = "correct-horse"
 // goHooks are the test tenant's hooks, in Go.
 type goHooks struct{}
 
-func (goHooks) LoadHook(_ context.Context, spec *tenant.Hook) (engine.Hook, error) {
+func (goHooks) LoadHook(_ context.Context, spec *tenant.HookSpec) (engine.Hook, error) {
 	switch spec.Plugin {
 	case "tier-claim":
-		return hookFunc(func(tx *engine.Transaction) *engine.HookResult {
-			return &engine.HookResult{Ops: []engine.HookOp{{Kind: engine.HookSetClaim, Name: "tier", Value: []byte(`"` + tx.Client.Metadata["tier"] + `"`), Reason: "client tier"}},
-				Logs: []string{"tier=" + tx.Client.Metadata["tier"]}}
+		return hookFunc(func(v engine.View) *engine.HookResult {
+			tier := v.Client().Metadata["tier"]
+			return &engine.HookResult{Ops: []engine.HookOp{{Kind: engine.HookSetClaim, Name: "tier", Value: []byte(`"` + tier + `"`), Reason: "client tier"}},
+				Logs: []string{"tier=" + tier}}
 		}), nil
 	case "nothing":
-		return hookFunc(func(*engine.Transaction) *engine.HookResult { return nil }), nil
+		return hookFunc(func(engine.View) *engine.HookResult { return nil }), nil
 	}
 	return nil, errors.New("no such plugin")
 }
 
-type hookFunc func(*engine.Transaction) *engine.HookResult
+type hookFunc func(engine.View) *engine.HookResult
 
-func (f hookFunc) Invoke(_ context.Context, tx *engine.Transaction) (*engine.HookResult, error) {
-	return f(tx), nil
+func (f hookFunc) Invoke(_ context.Context, v engine.View) (*engine.HookResult, error) {
+	return f(v), nil
 }
 
 // harness is an issuer with its audit stream and the console mounted.
 type harness struct {
 	t       *testing.T
 	URL     string // the issuer, with a trailing slash
-	issuer  *engine.Issuer
+	issuer  *server.Server
 	pub     *audit.Publisher
 	src     *testSource
 	console *console.Console
@@ -141,7 +144,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := tenant.DefaultAudit()
+	a := settings.DefaultAudit()
 	a.Instance = "test"
 	a.NATS.Embedded.Listen = ""
 	h.pub, err = audit.Open(context.Background(), a, audit.WithDataDir(t.TempDir()), audit.WithSource(h.URL), audit.WithTenant(tn))
@@ -158,8 +161,8 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.issuer, err = engine.New(context.Background(), tn, ks, engine.WithIssuer(h.URL), engine.WithAuditor(h.pub),
-		engine.WithHookLoader(goHooks{}), engine.WithRegisterer(h.reg))
+	h.issuer, err = server.New(context.Background(), tn, ks, server.Config{Issuer: h.URL, Auditor: h.pub,
+		Hooks: goHooks{}, Registerer: h.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +199,7 @@ func (s *testSource) Keys() console.KeyState {
 	return console.KeyState{Set: s.h.issuer.Keys(), Retain: time.Hour + keys.Leeway, Store: s.store.Path()}
 }
 
-func (s *testSource) Module(h *tenant.Hook) *console.Module {
+func (s *testSource) Module(h *tenant.HookSpec) *console.Module {
 	return &console.Module{Size: 2157, SHA256: "1b847f93f4e51496c265ba213c9769600f0540953c74c00a5c367d4ecff4ac5a", Language: "Go", Evidence: "producers section, language field"}
 }
 
@@ -214,7 +217,7 @@ func (s *testSource) Events() console.Events       { return s.h.pub.Reader() }
 
 func (s *testSource) Reload(ctx context.Context, by string) error {
 	s.reloads.Add(1)
-	return s.h.pub.ReloadedBy(ctx, "tenant.yaml", by, s.Tenant().Tenant, nil)
+	return s.h.pub.Reloaded(ctx, audit.Reload{Source: "tenant.yaml", By: by, Tenant: s.Tenant().Tenant})
 }
 
 func (s *testSource) RotateKeys(ctx context.Context, by string) error {

@@ -18,7 +18,7 @@ type pipelineView struct {
 
 // hookView is one hook of a pipeline.
 type hookView struct {
-	Spec   *tenant.Hook
+	Spec   *tenant.HookSpec
 	Index  int
 	Source string // plugin:NAME, or the module's path
 	Module *Module

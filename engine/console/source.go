@@ -20,7 +20,7 @@ type Source interface {
 	Keys() KeyState
 	// Module describes the loaded module of a hook of the current
 	// tenant; nil when unknown.
-	Module(h *tenant.Hook) *Module
+	Module(h *tenant.HookSpec) *Module
 	// DryRun runs a token request through the current pipeline for its
 	// trace, with no secret and no token minted, and records it on the
 	// audit stream marked as a dry run. It returns the decision as the

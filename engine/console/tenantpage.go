@@ -155,7 +155,7 @@ type overviewView struct {
 	Users      int
 	Hooks      int
 	Uncapped   []UncappedScope
-	Exceeding  []*tenant.Hook
+	Exceeding  []*tenant.HookSpec
 	Next       []nextRotation
 	OpenBreak  []string
 	FaultsSeen int

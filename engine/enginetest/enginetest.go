@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 // Server is a running in-process issuer.
@@ -21,7 +22,7 @@ type Server struct {
 	*httptest.Server
 	// Issuer is the issuer identifier (the server's URL with a trailing /).
 	Issuer string
-	Engine *engine.Issuer
+	Engine *server.Server
 	Keys   *keys.Store
 	Tenant *tenant.Tenant
 }
@@ -32,8 +33,8 @@ type Config struct {
 	Tenant []byte
 	// Dir is where relative hook module paths resolve (default ".").
 	Dir string
-	// Options are added to the issuer's options.
-	Options []engine.Option
+	// Server configures the issuer; its Issuer is the test server's URL.
+	Server server.Config
 	// Wrap, when set, wraps the issuer's handler (to add routes).
 	Wrap func(http.Handler) http.Handler
 }
@@ -43,7 +44,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
 	src := cfg.Tenant
 	if src == nil {
-		src = quickstart.Tenant
+		src = demo.Tenant
 	}
 	dir := cfg.Dir
 	if dir == "" {
@@ -60,8 +61,9 @@ func Start(tb testing.TB, cfg Config) *Server {
 	}
 	hs := httptest.NewUnstartedServer(nil)
 	s := &Server{Server: hs, Issuer: "http://" + hs.Listener.Addr().String() + "/", Keys: store, Tenant: t}
-	opts := append([]engine.Option{engine.WithIssuer(s.Issuer)}, cfg.Options...)
-	s.Engine, err = engine.New(context.Background(), t, ks, opts...)
+	sc := cfg.Server
+	sc.Issuer = s.Issuer
+	s.Engine, err = server.New(context.Background(), t, ks, sc)
 	if err != nil {
 		hs.Close()
 		tb.Fatal(err)
@@ -96,4 +98,4 @@ func (s *Server) Rotate(tb testing.TB) {
 }
 
 // TokenEndpoint is the token endpoint's URL.
-func (s *Server) TokenEndpoint() string { return s.URL + engine.PathToken }
+func (s *Server) TokenEndpoint() string { return s.URL + endpoint.PathToken }

@@ -19,15 +19,15 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scopeline/scopeline/sdk/resource/jwk"
 )
 
 // Status is where a key is in its life.
@@ -149,46 +149,18 @@ type JWK struct {
 	Y   string `json:"y,omitempty"`
 }
 
-var b64 = base64.RawURLEncoding
-
 func publicJWK(alg string, pub crypto.PublicKey) (JWK, error) {
-	j := JWK{Use: "sig", Alg: alg}
-	switch p := pub.(type) {
-	case *rsa.PublicKey:
-		j.Kty = "RSA"
-		j.N = b64.EncodeToString(p.N.Bytes())
-		j.E = b64.EncodeToString(big.NewInt(int64(p.E)).Bytes())
-	case *ecdsa.PublicKey:
-		raw, err := p.Bytes()
-		if err != nil || len(raw) != 65 {
-			return j, fmt.Errorf("keys: encode EC key: %v", err)
-		}
-		j.Kty, j.Crv = "EC", "P-256"
-		j.X = b64.EncodeToString(raw[1:33])
-		j.Y = b64.EncodeToString(raw[33:])
-	case ed25519.PublicKey:
-		j.Kty, j.Crv = "OKP", "Ed25519"
-		j.X = b64.EncodeToString(p)
-	default:
-		return j, fmt.Errorf("keys: unsupported public key %T", pub)
+	p, err := jwk.FromPublicKey(pub, alg, "")
+	if err != nil {
+		return JWK{}, fmt.Errorf("keys: %w", err)
 	}
+	j := JWK(p)
+	j.Use = "sig"
 	return j, nil
 }
 
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint of the key, base64url.
-func (j JWK) Thumbprint() string {
-	var members string
-	switch j.Kty {
-	case "RSA":
-		members = fmt.Sprintf(`{"e":%q,"kty":"RSA","n":%q}`, j.E, j.N)
-	case "EC":
-		members = fmt.Sprintf(`{"crv":%q,"kty":"EC","x":%q,"y":%q}`, j.Crv, j.X, j.Y)
-	case "OKP":
-		members = fmt.Sprintf(`{"crv":%q,"kty":"OKP","x":%q}`, j.Crv, j.X)
-	}
-	sum := sha256.Sum256([]byte(members))
-	return b64.EncodeToString(sum[:])
-}
+func (j JWK) Thumbprint() string { return jwk.Public(j).Thumbprint() }
 
 // storedKey is a key as kept in the key file.
 type storedKey struct {
@@ -291,30 +263,15 @@ func (s *Set) JWKS(now time.Time, retain time.Duration) []byte {
 	return out
 }
 
-// PublicKey decodes the JWK's public key.
+// PublicKey decodes the JWK's public key (with package jwk's checks).
 func (j JWK) PublicKey() (crypto.PublicKey, error) {
-	dec := func(s string) ([]byte, error) { return b64.DecodeString(s) }
-	switch j.Kty {
-	case "RSA":
-		n, err1 := dec(j.N)
-		e, err2 := dec(j.E)
-		if err := errors.Join(err1, err2); err != nil || len(e) == 0 || len(e) > 4 {
-			return nil, fmt.Errorf("keys: malformed RSA JWK %s", j.Kid)
-		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
-	case "EC":
-		x, err1 := dec(j.X)
-		y, err2 := dec(j.Y)
-		if err := errors.Join(err1, err2); err != nil || j.Crv != "P-256" || len(x) != 32 || len(y) != 32 {
-			return nil, fmt.Errorf("keys: malformed or unsupported EC JWK %s", j.Kid)
-		}
-		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
-	case "OKP":
-		x, err := dec(j.X)
-		if err != nil || j.Crv != "Ed25519" || len(x) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("keys: malformed or unsupported OKP JWK %s", j.Kid)
-		}
-		return ed25519.PublicKey(x), nil
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
 	}
-	return nil, fmt.Errorf("keys: unsupported key type %q", j.Kty)
+	k, err := jwk.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keys: JWK %s: %w", j.Kid, err)
+	}
+	return k.Public, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"math/big"
 	"os"
@@ -17,6 +18,8 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+var b64 = base64.RawURLEncoding
 
 // RFC 7638 §3.1.
 func TestThumbprintRFC7638(t *testing.T) {

@@ -5,5 +5,8 @@
 //
 // A tenant is read from one YAML file by [Load] or [Parse], validated once
 // (every error names the field and the line), and is immutable afterwards:
-// a reload builds a new [Tenant] and swaps it in whole.
+// a reload builds a new [Tenant] and swaps it in whole. What belongs to
+// the process rather than the tenant (the audit stream's `nats:` and
+// `audit:`) is package settings' file; a tenant file that has those
+// sections is refused.
 package tenant

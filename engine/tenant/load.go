@@ -14,13 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/scopeline/scopeline/engine/internal/scope"
+	"github.com/scopeline/scopeline/engine/internal/yamlfile"
 )
 
 // MaxFileSize bounds a tenant file.
@@ -41,23 +41,11 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 
 // Load reads and validates the tenant file at path.
 func Load(path string, opts ...Option) (*Tenant, error) {
-	f, err := os.Open(path)
+	data, abs, dir, err := yamlfile.Read(path, MaxFileSize, "tenant")
 	if err != nil {
-		return nil, fmt.Errorf("tenant: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("tenant: %s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("tenant: %s: larger than %d bytes", path, MaxFileSize)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("tenant: %w", err)
-	}
-	return Parse(data, abs, filepath.Dir(abs), opts...)
+	return Parse(data, abs, dir, opts...)
 }
 
 // Parse validates a tenant file's contents. source names the file in errors;
@@ -75,67 +63,25 @@ func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	if err := processSettings(name, &root); err != nil {
+		return nil, err
+	}
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, decodeError(name, err)
+		return nil, yamlfile.DecodeError(name, err, "tenant", sectionOf)
 	}
-	v := &validator{name: name, root: &root, opts: o, dir: dir}
+	v := &validator{Checker: yamlfile.Checker{Name: name, Root: &root}, opts: o, dir: dir}
 	t := v.tenant(&f)
-	if len(v.errs) > 0 {
-		return nil, errors.Join(v.errs...)
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
 	t.Source = source
 	t.Dir = dir
 	sum := sha256.Sum256(data)
 	t.Revision = hex.EncodeToString(sum[:])
 	return t, nil
-}
-
-// FieldError is a problem with one field of a tenant file.
-type FieldError struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-// Error describes the failure.
-func (e *FieldError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Msg)
-}
-
-var (
-	unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type tenant\.(\w+)$`)
-	lineMessage  = regexp.MustCompile(`^line (\d+): (.*)$`)
-)
-
-// decodeError rewrites the YAML decoder's errors into "file:line: message".
-func decodeError(name string, err error) error {
-	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var errs []error
-	for _, msg := range msgs {
-		if m := unknownField.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			errs = append(errs, &FieldError{File: name, Line: line, Field: m[2], Msg: "unknown field in " + sectionOf(m[3])})
-			continue
-		}
-		if m := lineMessage.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, strings.ReplaceAll(m[2], "tenant.", "")))
-			continue
-		}
-		errs = append(errs, fmt.Errorf("%s: %s", name, msg))
-	}
-	return errors.Join(errs...)
 }
 
 func sectionOf(typ string) string {
@@ -154,6 +100,14 @@ func sectionOf(typ string) string {
 		return "a pipeline"
 	case "fileHook":
 		return "a hook"
+	case "fileClientAssertions":
+		return "client_assertions"
+	case "fileDPoP":
+		return "dpop"
+	case "filePAR":
+		return "par"
+	case "fileTokenExchange":
+		return "a token exchange"
 	}
 	return strings.TrimPrefix(typ, "file")
 }
@@ -171,7 +125,7 @@ type file struct {
 	Users            []fileUser              `yaml:"users"`
 	UserFlows        fileUserFlows           `yaml:"user_flows"`
 
-	fileAuditSections `yaml:",inline"` // nats: and audit: (audit.go)
+	fileProtocolSections `yaml:",inline"` // client_assertions:, dpop:, par:, token_exchange: (protocols.go)
 }
 
 type fileAPI struct {
@@ -182,6 +136,8 @@ type fileAPI struct {
 	RBAC             bool          `yaml:"rbac"`
 	PermissionsClaim bool          `yaml:"permissions_claim"`
 	Scopes           []fileScope   `yaml:"scopes"`
+
+	fileAPIProtocols `yaml:",inline"` // protocols.go
 }
 
 type fileScope struct {
@@ -198,6 +154,8 @@ type fileClient struct {
 	Metadata     map[string]string `yaml:"metadata"`
 	FirstParty   *bool             `yaml:"first_party"`
 	IDTokenAlg   string            `yaml:"id_token_signed_response_alg"`
+
+	fileClientProtocols `yaml:",inline"` // protocols.go
 }
 
 type fileGrant struct {
@@ -230,52 +188,30 @@ type fileBreaker struct {
 	Cooldown time.Duration `yaml:"cooldown"`
 }
 
+// processSettings refuses the sections of a process's settings file that
+// tenant files used to hold (nats:, audit:): they are fixed for the life
+// of a process, so a reload could never change them; the tenant file is
+// what reloads. The message says where they go.
+func processSettings(name string, root *yaml.Node) error {
+	c := yamlfile.Checker{Name: name, Root: root}
+	for _, section := range []string{"nats", "audit"} {
+		if c.Has(section) {
+			c.Fail("a process setting, not tenant data: move the nats: and audit: sections to a settings file, "+
+				"given to `scopeline serve --settings FILE` (docs/configuration.md, \"The settings file\")", section)
+		}
+	}
+	return c.Err()
+}
+
+// FieldError is a problem with one field of a tenant file, at its line.
+type FieldError = yamlfile.FieldError
+
 // ByteSize is a size written as a number of bytes or with a unit
 // (KiB, MiB, GiB; K, M, G and KB, MB, GB are read as the binary units).
-type ByteSize int64
-
-// UnmarshalYAML reads "16MiB", "512KiB" or a plain number of bytes.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: a size must be a number or a string such as 16MiB", n.Line)
-	}
-	size, err := ParseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
-	}
-	*b = ByteSize(size)
-	return nil
-}
+type ByteSize = yamlfile.ByteSize
 
 // ParseByteSize reads a size such as "16MiB" or "1048576".
-func ParseByteSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.TrimSpace(s[i:])
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	mult := int64(1)
-	switch strings.ToLower(unit) {
-	case "", "b":
-	case "k", "kb", "ki", "kib":
-		mult = 1 << 10
-	case "m", "mb", "mi", "mib":
-		mult = 1 << 20
-	case "g", "gb", "gi", "gib":
-		mult = 1 << 30
-	default:
-		return 0, fmt.Errorf("invalid size %q: unit must be KiB, MiB or GiB", s)
-	}
-	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("invalid size %q: too large", s)
-	}
-	return n * mult, nil
-}
+func ParseByteSize(s string) (int64, error) { return yamlfile.ParseByteSize(s) }
 
 // Limits on identifiers.
 const (
@@ -288,64 +224,13 @@ const (
 
 // validator turns the decoded file into a Tenant, collecting every error.
 type validator struct {
-	name string
-	root *yaml.Node
+	yamlfile.Checker
 	opts options
 	dir  string
-	errs []error
 }
 
 // fail records an error at a path such as ("grants", 2, "api").
-func (v *validator) fail(msg string, path ...any) {
-	var b strings.Builder
-	for _, p := range path {
-		switch p := p.(type) {
-		case int:
-			fmt.Fprintf(&b, "[%d]", p)
-		case string:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(p)
-		}
-	}
-	v.errs = append(v.errs, &FieldError{File: v.name, Line: lineOf(v.root, path), Field: b.String(), Msg: msg})
-}
-
-// lineOf finds the line of the node at path, or of its nearest ancestor.
-func lineOf(root *yaml.Node, path []any) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, p := range path {
-		var next *yaml.Node
-		switch p := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == p {
-						// Point at the key, so the message lands on the
-						// field's name even when its value is a block.
-						next, line = n.Content[i+1], n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
-				next = n.Content[p]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
-}
+func (v *validator) fail(msg string, path ...any) { v.Fail(msg, path...) }
 
 func (v *validator) tenant(f *file) *Tenant {
 	t := &Tenant{
@@ -390,6 +275,7 @@ func (v *validator) tenant(f *file) *Tenant {
 			t.Grants = append(t.Grants, g)
 		}
 	}
+	v.protocols(t, &f.fileProtocolSections)
 	for _, trig := range Triggers {
 		t.Pipelines[trig] = &Pipeline{Trigger: trig, Timeout: DefaultPipelineTimeout}
 	}
@@ -402,7 +288,6 @@ func (v *validator) tenant(f *file) *Tenant {
 		v.pipeline(t, k, f.Pipelines[k])
 	}
 	v.people(t, f)
-	v.audit(t, &f.fileAuditSections)
 	return t
 }
 
@@ -444,7 +329,7 @@ func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
 		Algorithm:     fa.SigningAlgorithm,
 		TokenLifetime: fa.TokenLifetime,
 		RBAC:          fa.RBAC,
-		Line:          lineOf(v.root, []any{"apis", i}),
+		Line:          v.Line("apis", i),
 		scopes:        map[string]*Scope{},
 
 		PermissionsClaim: fa.PermissionsClaim,
@@ -488,11 +373,12 @@ func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
 		if len(fs.Description) > maxDescriptionLen {
 			v.fail(fmt.Sprintf("description is longer than %d characters", maxDescriptionLen), "apis", i, "scopes", j, "description")
 		}
-		a.Scopes = append(a.Scopes, Scope{Name: fs.Name, Description: fs.Description})
+		a.Scopes = append(a.Scopes, Scope(fs))
 	}
 	for j := range a.Scopes {
 		a.scopes[a.Scopes[j].Name] = &a.Scopes[j]
 	}
+	v.apiProtocols(a, &fa.fileAPIProtocols)
 	if !ok {
 		return nil
 	}
@@ -547,7 +433,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 		Type:         ClientType(fc.Type),
 		RedirectURIs: fc.RedirectURIs,
 		Metadata:     fc.Metadata,
-		Line:         lineOf(v.root, []any{"clients", i}),
+		Line:         v.Line("clients", i),
 	}
 	ok := true
 	switch {
@@ -573,7 +459,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 		}
 		c.secrets = append(c.secrets, d)
 	}
-	if c.Type.Confidential() && len(fc.Secrets) == 0 {
+	if c.Type.Confidential() && len(fc.Secrets) == 0 && !fc.usesAssertion() {
 		v.fail(fmt.Sprintf("a %s client needs at least one secret digest", c.Type), "clients", i, "secrets")
 	}
 	if (c.Type == ClientSPA || c.Type == ClientNative) && len(fc.Secrets) > 0 {
@@ -610,6 +496,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 	default:
 		c.IDTokenAlgorithm = fc.IDTokenAlg
 	}
+	v.clientProtocols(t, c, &fc.fileClientProtocols, i)
 	if !ok {
 		return nil
 	}
@@ -653,7 +540,7 @@ func (v *validator) grant(t *Tenant, fg *fileGrant, i int) *Grant {
 	if !cok || !aok {
 		return nil
 	}
-	g := &Grant{Client: c, API: a, Line: lineOf(v.root, []any{"grants", i})}
+	g := &Grant{Client: c, API: a, Line: v.Line("grants", i)}
 	if _, dup := t.grants[grantKey{c.ID, a.Identifier}]; dup {
 		v.fail(fmt.Sprintf("client %q already has a grant on %q", c.ID, a.Identifier), "grants", i)
 		return nil
@@ -717,7 +604,7 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 	for i := range fp.Hooks {
 		fh := &fp.Hooks[i]
 		at := []any{"pipelines", key, "hooks", i}
-		h := &Hook{
+		h := &HookSpec{
 			Name:             fh.Name,
 			Plugin:           fh.Plugin,
 			Timeout:          fh.Timeout,
@@ -726,7 +613,7 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 			AllowExceedGrant: fh.AllowExceedGrant,
 			Breaker:          Breaker{After: DefaultBreakerAfter, Cooldown: DefaultBreakerCooldown},
 			Trigger:          trig,
-			Line:             lineOf(v.root, at),
+			Line:             v.Line(at...),
 		}
 		switch {
 		case !validHookName(h.Name):

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 func TestQuickstartTenant(t *testing.T) {
-	tn, err := tenant.Parse(quickstart.Tenant, "tenant.yaml", ".")
+	tn, err := tenant.Parse(demo.Tenant, "tenant.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestQuickstartTenant(t *testing.T) {
 			t.Errorf("%s: wrong password accepted", u.login)
 		}
 	}
-	if strings.Contains(string(quickstart.Tenant), "secret: demo") || strings.Contains(string(quickstart.Tenant), "password: ") {
+	if strings.Contains(string(demo.Tenant), "secret: demo") || strings.Contains(string(demo.Tenant), "password: ") {
 		t.Error("the demo tenant must hold digests only")
 	}
 }
@@ -88,6 +88,24 @@ clients:
     type: m2m
     secrets: ["sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2"]
 `
+
+// The nats: and audit: sections moved to the settings file: a tenant file
+// that still has them is refused, at their lines, with where they go now.
+func TestProcessSettingsRefused(t *testing.T) {
+	_, err := tenant.Parse([]byte(base+"nats:\n  url: nats://a:4222\naudit:\n  mode: buffered\n"), "t.yaml", ".")
+	if err == nil {
+		t.Fatal("a tenant file with nats: and audit: was accepted")
+	}
+	for _, want := range []string{
+		"t.yaml:11: nats: a process setting, not tenant data: move the nats: and audit: sections to a settings file",
+		"t.yaml:13: audit: a process setting",
+		"scopeline serve --settings FILE",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not contain %q", err, want)
+		}
+	}
+}
 
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {

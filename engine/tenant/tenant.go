@@ -1,11 +1,13 @@
 package tenant
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -45,8 +47,9 @@ type Tenant struct {
 	Users []*User
 	Roles []*Role
 	Flows UserFlows
-	// Audit is where and how decisions are published (nats:, audit:).
-	Audit Audit
+	// Protocols are the settings of the standard endpoints and the token
+	// exchanges (protocols.go).
+	Protocols Protocols
 
 	// Source is the file the tenant was read from ("" when parsed from bytes);
 	// Dir is the directory relative module paths are resolved against.
@@ -171,6 +174,9 @@ type API struct {
 	Scopes           []Scope
 	// Line is where the API is declared in the tenant file.
 	Line int
+	// AccessTokenDenylist lets the API's access tokens be revoked one by
+	// one (by jti), until they expire (protocols.go).
+	AccessTokenDenylist bool
 
 	scopes map[string]*Scope
 }
@@ -233,6 +239,14 @@ type Client struct {
 	IDTokenAlgorithm string
 	// Line is where the client is declared in the tenant file.
 	Line int
+	// Auth is how the client authenticates; RequireDPoP makes it bind its
+	// tokens to a key (RFC 9449 §5.2); RequirePAR makes it push its
+	// authorization requests (RFC 9126 §6); Introspection lists the
+	// tokens of others it may introspect or revoke (protocols.go).
+	Auth          ClientAuth
+	RequireDPoP   bool
+	RequirePAR    bool
+	Introspection ClientIntrospection
 
 	secrets []Digest
 }
@@ -306,7 +320,7 @@ type Pipeline struct {
 	Trigger Trigger
 	// Timeout bounds the whole pipeline for one request.
 	Timeout time.Duration
-	Hooks   []*Hook
+	Hooks   []*HookSpec
 }
 
 // Defaults for hooks.
@@ -344,8 +358,10 @@ const (
 	FailSkip FailurePolicy = "skip"
 )
 
-// Hook is one entry of a pipeline.
-type Hook struct {
+// HookSpec is one entry of a pipeline: what the tenant file says of a hook
+// (the engine.Hook interface runs one; package hooks implements it for
+// WebAssembly modules).
+type HookSpec struct {
 	Name string
 	// Module is the absolute path of a .wasm file; Plugin the name of a
 	// ready-made plugin. Exactly one is set.
@@ -385,6 +401,62 @@ func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
 
 // Reveal returns the secret's value.
 func (s Secret) Reveal() string { return string(s) }
+
+// Redactor replaces secret values in text with [redacted]: the one helper
+// the pipeline (for what a hook writes) and the audit publisher (for what
+// an event carries) both use. A nil *Redactor redacts nothing.
+type Redactor struct{ r *strings.Replacer }
+
+// NewRedactor returns a redactor of values, nil when none is set. Longer
+// values are matched first, so that a secret that contains another is
+// replaced whole.
+func NewRedactor(values ...string) *Redactor {
+	vs := slices.DeleteFunc(slices.Clone(values), func(v string) bool { return v == "" })
+	if len(vs) == 0 {
+		return nil
+	}
+	slices.SortFunc(vs, func(a, b string) int {
+		if c := cmp.Compare(len(b), len(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	vs = slices.Compact(vs)
+	pairs := make([]string, 0, 2*len(vs))
+	for _, v := range vs {
+		pairs = append(pairs, v, "[redacted]")
+	}
+	return &Redactor{strings.NewReplacer(pairs...)}
+}
+
+// Redact replaces every secret in s.
+func (r *Redactor) Redact(s string) string {
+	if r == nil || s == "" {
+		return s
+	}
+	return r.r.Replace(s)
+}
+
+// SecretValues returns the values of the hook's secrets.
+func (h *HookSpec) SecretValues() []string {
+	out := make([]string, 0, len(h.Secrets))
+	for _, v := range h.Secrets {
+		out = append(out, v.Reveal())
+	}
+	return out
+}
+
+// SecretValues returns the values of the secrets of every hook of the
+// tenant.
+func (t *Tenant) SecretValues() []string {
+	var out []string
+	for _, p := range t.Pipelines {
+		for _, h := range p.Hooks {
+			out = append(out, h.SecretValues()...)
+		}
+	}
+	return out
+}
 
 func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
 

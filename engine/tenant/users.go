@@ -157,7 +157,7 @@ func (v *validator) people(t *Tenant, f *file) {
 	roles := map[string]*Role{}
 	for i := range f.Roles {
 		fr := &f.Roles[i]
-		r := &Role{Name: fr.Name, Description: fr.Description, Line: lineOf(v.root, []any{"roles", i})}
+		r := &Role{Name: fr.Name, Description: fr.Description, Line: v.Line("roles", i)}
 		switch {
 		case !validHookName(r.Name):
 			v.fail("name must be 1 to 64 letters, digits, '-', '_' or '.'", "roles", i, "name")
@@ -262,7 +262,7 @@ func (v *validator) user(t *Tenant, roles map[string]*Role, fu *fileUser, i int)
 		EmailVerified: fu.EmailVerified,
 		Roles:         fu.Roles,
 		Permissions:   map[string][]string{},
-		Line:          lineOf(v.root, []any{"users", i}),
+		Line:          v.Line("users", i),
 	}
 	ok := true
 	switch {

@@ -5,18 +5,20 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/examples/quickstart"
 )
 
 // The demo tenant, plus an admin client that may delete users.
-var tenantYAML = string(quickstart.Tenant) + `
+var tenantYAML = string(demo.Tenant) + `
   - client: demo-admin
     api: https://api.example.com
     scopes: [read:users, delete:users]
@@ -126,6 +128,29 @@ func TestRunRefusesBadFlags(t *testing.T) {
 	} {
 		if err := run(context.Background(), args, io.Discard, nil); err == nil {
 			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}
+
+// TestDependencies: the API imports the resource-server SDK and nothing of
+// the issuer, the WebAssembly runtime or NATS (its tests use the issuer).
+func TestDependencies(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool on the PATH")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "github.com/scopeline/scopeline/sdk/resource") {
+		t.Fatalf("go list -deps looks wrong:\n%s", out)
+	}
+	for _, d := range deps {
+		if strings.HasPrefix(d, "github.com/scopeline/scopeline/engine") || strings.HasPrefix(d, "github.com/scopeline/scopeline/hooks") ||
+			strings.Contains(d, "wazero") || strings.Contains(d, "nats") {
+			t.Errorf("the API depends on %s", d)
 		}
 	}
 }

@@ -10,9 +10,9 @@
 // It registers its handler in an init function (main is never called):
 //
 //	func init() {
-//		hook.Handle(func(e *hook.Event, a *hook.API) error {
+//		hook.Handle(func(e *hook.Event, c *hook.Changes) error {
 //			if v, _ := e.ClientMetadata("tier"); v != "gold" {
-//				a.RemoveScope("delete:users", "only gold clients may delete users")
+//				c.RemoveScope("delete:users", "only gold clients may delete users")
 //			}
 //			return nil
 //		})
@@ -23,7 +23,7 @@
 // The Event reads the request: the hot fields (client id, grant type,
 // audience, requested and current scopes, subject, ...) come straight from
 // the host without JSON; the whole input document is there too (Document,
-// Decode, User). The API stages changes: they are applied, in order, only
+// Decode, User). *Changes stages what the hook does: they are applied, in order, only
 // if the handler returns nil and did not deny. A handler that returns an
 // error or panics fails the hook, and the hook's failure policy (deny by
 // default) decides the request.

@@ -21,12 +21,12 @@ const event = `{
 // A hook that takes delete:users away from clients below the gold tier
 // and records their tier in a claim.
 func Example() {
-	hook.Handle(func(e *hook.Event, a *hook.API) error {
+	hook.Handle(func(e *hook.Event, c *hook.Changes) error {
 		tier, _ := e.ClientMetadata("tier")
 		if tier != "gold" && e.HasScope("delete:users") {
-			a.RemoveScope("delete:users", "only gold clients may delete users")
+			c.RemoveScope("delete:users", "only gold clients may delete users")
 		}
-		a.SetClaimString("tier", tier, "client tier")
+		c.SetClaimString("tier", tier, "client tier")
 		return nil
 	})
 
@@ -58,9 +58,9 @@ func ExampleSetup() {
 		}
 		return nil
 	})
-	hook.Handle(func(e *hook.Event, a *hook.API) error {
+	hook.Handle(func(e *hook.Event, c *hook.Changes) error {
 		if blocked[e.ClientID()] {
-			a.Deny(hook.AccessDenied, "this client is blocked")
+			c.Deny(hook.AccessDenied, "this client is blocked")
 		}
 		return nil
 	})
@@ -78,9 +78,9 @@ func ExampleSetup() {
 // Event's getters read the request without JSON.
 func ExampleEvent() {
 	hooktest.Reset() // forget the other examples' hook
-	hook.Handle(func(e *hook.Event, a *hook.API) error {
+	hook.Handle(func(e *hook.Event, c *hook.Changes) error {
 		requested, ok := e.RequestedScopes()
-		a.Log(fmt.Sprint(e.ClientID(), " ", e.Audience(), " ", e.Scopes(), " ", requested, ok, " ", e.IP(), " ", e.Time().Weekday()))
+		c.Log(fmt.Sprint(e.ClientID(), " ", e.Audience(), " ", e.Scopes(), " ", requested, ok, " ", e.IP(), " ", e.Time().Weekday()))
 		return nil
 	})
 	res, _ := hooktest.Run(event)
@@ -93,8 +93,8 @@ func ExampleEvent() {
 // applies the hook's failure policy.
 func ExampleHandler_error() {
 	hooktest.Reset() // forget the other examples' hook
-	hook.Handle(func(e *hook.Event, a *hook.API) error {
-		a.AddScope("write:users", "never applied")
+	hook.Handle(func(e *hook.Event, c *hook.Changes) error {
+		c.AddScope("write:users", "never applied")
 		return fmt.Errorf("the upstream directory is down")
 	})
 	res, _ := hooktest.Run(event)

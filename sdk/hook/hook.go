@@ -13,7 +13,7 @@ import (
 )
 
 // Handler handles one token request. Returning an error fails the hook.
-type Handler func(e *Event, a *API) error
+type Handler func(e *Event, c *Changes) error
 
 // Handle registers the hook's handler. Call it from an init function.
 func Handle(h Handler) {
@@ -58,7 +58,7 @@ func run(h Handler) (code int32) {
 			code = abi.ReturnError
 		}
 	}()
-	if err := h(&Event{}, &API{}); err != nil {
+	if err := h(&Event{}, &Changes{}); err != nil {
 		host().Log(abi.LevelError, err.Error())
 		return abi.ReturnError
 	}
@@ -239,22 +239,22 @@ func (e *Event) User() (*User, error) {
 	return doc.User, nil
 }
 
-// API stages the hook's changes. Nothing is applied until the handler
+// Changes stages the hook's changes. Nothing is applied until the handler
 // returns nil; the issuer then applies each change in order, refusing (and
 // tracing) what the rules forbid: scopes the API does not define or
 // outside the grant ceiling, reserved claims (in any letter case or
 // Unicode fold), claims the issuer wrote, malformed claim names,
 // oversized values (docs/hook-abi.md §8).
-type API struct{}
+type Changes struct{}
 
 // AddScope asks for scope to be added, with a reason for the trace.
-func (a *API) AddScope(scope, reason string) { host().AddScope(scope, reason) }
+func (c *Changes) AddScope(scope, reason string) { host().AddScope(scope, reason) }
 
 // RemoveScope asks for scope to be removed.
-func (a *API) RemoveScope(scope, reason string) { host().RemoveScope(scope, reason) }
+func (c *Changes) RemoveScope(scope, reason string) { host().RemoveScope(scope, reason) }
 
 // SetClaim asks for a custom claim set to value, encoded as JSON.
-func (a *API) SetClaim(name string, value any, reason string) error {
+func (c *Changes) SetClaim(name string, value any, reason string) error {
 	b, err := json.Marshal(value)
 	if err != nil {
 		return err
@@ -266,36 +266,36 @@ func (a *API) SetClaim(name string, value any, reason string) error {
 // SetClaimString asks for a custom claim set to a string, without
 // encoding/json (invalid UTF-8 in value becomes U+FFFD, as with
 // encoding/json).
-func (a *API) SetClaimString(name, value, reason string) {
+func (c *Changes) SetClaimString(name, value, reason string) {
 	host().SetClaim(name, appendJSONString(nil, value), reason)
 }
 
 // SetClaimJSON asks for a custom claim set to raw JSON.
-func (a *API) SetClaimJSON(name string, raw []byte, reason string) {
+func (c *Changes) SetClaimJSON(name string, raw []byte, reason string) {
 	host().SetClaim(name, raw, reason)
 }
 
 // RemoveClaim asks for a custom claim removed.
-func (a *API) RemoveClaim(name, reason string) { host().RemoveClaim(name, reason) }
+func (c *Changes) RemoveClaim(name, reason string) { host().RemoveClaim(name, reason) }
 
 // Deny refuses the request with an OAuth error code (one of the constants
 // of this package) and a reason the client sees as error_description. The
 // first denial of a run stands; staged scope and claim changes are
 // dropped.
-func (a *API) Deny(code, reason string) { host().Deny(code, reason) }
+func (c *Changes) Deny(code, reason string) { host().Deny(code, reason) }
 
 // Log logs a line, kept in the decision trace (at most 32 lines of 1 KiB).
-func (a *API) Log(msg string) { host().Log(abi.LevelInfo, msg) }
+func (c *Changes) Log(msg string) { host().Log(abi.LevelInfo, msg) }
 
 // Debug logs a line at debug level (kept with a "[debug] " prefix).
-func (a *API) Debug(msg string) { host().Log(abi.LevelDebug, msg) }
+func (c *Changes) Debug(msg string) { host().Log(abi.LevelDebug, msg) }
 
 // Warn logs a line at warning level.
-func (a *API) Warn(msg string) { host().Log(abi.LevelWarn, msg) }
+func (c *Changes) Warn(msg string) { host().Log(abi.LevelWarn, msg) }
 
 // Error logs a line at error level. To fail the hook, return an error
 // from the handler instead: it is logged at this level.
-func (a *API) Error(msg string) { host().Log(abi.LevelError, msg) }
+func (c *Changes) Error(msg string) { host().Log(abi.LevelError, msg) }
 
 // appendJSONString appends s as a JSON string, as encoding/json would:
 // invalid UTF-8 becomes U+FFFD, so that the value is valid JSON text the

@@ -9,40 +9,52 @@ import (
 // MaxTokenBytes bounds the length of an access token the SDK looks at.
 const MaxTokenBytes = 16 << 10
 
-// bearerToken extracts the access token from the Authorization header
-// (RFC 6750 §2.1). It is the only way accepted: a token in the URL query
-// (§2.3) is refused, since URLs end up in logs, and so is a request that
-// carries more than one Authorization header. A header with another scheme
-// counts as no token.
-func bearerToken(r *http.Request) (string, error) {
+// The authorization schemes of access tokens.
+const (
+	schemeBearer = "Bearer"
+	schemeDPoP   = "DPoP"
+)
+
+// credentials extracts the access token and its scheme from the
+// Authorization header: Bearer (RFC 6750 §2.1) or DPoP (RFC 9449 §7.1).
+// It is the only way accepted: a token in the URL query (RFC 6750 §2.3)
+// is refused, since URLs end up in logs, and so is a request that carries
+// more than one Authorization header. A header with another scheme counts
+// as no token.
+func credentials(r *http.Request) (scheme, token string, err error) {
 	headers := r.Header.Values("Authorization")
 	if hasQueryToken(r.URL.RawQuery) {
 		if len(headers) > 0 {
-			return "", ErrInvalidRequest.with("send the access token one way only, in the Authorization header", nil)
+			return "", "", ErrInvalidRequest.with("send the access token one way only, in the Authorization header", nil)
 		}
-		return "", ErrInvalidRequest.with("send the access token in the Authorization header, not in the URL", nil)
+		return "", "", ErrInvalidRequest.with("send the access token in the Authorization header, not in the URL", nil)
 	}
 	switch len(headers) {
 	case 0:
-		return "", ErrMissingToken
+		return "", "", ErrMissingToken
 	case 1:
 	default:
-		return "", ErrInvalidRequest.with("the request has more than one Authorization header", nil)
+		return "", "", ErrInvalidRequest.with("the request has more than one Authorization header", nil)
 	}
-	scheme, token, _ := strings.Cut(strings.TrimLeft(headers[0], " \t"), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", ErrMissingToken
+	scheme, token, _ = strings.Cut(strings.TrimLeft(headers[0], " \t"), " ")
+	switch {
+	case strings.EqualFold(scheme, schemeBearer):
+		scheme = schemeBearer
+	case strings.EqualFold(scheme, schemeDPoP):
+		scheme = schemeDPoP
+	default:
+		return "", "", ErrMissingToken
 	}
 	token = strings.Trim(token, " \t")
 	switch {
 	case token == "":
-		return "", ErrInvalidRequest.with("the Bearer token is empty", nil)
+		return "", "", ErrInvalidRequest.with("the "+scheme+" token is empty", nil).in(scheme)
 	case len(token) > MaxTokenBytes:
-		return "", ErrInvalidToken.with("the access token is too large", nil)
+		return "", "", ErrInvalidToken.with("the access token is too large", nil).in(scheme)
 	case !isB64Token(token):
-		return "", ErrInvalidRequest.with("the Authorization header must be `Bearer` and one token", nil)
+		return "", "", ErrInvalidRequest.with("the Authorization header must be `"+scheme+"` and one token", nil).in(scheme)
 	}
-	return token, nil
+	return scheme, token, nil
 }
 
 // isB64Token reports whether s is an RFC 6750 §2.1 b64token:

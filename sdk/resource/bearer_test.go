@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestBearerToken(t *testing.T) {
+func TestCredentials(t *testing.T) {
 	const tok = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_~+/=="
 	tests := []struct {
 		name    string
@@ -18,6 +18,11 @@ func TestBearerToken(t *testing.T) {
 		err     *Error
 	}{
 		{"bearer", []string{"Bearer " + tok}, "", tok, nil},
+		{"dpop", []string{"DPoP " + tok}, "", tok, nil},
+		{"dpop, any case", []string{"dpop " + tok}, "", tok, nil},
+		{"dpop only", []string{"DPoP"}, "", "", ErrInvalidRequest},
+		{"dpop two tokens", []string{"DPoP a b"}, "", "", ErrInvalidRequest},
+		{"bearer and dpop headers", []string{"Bearer " + tok, "DPoP " + tok}, "", "", ErrInvalidRequest},
 		{"case-insensitive scheme", []string{"bEaReR " + tok}, "", tok, nil},
 		{"extra spaces", []string{"Bearer   " + tok + "  "}, "", tok, nil},
 		{"leading space", []string{" Bearer " + tok}, "", tok, nil},
@@ -51,10 +56,10 @@ func TestBearerToken(t *testing.T) {
 			for _, h := range tt.headers {
 				r.Header.Add("Authorization", h)
 			}
-			got, err := bearerToken(r)
+			scheme, got, err := credentials(r)
 			if tt.err == nil {
-				if err != nil || got != tt.token {
-					t.Fatalf("got %q, %v; want %q", got, err, tt.token)
+				if err != nil || got != tt.token || !strings.EqualFold(scheme, strings.Fields(tt.headers[0])[0]) {
+					t.Fatalf("got %s %q, %v; want %q", scheme, got, err, tt.token)
 				}
 				return
 			}
@@ -73,6 +78,7 @@ func FuzzBearerToken(f *testing.F) {
 	f.Add("Bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "", "")
 	f.Add("bearer  abc== ", "", "page=1")
 	f.Add("Basic YTpi", "", "")
+	f.Add("DPoP eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "", "")
 	f.Add("Bearer a", "Bearer b", "")
 	f.Add("Bearer a b", "", "access_token=x")
 	f.Add("", "", "%zz&access_token")
@@ -85,7 +91,7 @@ func FuzzBearerToken(f *testing.F) {
 				sent = append(sent, h)
 			}
 		}
-		tok, err := bearerToken(r)
+		_, tok, err := credentials(r)
 		if err == nil {
 			if !isB64Token(tok) || len(tok) > MaxTokenBytes || len(sent) != 1 || !strings.Contains(sent[0], tok) {
 				t.Fatalf("token %q from %q, %q", tok, h1, h2)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/scopeline/scopeline/internal/jsonmember"
+	"github.com/scopeline/scopeline/sdk/resource/jsonmember"
 )
 
 // Claims are the validated claims of an access token (RFC 9068 §2.2).
@@ -40,6 +41,10 @@ type Claims struct {
 	ExpiresAt time.Time
 	// NotBefore is `nbf`, zero when the token has none.
 	NotBefore time.Time
+	// KeyThumbprint is `cnf.jkt`: the RFC 7638 thumbprint of the key the
+	// token is bound to by DPoP (RFC 9449 §6.1); "" for a bearer token.
+	// A bound token passes only with a DPoP proof by that key.
+	KeyThumbprint string
 
 	payload string // the token's claims segment (base64url), for Custom
 }
@@ -71,12 +76,13 @@ func (c Claims) Custom(name string, v any) (bool, error) {
 
 type claimsKey struct{}
 
-// authn is what Protect stores in a request's context: the claims, and the
-// Validator that validated them, so that only that Validator skips
-// validating the same request again.
+// authn is what Protect stores in a request's context: the claims, the
+// scheme they came with, and the Validator that validated them, so that
+// only that Validator skips validating the same request again.
 type authn struct {
-	by *Validator
-	c  *Claims
+	by     *Validator
+	c      *Claims
+	scheme string
 }
 
 // ClaimsFrom returns the validated claims of the request whose context is
@@ -89,17 +95,17 @@ func ClaimsFrom(ctx context.Context) (Claims, bool) {
 	return *a.c, true
 }
 
-// claimsBy returns the claims in ctx if v validated them.
-func claimsBy(ctx context.Context, v *Validator) (*Claims, bool) {
+// claimsBy returns the claims in ctx and their scheme if v validated them.
+func claimsBy(ctx context.Context, v *Validator) (*Claims, string, bool) {
 	a, ok := ctx.Value(claimsKey{}).(authn)
 	if !ok || a.by != v {
-		return nil, false
+		return nil, "", false
 	}
-	return a.c, true
+	return a.c, a.scheme, true
 }
 
-func withClaims(ctx context.Context, v *Validator, c *Claims) context.Context {
-	return context.WithValue(ctx, claimsKey{}, authn{by: v, c: c})
+func withClaims(ctx context.Context, v *Validator, c *Claims, scheme string) context.Context {
+	return context.WithValue(ctx, claimsKey{}, authn{by: v, c: c, scheme: scheme})
 }
 
 // tokenClaims is how the claims set is decoded; golang-jwt validates the
@@ -108,6 +114,8 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	// JKT is cnf.jkt.
+	JKT string
 }
 
 // registered are the claims an API takes as the issuer's word: the JWT
@@ -128,6 +136,9 @@ var registeredKeys = func() map[string]string {
 var (
 	errAmbiguous = ErrInvalidToken.with("the access token's claims are ambiguous: a claim name is repeated, or equal to another one but for letter case", nil)
 	errNotNumber = ErrInvalidToken.with("the access token's exp, nbf, iat or auth_time is not a number", nil)
+	// errUnboundable refuses a token bound (cnf) to something other than
+	// a DPoP key: this API cannot check that binding, so it fails closed.
+	errUnboundable = ErrInvalidToken.with("the access token is bound (cnf) to a key this API cannot check; only DPoP (jkt) is supported", nil)
 )
 
 // UnmarshalJSON decodes the claims set strictly, in one pass; golang-jwt
@@ -191,6 +202,16 @@ func (t *tokenClaims) set(name string, raw []byte) error {
 		}
 	case "aud":
 		return t.Audience.UnmarshalJSON(raw)
+	case "cnf": // RFC 7800 §3.1; only jkt (RFC 9449 §6.1) can be checked here
+		var cnf map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &cnf); err != nil || cnf == nil {
+			return errUnboundable.withCause(errors.New("cnf is not an object"))
+		}
+		jkt, err := jsonmember.Unquote(cnf["jkt"])
+		if len(cnf) != 1 || err != nil || jkt == "" {
+			return errUnboundable.withCause(fmt.Errorf("cnf has members %v", slices.Sorted(maps.Keys(cnf))))
+		}
+		t.JKT = jkt
 	case "iss", "sub", "jti", "client_id", "scope":
 		if string(raw) == "null" { // as encoding/json: left unset
 			return nil
@@ -260,6 +281,8 @@ func (t *tokenClaims) claims(payload string) *Claims {
 		Scopes:   strings.Fields(t.Scope),
 		TokenID:  t.ID,
 		payload:  payload,
+
+		KeyThumbprint: t.JKT,
 	}
 	if t.IssuedAt != nil {
 		c.IssuedAt = t.IssuedAt.Time

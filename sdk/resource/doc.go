@@ -28,8 +28,17 @@
 // iat, jti, scope, client_id, auth_time, acr, amr, cnf) without being it,
 // or exp, nbf, iat or auth_time is not a JSON number.
 //
-// Tokens are accepted only in the Authorization: Bearer header (RFC 6750
-// §2.1). Refusals follow RFC 6750 §3 and never echo the token.
+// Tokens are accepted only in the Authorization header, with the Bearer
+// (RFC 6750 §2.1) or DPoP (RFC 9449 §7.1) scheme. A DPoP-bound token
+// (cnf.jkt) passes only with the DPoP scheme and a proof by its key for
+// the request and the token (package dpop checks it); sent as a bearer
+// token it is refused. Refusals follow RFC 6750 §3 and RFC 9449 §7.1, with
+// one challenge per scheme, and never echo the token.
+//
+// WithIntrospection asks the issuer about each token (RFC 7662, signed
+// answers per RFC 9701) instead of validating it here;
+// WithRevocationCheck and WithDenylist validate here and then ask whether
+// the token was revoked. Active answers are cached briefly.
 //
 // The package imports neither the issuer (engine) nor anything it runs on.
 package resource

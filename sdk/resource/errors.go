@@ -19,7 +19,13 @@ type Error struct {
 	Status int
 	// Scopes are the scopes the request needs, for insufficient_scope.
 	Scopes []string
-	cause  error
+	// Scheme is the authentication scheme whose challenge carries the
+	// error: "DPoP" when the request used it or the token is DPoP-bound,
+	// else "Bearer" (RFC 9449 §7.1).
+	Scheme string
+	// Nonce, for use_dpop_nonce, is the nonce to send in DPoP-Nonce.
+	Nonce string
+	cause error
 }
 
 // The refusals. Compare with errors.Is.
@@ -41,6 +47,14 @@ var (
 	// checked (503). The request may be retried.
 	ErrUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable,
 		Description: "the access token cannot be checked now; retry later"}
+	// ErrInvalidDPoPProof: the DPoP proof is missing, malformed, for
+	// another request, replayed, or by a key the token is not bound to
+	// (RFC 9449 §7.1; 401).
+	ErrInvalidDPoPProof = &Error{Code: "invalid_dpop_proof", Status: http.StatusUnauthorized, Scheme: schemeDPoP}
+	// ErrUseDPoPNonce: the proof must carry the nonce sent in the
+	// DPoP-Nonce header (RFC 9449 §9; 401).
+	ErrUseDPoPNonce = &Error{Code: "use_dpop_nonce", Status: http.StatusUnauthorized, Scheme: schemeDPoP,
+		Description: "the DPoP proof must carry the nonce in the DPoP-Nonce header"}
 )
 
 // Error describes the refusal, with its cause, for logs.
@@ -68,6 +82,13 @@ func (e *Error) Is(target error) bool {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.cause }
+
+// in returns a copy whose challenge is of scheme.
+func (e *Error) in(scheme string) *Error {
+	c := *e
+	c.Scheme = scheme
+	return &c
+}
 
 // with returns a copy with a description and a cause.
 func (e *Error) with(description string, cause error) *Error {

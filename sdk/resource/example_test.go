@@ -2,29 +2,29 @@ package resource_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
+	"sync"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
+	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/scopeline/scopeline/engine"
-	"github.com/scopeline/scopeline/engine/keys"
-	"github.com/scopeline/scopeline/engine/tenant"
-	"github.com/scopeline/scopeline/examples/quickstart"
 	"github.com/scopeline/scopeline/sdk/resource"
 )
 
-// The demo tenant's API and client (examples/quickstart/tenant.yaml).
+// The demo tenant's API and client, as `scopeline serve` has them with no
+// --config.
 const (
 	demoAPI    = "https://api.example.com"
 	demoClient = "demo-m2m"
-	demoSecret = "demo-m2m-secret"
 )
 
 // Example protects a route in three lines: make a Validator for the
@@ -182,52 +182,53 @@ func request(method, target, token string) *http.Request {
 	return r
 }
 
-// startDemoIssuer runs a real Scopeline issuer on the demo tenant, on
-// 127.0.0.1, as `scopeline serve` would; token gets a client-credentials
-// token for the demo API with the given scopes.
+// startDemoIssuer runs an issuer on 127.0.0.1 that answers as
+// `scopeline serve` does with its demo tenant, for what the SDK reads of
+// it: the RFC 8414 metadata, the JWKS and RFC 9068 access tokens signed
+// RS256. token makes a client-credentials token of the demo client for
+// the demo API with the given scopes. (The SDK's tests against the real
+// issuer are in the issuertest module, beside this one: this module needs
+// nothing of the issuer's.)
 func startDemoIssuer() (issuerURL string, token func(scopes ...string) string, stop func()) {
-	return runDemoIssuer("/", nil)
-}
-
-// runDemoIssuer is startDemoIssuer with the issuer identifier's path (such
-// as "/tenants/a/") and a wrapper around the issuer's handler.
-func runDemoIssuer(path string, wrap func(http.Handler) http.Handler) (issuerURL string, token func(scopes ...string) string, stop func()) {
-	dir, err := os.MkdirTemp("", "scopeline-example-")
-	if err != nil {
-		panic(err)
-	}
-	t, err := tenant.Parse(quickstart.Tenant, "tenant.yaml", dir)
-	if err != nil {
-		panic(err)
-	}
-	ks, err := keys.NewStore(dir).Ensure(t.Algorithms(), time.Now())
-	if err != nil {
-		panic(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	issuerURL = "http://" + srv.Listener.Addr().String() + path
-	iss, err := engine.New(context.Background(), t, ks, engine.WithIssuer(issuerURL))
-	if err != nil {
-		panic(err)
-	}
-	srv.Config.Handler = iss.Handler()
-	if wrap != nil {
-		srv.Config.Handler = wrap(srv.Config.Handler)
-	}
-	srv.Start()
+	key := demoKey()
+	const kid = "demo-key"
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	issuerURL = srv.URL + "/"
+	mux.HandleFunc("/.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{
+			"issuer": issuerURL, "jwks_uri": srv.URL + "/.well-known/jwks.json",
+			"token_endpoint": srv.URL + "/oauth/token", "access_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	})
+	mux.HandleFunc("/.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		b64 := base64.RawURLEncoding
+		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+			"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+			"n": b64.EncodeToString(key.N.Bytes()), "e": b64.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
+		}}})
+	})
 	token = func(scopes ...string) string {
-		cc := clientcredentials.Config{ClientID: demoClient, ClientSecret: demoSecret,
-			TokenURL: strings.TrimSuffix(issuerURL, "/") + engine.PathToken,
-			Scopes:   scopes, AuthStyle: oauth2.AuthStyleInHeader}
-		tok, err := cc.Token(context.Background())
+		now := time.Now()
+		t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+			"iss": issuerURL, "sub": demoClient, "aud": demoAPI, "client_id": demoClient,
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": rand.Text(), "scope": strings.Join(scopes, " "),
+		})
+		t.Header["typ"], t.Header["kid"] = "at+jwt", kid
+		s, err := t.SignedString(key)
 		if err != nil {
 			panic(err)
 		}
-		return tok.AccessToken
+		return s
 	}
-	return issuerURL, token, func() {
-		srv.Close()
-		iss.Close()
-		os.RemoveAll(dir)
-	}
+	return issuerURL, token, srv.Close
 }
+
+// demoKey is the examples' signing key, made once.
+var demoKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})

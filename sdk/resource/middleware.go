@@ -94,21 +94,22 @@ func (v *Validator) Protect(next http.Handler, guards ...Guard) http.Handler {
 	}
 	guards = slices.Clone(guards)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, ok := claimsBy(r.Context(), v)
+		c, scheme, ok := claimsBy(r.Context(), v)
 		if !ok {
-			token, err := bearerToken(r)
-			if err == nil {
-				c, err = v.validate(r.Context(), token)
-			}
+			var err error
+			c, scheme, err = v.authenticate(r)
 			if err != nil {
 				v.refuse(w, r, err)
 				return
 			}
-			r = r.WithContext(withClaims(r.Context(), v, c))
+			r = r.WithContext(withClaims(r.Context(), v, c, scheme))
+			if n := v.dpop.Nonce(); n != "" && scheme == schemeDPoP {
+				w.Header().Set("DPoP-Nonce", n) // RFC 9449 §9: a fresh nonce for the next request
+			}
 		}
 		for _, g := range guards {
 			if err := g.check(c); err != nil {
-				v.refuse(w, r, err)
+				v.refuse(w, r, err.in(scheme))
 				return
 			}
 		}
@@ -146,7 +147,12 @@ func (v *Validator) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", retryAfter)
 	} else {
-		h.Set("WWW-Authenticate", v.challenge(e))
+		for _, c := range v.challenges(e) {
+			h.Add("WWW-Authenticate", c)
+		}
+	}
+	if e.Nonce != "" {
+		h.Set("DPoP-Nonce", e.Nonce)
 	}
 	body, _ := json.Marshal(struct {
 		Error       string `json:"error,omitempty"`
@@ -157,13 +163,40 @@ func (v *Validator) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	w.Write(append(body, '\n'))
 }
 
-// challenge is the WWW-Authenticate value for e (RFC 6750 §3): a bare
-// `Bearer realm="..."` when the request had no token.
-func (v *Validator) challenge(e *Error) string {
+// challenges are the WWW-Authenticate values for e: one per scheme the
+// API accepts, Bearer (RFC 6750 §3) unless DPoP is required and DPoP (RFC
+// 9449 §7.1, with the algorithms it accepts); the error goes on the
+// challenge of the scheme the request used, which comes first. A request
+// without a token gets bare challenges.
+func (v *Validator) challenges(e *Error) []string {
+	schemes := []string{schemeBearer, schemeDPoP}
+	if v.requireDPoP {
+		schemes = []string{schemeDPoP}
+	}
+	at := e.Scheme
+	if !slices.Contains(schemes, at) {
+		at = schemes[0]
+	}
+	out := []string{v.challenge(at, e)}
+	for _, s := range schemes {
+		if s != at {
+			out = append(out, v.challenge(s, ErrMissingToken))
+		}
+	}
+	return out
+}
+
+// challenge is one WWW-Authenticate value of scheme for e: bare (realm,
+// and algs for DPoP) when e has no code.
+func (v *Validator) challenge(scheme string, e *Error) string {
 	var b strings.Builder
-	b.WriteString(`Bearer realm="`)
+	b.WriteString(scheme)
+	b.WriteString(` realm="`)
 	b.WriteString(v.realm)
 	b.WriteByte('"')
+	if scheme == schemeDPoP {
+		fmt.Fprintf(&b, `, algs="%s"`, strings.Join(v.dpop.Algorithms(), " "))
+	}
 	if e.Code == "" {
 		return b.String()
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/scopeline/scopeline/sdk/resource/dpop"
 	"github.com/scopeline/scopeline/sdk/resource/internal/jwks"
 )
 
@@ -43,6 +44,15 @@ type Validator struct {
 	algs   []string
 	keys   *jwks.Cache
 	parser *jwt.Parser
+	// dpop checks DPoP proofs; requireDPoP refuses unbound tokens;
+	// publicURL is the API's URL as clients see it (dpop.go).
+	dpop        *dpop.Verifier
+	requireDPoP bool
+	publicURL   string
+	// introspect, when set, replaces local validation; denylist is
+	// consulted after it (introspect.go).
+	introspect *introspector
+	denylist   Denylist
 }
 
 // Option configures a Validator.
@@ -56,6 +66,12 @@ type options struct {
 	realm           string
 	algs            []string
 	refetchInterval time.Duration
+	dpop            []dpop.Option
+	requireDPoP     bool
+	publicURL       string
+	introspection   *Introspection
+	revocationCheck *Introspection
+	denylist        Denylist
 }
 
 // WithHTTPClient sets the client that fetches the issuer's metadata and
@@ -116,10 +132,18 @@ func New(issuer, audience string, opts ...Option) (*Validator, error) {
 	if o.realm == "" {
 		o.realm = audience
 	}
+	verifier, err := dpop.NewVerifier(append([]dpop.Option{dpop.WithClock(o.now)}, o.dpop...)...)
+	if err != nil {
+		return nil, fmt.Errorf("resource: %w", err)
+	}
 	v := &Validator{
-		realm: o.realm,
-		log:   o.log,
-		algs:  o.algs,
+		realm:       o.realm,
+		log:         o.log,
+		algs:        o.algs,
+		dpop:        verifier,
+		requireDPoP: o.requireDPoP,
+		publicURL:   o.publicURL,
+		denylist:    o.denylist,
 		keys: jwks.New(jwks.Config{
 			Issuer:          issuer,
 			Algorithms:      o.algs,
@@ -138,6 +162,18 @@ func New(issuer, audience string, opts ...Option) (*Validator, error) {
 			jwt.WithTimeFunc(o.now),
 			jwt.WithStrictDecoding(),
 		),
+	}
+	if o.introspection != nil {
+		if v.introspect, err = newIntrospector(*o.introspection, issuer, audience, &o, v.keys); err != nil {
+			return nil, err
+		}
+	}
+	if o.revocationCheck != nil {
+		in, err := newIntrospector(*o.revocationCheck, issuer, audience, &o, v.keys)
+		if err != nil {
+			return nil, err
+		}
+		v.denylist = introspectionDenylist{in}
 	}
 	return v, nil
 }
@@ -175,6 +211,20 @@ func (o *options) validate(issuer, audience string) error {
 	if !isQuotable(audience) {
 		return fmt.Errorf("resource: audience %q has characters a challenge cannot carry", audience)
 	}
+	if o.publicURL != "" {
+		if err := jwks.CheckURL(o.publicURL); err != nil || strings.ContainsAny(o.publicURL, "?#") {
+			return fmt.Errorf("resource: public URL %q must be an absolute https URL without query or fragment", o.publicURL)
+		}
+	}
+	modes := 0
+	for _, set := range []bool{o.introspection != nil, o.revocationCheck != nil, o.denylist != nil} {
+		if set {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return errors.New("resource: choose one of WithIntrospection, WithRevocationCheck and WithDenylist")
+	}
 	return nil
 }
 
@@ -194,14 +244,40 @@ func (v *Validator) Ready(ctx context.Context) error {
 // issuer, aud containing the audience, exp, nbf and iat within the leeway,
 // the required claims (iss, sub, aud, client_id, iat, exp, jti) present,
 // and a claims set that no decoder can read differently (see the package
-// documentation). Errors are *Error values: ErrInvalidToken, or ErrUnavailable
-// when the issuer's keys cannot be had.
+// documentation). With WithIntrospection, the issuer is asked instead;
+// with a denylist, it is consulted too. A DPoP-bound token is refused:
+// it is valid only with its proof (ValidateRequest, ValidateDPoP).
+// Errors are *Error values: ErrInvalidToken, or ErrUnavailable when the
+// issuer's keys (or answer) cannot be had.
 func (v *Validator) Validate(ctx context.Context, token string) (Claims, error) {
-	c, err := v.validate(ctx, token)
+	c, err := v.claimsOf(ctx, token)
 	if err != nil {
 		return Claims{}, err
 	}
+	if c.KeyThumbprint != "" {
+		return Claims{}, ErrInvalidToken.with("the access token is DPoP-bound: validate it with its proof", nil).in(schemeDPoP)
+	}
 	return *c, nil
+}
+
+// claimsOf checks a token by whichever means the Validator uses: local
+// validation, then the denylist if any; or introspection.
+func (v *Validator) claimsOf(ctx context.Context, token string) (*Claims, error) {
+	if v.introspect != nil {
+		return v.introspect.claims(ctx, token)
+	}
+	c, err := v.validate(ctx, token)
+	if err != nil || v.denylist == nil {
+		return c, err
+	}
+	revoked, err := v.denylist.Revoked(ctx, token, *c)
+	switch {
+	case err != nil:
+		return nil, ErrUnavailable.with(ErrUnavailable.Description, err)
+	case revoked:
+		return nil, ErrInvalidToken.with("the access token was revoked", nil)
+	}
+	return c, nil
 }
 
 func (v *Validator) validate(ctx context.Context, token string) (*Claims, error) {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/scopeline/scopeline/engine/storage"
 )
@@ -63,7 +64,7 @@ func Open(dir string, timeout time.Duration, opts ...Option) (*Store, error) {
 	path := filepath.Join(dir, FileName)
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("storage: %s is in use by another process", path)
 		}
 		return nil, fmt.Errorf("storage: %w", err)

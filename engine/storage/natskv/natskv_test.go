@@ -49,6 +49,9 @@ func TestConformance(t *testing.T) {
 // server stops partway (the one leading the last store's buckets) and
 // comes back later: the stores in between run on two servers.
 func TestConformanceCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the whole suite on a three-server cluster that loses a server: runs without -short (and in CI)")
+	}
 	c := natstest.Start(t, 3)
 	js := c.JetStream(t)
 	stopped := -1

@@ -1,6 +1,6 @@
 // Package storagetest is the conformance suite every storage backend
 // passes: Run it from the backend's tests with a constructor of empty
-// stores.
+// stores (docs/design.md, "The storage conformance suite").
 package storagetest
 
 import (

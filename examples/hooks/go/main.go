@@ -16,9 +16,9 @@ import "github.com/scopeline/scopeline/sdk/hook"
 
 func init() { hook.Handle(tierGate) }
 
-func tierGate(e *hook.Event, a *hook.API) error {
+func tierGate(e *hook.Event, c *hook.Changes) error {
 	if v, _ := e.ClientMetadata("suspended"); v == "true" {
-		a.Deny(hook.AccessDenied, "client is suspended")
+		c.Deny(hook.AccessDenied, "client is suspended")
 		return nil
 	}
 	tier, ok := e.ClientMetadata("tier")
@@ -26,12 +26,12 @@ func tierGate(e *hook.Event, a *hook.API) error {
 		tier = "free"
 	}
 	if tier == "gold" {
-		a.AddScope("read:users", "gold clients always read users")
+		c.AddScope("read:users", "gold clients always read users")
 	} else if e.HasScope("delete:users") {
-		a.RemoveScope("delete:users", "only gold clients may delete users")
+		c.RemoveScope("delete:users", "only gold clients may delete users")
 	}
-	a.SetClaimString("tier", tier, "client tier")
-	a.Log("tier=" + tier)
+	c.SetClaimString("tier", tier, "client tier")
+	c.Log("tier=" + tier)
 	return nil
 }
 

@@ -7,7 +7,8 @@
 //
 // This replaces wazero's WithCloseOnContextDone, which costs a goroutine
 // per call and an exit to Go at every loop back-edge, with one load and one
-// branch per check.
+// branch per check (docs/design.md, "wazero deadlines: the guard rewrite
+// and its yields").
 //
 // It also bounds the call depth, which wazero lets grow to a 400 MB stack:
 // every function counts its activations in a second added global and, past

@@ -60,7 +60,7 @@ func orNone(v string, ok bool) string {
 
 func nonEmpty(v string) (string, bool) { return v, v != "" }
 
-func handle(e *hook.Event, a *hook.API) error {
+func handle(e *hook.Event, c *hook.Changes) error {
 	tier, ok := e.ClientMetadata("tier")
 	if !ok {
 		tier = "free"
@@ -69,39 +69,39 @@ func handle(e *hook.Event, a *hook.API) error {
 		return errors.New("asked to fail")
 	}
 	if v, _ := e.ClientMetadata("suspended"); v == "true" {
-		a.Deny(hook.AccessDenied, "suspended (label="+conf.Label+")")
-		a.Deny(hook.InvalidScope, "ignored")
+		c.Deny(hook.AccessDenied, "suspended (label="+conf.Label+")")
+		c.Deny(hook.InvalidScope, "ignored")
 		return nil
 	}
 	if code, ok := e.ClientMetadata("deny_code"); ok {
-		a.Deny(code, "denied with "+code)
+		c.Deny(code, "denied with "+code)
 		return nil
 	}
 
 	raw := e.Config()
-	a.Debug("config=" + orNone(string(raw), raw != nil))
-	a.Log("trigger=" + e.Trigger() + " grant=" + e.GrantType() + " client=" + e.ClientID() +
+	c.Debug("config=" + orNone(string(raw), raw != nil))
+	c.Log("trigger=" + e.Trigger() + " grant=" + e.GrantType() + " client=" + e.ClientID() +
 		" name=" + e.ClientName() + " type=" + e.ClientType() + " aud=" + e.Audience() +
 		" sub=" + e.Subject() + " hook=" + e.HookName())
 	requested, ok := e.RequestedScopes()
-	a.Log("requested=" + orNone(strings.Join(requested, ","), ok) + " scopes=" + strings.Join(e.Scopes(), ",") +
+	c.Log("requested=" + orNone(strings.Join(requested, ","), ok) + " scopes=" + strings.Join(e.Scopes(), ",") +
 		" ceiling=" + strings.Join(e.GrantScopes(), ","))
-	a.Log("user=" + orNone(e.UserID()) + " ip=" + orNone(nonEmpty(e.IP())) + " ua=" + orNone(nonEmpty(e.UserAgent())) +
+	c.Log("user=" + orNone(e.UserID()) + " ip=" + orNone(nonEmpty(e.IP())) + " ua=" + orNone(nonEmpty(e.UserAgent())) +
 		" rid=" + orNone(nonEmpty(e.RequestID())) + " time=" + strconv.FormatInt(e.Time().Unix(), 10) + " at=" + e.TimeText())
 	secret, ok := e.Secret("token")
 	note, nok := e.ClientMetadata("note")
-	a.Log("secret=" + orNone(strconv.Itoa(len(secret)), ok) + " note=" + orNone(strconv.Itoa(len(note)), nok))
+	c.Log("secret=" + orNone(strconv.Itoa(len(secret)), ok) + " note=" + orNone(strconv.Itoa(len(note)), nok))
 
 	if tier == "gold" {
-		a.AddScope("read:users", "gold reads")
+		c.AddScope("read:users", "gold reads")
 		for _, s := range conf.Extra {
-			a.AddScope(s, "extra from config")
+			c.AddScope(s, "extra from config")
 		}
 	} else if e.HasScope("delete:users") {
-		a.RemoveScope("delete:users", "only gold deletes")
+		c.RemoveScope("delete:users", "only gold deletes")
 	}
-	a.SetClaimString("tier", tier, "client tier")
-	if err := a.SetClaim("conf", map[string]any{"label": conf.Label, "limit": conf.Limit, "strict": conf.Strict, "extra": conf.Extra}, "typed config"); err != nil {
+	c.SetClaimString("tier", tier, "client tier")
+	if err := c.SetClaim("conf", map[string]any{"label": conf.Label, "limit": conf.Limit, "strict": conf.Strict, "extra": conf.Extra}, "typed config"); err != nil {
 		return err
 	}
 	if _, ok := e.UserID(); ok {
@@ -110,11 +110,11 @@ func handle(e *hook.Event, a *hook.API) error {
 			return err
 		}
 		if u.Email != "" {
-			a.SetClaimString("email", u.Email, "from the input document")
+			c.SetClaimString("email", u.Email, "from the input document")
 		}
 	}
-	a.RemoveClaim("legacy", "legacy dropped")
-	a.Warn("tier=" + tier)
+	c.RemoveClaim("legacy", "legacy dropped")
+	c.Warn("tier=" + tier)
 	return nil
 }
 

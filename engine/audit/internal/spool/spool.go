@@ -1,6 +1,6 @@
 // Package spool is buffered mode's local outbox: a bounded, durable FIFO of
 // records on disk that one reader drains and acknowledges, possibly out of
-// order.
+// order (docs/design.md, "The audit spool").
 //
 // Records are appended to segment files (NNNNNNNNNNNNNNNNNNNN.seg, named
 // after their first sequence number), each framed as

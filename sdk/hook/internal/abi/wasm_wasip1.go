@@ -37,9 +37,11 @@ func hostDeny(code unsafe.Pointer, codeLen uint32, reason unsafe.Pointer, reason
 //go:wasmimport scopeline log
 func hostLog(level int32, msg unsafe.Pointer, msgLen uint32) int32
 
+//lint:ignore U1000 exported to the host (go:wasmexport)
 //go:wasmexport scopeline_abi_v1
 func abiV1() {}
 
+//lint:ignore U1000 exported to the host (go:wasmexport)
 //go:wasmexport scopeline_run
 func run() int32 {
 	if Run == nil {
@@ -48,6 +50,7 @@ func run() int32 {
 	return Run()
 }
 
+//lint:ignore U1000 exported to the host (go:wasmexport)
 //go:wasmexport scopeline_init
 func initHook() int32 {
 	if Init == nil {

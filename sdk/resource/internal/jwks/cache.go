@@ -15,18 +15,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scopeline/scopeline/sdk/resource/jwk"
 )
 
 // How long fetched keys are used, whatever the issuer's Cache-Control says.
 const (
-	// DefaultLifetime applies when the response has no usable max-age.
-	DefaultLifetime = 5 * time.Minute
-	// MinLifetime is the floor, so that max-age=0 or no-store does not
-	// turn every request into a fetch.
-	MinLifetime = time.Minute
-	// MaxLifetime is the ceiling, so that a key the issuer withdraws stops
-	// being trusted within the hour.
-	MaxLifetime = time.Hour
+	DefaultLifetime = jwk.DefaultCacheLifetime
+	MinLifetime     = jwk.MinCacheLifetime
+	MaxLifetime     = jwk.MaxCacheLifetime
 	// MaxStale is how long expired keys keep being used while the issuer
 	// cannot be reached (Scopeline's longest token lifetime).
 	MaxStale = 24 * time.Hour
@@ -236,6 +233,24 @@ type metadata struct {
 	// AccessTokenAlgorithms is Scopeline's (unregistered)
 	// access_token_signing_alg_values_supported.
 	AccessTokenAlgorithms []string `json:"access_token_signing_alg_values_supported"`
+	// IntrospectionEndpoint is RFC 8414 §2's introspection_endpoint.
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+}
+
+// IntrospectionEndpoint returns the issuer's introspection_endpoint,
+// fetching the metadata first unless it is at hand; "" when the issuer
+// advertises none.
+func (c *Cache) IntrospectionEndpoint(ctx context.Context) (string, error) {
+	if md := c.meta.Load(); md != nil {
+		return md.IntrospectionEndpoint, nil
+	}
+	if err := c.Ready(ctx); err != nil {
+		if md := c.meta.Load(); md != nil {
+			return md.IntrospectionEndpoint, nil
+		}
+		return "", err
+	}
+	return c.meta.Load().IntrospectionEndpoint, nil
 }
 
 // fetch reads the metadata (keeping the previous one if that fails) and
@@ -347,58 +362,8 @@ func (c *Cache) get(ctx context.Context, u string, limit int64) ([]byte, http.He
 	return body, resp.Header, nil
 }
 
-// Lifetime is how long a response may be used according to its
-// Cache-Control max-age (less its Age), clamped to [MinLifetime,
-// MaxLifetime]; DefaultLifetime when it gives none.
-func Lifetime(h http.Header) time.Duration {
-	d, ok := maxAge(h.Values("Cache-Control"))
-	if !ok {
-		return DefaultLifetime
-	}
-	if age, ok := deltaSeconds(strings.TrimSpace(h.Get("Age"))); ok {
-		d -= age
-	}
-	return min(max(d, MinLifetime), MaxLifetime)
-}
-
-// maxAge finds the max-age directive (RFC 9111 §5.2.2.1); no-store and
-// no-cache count as zero.
-func maxAge(values []string) (time.Duration, bool) {
-	var (
-		d     time.Duration
-		found bool
-	)
-	for _, v := range values {
-		for dir := range strings.SplitSeq(v, ",") {
-			name, arg, _ := strings.Cut(strings.TrimSpace(dir), "=")
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "no-store", "no-cache":
-				return 0, true
-			case "max-age":
-				if secs, ok := deltaSeconds(strings.Trim(strings.TrimSpace(arg), `"`)); ok {
-					d, found = secs, true
-				}
-			}
-		}
-	}
-	return d, found
-}
-
-// deltaSeconds parses RFC 9111 §1.2.2 delta-seconds, capping overflow at
-// 2^31 seconds as it says.
-func deltaSeconds(s string) (time.Duration, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var n int64
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = min(n*10+int64(c-'0'), 1<<31)
-	}
-	return time.Duration(n) * time.Second, true
-}
+// Lifetime is how long a response may be used: jwk.CacheLifetime.
+func Lifetime(h http.Header) time.Duration { return jwk.CacheLifetime(h) }
 
 // CheckURL accepts an absolute https URL without a fragment, or an http
 // one whose host is a loopback address (for local development).

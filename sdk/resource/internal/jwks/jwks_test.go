@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,8 @@ import (
 )
 
 var discard = slog.New(slog.DiscardHandler)
+
+var b64 = base64.RawURLEncoding
 
 // testKeys are one key per kind, made once.
 var testKeys = func() (k struct {
@@ -50,9 +53,13 @@ func rsaJWK(kid string, k *rsa.PublicKey) map[string]any {
 }
 
 func ecJWK(kid string, k *ecdsa.PublicKey, crv string) map[string]any {
-	size := (k.Curve.Params().BitSize + 7) / 8
+	raw, err := k.Bytes() // 0x04 || X || Y
+	if err != nil {
+		panic(err)
+	}
+	xy := raw[1:]
 	return map[string]any{"kty": "EC", "kid": kid, "crv": crv,
-		"x": b64.EncodeToString(k.X.FillBytes(make([]byte, size))), "y": b64.EncodeToString(k.Y.FillBytes(make([]byte, size)))}
+		"x": b64.EncodeToString(xy[:len(xy)/2]), "y": b64.EncodeToString(xy[len(xy)/2:])}
 }
 
 func edJWK(kid string, k ed25519.PublicKey) map[string]any {

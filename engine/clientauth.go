@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/scopeline/scopeline/engine/internal/text"
+	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/throttle"
+)
+
+// statusTooManyRequests answers a throttled client authentication.
+const statusTooManyRequests = 429
+
+// The throttles of client authentication (see ClientAuthenticator).
+var (
+	ruleClientAuth    = throttle.Rule{Name: "client-auth", Burst: 20, Refill: 3 * time.Second}
+	ruleClientNetwork = throttle.Rule{Name: "client-auth-network", Burst: 20, Refill: 6 * time.Second}
+	ruleClientPair    = throttle.Rule{Name: "client-auth-pair", Burst: 100, Refill: time.Second}
+	// client-auth-known remembers, for a day, the networks a client
+	// authenticated from: a one-attempt bucket charged at each success is
+	// empty (Delay > 0) until a day after the last one.
+	ruleClientKnown = throttle.Rule{Name: "client-auth-known", Burst: 1, Refill: 24 * time.Hour}
+)
+
+// ClientAuthenticator authenticates clients at the token endpoint, for
+// every grant: confidential clients by their secret, with failures
+// throttled; public clients by their id alone, for the grants that allow
+// them. Grants take one as a dependency.
+type ClientAuthenticator struct {
+	now      func() time.Time
+	networks throttle.Networks
+	// Failures count per client id and per network from networks the
+	// client is not known in (auth, network), per client and network
+	// from those it is (pair); known remembers the latter.
+	auth, network, pair, known throttle.Throttle
+}
+
+// NewClientAuthenticator makes an authenticator whose throttles come from
+// backend (nil: throttle.Local), counting clients per networks, at the
+// time now tells (nil: time.Now).
+func NewClientAuthenticator(backend throttle.Backend, networks throttle.Networks, now func() time.Time) *ClientAuthenticator {
+	if backend == nil {
+		backend = throttle.Local
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &ClientAuthenticator{
+		now: now, networks: networks,
+		auth: backend(ruleClientAuth), network: backend(ruleClientNetwork),
+		pair: backend(ruleClientPair), known: backend(ruleClientKnown),
+	}
+}
+
+// Confidential checks a confidential client's secret. An unknown client
+// and a wrong secret get the same answer after the same work.
+//
+// Failures are throttled, and a throttled attempt is refused without
+// checking the secret, traced (so its audit record says why) and answered
+// 429 with Retry-After. From a network the client has not authenticated
+// from in the last day, failures count per client id (whether the client
+// exists or not) and per network. From a network it has, they count only
+// for that client on that network, with a larger allowance: so neither an
+// attacker elsewhere nor a misconfigured sibling with an old secret can
+// lock the real client out, and an attacker inside the client's own
+// network is still limited.
+func (a *ClientAuthenticator) Confidential(ctx context.Context, t *tenant.Tenant, r *TokenRequest, tx *Transaction) (*tenant.Client, error) {
+	if r.AuthMethod == AuthNone || r.ClientID == "" {
+		return nil, ErrInvalidClient.WithDescription("client authentication is required")
+	}
+	now := a.now()
+	id, network := "client:"+text.Truncate(r.ClientID, 256), a.networks.Key(r.IP)
+	pair := id + "\x00" + network
+	known := network != "" && a.known.Delay(ctx, pair, now) > 0
+	var wait time.Duration
+	switch {
+	case known:
+		wait = a.pair.Delay(ctx, pair, now)
+	case network != "":
+		wait = max(a.auth.Delay(ctx, id, now), a.network.Delay(ctx, network, now))
+	default: // an in-process caller
+		wait = a.auth.Delay(ctx, id, now)
+	}
+	if wait > 0 {
+		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "client authentication throttled: too many failures for this client id or from this network"})
+		return nil, ErrInvalidClient.WithDescription("too many failed client authentications; try again in %ss", text.RetryAfter(wait)).
+			WithStatus(statusTooManyRequests).WithRetryAfter(wait)
+	}
+	c, _ := t.Client(r.ClientID)
+	if !c.VerifySecret(r.ClientSecret) {
+		switch {
+		case known:
+			a.pair.Fail(ctx, pair, now)
+		case network != "":
+			a.auth.Fail(ctx, id, now)
+			a.network.Fail(ctx, network, now)
+		default:
+			a.auth.Fail(ctx, id, now)
+		}
+		return nil, ErrInvalidClient.WithDescription("client authentication failed")
+	}
+	if network != "" {
+		a.known.Fail(ctx, pair, now) // remembered for a day
+	}
+	return c, nil
+}
+
+// UserClient authenticates a client for an end-user grant: confidential
+// clients with their secret (Confidential), public ones by client_id
+// alone (their codes are bound by PKCE). A machine client has no users.
+func (a *ClientAuthenticator) UserClient(ctx context.Context, t *tenant.Tenant, r *TokenRequest, tx *Transaction) (*tenant.Client, error) {
+	c, ok := t.Client(r.ClientID)
+	if !ok || c.Type.Confidential() {
+		c, err := a.Confidential(ctx, t, r, tx)
+		if err != nil {
+			return nil, err
+		}
+		if c.Type == tenant.ClientM2M {
+			return nil, ErrUnauthorizedClient.WithDescription("an m2m client has no users; it cannot use %s", r.GrantType)
+		}
+		return c, nil
+	}
+	if r.ClientSecret != "" { // the answer of a wrong secret: it does not tell the client's type
+		return nil, ErrInvalidClient.WithDescription("client authentication failed")
+	}
+	return c, nil
+}

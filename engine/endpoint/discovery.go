@@ -1,0 +1,99 @@
+package endpoint
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/internal/httpx"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// Metadata is the authorization server metadata (RFC 8414 §2), also served
+// as OpenID Connect discovery.
+type Metadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint,omitempty"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported,omitempty"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+	SubjectTypesSupported             []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported: authorization responses
+	// carry `iss` (RFC 9207), the mix-up defence of RFC 9700 §4.4.
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
+	// RequestParameterSupported and RequestURIParameterSupported are
+	// always false, and published: absent, request_uri_parameter_supported
+	// means true (OpenID Connect Discovery §3), and both request objects
+	// and request_uri are refused.
+	RequestParameterSupported    bool `json:"request_parameter_supported"`
+	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
+	// AccessTokenSigningAlgValuesSupported is not registered by an RFC: it
+	// tells resource servers which algorithms sign access tokens, so they
+	// can refuse anything else before looking at a key.
+	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported"`
+	ServiceDocumentation                 string   `json:"service_documentation,omitempty"`
+}
+
+// NewMetadata returns the metadata document of snapshot s, for an issuer
+// that answers grantTypes.
+func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
+	t, iss := s.Tenant(), s.Issuer()
+	return &Metadata{
+		Issuer:                               iss,
+		AuthorizationEndpoint:                URL(iss, PathAuthorize),
+		TokenEndpoint:                        URL(iss, PathToken),
+		UserinfoEndpoint:                     URL(iss, PathUserinfo),
+		JWKSURI:                              URL(iss, PathJWKS),
+		ScopesSupported:                      append(slices.Clone(tenant.OIDCScopes), t.Scopes()...),
+		ResponseTypesSupported:               []string{"code"},
+		ResponseModesSupported:               []string{"query"},
+		GrantTypesSupported:                  grantTypes,
+		TokenEndpointAuthMethodsSupported:    []string{engine.AuthSecretBasic, engine.AuthSecretPost, engine.AuthNone},
+		CodeChallengeMethodsSupported:        []string{"S256"},
+		AccessTokenSigningAlgValuesSupported: t.AccessTokenAlgorithms(),
+		ClaimsSupported: append([]string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
+			"auth_time", "nonce", "at_hash", "email", "email_verified", "permissions"}, tenant.ProfileClaims...),
+		AuthorizationResponseIssParameterSupported: true,
+		PromptValuesSupported:                      []string{"none", "login", "consent"},
+	}
+}
+
+// discoveryDocs encodes the metadata documents of s once.
+func discoveryDocs(s *engine.Snapshot, grantTypes []string) map[string][]byte {
+	t := s.Tenant()
+	m := NewMetadata(s, grantTypes)
+	oauth, _ := json.Marshal(m)
+	oidc := *m
+	oidc.SubjectTypesSupported = []string{"public"}
+	oidc.IDTokenSigningAlgValuesSupported = t.IDTokenAlgorithms()
+	openid, _ := json.Marshal(&oidc)
+	return map[string][]byte{"oauth": oauth, "openid": openid}
+}
+
+// handleDiscovery serves the snapshot's metadata document of kind
+// (oauth: RFC 8414; openid: OpenID Connect Discovery).
+func (e *Endpoints) handleDiscovery(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !httpx.GetOrHead(w, r) {
+			return
+		}
+		s := e.acquire(w)
+		if s == nil {
+			return
+		}
+		defer s.Release()
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(e.docs.Of(s)[kind])
+	}
+}

@@ -1,0 +1,91 @@
+package endpoint
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/internal/form"
+	"github.com/scopeline/scopeline/engine/internal/httpx"
+	"github.com/scopeline/scopeline/engine/internal/text"
+)
+
+// MaxTokenRequestBytes bounds a token request body.
+const MaxTokenRequestBytes = 64 << 10
+
+// handleToken is the token endpoint (RFC 6749 §3.2): it reads the
+// request and hands it to the issuer; a request that cannot be read is
+// refused through the issuer too, so that it is recorded like any other.
+func (e *Endpoints) handleToken(w http.ResponseWriter, r *http.Request) {
+	req, err := e.parseTokenRequest(r)
+	if err != nil {
+		refused := e.iss.Refuse(r.Context(), req, err)
+		if refused.Status() == http.StatusRequestEntityTooLarge {
+			w.Header().Set("Connection", "close") // the body is not read
+		}
+		httpx.WriteError(w, refused, req.AuthMethod == engine.AuthSecretBasic)
+		return
+	}
+	resp, err := e.iss.Token(r.Context(), req)
+	if err != nil {
+		httpx.WriteError(w, err, req.AuthMethod == engine.AuthSecretBasic)
+		return
+	}
+	httpx.NoStore(w.Header())
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+// parseTokenRequest reads a token request. It always returns a request
+// (partly filled on error) so that refusals can be recorded.
+func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, error) {
+	req := &engine.TokenRequest{
+		RequestID:  httpx.RequestID(r.Context()),
+		IP:         e.cfg.Proxies.ClientIP(r),
+		UserAgent:  text.Truncate(r.UserAgent(), 256),
+		AuthMethod: engine.AuthNone,
+	}
+	if r.Method != http.MethodPost {
+		return req, engine.ErrInvalidRequest.WithDescription("the token endpoint accepts POST only").WithStatus(http.StatusMethodNotAllowed)
+	}
+	if r.URL.RawQuery != "" {
+		return req, engine.ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the URL")
+	}
+	params, err := httpx.ReadForm(r, MaxTokenRequestBytes, "resource")
+	switch {
+	case errors.Is(err, httpx.ErrNotForm):
+		return req, engine.ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded")
+	case errors.Is(err, httpx.ErrFormTooLarge):
+		return req, engine.ErrInvalidRequest.WithDescription("request body larger than %d bytes", MaxTokenRequestBytes).WithStatus(http.StatusRequestEntityTooLarge)
+	case errors.Is(err, httpx.ErrFormUnreadable):
+		return req, engine.ErrInvalidRequest.WithDescription("cannot read the request body")
+	case err != nil:
+		return req, engine.ErrInvalidRequest.WithDescription("%s", err.Error())
+	}
+	req.Params = params
+	req.GrantType = params.Get("grant_type")
+	req.Scope, req.ScopeSet = params.Get("scope"), params.Has("scope")
+	req.Audience = params.Get("audience")
+	req.Resource = params["resource"]
+
+	bodyID, bodySecret := params.Get("client_id"), params.Get("client_secret")
+	if h := r.Header.Get("Authorization"); h != "" {
+		req.AuthMethod = engine.AuthSecretBasic
+		id, secret, err := form.BasicAuth(h)
+		if err != nil {
+			return req, engine.ErrInvalidClient.WithDescription("malformed Authorization header: use HTTP Basic with the client id and secret")
+		}
+		req.ClientID, req.ClientSecret = id, secret
+		if bodySecret != "" {
+			return req, engine.ErrInvalidRequest.WithDescription("use one client authentication method, not both Basic and client_secret")
+		}
+		if bodyID != "" && bodyID != id {
+			return req, engine.ErrInvalidRequest.WithDescription("client_id does not match the Authorization header")
+		}
+		return req, nil
+	}
+	req.ClientID, req.ClientSecret = bodyID, bodySecret
+	if bodySecret != "" {
+		req.AuthMethod = engine.AuthSecretPost
+	}
+	return req, nil
+}

@@ -1,0 +1,65 @@
+package endpoint
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/internal/httpx"
+)
+
+// handleUserinfo is the OpenID Connect userinfo endpoint (OIDC Core §5.3):
+// it takes an access token of this issuer that carries `openid` in the
+// Authorization header (RFC 6750 §2.1).
+func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	httpx.NoStore(h)
+	bearerError := func(status int, code, desc string) {
+		v := `Bearer realm="scopeline"`
+		if code != "" {
+			v += `, error="` + code + `", error_description="` + desc + `"`
+		}
+		h.Set("WWW-Authenticate", v)
+		body := map[string]string{}
+		if code != "" {
+			body["error"], body["error_description"] = code, desc
+		}
+		httpx.WriteJSON(w, status, body)
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		h.Set("Allow", "GET, POST")
+		httpx.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "use GET or POST"})
+		return
+	}
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		bearerError(http.StatusUnauthorized, "", "")
+		return
+	}
+	s := e.acquire(w)
+	if s == nil {
+		return
+	}
+	defer s.Release()
+	claims, err := s.VerifyAccessToken(strings.TrimSpace(token), e.cfg.Now())
+	if err != nil {
+		bearerError(http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+		return
+	}
+	scopes := strings.Fields(fmt.Sprint(claims["scope"]))
+	if !slices.Contains(scopes, "openid") {
+		bearerError(http.StatusForbidden, "insufficient_scope", "the access token was not issued with the openid scope")
+		return
+	}
+	sub, _ := claims["sub"].(string)
+	u, ok := s.Tenant().User(sub)
+	if !ok {
+		bearerError(http.StatusUnauthorized, "invalid_token", "the user of this access token no longer exists")
+		return
+	}
+	out := engine.UserClaims(u, scopes)
+	out["sub"] = u.ID
+	httpx.WriteJSON(w, http.StatusOK, out)
+}

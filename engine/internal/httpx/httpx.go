@@ -1,0 +1,290 @@
+// Package httpx is what the issuer's HTTP endpoints (package endpoint)
+// and hosted pages (package pages) share: the router that gives every
+// request an id, metrics and panic recovery; the client address behind
+// trusted proxies; bounded form bodies; and WriteError, the one place an
+// OAuth error becomes a JSON response.
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/internal/form"
+	"github.com/scopeline/scopeline/engine/internal/text"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the id of the HTTP request ctx belongs to.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// Router routes requests to the issuer's handlers, each wrapped with a
+// request id, metrics and panic recovery.
+type Router struct {
+	mux      *http.ServeMux
+	log      *slog.Logger
+	proxies  Proxies
+	httpReqs *prometheus.CounterVec
+	httpTime *prometheus.HistogramVec
+}
+
+// NewRouter returns a router whose metrics are registered with reg (when
+// not nil).
+func NewRouter(log *slog.Logger, proxies Proxies, reg prometheus.Registerer) *Router {
+	rt := &Router{
+		mux: http.NewServeMux(), log: log, proxies: proxies,
+		httpReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopeline_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		httpTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "scopeline_http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: engine.LatencyBuckets,
+		}, []string{"route"}),
+	}
+	if reg != nil {
+		reg.MustRegister(rt.httpReqs, rt.httpTime)
+	}
+	return rt
+}
+
+// ServeHTTP serves a request.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
+
+// Route serves pattern with h; name labels its metrics.
+func (rt *Router) Route(name, pattern string, h http.HandlerFunc) {
+	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := rt.requestID(r)
+		w.Header().Set("X-Request-Id", id)
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				rt.log.Error("panic serving request", "request_id", id, "route", name, "panic", p)
+				if sw.status == 0 {
+					WriteError(sw, engine.ErrServerError, false)
+				}
+			}
+			rt.httpReqs.WithLabelValues(name, strconv.Itoa(sw.code())).Inc()
+			rt.httpTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		}()
+		h(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// requestID is the id of request r: the X-Request-Id header when a trusted
+// proxy (Proxies) sent it, else a new random one. A client's own
+// X-Request-Id is not believed: it would let the client name its requests
+// in the audit trail, and pass for others'. It is logged, at debug level,
+// as untrusted_request_id.
+func (rt *Router) requestID(r *http.Request) string {
+	given := r.Header.Get("X-Request-Id")
+	if given != "" && validRequestID.MatchString(given) && rt.proxies.FromTrusted(r) {
+		return given
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	if given != "" {
+		rt.log.Debug("X-Request-Id not from a trusted proxy: replaced", "request_id", id, "untrusted_request_id", text.Truncate(given, 128))
+	}
+	return id
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// The errors of ReadForm before the form itself is parsed; callers answer
+// each in their own words.
+var (
+	ErrNotForm        = errors.New("not an application/x-www-form-urlencoded body")
+	ErrFormTooLarge   = errors.New("form body too large")
+	ErrFormUnreadable = errors.New("form body unreadable")
+)
+
+// ReadForm reads an application/x-www-form-urlencoded body of at most limit
+// bytes, whose parameters may not repeat except those named repeatable. A
+// body that announces more than limit (Content-Length) is refused at once,
+// unread, rather than waited for.
+func ReadForm(r *http.Request, limit int64, repeatable ...string) (url.Values, error) {
+	return ReadFormMax(r, limit, form.MaxValueLen, repeatable...)
+}
+
+// ReadFormMax is ReadForm with values of up to maxValue bytes.
+func ReadFormMax(r *http.Request, limit int64, maxValue int, repeatable ...string) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, ErrNotForm
+	}
+	if r.ContentLength > limit {
+		return nil, ErrFormTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, ErrFormTooLarge
+		}
+		return nil, ErrFormUnreadable
+	}
+	return form.ParseMax(string(body), maxValue, repeatable...)
+}
+
+// Proxies are the networks of trusted reverse proxies, whose
+// X-Forwarded-For and X-Request-Id headers are believed.
+type Proxies []netip.Prefix
+
+// peer is the address of the connection r came on.
+func peer(r *http.Request) (string, netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	return host, addr, err == nil
+}
+
+// FromTrusted reports whether r came on a connection from a trusted
+// proxy.
+func (p Proxies) FromTrusted(r *http.Request) bool {
+	_, addr, ok := peer(r)
+	return ok && p.trusted(addr)
+}
+
+// ClientIP is the connection's address, or the nearest untrusted address in
+// X-Forwarded-For when the connection comes from a trusted proxy.
+func (p Proxies) ClientIP(r *http.Request) string {
+	host, addr, ok := peer(r)
+	if !ok || !p.trusted(addr) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for j := len(hops) - 1; j >= 0; j-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+		if err != nil {
+			break
+		}
+		addr = a.Unmap()
+		if !p.trusted(addr) {
+			break
+		}
+	}
+	return addr.String()
+}
+
+func (p Proxies) trusted(a netip.Addr) bool {
+	for _, n := range p {
+		if n.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteError is the one place an error becomes an OAuth error response
+// (RFC 6749 §5.2): a JSON body with the code and the description, never
+// the cause; basicAuth asks for WWW-Authenticate on invalid_client.
+func WriteError(w http.ResponseWriter, err error, basicAuth bool) {
+	e := engine.AsError(err)
+	h := w.Header()
+	NoStore(h)
+	if e.Code() == engine.ErrInvalidClient.Code() && basicAuth {
+		h.Set("WWW-Authenticate", `Basic realm="scopeline", charset="UTF-8"`)
+	}
+	if e.Status() == http.StatusMethodNotAllowed {
+		h.Set("Allow", http.MethodPost)
+	}
+	if e.RetryAfter() > 0 {
+		h.Set("Retry-After", text.RetryAfter(e.RetryAfter()))
+	}
+	body := struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{e.Code(), e.Description()}
+	if body.Description == "" && e.Code() == engine.ErrServerError.Code() {
+		body.Description = "the server could not handle the request"
+	}
+	WriteJSON(w, e.Status(), body)
+}
+
+// NoStore forbids caching a response (RFC 6749 §5.1).
+func NoStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// GetOrHead answers 405 unless r is a GET or a HEAD, and says whether it
+// is.
+func GetOrHead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+	return false
+}

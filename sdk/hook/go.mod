@@ -1,0 +1,3 @@
+module github.com/scopeline/scopeline/sdk/hook
+
+go 1.26.0
