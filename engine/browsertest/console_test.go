@@ -309,6 +309,12 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	must("opening the keys", chromedp.Navigate(base+"keys"), chromedp.WaitVisible("#keys"))
 	shot("console-keys")
-	must("opening the tenant", chromedp.Navigate(base+"tenant"), chromedp.WaitVisible("#revision"))
+	// An operator's write control: the reload, recorded in alice's name.
+	must("reloading the tenant", chromedp.Navigate(base+"tenant"), chromedp.WaitVisible("#revision"),
+		chromedp.Click(chromedp.CSS("#reload-form button")), chromedp.WaitVisible(".flash"))
+	if flash, reloads := text(".flash"), text("#reloads-table"); flash != "The tenant was reloaded." ||
+		!strings.Contains(reloads, "applied") || !strings.Contains(reloads, "alice") {
+		t.Errorf("after the reload: %q\n%s", flash, reloads)
+	}
 	shot("console-tenant")
 }

@@ -212,7 +212,7 @@ func TestKeysAndTenantPages(t *testing.T) {
 	h.waitSeq(2)
 	_, page, _ = b.Visit(h.URL + "console/tenant")
 	for _, want := range []string{`<code id="revision">` + h.src.Tenant().Revision + "</code>", `<span class="tag k-issued">applied</span>`,
-		"has no stored revisions", "<code>scopeline-console</code>", "console-auditor"} {
+		"<td><code>alice</code></td>", "has no stored revisions", "<code>scopeline-console</code>", "console-auditor"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the tenant page lacks %q", want)
 		}
