@@ -30,6 +30,11 @@ type Decision struct {
 	Expires time.Time
 	// Err is the error answered when denied.
 	Err *Error
+	// DryRun marks a request run through the pipeline for its trace only
+	// (Issuer.DryRun): no token was minted, whatever Outcome says would
+	// have happened. DryRunBy names who ran it.
+	DryRun   bool
+	DryRunBy string
 }
 
 // Auditor records decisions (package audit publishes them to NATS). For an

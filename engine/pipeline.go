@@ -27,13 +27,20 @@ type Pipeline struct {
 	hooks   int
 }
 
-// Run runs every stage in order. It stops at the first error.
+// Run runs every stage in order, timing each (tx.Timings). It stops at
+// the first error.
 func (p *Pipeline) Run(ctx context.Context, tx *Transaction) error {
 	if p.hooks > 0 && tx.Deadline.IsZero() {
 		tx.Deadline = tx.Time.Add(p.Timeout)
 	}
+	if tx.Timings == nil {
+		tx.Timings = tx.timings[:0]
+	}
 	for _, st := range p.Stages {
-		if err := st.Run(ctx, tx); err != nil {
+		start := time.Now()
+		err := st.Run(ctx, tx)
+		tx.Timings = append(tx.Timings, StageTiming{Stage: st.Name(), Duration: time.Since(start)})
+		if err != nil {
 			return err
 		}
 	}

@@ -103,11 +103,15 @@ func ccRequest(scope string) *engine.TokenRequest {
 type recorder struct {
 	mu        sync.Mutex
 	decisions []*engine.Decision
+	fail      error // when set, Record fails with it
 }
 
 func (r *recorder) Record(_ context.Context, d *engine.Decision) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fail != nil {
+		return r.fail
+	}
 	r.decisions = append(r.decisions, d)
 	return nil
 }

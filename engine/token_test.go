@@ -84,7 +84,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	}
 	if !slices.Equal(m.GrantTypesSupported, []string{"authorization_code", "client_credentials", "refresh_token"}) ||
 		!slices.Equal(m.TokenEndpointAuthMethodsSupported, []string{"client_secret_basic", "client_secret_post", "none"}) ||
-		!slices.Equal(m.ScopesSupported, []string{"openid", "profile", "email", "offline_access", "read:users", "write:users", "delete:users"}) ||
+		!slices.Equal(m.ScopesSupported, []string{"openid", "profile", "email", "offline_access", "read:users", "write:users", "delete:users", "console:read", "console:manage"}) ||
 		m.AuthorizationEndpoint != srv.URL+"/authorize" || m.UserinfoEndpoint != srv.URL+"/userinfo" ||
 		!slices.Equal(m.ResponseTypesSupported, []string{"code"}) || !slices.Equal(m.CodeChallengeMethodsSupported, []string{"S256"}) ||
 		!m.AuthorizationResponseIssParameterSupported ||

@@ -64,6 +64,18 @@ type Transaction struct {
 	// Logs holds what hooks logged; Failures the hooks that faulted.
 	Logs     []HookLog
 	Failures []*HookFailure
+	// Timings is how long each stage of the pipeline took, in order.
+	Timings []StageTiming
+	// timings holds Timings for pipelines of up to 8 stages, so that
+	// timing a request allocates nothing.
+	timings [8]StageTiming
+}
+
+// StageTiming is how long one stage of a pipeline took on a request. In
+// JSON (audit events) the duration is in nanoseconds.
+type StageTiming struct {
+	Stage    string        `json:"stage"`
+	Duration time.Duration `json:"ns"`
 }
 
 // Trace is the ordered record of what changed a transaction and why.
@@ -329,17 +341,18 @@ type Result struct {
 	Claims   map[string]json.RawMessage `json:"claims,omitempty"`
 	Trace    Trace                      `json:"trace"`
 	Logs     []HookLog                  `json:"logs,omitempty"`
+	Timings  []StageTiming              `json:"timings,omitempty"`
 }
 
 // Result returns what the pipeline decided so far.
 func (tx *Transaction) Result() Result {
-	return Result{Scopes: tx.Scopes, Identity: tx.Identity, Claims: tx.Claims, Trace: tx.Trace, Logs: tx.Logs}
+	return Result{Scopes: tx.Scopes, Identity: tx.Identity, Claims: tx.Claims, Trace: tx.Trace, Logs: tx.Logs, Timings: tx.Timings}
 }
 
 // Restore takes up a result decided earlier (at sign-in) for the request
 // that redeems it (the code exchange): its scopes, claims and logs, and
-// its trace after the entries tx already has.
+// its stage timings, and its trace after the entries tx already has.
 func (tx *Transaction) Restore(r Result) {
-	tx.Scopes, tx.Identity, tx.Claims, tx.Logs = r.Scopes, r.Identity, r.Claims, r.Logs
+	tx.Scopes, tx.Identity, tx.Claims, tx.Logs, tx.Timings = r.Scopes, r.Identity, r.Claims, r.Logs, r.Timings
 	tx.Trace = append(tx.Trace, r.Trace...)
 }

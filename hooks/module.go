@@ -42,6 +42,8 @@ type Report struct {
 	// HasInitialize tells whether the module is a WASI reactor
 	// (exports _initialize).
 	HasInitialize bool `json:"has_initialize"`
+	// Toolchain is what built the module, as far as it tells.
+	Toolchain Toolchain `json:"toolchain"`
 }
 
 // prepared is a module that passed the checks that need no runtime: its
@@ -67,7 +69,7 @@ func prepare(bin []byte, memoryCap, yield uint32) (*prepared, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, strings.TrimPrefix(err.Error(), "wasmguard: "))
 	}
 	sum := sha256.Sum256(bin)
-	p := &prepared{report: &Report{Size: len(bin), SHA256: fmt.Sprintf("%x", sum)}, bin: m.Binary}
+	p := &prepared{report: &Report{Size: len(bin), SHA256: fmt.Sprintf("%x", sum), Toolchain: detectToolchain(m)}, bin: m.Binary}
 	p.key = sha256.Sum256(m.Binary)
 
 	var bad []string

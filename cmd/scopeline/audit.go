@@ -92,7 +92,7 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 	opts := audit.TailOptions{Durable: cfg.durable, Follow: cfg.follow}
 	var err error
 	if cfg.since != "" {
-		if opts.Since, err = parseSince(cfg.since, now); err != nil {
+		if opts.Since, err = audit.ParseSince(cfg.since, now); err != nil {
 			return usageError{fmt.Errorf("--since: %w", err)}
 		}
 	}
@@ -142,25 +142,6 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 	}
 	w := &eventWriter{out: out, json: cfg.json, trace: cfg.trace}
 	return audit.Tail(ctx, js, opts, w.write)
-}
-
-// parseSince reads a duration back from now, an RFC 3339 time or a date.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("%q: a duration back from now must be positive", s)
-		}
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			if t.After(now) {
-				return time.Time{}, fmt.Errorf("%q is in the future", s)
-			}
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q: want a duration (30m, 24h), an RFC 3339 time or a date (2006-01-02)", s)
 }
 
 // eventWriter prints events as a table or as JSON lines.

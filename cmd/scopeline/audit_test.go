@@ -177,18 +177,3 @@ func TestAuditTailUsage(t *testing.T) {
 		t.Errorf("no server: exit %d, %q", code, errOut)
 	}
 }
-
-func TestParseSince(t *testing.T) {
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"90m":                  now.Add(-90 * time.Minute),
-		"2026-11-22":           time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
-		"2026-11-22T08:30:00Z": time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC),
-		"2026-11-22T08:30:00":  time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC),
-	} {
-		got, err := parseSince(in, now)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-}

@@ -68,13 +68,14 @@ func closeAudit(pub *audit.Publisher, timeout time.Duration, log *slog.Logger) {
 }
 
 // auditReload publishes the outcome of a tenant reload; the reload itself
-// stands whatever happens to its event. restart says the settings file
-// changed, which takes a restart.
-func (s *process) auditReload(ctx context.Context, t *tenant.Tenant, restart bool, reloadErr error) {
+// stands whatever happens to its event. by names the console user who
+// asked for it ("" for a signal); restart says the settings file changed,
+// which takes a restart.
+func (s *process) auditReload(ctx context.Context, by string, t *tenant.Tenant, restart bool, reloadErr error) {
 	if s.audit == nil { // --no-audit
 		return
 	}
-	r := audit.Reload{Source: s.cfg.configPath, Tenant: t, Err: reloadErr, RestartRequired: restart}
+	r := audit.Reload{Source: s.cfg.configPath, By: by, Tenant: t, Err: reloadErr, RestartRequired: restart}
 	if err := s.audit.Reloaded(ctx, r); err != nil {
 		s.log.Error("publishing the tenant reload event failed", "err", err)
 	}

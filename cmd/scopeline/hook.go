@@ -368,5 +368,13 @@ func hookCheck(ctx context.Context, out io.Writer, module, cacheDir string) erro
 	fmt.Fprintf(w, "imports:\t%s\n", strings.Join(rep.Imports, ", "))
 	fmt.Fprintf(w, "scopeline_init:\t%v\n", rep.HasInit)
 	fmt.Fprintf(w, "WASI reactor (_initialize):\t%v\n", rep.HasInitialize)
+	lang := rep.Toolchain.Language
+	if lang == "" {
+		lang = "unknown"
+	}
+	fmt.Fprintf(w, "language:\t%s (%s)\n", lang, rep.Toolchain.Evidence)
+	if len(rep.Toolchain.Tools) > 0 {
+		fmt.Fprintf(w, "built with:\t%s\n", strings.Join(rep.Toolchain.Tools, ", "))
+	}
 	return w.Flush()
 }

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/console"
 	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
@@ -47,6 +50,7 @@ type serveConfig struct {
 	keyPoll         time.Duration
 	userStore       string
 	natsListen      string
+	console         consoleConfig
 	// pprofAddr is the loopback address of the profiling listener ("":
 	// none).
 	pprofAddr string
@@ -121,6 +125,9 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
 	f.StringVar(&cfg.userStore, "user-store", "file", "where sessions, codes and refresh tokens live: file (in the data dir, survives restarts) or memory")
 	f.StringVar(&cfg.natsListen, "nats-listen", "", "loopback host:port of the embedded NATS server for audit readers, or off (overrides nats.embedded.listen; default 127.0.0.1:4222)")
+	f.StringVar(&cfg.console.mode, "console", "auto", "the web console at <issuer>console/: auto (on when the tenant has its client), on, or off")
+	f.StringVar(&cfg.console.clientID, "console-client", console.DefaultClientID, "the console's client in the tenant (a confidential one takes its secret from $"+consoleSecretEnv+")")
+	f.StringVar(&cfg.console.audience, "console-audience", console.DefaultAudience, "the identifier of the console's API in the tenant (scopes console:read and console:manage)")
 	f.StringVar(&cfg.pprofAddr, "pprof", "", "loopback host:port to serve Go profiles on (/debug/pprof/), for diagnosing performance; off by default")
 	f.BoolVar(&cfg.noAudit, "no-audit", false, "publish no audit events (tokens leave without an audit trail): for measuring the audit stream's cost only")
 	_ = f.MarkHidden("no-audit")
@@ -170,6 +177,12 @@ type process struct {
 	// settings are those the process started with: a reload does not
 	// change them.
 	settings *settings.Settings
+	// console is what the console reads (nil when it is off); tasks
+	// are its changes (reload, rotation), run on serve's loop until
+	// stopped is closed.
+	console *consoleSource
+	tasks   chan func(context.Context)
+	stopped chan struct{}
 }
 
 // loadSettings reads the settings file, or gives the defaults.
@@ -223,7 +236,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return err
 	}
 	defer flows.Close()
-	s := &process{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir)}
+	s := &process{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir), tasks: make(chan func(context.Context)), stopped: make(chan struct{})}
+	// Console tasks stop being taken once shutdown starts, so that none
+	// waits for a loop that no longer turns.
+	stopTasks := sync.OnceFunc(func() { close(s.stopped) })
+	defer stopTasks()
 	ks, err := s.store.Ensure(t.Algorithms(), time.Now())
 	if err != nil {
 		return err
@@ -281,7 +298,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return err
 	}
 	defer closeHooks()
-	sc.Hooks = hooks
+	modules := newModuleReports()
+	sc.Hooks = modules.loader(hooks)
 	s.issuer, err = server.New(ctx, t, ks, sc)
 	if err != nil {
 		return err
@@ -291,6 +309,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("/", s.issuer.Handler())
+	cons, err := openConsole(s, reg, modules, t)
+	if err != nil {
+		return err
+	}
+	if cons != nil {
+		mux.Handle(cons.Path(), cons.Handler())
+		go cons.Run(ctx)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -302,12 +328,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	source := cfg.configPath
-	if source == "" {
-		source = "built-in demo tenant"
-	}
 	log.Info("scopeline serving", "addr", ln.Addr().String(), "issuer", s.issuer.IssuerURL(),
-		"tenant", source, "data_dir", cfg.dataDir, "version", versionString())
+		"tenant", tenantSource(cfg.configPath), "data_dir", cfg.dataDir, "version", versionString())
+	if cons != nil {
+		log.Info("console", "url", strings.TrimSuffix(s.issuer.IssuerURL(), "/")+console.PathConsole)
+	}
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -325,10 +350,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		case err := <-served:
 			return err
 		case <-reload:
-			s.reload(ctx)
+			s.reload(ctx, "")
+		case task := <-s.tasks:
+			task(ctx)
 		case <-poll.C:
 			s.reloadKeys(false)
 		case <-ctx.Done():
+			stopTasks()
 			log.Info("shutting down: finishing requests in flight", "timeout", cfg.shutdownTimeout)
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 			defer cancel()
@@ -342,8 +370,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	}
 }
 
-// reload re-reads the tenant file and keys; a bad file keeps the old tenant.
-func (s *process) reload(ctx context.Context) {
+// reload re-reads the tenant file and keys; a bad file keeps the old
+// tenant. by names a console user who asked for it ("" for SIGHUP).
+func (s *process) reload(ctx context.Context, by string) error {
 	start := time.Now()
 	t, err := loadTenant(s.cfg.configPath)
 	if err == nil && s.cfg.issuer == "" && t.Issuer != s.issuer.Tenant().Issuer {
@@ -357,12 +386,16 @@ func (s *process) reload(ctx context.Context) {
 		}
 	}
 	if err != nil {
-		s.log.Error("reload failed; the previous tenant keeps serving", "tenant", s.cfg.configPath, "err", err)
-		s.auditReload(ctx, nil, false, err)
-		return
+		s.log.Error("reload failed; the previous tenant keeps serving", "tenant", s.cfg.configPath, "by", by, "err", err)
+		s.auditReload(ctx, by, nil, false, err)
+		return err
 	}
-	s.log.Info("tenant reloaded", "tenant", s.cfg.configPath, "apis", len(t.APIs), "clients", len(t.Clients), "took", time.Since(start).Round(time.Microsecond))
-	s.auditReload(ctx, t, s.settingsChanged(), nil)
+	if s.console != nil {
+		s.console.reloaded(t)
+	}
+	s.log.Info("tenant reloaded", "tenant", s.cfg.configPath, "by", by, "apis", len(t.APIs), "clients", len(t.Clients), "took", time.Since(start).Round(time.Microsecond))
+	s.auditReload(ctx, by, t, s.settingsChanged(), nil)
+	return nil
 }
 
 // settingsChanged reports whether the settings file no longer says what
@@ -385,10 +418,10 @@ func (s *process) settingsChanged() bool {
 }
 
 // reloadKeys picks up a rotation made by `scopeline keys rotate`.
-func (s *process) reloadKeys(force bool) {
+func (s *process) reloadKeys(force bool) error {
 	stamp := s.store.Stamp()
 	if !force && stamp == s.keyStamp {
-		return
+		return nil
 	}
 	ks, err := s.store.Load()
 	if err == nil {
@@ -396,7 +429,7 @@ func (s *process) reloadKeys(force bool) {
 	}
 	if err != nil {
 		s.log.Error("signing keys changed on disk but cannot be used; keeping the old ones", "file", s.store.Path(), "err", err)
-		return
+		return err
 	}
 	s.keyStamp = stamp
 	var ids []string
@@ -406,4 +439,5 @@ func (s *process) reloadKeys(force bool) {
 		}
 	}
 	s.log.Info("signing keys reloaded", "file", filepath.Base(s.store.Path()), "current", ids)
+	return nil
 }

@@ -154,6 +154,24 @@ func appendDecision(b []byte, d *DecisionData) []byte {
 	}
 	b = appendStringMember(b, `,"ip":`, d.IP)
 	b = appendStringMember(b, `,"user_agent":`, d.UserAgent)
+	if len(d.Timings) > 0 {
+		b = append(b, `,"timings":[`...)
+		for i, t := range d.Timings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"stage":`...)
+			b = appendString(b, t.Stage)
+			b = append(b, `,"ns":`...)
+			b = strconv.AppendInt(b, t.Duration.Nanoseconds(), 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if d.DryRun {
+		b = append(b, `,"dry_run":true`...)
+	}
+	b = appendStringMember(b, `,"dry_run_by":`, d.DryRunBy)
 	if d.Truncated {
 		b = append(b, `,"truncated":true`...)
 	}

@@ -46,11 +46,19 @@ const (
 	KindTenantReloaded Kind = "tenant-reloaded"
 	// KindLogin is a sign-in attempt at the hosted login page.
 	KindLogin Kind = "login"
+	// KindDryRun is a token request run through the pipeline for its
+	// trace only (the console's "try a request"): no token was minted,
+	// whatever its outcome says would have happened.
+	KindDryRun Kind = "dry-run"
 )
 
 // Kinds lists every kind. (Spooled events record their kind's index here:
 // new kinds go at the end.)
-var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, KindLogin}
+var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, KindLogin, KindDryRun}
+
+// DecisionKinds are the kinds of token decisions, whose data is a
+// DecisionData.
+var DecisionKinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindDryRun}
 
 // Type returns the CloudEvents `type` of events of this kind.
 func (k Kind) Type() string {
@@ -65,6 +73,8 @@ func (k Kind) Type() string {
 		return typePrefix + "tenant.reloaded." + SchemaVersion
 	case KindLogin:
 		return typePrefix + "user.login." + SchemaVersion
+	case KindDryRun:
+		return typePrefix + "token.dry-run." + SchemaVersion
 	}
 	return typePrefix + "token." + string(k) + "." + SchemaVersion
 }
@@ -78,7 +88,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed, tenant-reloaded or login)", s)
+	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed, tenant-reloaded, login or dry-run)", s)
 }
 
 // KindOfType returns the kind of a CloudEvents type, false when the type is
@@ -120,9 +130,9 @@ type Event struct {
 func (e *Event) Kind() (Kind, bool) { return KindOfType(e.Type) }
 
 // Decision decodes the data of a token event (issued, denied,
-// hook-failed).
+// hook-failed, dry-run).
 func (e *Event) Decision() (*DecisionData, error) {
-	return decodeData[DecisionData](e, "a token decision", KindIssued, KindDenied, KindHookFailed)
+	return decodeData[DecisionData](e, "a token decision", DecisionKinds...)
 }
 
 // Reload decodes the data of a tenant-reloaded event.
@@ -184,6 +194,14 @@ type DecisionData struct {
 	Error     *ErrorData `json:"error,omitempty"`
 	IP        string     `json:"ip,omitempty"`
 	UserAgent string     `json:"user_agent,omitempty"`
+	// Timings is how long each stage of the pipeline took, in order,
+	// each in nanoseconds.
+	Timings []engine.StageTiming `json:"timings,omitempty"`
+	// DryRun is set on dry-run events: the request ran through the
+	// pipeline for its trace only, no token was minted. DryRunBy names
+	// who ran it (a console user).
+	DryRun   bool   `json:"dry_run,omitempty"`
+	DryRunBy string `json:"dry_run_by,omitempty"`
 	// Truncated is set when hook logs or trace entries were left out to keep
 	// the event under MaxEventBytes.
 	Truncated bool `json:"truncated,omitempty"`
@@ -213,6 +231,9 @@ type ReloadData struct {
 	Error string `json:"error,omitempty"`
 	// Source is the tenant file.
 	Source string `json:"source,omitempty"`
+	// By names who asked for the reload (a console user); absent for a
+	// reload by signal.
+	By string `json:"by,omitempty"`
 	// Counts of what the new tenant holds (when ok).
 	APIs    int `json:"apis,omitempty"`
 	Clients int `json:"clients,omitempty"`
@@ -304,6 +325,8 @@ const (
 // kindOf classifies a decision.
 func kindOf(d *engine.Decision) Kind {
 	switch {
+	case d.DryRun:
+		return KindDryRun
 	case len(d.Tx.Failures) > 0:
 		return KindHookFailed
 	case d.Outcome == engine.OutcomeIssued:
@@ -359,7 +382,13 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 		IP:        tx.IP,
 		UserAgent: clip(tx.UserAgent, maxFieldLen),
 		Subject:   tx.Subject,
+		DryRun:    d.DryRun,
+		DryRunBy:  clip(d.DryRunBy, maxFieldLen),
 	}
+	if d.DryRun { // no Auth0 code: nothing was exchanged
+		out.LogCode = ""
+	}
+	out.Timings = tx.Timings // the transaction does not change while its decision is recorded
 	if tx.Client != nil {
 		out.ClientID, out.ClientName = tx.Client.ID, tx.Client.Name
 	}

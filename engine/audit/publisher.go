@@ -270,6 +270,17 @@ func (p *Publisher) ClientURL() string {
 	return p.emb.url
 }
 
+// Reader returns a reader of the stream on the publisher's connection.
+func (p *Publisher) Reader() *Reader {
+	return NewReader(p.js, p.cfg.Stream.Name, p.cfg.SubjectPrefix)
+}
+
+// DecisionData returns the data of d's event as Record publishes it,
+// with the hook secrets of the tenants it knows redacted.
+func (p *Publisher) DecisionData(d *engine.Decision) *DecisionData {
+	return decisionData(d, p.instance, p.redactor.Load())
+}
+
 // Backlog is the number of events in the spool not yet acknowledged by the
 // stream (always 0 in ack mode).
 func (p *Publisher) Backlog() int64 { return p.spoolStats().Depth }
@@ -291,6 +302,9 @@ func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
 type Reload struct {
 	// Source is the tenant file reloaded.
 	Source string
+	// By names who asked for the reload (a console user, by id); empty
+	// for a reload by signal or by the file watcher.
+	By string
 	// Tenant is the tenant the reload brought in; nil when it was refused
 	// with Err.
 	Tenant *tenant.Tenant
@@ -304,7 +318,7 @@ type Reload struct {
 // Reloaded publishes a tenant-reloaded event; an error wraps
 // ErrUnavailable. It also starts redacting the new tenant's hook secrets.
 func (p *Publisher) Reloaded(ctx context.Context, r Reload) error {
-	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: r.Source, Result: "ok", LogCode: "sapi", RestartRequired: r.RestartRequired}
+	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: r.Source, By: clip(r.By, maxFieldLen), Result: "ok", LogCode: "sapi", RestartRequired: r.RestartRequired}
 	if r.Err != nil {
 		data.Result, data.LogCode = "error", "fapi"
 		data.Error = clip(p.redact(r.Err.Error()), 4096)

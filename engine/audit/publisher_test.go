@@ -70,12 +70,13 @@ func TestEmbeddedEvents(t *testing.T) {
 				ClientID: "demo-m2m", ClientName: "Demo machine client", Audience: "https://api.example.com",
 				RequestedScopes: []string{"read:users"}, GrantedScopes: []string{"read:users"},
 				Trace: d.Trace, Subject: "demo-m2m", JTI: d.JTI, Expires: d.Expires,
-				IP: "127.0.0.1", UserAgent: "Go-http-client/1.1",
+				IP: "127.0.0.1", UserAgent: "Go-http-client/1.1", Timings: d.Timings,
 			}
 			if !equalJSON(t, d, want) {
 				t.Errorf("issued data:\n%s", issued.Raw)
 			}
-			if d.RequestID == "" || len(d.Trace) == 0 || d.Trace[0].Stage != engine.StageBaseline || d.Expires < time.Now().Unix() {
+			if d.RequestID == "" || len(d.Trace) == 0 || d.Trace[0].Stage != engine.StageBaseline || d.Expires < time.Now().Unix() ||
+				len(d.Timings) != 1 || d.Timings[0].Stage != engine.StageBaseline || d.Timings[0].Duration <= 0 {
 				t.Errorf("issued data: %s", issued.Raw)
 			}
 			if _, ok := r.jtis[d.JTI]; !ok {

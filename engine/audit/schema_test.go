@@ -98,7 +98,10 @@ func TestEventsMatchSchema(t *testing.T) {
 	c.request(t, r, "demo-m2m", "bad", "")                                   // denied
 	c.request(t, r, "", "", "")                                              // denied, no client
 	ctx := context.Background()
-	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", Tenant: tn, RestartRequired: true}); err != nil {
+	if _, err := srv.Engine.DryRun(ctx, &engine.DryRunRequest{ClientID: "demo-m2m", Scope: "read:users", ScopeSet: true, By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", By: "alice", Tenant: tn, RestartRequired: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", Err: errors.New("t.yaml:3: bogus")}); err != nil {
@@ -113,9 +116,9 @@ func TestEventsMatchSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	var events []*audit.TailedEvent
-	waitFor(t, "8 events", patience, func() bool {
+	waitFor(t, "9 events", patience, func() bool {
 		events = streamEvents(t, p.ClientURL())
-		return len(events) >= 8
+		return len(events) >= 9
 	})
 	validateEvents(t, sch, events)
 	if *updateSamples {
@@ -234,6 +237,21 @@ func TestSchemaRejectsWhatEventsMustNotBe(t *testing.T) {
 		"an unknown log code":   func(e, d map[string]any) { d["log_code"] = "s" },
 		"no trace":              func(e, d map[string]any) { delete(d, "trace") },
 		"a reload shaped token": func(e, d map[string]any) { e["type"] = audit.KindTenantReloaded.Type() },
+		"issued marked dry run": func(e, d map[string]any) { d["dry_run"] = true },
+		"a dry run unmarked": func(e, d map[string]any) {
+			e["type"] = audit.KindDryRun.Type()
+			delete(d, "jti")
+			delete(d, "exp")
+			delete(d, "log_code")
+		},
+		"a dry run with a jti": func(e, d map[string]any) {
+			e["type"] = audit.KindDryRun.Type()
+			d["dry_run"] = true
+			delete(d, "log_code")
+		},
+		"a negative timing": func(e, d map[string]any) {
+			d["timings"] = []any{map[string]any{"stage": "baseline", "ns": -1}}
+		},
 	} {
 		var e map[string]any
 		b, _ := json.Marshal(good)

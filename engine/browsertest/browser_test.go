@@ -1,14 +1,12 @@
 package browsertest_test
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,20 +20,6 @@ import (
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
-
-// findChromium returns the browser to drive: $SCOPELINE_CHROMIUM, or
-// Debian's chromium (apt-get install chromium), or a Chrome on the PATH.
-func findChromium() string {
-	if p := os.Getenv("SCOPELINE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // clientApp is the application a browser is sent back to: it shows the
 // code it received.
@@ -72,13 +56,7 @@ func (a *clientApp) lastCallback() url.Values {
 // and consent pages with the keyboard alone, and exchanges the code it
 // lands with for tokens.
 func TestRealBrowserSignIn(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" && os.Getenv("SCOPELINE_REQUIRE_BROWSER") != "" {
-		t.Fatal("SCOPELINE_REQUIRE_BROWSER is set but no Chromium was found (apt-get install -y chromium)")
-	}
-	if chromium == "" {
-		t.Skip("no Chromium found: install the Debian package chromium (apt-get install -y chromium) or set SCOPELINE_CHROMIUM to run the real-browser test")
-	}
+	ctx := headlessChromium(t, 1000, 800, 2*time.Minute)
 	app := startClientApp(t)
 	hash, err := tenant.HashPassword("alice-password", tenant.DefaultArgon2, rand.Reader)
 	if err != nil {
@@ -113,26 +91,6 @@ roles:
 users:
   - {id: alice, username: alice, email: alice@example.com, password_hash: "` + hash + `", roles: [user-admin], profile: {name: Alice Example}}
 `)})
-
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1000, 800),
-	)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelCtx()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
 
 	cfg := &oauth2.Config{
 		ClientID:    "demo-spa",

@@ -27,17 +27,24 @@ func (g *ClientCredentials) Exchange(ctx context.Context, s *engine.Snapshot, r 
 	if err != nil {
 		return nil, err
 	}
+	return nil, g.run(ctx, s, c, r, tx)
+}
+
+// run is the exchange past the client's authentication: the client's
+// type, the API, the scopes, the pipeline. DryRun shares it.
+func (g *ClientCredentials) run(ctx context.Context, s *engine.Snapshot, c *tenant.Client, r *engine.TokenRequest, tx *engine.Transaction) error {
 	tx.Client, tx.Subject = c, c.ID
 	if !c.Type.Confidential() {
-		return nil, engine.ErrUnauthorizedClient.WithDescription("a %s client cannot use client_credentials", c.Type)
+		return engine.ErrUnauthorizedClient.WithDescription("a %s client cannot use client_credentials", c.Type)
 	}
+	var err error
 	if tx.API, err = engine.ResolveAPI(s.Tenant(), r.Audience, r.Resource); err != nil {
-		return nil, err
+		return err
 	}
 	if tx.Requested, err = engine.RequestedScopes(r.Scope, r.ScopeSet); err != nil {
-		return nil, err
+		return err
 	}
-	return nil, s.Pipeline(tx.Trigger).Run(ctx, tx)
+	return s.Pipeline(tx.Trigger).Run(ctx, tx)
 }
 
 var _ engine.Grant = (*ClientCredentials)(nil)

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -78,6 +79,8 @@ func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
 	}
 	t.Source = source
 	t.Dir = dir
+	sum := sha256.Sum256(data)
+	t.Revision = hex.EncodeToString(sum[:])
 	return t, nil
 }
 
@@ -326,6 +329,7 @@ func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
 		Algorithm:     fa.SigningAlgorithm,
 		TokenLifetime: fa.TokenLifetime,
 		RBAC:          fa.RBAC,
+		Line:          v.Line("apis", i),
 		scopes:        map[string]*Scope{},
 
 		PermissionsClaim: fa.PermissionsClaim,
@@ -429,6 +433,7 @@ func (v *validator) client(t *Tenant, fc *fileClient, i int) *Client {
 		Type:         ClientType(fc.Type),
 		RedirectURIs: fc.RedirectURIs,
 		Metadata:     fc.Metadata,
+		Line:         v.Line("clients", i),
 	}
 	ok := true
 	switch {
@@ -535,7 +540,7 @@ func (v *validator) grant(t *Tenant, fg *fileGrant, i int) *Grant {
 	if !cok || !aok {
 		return nil
 	}
-	g := &Grant{Client: c, API: a}
+	g := &Grant{Client: c, API: a, Line: v.Line("grants", i)}
 	if _, dup := t.grants[grantKey{c.ID, a.Identifier}]; dup {
 		v.fail(fmt.Sprintf("client %q already has a grant on %q", c.ID, a.Identifier), "grants", i)
 		return nil

@@ -1,6 +1,8 @@
 package tenant_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
@@ -253,5 +255,47 @@ func TestParseByteSize(t *testing.T) {
 		if _, err := tenant.ParseByteSize(bad); err == nil {
 			t.Errorf("ParseByteSize(%q): want error", bad)
 		}
+	}
+}
+
+// TestLines records where each API, client, grant, role and user is
+// declared, so that tools (the console) can point at the file's line.
+func TestLines(t *testing.T) {
+	src := `apis:
+  - identifier: https://api.example.com
+    scopes: [{name: read}]
+clients:
+  - id: m2m
+    type: m2m
+    secrets: [sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2]
+  - id: spa
+    type: spa
+    redirect_uris: [http://localhost/cb]
+roles:
+  - name: reader
+    permissions: [{api: https://api.example.com, scopes: [read]}]
+users:
+  - {id: u1, username: u1, roles: [reader]}
+grants:
+  - client: m2m
+    api: https://api.example.com
+    scopes: [read]
+  - {client: spa, api: https://api.example.com, scopes: [read]}
+`
+	tn, err := tenant.Parse([]byte(src), "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []int{tn.APIs[0].Line, tn.Clients[0].Line, tn.Clients[1].Line, tn.Roles[0].Line, tn.Users[0].Line, tn.Grants[0].Line, tn.Grants[1].Line}
+	if want := []int{2, 5, 8, 12, 15, 17, 20}; !slices.Equal(got, want) {
+		t.Errorf("lines %v, want %v", got, want)
+	}
+	// The revision is the SHA-256 of the file.
+	if sum := sha256.Sum256([]byte(src)); tn.Revision != hex.EncodeToString(sum[:]) {
+		t.Errorf("revision %q", tn.Revision)
+	}
+	again, _ := tenant.Parse([]byte(src+"\n"), "t.yaml", ".")
+	if again.Revision == tn.Revision {
+		t.Error("a changed file keeps its revision")
 	}
 }

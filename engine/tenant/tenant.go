@@ -55,6 +55,8 @@ type Tenant struct {
 	// Dir is the directory relative module paths are resolved against.
 	Source string
 	Dir    string
+	// Revision identifies the file's contents: their SHA-256, in hex.
+	Revision string
 
 	apis    map[string]*API
 	clients map[string]*Client
@@ -170,6 +172,8 @@ type API struct {
 	RBAC             bool
 	PermissionsClaim bool
 	Scopes           []Scope
+	// Line is where the API is declared in the tenant file.
+	Line int
 	// AccessTokenDenylist lets the API's access tokens be revoked one by
 	// one (by jti), until they expire (protocols.go).
 	AccessTokenDenylist bool
@@ -233,6 +237,8 @@ type Client struct {
 	// id_token_signed_response_alg, default the tenant's algorithm); ""
 	// for m2m clients.
 	IDTokenAlgorithm string
+	// Line is where the client is declared in the tenant file.
+	Line int
 	// Auth is how the client authenticates; RequireDPoP makes it bind its
 	// tokens to a key (RFC 9449 §5.2); RequirePAR makes it push its
 	// authorization requests (RFC 9126 §6); Introspection lists the
@@ -288,6 +294,8 @@ type Grant struct {
 	// ForUser allows end-user tokens.
 	ForClient bool
 	ForUser   bool
+	// Line is where the grant is declared in the tenant file.
+	Line int
 }
 
 // Allows reports whether scope is within the grant's ceiling.
@@ -465,6 +473,8 @@ type User struct {
 	Permissions map[string][]string
 	// EmailVerified says whether Email is known to belong to the user.
 	EmailVerified bool
+	// Line is where the user is declared in the tenant file.
+	Line int
 
 	password *PasswordHash
 }

@@ -18,6 +18,8 @@ type Role struct {
 	Description string
 	// Permissions maps an API identifier to scopes, in the API's order.
 	Permissions map[string][]string
+	// Line is where the role is declared in the tenant file.
+	Line int
 }
 
 // UserFlows holds the lifetimes of the end-user flows.
@@ -155,7 +157,7 @@ func (v *validator) people(t *Tenant, f *file) {
 	roles := map[string]*Role{}
 	for i := range f.Roles {
 		fr := &f.Roles[i]
-		r := &Role{Name: fr.Name, Description: fr.Description}
+		r := &Role{Name: fr.Name, Description: fr.Description, Line: v.Line("roles", i)}
 		switch {
 		case !validHookName(r.Name):
 			v.fail("name must be 1 to 64 letters, digits, '-', '_' or '.'", "roles", i, "name")
@@ -260,6 +262,7 @@ func (v *validator) user(t *Tenant, roles map[string]*Role, fu *fileUser, i int)
 		EmailVerified: fu.EmailVerified,
 		Roles:         fu.Roles,
 		Permissions:   map[string][]string{},
+		Line:          v.Line("users", i),
 	}
 	ok := true
 	switch {

@@ -81,8 +81,25 @@ type Module struct {
 	// 64 KiB pages.
 	MemoryMin uint32
 	HasMemory bool
+	// Customs are the module's custom sections but its debug ones (which
+	// the rewrite drops), in order; their bodies share bin's memory.
+	Customs []Custom
+	// StackPointer is set when the module's only mutable global of its
+	// own is its first, an i32 set to a 16-byte aligned constant of at
+	// least 64 KiB: the __stack_pointer LLVM's wasm-ld emits (over its
+	// default stack of 64 KiB), a mark that survives --strip-all.
+	StackPointer bool
+	// Data is the body of the data section (nil when none); it shares
+	// bin's memory.
+	Data []byte
 	// Binary is the rewritten module.
 	Binary []byte
+}
+
+// Custom is a custom section: its name and its contents after the name.
+type Custom struct {
+	Name string
+	Body []byte
 }
 
 // Options tune Instrument.
@@ -145,6 +162,7 @@ const (
 	secCode      = 10
 	secTag       = 13
 	secDataCount = 12
+	secData      = 11
 )
 
 // order ranks the non-custom sections in the order the binary format
@@ -182,6 +200,7 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 		return nil, fmt.Errorf("%w: unsupported binary version %x (want 1: a core module, not a component)", ErrMalformed, bin[4:8])
 	}
 	r := &reader{b: bin, off: 8}
+	m := &Module{}
 	var secs []section
 	last := 0
 	for !r.done() {
@@ -204,12 +223,17 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 			continue
 		}
 		secs = append(secs, section{id, body})
+		if id == secCustom {
+			cr := &reader{b: body}
+			if name := cr.name(); cr.err == nil {
+				m.Customs = append(m.Customs, Custom{Name: name, Body: body[cr.off:]})
+			}
+		}
 	}
 
 	if opts.MaxCallDepth == 0 {
 		opts.MaxCallDepth = DefaultMaxCallDepth
 	}
-	m := &Module{}
 	var importedGlobals, definedGlobals uint32
 	exportAt, globalAt, typeAt := -1, -1, -1
 	var (
@@ -237,6 +261,9 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 			sr := &reader{b: s.body}
 			definedGlobals = sr.u32()
 			err = sr.err
+			m.StackPointer = definedGlobals > 0 && isStackPointer(sr.b[sr.off:], definedGlobals)
+		case secData:
+			m.Data = s.body
 		case secExport:
 			exportAt = i
 			err = m.readExports(s.body)
@@ -317,6 +344,55 @@ func Instrument(bin []byte, opts Options) (*Module, error) {
 	}
 	m.Binary = out
 	return m, nil
+}
+
+// isStackPointer reports whether n global definitions start with
+// (global (mut i32) (i32.const N)), N a multiple of 16 of at least 64 KiB,
+// and hold no other mutable global.
+func isStackPointer(defs []byte, n uint32) bool {
+	r := &reader{b: defs}
+	for i := uint32(0); i < n; i++ {
+		typ, mut := r.byte(), r.byte()
+		if i == 0 {
+			if typ != 0x7F || mut != 0x01 || r.byte() != 0x41 {
+				return false
+			}
+			v := r.sleb64()
+			if r.byte() != 0x0B || v < 64<<10 || v%16 != 0 {
+				return false
+			}
+			continue
+		}
+		if mut != 0x00 || !r.skipConstExpr() {
+			return false
+		}
+	}
+	return r.err == nil
+}
+
+// skipConstExpr reads a constant expression up to its end; false for an
+// instruction it does not know.
+func (r *reader) skipConstExpr() bool {
+	for r.err == nil {
+		switch op := r.byte(); op {
+		case 0x0B: // end
+			return true
+		case 0x41, 0x42: // i32.const, i64.const
+			r.sleb64()
+		case 0x43: // f32.const
+			r.bytes(4)
+		case 0x44: // f64.const
+			r.bytes(8)
+		case 0x23, 0xD2: // global.get, ref.func
+			r.u32()
+		case 0xD0: // ref.null
+			r.byte()
+		case 0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E: // extended constants: add, sub, mul
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 func isDebugSection(body []byte) bool {
@@ -804,6 +880,28 @@ func (r *reader) sleb(bits int) {
 	r.err = errors.New("integer too long")
 }
 
+// sleb64 reads a signed LEB128 value of at most 64 bits.
+func (r *reader) sleb64() int64 {
+	var v int64
+	var shift uint
+	for shift < 64 {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= int64(c&0x7F) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return v
+		}
+	}
+	r.err = errors.New("wasmguard: LEB128 too long")
+	return 0
+}
+
 func (r *reader) name() string {
 	n := r.u32()
 	return string(r.bytes(n))
@@ -879,4 +977,37 @@ func appendSLEB33(b []byte, v uint32) []byte {
 func appendName(b []byte, s string) []byte {
 	b = appendU32(b, uint32(len(s)))
 	return append(b, s...)
+}
+
+// Producer is one value of a field of the producers section: a tool or
+// language and its version.
+type Producer struct {
+	Field   string // language, processed-by or sdk
+	Name    string
+	Version string
+}
+
+// ParseProducers reads the body of a producers custom section (the
+// WebAssembly tool conventions: fields, each a list of name and version).
+func ParseProducers(body []byte) ([]Producer, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	if n > 16 {
+		return nil, r.fail("producers field count")
+	}
+	var out []Producer
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		field := r.name()
+		m := r.u32()
+		if m > 64 {
+			return nil, r.fail("producers value count")
+		}
+		for j := uint32(0); j < m && r.err == nil; j++ {
+			out = append(out, Producer{Field: field, Name: r.name(), Version: r.name()})
+		}
+	}
+	if r.err != nil {
+		return nil, r.fail("producers section")
+	}
+	return out, nil
 }

@@ -50,6 +50,10 @@ test("what events must not be is refused", () => {
     "a v4 id": () => { const e = sample("token.issued"); e.id = "0b1e4d4c-3f5a-4c5e-9d1e-2f3a4b5c6d7e"; return e; },
     "an unknown trace op": () => { const e = sample("token.issued"); e.data.trace = [{ stage: "s", op: "mint" }]; return e; },
     "a reload without result": () => { const e = sample("tenant.reloaded"); delete e.data.result; return e; },
+    "issued marked as a dry run": () => { const e = sample("token.issued"); e.data.dry_run = true; return e; },
+    "a dry run not marked": () => { const e = sample("token.dry-run"); delete e.data.dry_run; return e; },
+    "a dry run with a jti": () => { const e = sample("token.dry-run"); e.data.jti = "j"; e.data.exp = 1; return e; },
+    "a negative stage timing": () => { const e = sample("token.issued"); e.data.timings = [{ stage: "baseline", ns: -1 }]; return e; },
   };
   for (const [name, make] of Object.entries(cases)) {
     assert.equal(validate(make()), false, name);
