@@ -250,6 +250,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot("console-grants")
 
+	// A cell opens its grant, and the line of the tenant file it is on.
+	must("opening a cell", chromedp.Click(`a[aria-label="demo-spa, write:users: details"]`), chromedp.WaitVisible("#grant-line"))
+	if grant := text("pre.yaml"); !strings.Contains(grant, "client: demo-spa") || !strings.Contains(grant, "write:users") {
+		t.Errorf("the grant:\n%s", grant)
+	}
+	if line := text("#grant-line"); line == "" || line == "0" {
+		t.Errorf("the grant's line: %q", line)
+	}
+	shot("console-grant")
+
 	// A decision arrives live.
 	must("opening the decisions", chromedp.Navigate(base+"decisions"), chromedp.WaitVisible("#live.on"))
 	cc := clientcredentials.Config{
@@ -317,4 +327,26 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("after the reload: %q\n%s", flash, reloads)
 	}
 	shot("console-tenant")
+
+	// Signed out (of the console and of the hosted login), and in again as
+	// bob, an auditor: the same pages, no write control.
+	must("signing out",
+		chromedp.Click(`form[action$="/console/signout"] button`), chromedp.WaitVisible(`form[action$="/logout"] button`),
+		chromedp.Click(`form[action$="/logout"] button`), chromedp.WaitNotPresent(`form[action$="/logout"]`))
+	if h1 := text("h1"); h1 != "Signed out" {
+		t.Errorf("after signing out: %q", h1)
+	}
+	must("signing in as bob", chromedp.Navigate(base+"tenant"), chromedp.WaitVisible("#username"),
+		chromedp.KeyEvent("bob"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("bob-password"), chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible("#revision"))
+	if role := text("#role"); role != "auditor (read only)" {
+		t.Errorf("bob's role: %q", role)
+	}
+	for page, form := range map[string]string{"tenant": "#reload-form", "keys": "#rotate-form"} {
+		must("opening "+page+" as bob", chromedp.Navigate(base+page), chromedp.WaitVisible("main"))
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("`+form+`, form[action$='/reload'], form[action$='/rotate']").length`))
+		if err != nil || n != 0 {
+			t.Errorf("bob sees %d write controls on the %s page (%v)", n, page, err)
+		}
+	}
 }
