@@ -222,12 +222,12 @@ func TestKeysAndTenantPages(t *testing.T) {
 	}
 
 	// A source that keeps revisions shows them, and what changed.
-	revs := &revisionSource{testSource: h.src, texts: map[string]string{
+	revs := &revisionSource{texts: map[string]string{
 		"r1": "apis:\n  - identifier: a\nclients: []\n",
 		"r2": "apis:\n  - identifier: a\n  - identifier: b\nclients: []\n",
 		"r3": "apis:\n  - identifier: b\nclients: []\n",
 	}}
-	c, err := console.New(revs, console.Config{Issuer: h.URL, Endpoints: h.issuer.Handler()})
+	c, err := console.New(h.src, console.Config{Issuer: h.URL, Endpoints: h.issuer.Handler(), Revisions: revs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,9 +279,8 @@ func TestKeysAndTenantPages(t *testing.T) {
 	}
 }
 
-// revisionSource is a test source whose tenant has stored revisions.
+// revisionSource is a store of the tenant's revisions.
 type revisionSource struct {
-	*testSource
 	texts map[string]string
 }
 

@@ -66,7 +66,7 @@ func (c *Console) handleTenant(w http.ResponseWriter, r *http.Request) {
 			v.Reloads[i], v.Reloads[j] = v.Reloads[j], v.Reloads[i]
 		}
 	}
-	if rs, ok := c.src.(RevisionSource); ok {
+	if rs := c.cfg.Revisions; rs != nil {
 		v.HasRevisions = true
 		q := r.URL.Query()
 		if err := c.revisions(ctx, rs, q.Get("rev"), q.Get("against"), v); err != nil {
