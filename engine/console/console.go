@@ -57,7 +57,7 @@ type Config struct {
 	// Revisions lists the tenant's stored revisions, when the tenant
 	// comes from a store that keeps them (nil for a tenant file).
 	Revisions RevisionSource
-	Logger   *slog.Logger
+	Logger    *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
