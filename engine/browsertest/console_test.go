@@ -250,6 +250,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot("console-grants")
 
+	// The keyboard: the first Tab reaches the skip link, with a visible
+	// focus ring, and Enter skips to the page's content.
+	must("tabbing to the skip link", chromedp.KeyEvent("\t"))
+	focus, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => { const e = document.activeElement, s = getComputedStyle(e);
+		return [e.textContent, s.outlineStyle, s.outlineWidth] })()`))
+	if err != nil || len(focus) != 3 || focus[0] != "Skip to content" || focus[1] != "solid" || focus[2] != "3px" {
+		t.Errorf("the first Tab: focus on %q (%v)", focus, err)
+	}
+	must("skipping to the content", chromedp.KeyEvent("\r"))
+	if hash, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash`)); err != nil || hash != "#main" {
+		t.Errorf("after Enter on the skip link: %q (%v)", hash, err)
+	}
+
 	// A cell opens its grant, and the line of the tenant file it is on.
 	must("opening a cell", chromedp.Click(`a[aria-label="demo-spa, write:users: details"]`), chromedp.WaitVisible("#grant-line"))
 	if grant := text("pre.yaml"); !strings.Contains(grant, "client: demo-spa") || !strings.Contains(grant, "write:users") {
