@@ -3,7 +3,6 @@ package browsertest_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/enginetest"
 )
 
 // consoleTenant is the demo tenant with its console redirect URI on addr
@@ -176,17 +176,6 @@ func startScopeline(t *testing.T, addr string, args ...string) {
 	}
 }
 
-// freeAddr returns a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestConsoleInBrowser drives the console in headless Chromium, as
 // served by `scopeline serve` (the binary, built from this checkout):
 // sign in at the hosted login, open the grants matrix, watch a decision
@@ -196,7 +185,7 @@ func freeAddr(t *testing.T) string {
 // else to the test's temporary directory.
 func TestConsoleInBrowser(t *testing.T) {
 	ctx := headlessChromium(t, 1280, 860, 4*time.Minute)
-	addr := freeAddr(t)
+	addr := enginetest.FreeAddr(t)
 	startScopeline(t, addr, "--config", consoleTenant(t, addr), "--console", "on")
 	base := "http://" + addr + "/console/"
 	shots := os.Getenv("SCOPELINE_CONSOLE_SCREENSHOTS")
