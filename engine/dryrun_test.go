@@ -114,6 +114,14 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("%d decisions recorded", len(rec.decisions))
 	}
 
+	// A grant the issuer lacks, or one that cannot be dry-run, is a
+	// refusal too.
+	ccOnly := newIssuer(t, dryRunTenant, loader, engine.WithAuditor(rec))
+	d, err = ccOnly.DryRun(ctx, &engine.DryRunRequest{ClientID: "spa", UserID: "bob"})
+	if err != nil || d.Outcome != engine.OutcomeDenied || d.Err.Code() != "unsupported_grant_type" || d.Tx.GrantType != engine.GrantAuthorizationCode {
+		t.Errorf("a user dry run without the authorization-code grant: %+v, %v", d, err)
+	}
+
 	// Not recorded, not shown.
 	rec.mu.Lock()
 	rec.fail = errors.New("stream down")

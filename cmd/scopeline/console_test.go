@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,17 +27,6 @@ func consoleTenant(t *testing.T, addr string) string {
 	return path
 }
 
-// freeAddr returns a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestServeConsoleModes: the console is on when the tenant has its client
 // (auto), off when it has not (auto, logged) or when told, and --console
 // on refuses a tenant that lacks it.
@@ -60,7 +48,7 @@ func TestServeConsoleModes(t *testing.T) {
 		t.Errorf("--console on with the redirect URI missing: %v", err)
 	}
 
-	addr = freeAddr(t)
+	addr = enginetest.FreeAddr(t)
 	cfg := serveConfig{addr: addr, configPath: consoleTenant(t, addr), console: consoleConfig{clientID: "scopeline-console", audience: "urn:scopeline:console"}}
 	_, _, logs, _ = startServe(t, cfg)
 	if !strings.Contains(logs.String(), "msg=console url=http://"+addr+"/console/") {
@@ -76,7 +64,7 @@ func TestServeConsoleModes(t *testing.T) {
 		t.Errorf("auto with the client: %d", resp.StatusCode)
 	}
 
-	off := freeAddr(t)
+	off := enginetest.FreeAddr(t)
 	cfg = serveConfig{addr: off, configPath: consoleTenant(t, off), console: consoleConfig{mode: "off"}}
 	startServe(t, cfg)
 	if resp, err := http.Get("http://" + off + "/console/"); err != nil || resp.StatusCode != http.StatusNotFound {
@@ -88,7 +76,7 @@ func TestServeConsoleModes(t *testing.T) {
 // serve's loop; a reload is recorded in the operator's name, and a
 // rotation too soon after the last is refused as `keys rotate` refuses it.
 func TestServeConsoleWrites(t *testing.T) {
-	addr := freeAddr(t)
+	addr := enginetest.FreeAddr(t)
 	_, _, logs, _ := startServe(t, serveConfig{addr: addr, configPath: consoleTenant(t, addr),
 		console: consoleConfig{mode: "on", clientID: "scopeline-console", audience: "urn:scopeline:console"}})
 	base := "http://" + addr + "/"

@@ -3,7 +3,6 @@ package browsertest_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/scopeline/scopeline/engine/demo"
+	"github.com/scopeline/scopeline/engine/enginetest"
 )
 
 // consoleTenant is the demo tenant with its console redirect URI on addr
@@ -176,17 +176,6 @@ func startScopeline(t *testing.T, addr string, args ...string) {
 	}
 }
 
-// freeAddr returns a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestConsoleInBrowser drives the console in headless Chromium, as
 // served by `scopeline serve` (the binary, built from this checkout):
 // sign in at the hosted login, open the grants matrix, watch a decision
@@ -196,7 +185,7 @@ func freeAddr(t *testing.T) string {
 // else to the test's temporary directory.
 func TestConsoleInBrowser(t *testing.T) {
 	ctx := headlessChromium(t, 1280, 860, 4*time.Minute)
-	addr := freeAddr(t)
+	addr := enginetest.FreeAddr(t)
 	startScopeline(t, addr, "--config", consoleTenant(t, addr), "--console", "on")
 	base := "http://" + addr + "/console/"
 	shots := os.Getenv("SCOPELINE_CONSOLE_SCREENSHOTS")
@@ -249,6 +238,29 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("matrix:\n%s", m)
 	}
 	shot("console-grants")
+
+	// The keyboard: the first Tab reaches the skip link, with a visible
+	// focus ring, and Enter skips to the page's content.
+	must("tabbing to the skip link", chromedp.KeyEvent("\t"))
+	focus, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => { const e = document.activeElement, s = getComputedStyle(e);
+		return [e.textContent, s.outlineStyle, s.outlineWidth] })()`))
+	if err != nil || len(focus) != 3 || focus[0] != "Skip to content" || focus[1] != "solid" || focus[2] != "3px" {
+		t.Errorf("the first Tab: focus on %q (%v)", focus, err)
+	}
+	must("skipping to the content", chromedp.KeyEvent("\r"))
+	if hash, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash`)); err != nil || hash != "#main" {
+		t.Errorf("after Enter on the skip link: %q (%v)", hash, err)
+	}
+
+	// A cell opens its grant, and the line of the tenant file it is on.
+	must("opening a cell", chromedp.Click(`a[aria-label="demo-spa, write:users: details"]`), chromedp.WaitVisible("#grant-line"))
+	if grant := text("pre.yaml"); !strings.Contains(grant, "client: demo-spa") || !strings.Contains(grant, "write:users") {
+		t.Errorf("the grant:\n%s", grant)
+	}
+	if line := text("#grant-line"); line == "" || line == "0" {
+		t.Errorf("the grant's line: %q", line)
+	}
+	shot("console-grant")
 
 	// A decision arrives live.
 	must("opening the decisions", chromedp.Navigate(base+"decisions"), chromedp.WaitVisible("#live.on"))
@@ -317,4 +329,26 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("after the reload: %q\n%s", flash, reloads)
 	}
 	shot("console-tenant")
+
+	// Signed out (of the console and of the hosted login), and in again as
+	// bob, an auditor: the same pages, no write control.
+	must("signing out",
+		chromedp.Click(`form[action$="/console/signout"] button`), chromedp.WaitVisible(`form[action$="/logout"] button`),
+		chromedp.Click(`form[action$="/logout"] button`), chromedp.WaitNotPresent(`form[action$="/logout"]`))
+	if h1 := text("h1"); h1 != "Signed out" {
+		t.Errorf("after signing out: %q", h1)
+	}
+	must("signing in as bob", chromedp.Navigate(base+"tenant"), chromedp.WaitVisible("#username"),
+		chromedp.KeyEvent("bob"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("bob-password"), chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible("#revision"))
+	if role := text("#role"); role != "auditor (read only)" {
+		t.Errorf("bob's role: %q", role)
+	}
+	for page, form := range map[string]string{"tenant": "#reload-form", "keys": "#rotate-form"} {
+		must("opening "+page+" as bob", chromedp.Navigate(base+page), chromedp.WaitVisible("main"))
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("`+form+`, form[action$='/reload'], form[action$='/rotate']").length`))
+		if err != nil || n != 0 {
+			t.Errorf("bob sees %d write controls on the %s page (%v)", n, page, err)
+		}
+	}
 }

@@ -54,7 +54,10 @@ type Config struct {
 	// Audience is the identifier of the console's API (DefaultAudience),
 	// which defines ScopeRead and ScopeManage and must enforce RBAC.
 	Audience string
-	Logger   *slog.Logger
+	// Revisions lists the tenant's stored revisions, when the tenant
+	// comes from a store that keeps them (nil for a tenant file).
+	Revisions RevisionSource
+	Logger    *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }

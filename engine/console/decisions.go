@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // DecisionFilter selects decisions from the audit stream. Empty fields
@@ -355,5 +356,33 @@ func (c *Console) handleDecision(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, &pageError{Status: http.StatusNotFound, Title: "Not a decision", Msg: fmt.Sprintf("Event %d is a %s event, not a token decision.", seq, k)})
 		return
 	}
-	c.render(w, r, http.StatusOK, "decision", &view{Title: "Decision " + strconv.FormatUint(seq, 10), Nav: "decisions", Body: newTraceView(d, k, e)})
+	v := newTraceView(d, k, e)
+	v.Replay = c.replayURL(d)
+	c.render(w, r, http.StatusOK, "decision", &view{Title: "Decision " + strconv.FormatUint(seq, 10), Nav: "decisions", Body: v})
+}
+
+// replayURL is the dry-run form filled with the request of d: its client,
+// API and requested scopes, and for an end-user token (post-login) its
+// user. It is "" when d names no client (a request refused before one
+// was known). The form runs it on the tenant and hooks serving now,
+// which is how one sees what a change did to a real request.
+func (c *Console) replayURL(d *audit.DecisionData) string {
+	if d.ClientID == "" {
+		return ""
+	}
+	q := url.Values{"flow": {"machine"}, "client": {d.ClientID}}
+	if d.Trigger == string(tenant.TriggerPostLogin) {
+		if d.Subject == "" {
+			return ""
+		}
+		q.Set("flow", "user")
+		q.Set("user", d.Subject)
+	}
+	if d.Audience != "" {
+		q.Set("api", d.Audience)
+	}
+	if len(d.RequestedScopes) > 0 {
+		q.Set("scope", strings.Join(d.RequestedScopes, " "))
+	}
+	return c.url("try", q)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -210,6 +211,33 @@ func TestDecisionTrace(t *testing.T) {
 	}
 	if strings.Count(page, `class="took"`) != 2 {
 		t.Errorf("stage timings missing:\n%s", page)
+	}
+	// It runs again as a dry run, on what serves now: the form is filled
+	// with its request.
+	replay := func(page string) string {
+		t.Helper()
+		m := regexp.MustCompile(`<a href="([^"]+)" id="replay">`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no replay link:\n%s", page)
+		}
+		_, form, _ := b.Visit(h.URL + strings.TrimPrefix(html.UnescapeString(m[1]), "/"))
+		return form
+	}
+	form := replay(page)
+	for _, want := range []string{`id="t-machine" name="flow" value="machine" checked`, `<option value="demo-m2m" selected>`,
+		`<option value="https://api.example.com" selected>`, `name="scope" value="read:users delete:users"`} {
+		if !strings.Contains(form, want) {
+			t.Errorf("the replayed form lacks %q", want)
+		}
+	}
+	// bob's console sign-in, an end-user token: replayed as bob's.
+	_, page, _ = b.Visit(h.URL + "console/decisions/" + strconv.FormatUint(after, 10))
+	form = replay(page)
+	for _, want := range []string{`id="t-user" name="flow" value="user" checked`, `<option value="scopeline-console" selected>`,
+		`<option value="bob" selected>`, `<option value="urn:scopeline:console" selected>`} {
+		if !strings.Contains(form, want) {
+			t.Errorf("the replayed sign-in lacks %q:\n%s", want, form)
+		}
 	}
 	// Not a decision, or nothing there.
 	if status, _, _ := b.Visit(h.URL + "console/decisions/" + strconv.FormatUint(seq+1000, 10)); status != http.StatusNotFound {

@@ -14,8 +14,9 @@
 // It reads everything through Source, a narrow interface the serving
 // process implements (cmd/scopeline adapts the engine, the audit stream,
 // the key store and the hook runtime to it). Optional capabilities
-// (Reloader, KeyRotator, RevisionSource) are found by type assertion;
-// their controls appear only when the source has them.
+// (Reloader, KeyRotator) are found by type assertion; their controls
+// appear only when the source has them. A tenant kept in a store with
+// revisions brings its history through Config.Revisions.
 //
 // Pages are rendered on the server with html/template and work without
 // JavaScript; one small script, served from the binary like the style

@@ -222,38 +222,72 @@ func TestKeysAndTenantPages(t *testing.T) {
 	}
 
 	// A source that keeps revisions shows them, and what changed.
-	revs := &revisionSource{testSource: h.src, texts: map[string]string{
+	revs := &revisionSource{texts: map[string]string{
 		"r1": "apis:\n  - identifier: a\nclients: []\n",
 		"r2": "apis:\n  - identifier: a\n  - identifier: b\nclients: []\n",
+		"r3": "apis:\n  - identifier: b\nclients: []\n",
 	}}
-	c, err := console.New(revs, console.Config{Issuer: h.URL, Endpoints: h.issuer.Handler()})
+	c, err := console.New(h.src, console.Config{Issuer: h.URL, Endpoints: h.issuer.Handler(), Revisions: revs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, h.URL+"console/tenant?rev=r2", nil)
-	for _, ck := range b.Client.Jar.Cookies(req.URL) {
-		req.AddCookie(ck)
+	get := func(query string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, h.URL+"console/tenant?"+query, nil)
+		for _, ck := range b.Client.Jar.Cookies(req.URL) {
+			req.AddCookie(ck)
+		}
+		w := &recorder{header: http.Header{}}
+		c.Handler().ServeHTTP(w, req)
+		return w.body.String()
 	}
-	w := &recorder{header: http.Header{}}
-	c.Handler().ServeHTTP(w, req)
-	page = w.body.String()
-	for _, want := range []string{`<tr class="added"><td></td><td>3</td><td><code><span class="vh">added: </span>&#43;   - identifier: b</code></td></tr>`,
-		`aria-current="true"><code>r2</code>`, "<td>alice</td><td>add API b</td>"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("the revisions lack %q:\n%s", want, page)
+	added := func(new int, text string) string {
+		return `<tr class="added"><td></td><td>` + strconv.Itoa(new) + `</td><td><code><span class="vh">added: </span>&#43; ` + text + `</code></td></tr>`
+	}
+	removed := func(old int, text string) string {
+		return `<tr class="removed"><td>` + strconv.Itoa(old) + `</td><td></td><td><code><span class="vh">removed: </span>- ` + text + `</code></td></tr>`
+	}
+	for _, c := range []struct {
+		query      string
+		want, lack []string
+	}{
+		// The revision chosen, against the one before it.
+		{"rev=r2", []string{added(3, "  - identifier: b"), `aria-current="true"><code>r2</code>`, "<td>alice</td><td>add API b</td>",
+			"Changes in <code>r2</code> since <code>r1</code>"}, nil},
+		// The newest by default.
+		{"", []string{"Changes in <code>r3</code> since <code>r2</code>", removed(2, "  - identifier: a")}, []string{added(3, "  - identifier: b")}},
+		// Any two, as `tenant diff REV REV`.
+		{"rev=r3&against=r1", []string{"Changes in <code>r3</code> since <code>r1</code>", removed(2, "  - identifier: a"), added(2, "  - identifier: b"),
+			`<option value="r1" selected>`}, nil},
+		{"rev=r2&against=r2", []string{`<p id="no-changes"><code>r2</code> and <code>r2</code> hold the same tenant.</p>`}, []string{`class="diff"`}},
+		// The oldest listed has nothing before it: every line is new.
+		{"rev=r1", []string{"(no earlier revision listed: every line)", added(1, "apis:")}, nil},
+		{"rev=nope", []string{`<p class="alert">no such revision</p>`}, []string{`class="diff"`}},
+		{"rev=r2&against=nope", []string{`<p class="alert">no such revision to compare with</p>`}, []string{`class="diff"`}},
+	} {
+		page := get(c.query)
+		for _, want := range c.want {
+			if !strings.Contains(page, want) {
+				t.Errorf("?%s: the revisions lack %q:\n%s", c.query, want, page)
+			}
+		}
+		for _, lack := range c.lack {
+			if strings.Contains(page, lack) {
+				t.Errorf("?%s: the revisions show %q", c.query, lack)
+			}
 		}
 	}
 }
 
-// revisionSource is a test source whose tenant has stored revisions.
+// revisionSource is a store of the tenant's revisions.
 type revisionSource struct {
-	*testSource
 	texts map[string]string
 }
 
 func (r *revisionSource) Revisions(context.Context, int) ([]console.Revision, error) {
 	now := time.Now()
-	return []console.Revision{{ID: "r2", Time: now, By: "alice", Note: "add API b"}, {ID: "r1", Time: now.Add(-time.Hour), By: "alice"}}, nil
+	return []console.Revision{{ID: "r3", Time: now, By: "bob", Note: "drop API a"}, {ID: "r2", Time: now.Add(-time.Minute), By: "alice", Note: "add API b"},
+		{ID: "r1", Time: now.Add(-time.Hour), By: "alice"}}, nil
 }
 
 func (r *revisionSource) RevisionText(_ context.Context, id string) ([]byte, error) {

@@ -59,9 +59,9 @@ type KeyRotator interface {
 	RotateKeys(ctx context.Context, by string) error
 }
 
-// RevisionSource is a Source whose tenant comes from a store that keeps
-// its revisions. A tenant read from a file has no history but its reloads
-// (on the audit stream).
+// RevisionSource is a store that keeps the tenant's revisions, given in
+// Config.Revisions when the tenant serving comes from it. A tenant read
+// from a file has no history but its reloads (on the audit stream).
 type RevisionSource interface {
 	// Revisions lists the stored revisions, newest first, at most limit.
 	Revisions(ctx context.Context, limit int) ([]Revision, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/scopeline/scopeline/engine/audit"
@@ -26,10 +27,12 @@ type tenantView struct {
 	ReloadErr string
 	CanReload bool
 	// Revisions, when the source keeps them; Diff compares the revision
-	// chosen (Rev) with the one before it.
+	// chosen (Rev) with another (Against: the one before it unless the
+	// query names one; "" for the first revision).
 	HasRevisions bool
 	Revisions    []Revision
 	Rev          string
+	Against      string
 	Diff         []diffLine
 	DiffErr      string
 	Flash        string
@@ -63,9 +66,10 @@ func (c *Console) handleTenant(w http.ResponseWriter, r *http.Request) {
 			v.Reloads[i], v.Reloads[j] = v.Reloads[j], v.Reloads[i]
 		}
 	}
-	if rs, ok := c.src.(RevisionSource); ok {
+	if rs := c.cfg.Revisions; rs != nil {
 		v.HasRevisions = true
-		if err := c.revisions(ctx, rs, r.URL.Query().Get("rev"), v); err != nil {
+		q := r.URL.Query()
+		if err := c.revisions(ctx, rs, q.Get("rev"), q.Get("against"), v); err != nil {
 			v.DiffErr = err.Error()
 		}
 	}
@@ -76,10 +80,14 @@ func (c *Console) handleTenant(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "tenant", &view{Title: "Tenant", Nav: "tenant", Body: v})
 }
 
-// revisions lists the stored revisions and diffs the one chosen (the
-// newest by default) with the one before it.
-func (c *Console) revisions(ctx context.Context, rs RevisionSource, rev string, v *tenantView) error {
-	list, err := rs.Revisions(ctx, 50)
+// maxRevisions is how many revisions the tenant page lists.
+const maxRevisions = 50
+
+// revisions lists the stored revisions and diffs the one chosen (rev, the
+// newest by default) with another (against, the one before it by
+// default), as `scopeline tenant diff REV [REV]` would.
+func (c *Console) revisions(ctx context.Context, rs RevisionSource, rev, against string, v *tenantView) error {
+	list, err := rs.Revisions(ctx, maxRevisions)
 	if err != nil {
 		return err
 	}
@@ -87,26 +95,30 @@ func (c *Console) revisions(ctx context.Context, rs RevisionSource, rev string, 
 	if len(list) == 0 {
 		return nil
 	}
+	find := func(id string) int {
+		return slices.IndexFunc(list, func(r Revision) bool { return r.ID == id })
+	}
 	at := 0
 	if rev != "" {
-		at = -1
-		for i, r := range list {
-			if r.ID == rev {
-				at = i
-			}
-		}
-		if at < 0 {
+		if at = find(rev); at < 0 {
 			return errors.New("no such revision")
 		}
 	}
 	v.Rev = list[at].ID
+	base := at + 1
+	if against != "" {
+		if base = find(against); base < 0 {
+			return errors.New("no such revision to compare with")
+		}
+	}
 	newText, err := rs.RevisionText(ctx, list[at].ID)
 	if err != nil {
 		return err
 	}
 	var oldText []byte
-	if at+1 < len(list) {
-		if oldText, err = rs.RevisionText(ctx, list[at+1].ID); err != nil {
+	if base < len(list) {
+		v.Against = list[base].ID
+		if oldText, err = rs.RevisionText(ctx, v.Against); err != nil {
 			return err
 		}
 	}
@@ -114,7 +126,9 @@ func (c *Console) revisions(ctx context.Context, rs RevisionSource, rev string, 
 	if !ok {
 		return errors.New("the revisions are too large to compare here")
 	}
-	v.Diff = d
+	if slices.ContainsFunc(d, func(l diffLine) bool { return l.Op == '+' || l.Op == '-' }) {
+		v.Diff = d
+	}
 	return nil
 }
 

@@ -21,6 +21,9 @@ type traceView struct {
 	Steps []step
 	// Total is the time of every stage together.
 	Total time.Duration
+	// Replay is the address of the dry-run form filled with the
+	// decision's request ("" when it cannot be replayed).
+	Replay string
 }
 
 // step is one stage's turn: consecutive trace entries of one stage (the
