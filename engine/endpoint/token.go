@@ -2,7 +2,9 @@ package endpoint
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/internal/form"
@@ -50,7 +52,10 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 	if r.URL.RawQuery != "" {
 		return req, engine.ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the URL")
 	}
-	params, err := httpx.ReadForm(r, MaxTokenRequestBytes, "resource")
+	params, err := httpx.ReadFormMax(r, MaxTokenRequestBytes, engine.MaxBearerTokenLen, "resource")
+	if err == nil {
+		err = checkValueLengths(params)
+	}
 	switch {
 	case errors.Is(err, httpx.ErrNotForm):
 		return req, engine.ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded")
@@ -88,4 +93,20 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 		req.AuthMethod = engine.AuthSecretPost
 	}
 	return req, nil
+}
+
+// longParams may be longer than form.MaxValueLen: the access tokens a
+// token exchange presents (RFC 8693 §2.1), up to engine.MaxBearerTokenLen.
+var longParams = map[string]bool{"subject_token": true, "actor_token": true}
+
+// checkValueLengths bounds every other parameter by form.MaxValueLen.
+func checkValueLengths(params url.Values) error {
+	for k, vs := range params {
+		for _, v := range vs {
+			if len(v) > form.MaxValueLen && !longParams[k] {
+				return fmt.Errorf("parameter %q is too long", text.Truncate(k, 64))
+			}
+		}
+	}
+	return nil
 }
