@@ -50,6 +50,9 @@ test("what events must not be is refused", () => {
     "a v4 id": () => { const e = sample("token.issued"); e.id = "0b1e4d4c-3f5a-4c5e-9d1e-2f3a4b5c6d7e"; return e; },
     "an unknown trace op": () => { const e = sample("token.issued"); e.data.trace = [{ stage: "s", op: "mint" }]; return e; },
     "a reload without result": () => { const e = sample("tenant.reloaded"); delete e.data.result; return e; },
+    "a revocation that revoked no jti": () => { const e = sample("token.revoked", "revoked"); delete e.data.jti; return e; },
+    "a refused revocation without an error": () => { const e = sample("token.revoked", "refused"); delete e.data.error; return e; },
+    "an exchange without its actor chain": () => { const e = samples.find((e) => e.data.exchange); assert.ok(e); const c = structuredClone(e); delete c.data.exchange.actor_chain; return c; },
   };
   for (const [name, make] of Object.entries(cases)) {
     assert.equal(validate(make()), false, name);
