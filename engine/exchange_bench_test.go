@@ -1,0 +1,81 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/tenant"
+)
+
+// BenchmarkTokenExchange compares, in one run and per algorithm, the
+// in-process cost of a token exchange (RFC 8693: client authentication,
+// verifying the subject token's signature and claims, the rule, the
+// baseline, minting and signing) with that of a client-credentials token
+// for the same API. The difference is mostly the verification of the
+// subject token.
+func BenchmarkTokenExchange(b *testing.B) {
+	var t strings.Builder
+	t.WriteString("apis:\n")
+	for _, alg := range benchAlgs {
+		for _, side := range []string{"from", "to"} {
+			fmt.Fprintf(&t, "  - identifier: https://%s/%s\n    signing_algorithm: %s\n    scopes: [{name: read}, {name: write}]\n", side, alg, alg)
+		}
+	}
+	t.WriteString("clients:\n")
+	for _, id := range []string{"c", "x"} {
+		fmt.Fprintf(&t, "  - id: %s\n    type: m2m\n    secrets: [\"sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2\"]\n", id)
+	}
+	t.WriteString("grants:\n")
+	for _, alg := range benchAlgs {
+		fmt.Fprintf(&t, "  - {client: c, api: https://from/%s, scopes: [read, write]}\n  - {client: x, api: https://to/%s, scopes: [read, write]}\n", alg, alg)
+	}
+	t.WriteString("token_exchange:\n")
+	for _, alg := range benchAlgs {
+		fmt.Fprintf(&t, "  - {client: x, from: [https://from/%s], to: https://to/%s, scopes: [read, write], subjects: [client]}\n", alg, alg)
+	}
+	tn, err := tenant.Parse([]byte(t.String()), "bench.yaml", ".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ks, err := keys.NewStore(b.TempDir()).Ensure(tn.Algorithms(), time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := server.New(context.Background(), tn, ks, server.Config{Issuer: "https://issuer.example/"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { iss.Close() })
+	ctx := context.Background()
+	for _, alg := range benchAlgs {
+		cc := &engine.TokenRequest{GrantType: engine.GrantClientCredentials, ClientID: "x", ClientSecret: "demo-m2m-secret",
+			AuthMethod: engine.AuthSecretBasic, Audience: "https://to/" + alg, Scope: "read", ScopeSet: true}
+		subject, err := iss.Token(ctx, &engine.TokenRequest{GrantType: engine.GrantClientCredentials, ClientID: "c", ClientSecret: "demo-m2m-secret",
+			AuthMethod: engine.AuthSecretBasic, Audience: "https://from/" + alg, Scope: "read", ScopeSet: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tx := &engine.TokenRequest{GrantType: engine.GrantTokenExchange, ClientID: "x", ClientSecret: "demo-m2m-secret",
+			AuthMethod: engine.AuthSecretBasic, Audience: "https://to/" + alg, Scope: "read", ScopeSet: true,
+			Params: url.Values{"subject_token": {subject.AccessToken}, "subject_token_type": {engine.TokenTypeAccessToken}}}
+		for _, r := range []struct {
+			name string
+			req  *engine.TokenRequest
+		}{{"client_credentials", cc}, {"token_exchange", tx}} {
+			b.Run(r.name+"/"+alg, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := iss.Token(ctx, r.req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
