@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
-	"github.com/scopeline/scopeline/engine/keys"
-	"github.com/scopeline/scopeline/engine/server"
-	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // BenchmarkTokenExchange compares, in one run and per algorithm, the
@@ -40,19 +37,7 @@ func BenchmarkTokenExchange(b *testing.B) {
 	for _, alg := range benchAlgs {
 		fmt.Fprintf(&t, "  - {client: x, from: [https://from/%s], to: https://to/%s, scopes: [read, write], subjects: [client]}\n", alg, alg)
 	}
-	tn, err := tenant.Parse([]byte(t.String()), "bench.yaml", ".")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ks, err := keys.NewStore(b.TempDir()).Ensure(tn.Algorithms(), time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	iss, err := server.New(context.Background(), tn, ks, server.Config{Issuer: "https://issuer.example/"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { iss.Close() })
+	iss, _ := benchIssuerOf(b, t.String())
 	ctx := context.Background()
 	for _, alg := range benchAlgs {
 		cc := &engine.TokenRequest{GrantType: engine.GrantClientCredentials, ClientID: "x", ClientSecret: "demo-m2m-secret",

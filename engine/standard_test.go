@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
-	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -385,7 +383,7 @@ func TestIntrospection(t *testing.T) {
 	if status != 200 || h.Get("Content-Type") != endpoint.IntrospectionJWTMedia {
 		t.Fatalf("signed introspection: %d %s %q", status, raw, h.Get("Content-Type"))
 	}
-	claims, header := verifySigned(t, srv, string(raw))
+	claims, header := enginetest.VerifyJWT(t, srv.Issuer, string(raw))
 	ti, _ := claims["token_introspection"].(map[string]any)
 	if header["typ"] != engine.IntrospectionType || header["alg"] != "ES256" || claims["aud"] != "gateway" || claims["iss"] != srv.Issuer || ti["active"] != true || ti["sub"] != "alice" {
 		t.Errorf("signed answer: header %v claims %v", header, claims)
@@ -499,24 +497,4 @@ func TestDiscoveryAdvertisesRevocationAndIntrospection(t *testing.T) {
 	if !strings.Contains(string(grants), engine.GrantTokenExchange) {
 		t.Errorf("grant types %s", grants)
 	}
-}
-
-// verifySigned checks a JWT signed with any of the issuer's keys.
-func verifySigned(t *testing.T, srv *enginetest.Server, raw string) (jwt.MapClaims, map[string]any) {
-	t.Helper()
-	var set struct{ Keys []keys.JWK }
-	enginetest.GetJSON(t, enginetest.Discover(t, srv.Issuer).JWKSURI, &set)
-	claims := jwt.MapClaims{}
-	tok, err := jwt.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
-		for _, k := range set.Keys {
-			if k.Kid == tok.Header["kid"] && k.Alg == tok.Method.Alg() {
-				return k.PublicKey()
-			}
-		}
-		return nil, errors.New("unknown kid")
-	}, jwt.WithIssuer(srv.Issuer), jwt.WithIssuedAt())
-	if err != nil {
-		t.Fatalf("does not verify: %v", err)
-	}
-	return claims, tok.Header
 }
