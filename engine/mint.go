@@ -304,3 +304,25 @@ func (s *Snapshot) SignIntrospection(alg, audience string, answer map[string]any
 	}
 	return sg.sign(header, payload)
 }
+
+// ActiveAccessToken checks an access token presented back to the issuer
+// (a subject or actor token of an exchange, a token introspected or
+// revoked): VerifyAccessToken, then not expired at now without the
+// leeway resource servers get (the issuer's clock is the one that
+// counts), and for an API of the tenant (a single aud). It returns the
+// claims and the API.
+func (s *Snapshot) ActiveAccessToken(token string, now time.Time) (jwt.MapClaims, *tenant.API, error) {
+	claims, err := s.VerifyAccessToken(token, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if exp, err := claims.GetExpirationTime(); err != nil || exp == nil || !now.Before(exp.Time) {
+		return nil, nil, errors.New("engine: the token has expired")
+	}
+	aud, _ := claims["aud"].(string)
+	api, ok := s.tenant.API(aud)
+	if !ok {
+		return nil, nil, errors.New("engine: the token is not for an API of this tenant")
+	}
+	return claims, api, nil
+}

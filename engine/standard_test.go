@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -94,7 +95,7 @@ pipelines:
 // startStd starts an issuer serving stdTenant whose token-exchange hook
 // records the subject token's audience and the actor chain it sees in a
 // claim, and whose auditor keeps every decision and revocation.
-func startStd(t *testing.T) (*enginetest.Server, *stdAuditor) {
+func startStd(t *testing.T, opts ...option) (*enginetest.Server, *stdAuditor) {
 	t.Helper()
 	loader := &goLoader{hooks: map[string]func(v engine.View) (*engine.HookResult, error){
 		"see": func(v engine.View) (*engine.HookResult, error) {
@@ -111,7 +112,7 @@ func startStd(t *testing.T) (*enginetest.Server, *stdAuditor) {
 		},
 	}}
 	a := &stdAuditor{}
-	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(stdTenant(t)), Server: server.Config{Hooks: loader, Auditor: a}})
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(stdTenant(t)), Server: configure(server.Config{Hooks: loader, Auditor: a}, opts...)})
 	return srv, a
 }
 
@@ -398,6 +399,26 @@ func TestIntrospection(t *testing.T) {
 	}
 	if status, _, _ := introspect(t, srv, "gateway", secret, "", ""); status != http.StatusBadRequest {
 		t.Errorf("no token: %d", status)
+	}
+}
+
+// TestExpiredTokens: an expired token is inactive, cannot be exchanged,
+// and revoking it does nothing.
+func TestExpiredTokens(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	srv, audit := startStd(t, withClock(clock.Now))
+	worker := clientToken(t, srv, "worker", usersAPI)
+	if a := active(t, srv, worker); a["active"] != true {
+		t.Fatalf("fresh token: %v", a)
+	}
+	clock.Add(time.Hour) // the default token lifetime
+	if a := active(t, srv, worker); len(a) != 1 || a["active"] != false {
+		t.Errorf("expired token: %v", a)
+	}
+	status, body := exchange(t, srv, "gateway", worker, "audience", billingAPI)
+	wantOAuthError(t, "exchange of an expired token", status, body, "invalid_request")
+	if status := revoke(t, srv, "worker", secret, worker, ""); status != 200 || audit.lastRevocation().Outcome != engine.RevocationIgnored {
+		t.Errorf("revoking an expired token: %d %+v", status, audit.lastRevocation())
 	}
 }
 

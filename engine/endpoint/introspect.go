@@ -74,8 +74,8 @@ func (e *Endpoints) introspect(ctx context.Context, s *engine.Snapshot, c *tenan
 	if !isJWT(token) { // refresh tokens are not introspected: only their client uses them
 		return inactive, nil
 	}
-	claims, api, ok := activeAccessToken(s, token, now)
-	if !ok || !c.Introspection.MayIntrospect(api.Identifier) {
+	claims, api, err := s.ActiveAccessToken(token, now)
+	if err != nil || !c.Introspection.MayIntrospect(api.Identifier) {
 		return inactive, nil
 	}
 	if api.AccessTokenDenylist {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/internal/httpx"
 	"github.com/scopeline/scopeline/engine/storage"
@@ -105,8 +103,8 @@ func (e *Endpoints) revoke(ctx context.Context, s *engine.Snapshot, req *engine.
 
 func (e *Endpoints) revokeAccessToken(ctx context.Context, s *engine.Snapshot, c *tenant.Client, token string, now time.Time, rec *engine.Revocation) error {
 	rec.TokenType = hintAccessToken
-	claims, api, ok := activeAccessToken(s, token, now)
-	if !ok {
+	claims, api, err := s.ActiveAccessToken(token, now)
+	if err != nil {
 		rec.Outcome, rec.Reason = engine.RevocationIgnored, "not an unexpired access token of this issuer"
 		return nil
 	}
@@ -163,19 +161,3 @@ func (e *Endpoints) revokeRefreshToken(ctx context.Context, c *tenant.Client, to
 
 // isJWT reports whether token has the form of a compact JWS.
 func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
-
-// activeAccessToken verifies an access token of this issuer that has not
-// expired at now (without the leeway VerifyAccessToken grants resource
-// servers) and is for an API of the tenant.
-func activeAccessToken(s *engine.Snapshot, token string, now time.Time) (jwt.MapClaims, *tenant.API, bool) {
-	claims, err := s.VerifyAccessToken(token, now)
-	if err != nil {
-		return nil, nil, false
-	}
-	if exp, err := claims.GetExpirationTime(); err != nil || exp == nil || !now.Before(exp.Time) {
-		return nil, nil, false
-	}
-	aud, _ := claims["aud"].(string)
-	api, ok := s.Tenant().API(aud)
-	return claims, api, ok
-}

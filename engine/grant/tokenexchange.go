@@ -146,18 +146,9 @@ func (g *TokenExchange) verify(ctx context.Context, s *engine.Snapshot, token, t
 	case typ != engine.TokenTypeAccessToken && typ != engine.TokenTypeJWT:
 		return nil, nil, engine.ErrInvalidRequest.WithDescription("%s_token_type must be %s (or %s)", role, engine.TokenTypeAccessToken, engine.TokenTypeJWT)
 	}
-	invalid := engine.ErrInvalidRequest.WithDescription("the %s token is invalid, expired or not an access token of this issuer", role)
-	claims, err := s.VerifyAccessToken(token, now)
+	claims, api, err := s.ActiveAccessToken(token, now)
 	if err != nil {
-		return nil, nil, invalid.Wrap(err)
-	}
-	aud, _ := claims["aud"].(string)
-	if list, ok := claims["aud"].([]any); ok && len(list) == 1 {
-		aud, _ = list[0].(string)
-	}
-	api, ok := s.Tenant().API(aud)
-	if !ok {
-		return nil, nil, engine.ErrInvalidRequest.WithDescription("the %s token is not for an API of this tenant", role)
+		return nil, nil, engine.ErrInvalidRequest.WithDescription("the %s token is invalid, expired or not an access token of this issuer", role).Wrap(err)
 	}
 	if api.AccessTokenDenylist && g.Denylist != nil {
 		jti, _ := claims["jti"].(string)
