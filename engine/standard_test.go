@@ -519,3 +519,18 @@ func TestDiscoveryAdvertisesRevocationAndIntrospection(t *testing.T) {
 		t.Errorf("grant types %s", grants)
 	}
 }
+
+func TestRevocationAndIntrospectionAcceptPOSTOnly(t *testing.T) {
+	srv, _ := startStd(t)
+	for _, path := range []string{endpoint.PathRevoke, endpoint.PathIntrospect} {
+		resp, err := http.Get(srv.URL + path + "?token=x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost || !strings.Contains(string(raw), "POST only") {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, raw)
+		}
+	}
+}

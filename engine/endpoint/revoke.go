@@ -31,6 +31,9 @@ var errUnsupportedTokenType = engine.NewError("unsupported_token_type", http.Sta
 // its client_id alone when public is set (revocation, RFC 7009 §2.1).
 func (e *Endpoints) authenticate(r *http.Request, s *engine.Snapshot, public bool) (*engine.TokenRequest, *tenant.Client, error) {
 	req, err := e.parseTokenRequest(r)
+	if err != nil && r.Method != http.MethodPost {
+		err = engine.ErrInvalidRequest.WithDescription("this endpoint accepts POST only").WithStatus(http.StatusMethodNotAllowed)
+	}
 	if err != nil {
 		return req, nil, err
 	}
