@@ -2,9 +2,7 @@ package endpoint
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/internal/form"
@@ -52,10 +50,7 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 	if r.URL.RawQuery != "" {
 		return req, engine.ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the URL")
 	}
-	params, err := httpx.ReadFormMax(r, MaxTokenRequestBytes, engine.MaxBearerTokenLen, "resource")
-	if err == nil {
-		err = checkValueLengths(params)
-	}
+	params, err := httpx.ReadFormLong(r, MaxTokenRequestBytes, form.MaxValueLen, longParams, "resource")
 	switch {
 	case errors.Is(err, httpx.ErrNotForm):
 		return req, engine.ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded")
@@ -96,17 +91,5 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 }
 
 // longParams may be longer than form.MaxValueLen: the access tokens a
-// token exchange presents (RFC 8693 §2.1), up to engine.MaxBearerTokenLen.
-var longParams = map[string]bool{"subject_token": true, "actor_token": true}
-
-// checkValueLengths bounds every other parameter by form.MaxValueLen.
-func checkValueLengths(params url.Values) error {
-	for k, vs := range params {
-		for _, v := range vs {
-			if len(v) > form.MaxValueLen && !longParams[k] {
-				return fmt.Errorf("parameter %q is too long", text.Truncate(k, 64))
-			}
-		}
-	}
-	return nil
-}
+// token exchange presents (RFC 8693 §2.1).
+var longParams = map[string]int{"subject_token": engine.MaxBearerTokenLen, "actor_token": engine.MaxBearerTokenLen}
