@@ -31,8 +31,11 @@ func benchTenant() string {
 	return b.String()
 }
 
-func benchIssuer(b *testing.B) (*server.Server, *keys.Set) {
-	tn, err := tenant.Parse([]byte(benchTenant()), "bench.yaml", ".")
+func benchIssuer(b *testing.B) (*server.Server, *keys.Set) { return benchIssuerOf(b, benchTenant()) }
+
+// benchIssuerOf starts an issuer of the tenant file src, with fresh keys.
+func benchIssuerOf(b *testing.B, src string) (*server.Server, *keys.Set) {
+	tn, err := tenant.Parse([]byte(src), "bench.yaml", ".")
 	if err != nil {
 		b.Fatal(err)
 	}

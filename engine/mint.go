@@ -135,6 +135,10 @@ func (s *Snapshot) mint(tx *Transaction, now time.Time, random io.Reader) (minte
 	buf = append(buf, `,"scope":`...)
 	m.scope = tx.scopeClaim()
 	buf = appendString(buf, m.scope)
+	if x := tx.Exchange; x != nil && len(x.act) > 0 {
+		buf = append(buf, `,"act":`...)
+		buf = append(buf, x.act...)
+	}
 	if len(tx.Claims) > 0 {
 		names := make([]string, 0, len(tx.Claims))
 		for k := range tx.Claims {
@@ -272,4 +276,53 @@ func (s *Snapshot) VerifyAccessToken(token string, now time.Time) (jwt.MapClaims
 		return nil, err
 	}
 	return claims, nil
+}
+
+// IntrospectionType is the JWT typ of signed introspection answers (RFC
+// 9701 §5).
+const IntrospectionType = "token-introspection+jwt"
+
+// SignIntrospection signs an introspection answer as a JWT (RFC 9701 §5)
+// for the client audience, with alg (the client's
+// introspection_signed_response_alg, or "" for the tenant's): iss, aud,
+// iat and token_introspection, the answer's members.
+func (s *Snapshot) SignIntrospection(alg, audience string, answer map[string]any, now time.Time) (string, error) {
+	if alg == "" {
+		alg = s.tenant.Algorithm
+	}
+	sg, ok := s.keys.signers[alg]
+	if !ok {
+		return "", fmt.Errorf("%w for %s", errNoKey, alg)
+	}
+	header, err := jwsHeader(alg, sg.key.ID, IntrospectionType)
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(map[string]any{"iss": s.issuer, "aud": audience, "iat": now.Unix(), "token_introspection": answer})
+	if err != nil {
+		return "", err
+	}
+	return sg.sign(header, payload)
+}
+
+// ActiveAccessToken checks an access token presented back to the issuer
+// (a subject or actor token of an exchange, a token introspected or
+// revoked): VerifyAccessToken, then not expired at now without the
+// leeway resource servers get (the issuer's clock is the one that
+// counts), and for an API of the tenant (a single aud). It returns the
+// claims and the API.
+func (s *Snapshot) ActiveAccessToken(token string, now time.Time) (jwt.MapClaims, *tenant.API, error) {
+	claims, err := s.VerifyAccessToken(token, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if exp, err := claims.GetExpirationTime(); err != nil || exp == nil || !now.Before(exp.Time) {
+		return nil, nil, errors.New("engine: the token has expired")
+	}
+	aud, _ := claims["aud"].(string)
+	api, ok := s.tenant.API(aud)
+	if !ok {
+		return nil, nil, errors.New("engine: the token is not for an API of this tenant")
+	}
+	return claims, api, nil
 }

@@ -24,10 +24,24 @@ func (baseline) Name() string { return StageBaseline }
 func (b baseline) Run(_ context.Context, tx *Transaction) error {
 	forUser := tx.User != nil
 	g, ok := b.tenant.Grant(tx.Client.ID, tx.API.Identifier)
+	ceiling := "outside the grant ceiling"
+	if x := tx.Exchange; x != nil {
+		// A token exchange's grant is its rule, capped by the subject
+		// token's scopes (see Exchange.Grant), never the client's own.
+		g, ok = x.Grant, x.Grant != nil
+		ceiling = "outside the exchange's ceiling"
+		if x.Rule != nil && x.Rule.CapBySubjectScopes {
+			ceiling = "outside the exchange's ceiling or the subject token's scopes"
+		}
+	}
 	if !ok || (forUser && !g.ForUser) || (!forUser && !g.ForClient) {
 		kind := "client"
 		if forUser {
 			kind = "user"
+		}
+		if tx.Exchange != nil {
+			tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "the exchange does not allow " + kind + " subject tokens"})
+			return ErrAccessDenied.WithDescription("client %q may not exchange %s tokens for %q", tx.Client.ID, kind, tx.API.Identifier)
 		}
 		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no " + kind + " grant for this client on this API"})
 		return ErrAccessDenied.WithDescription("client %q is not granted %s access to %q", tx.Client.ID, kind, tx.API.Identifier)
@@ -44,7 +58,7 @@ func (b baseline) Run(_ context.Context, tx *Transaction) error {
 	allow := func(scope, why string) {
 		switch {
 		case !g.Allows(scope):
-			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Refused: true, Reason: "outside the grant ceiling"})
+			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Refused: true, Reason: ceiling})
 		case permitted != nil && !slices.Contains(permitted, scope):
 			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Refused: true, Reason: "not in the user's permissions (RBAC)"})
 		default:
@@ -78,7 +92,7 @@ func (b baseline) Run(_ context.Context, tx *Transaction) error {
 		claim, _ := json.Marshal(perms)
 		tx.setIssuerClaim(StageBaseline, "permissions", claim, "the user's permissions on the API within the grant (permissions_claim)")
 	}
-	if len(tx.Scopes) == 0 && !forUser {
+	if len(tx.Scopes) == 0 && (!forUser || tx.Exchange != nil) {
 		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no scope left to grant"})
 		if tx.Requested == nil {
 			return ErrInvalidScope.WithDescription("the grant for %q allows no scopes", tx.API.Identifier)

@@ -82,7 +82,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	if m.TokenEndpoint != srv.URL+"/oauth/token" || m.JWKSURI != srv.URL+"/.well-known/jwks.json" {
 		t.Errorf("endpoints %s %s", m.TokenEndpoint, m.JWKSURI)
 	}
-	if !slices.Equal(m.GrantTypesSupported, []string{"authorization_code", "client_credentials", "refresh_token"}) ||
+	if !slices.Equal(m.GrantTypesSupported, []string{"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"}) ||
 		!slices.Equal(m.TokenEndpointAuthMethodsSupported, []string{"client_secret_basic", "client_secret_post", "none"}) ||
 		!slices.Equal(m.ScopesSupported, []string{"openid", "profile", "email", "offline_access", "read:users", "write:users", "delete:users", "console:read", "console:manage"}) ||
 		m.AuthorizationEndpoint != srv.URL+"/authorize" || m.UserinfoEndpoint != srv.URL+"/userinfo" ||

@@ -51,6 +51,9 @@ type Transaction struct {
 	// the user id in end-user flows. User is set in end-user flows.
 	Subject string
 	User    *tenant.User
+	// Exchange is set on token exchanges (RFC 8693): the subject token,
+	// the actor chain and the ceiling the exchange allows.
+	Exchange *Exchange
 	// IP and UserAgent describe the caller.
 	IP        string
 	UserAgent string

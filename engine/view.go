@@ -51,6 +51,20 @@ func (v View) Grant() *tenant.Grant { return v.tx.Grant }
 // token.
 func (v View) User() *tenant.User { return v.tx.User }
 
+// Exchange describes a token exchange (RFC 8693): the subject token's
+// claims, the actor and the actor chain. It is false for other grants.
+// The value is a copy; its Rule and APIs are the tenant snapshot's.
+func (v View) Exchange() (Exchange, bool) {
+	x := v.tx.Exchange
+	if x == nil {
+		return Exchange{}, false
+	}
+	c := *x
+	c.SubjectClaims, c.ActorClaims, c.act = slices.Clone(x.SubjectClaims), slices.Clone(x.ActorClaims), slices.Clone(x.act)
+	c.SubjectScopes, c.Chain = slices.Clone(x.SubjectScopes), slices.Clone(x.Chain)
+	return c, true
+}
+
 // Subject is the token's sub.
 func (v View) Subject() string { return v.tx.Subject }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
@@ -30,6 +31,9 @@ type Event struct {
 	Subject string `json:"subject"`
 	// User is the signed-in user (post-login), absent for client tokens.
 	User *EventUser `json:"user,omitempty"`
+	// Exchange describes a token exchange (token-exchange only): the
+	// subject token and the actor.
+	Exchange *EventExchange `json:"exchange,omitempty"`
 	// Scopes are the scopes the token carries so far.
 	Scopes []string `json:"scopes"`
 	// Claims are the custom claims set so far.
@@ -90,6 +94,20 @@ type EventUser struct {
 	Permissions []string `json:"permissions,omitempty"`
 }
 
+// EventExchange is what a token exchange (RFC 8693) presented.
+type EventExchange struct {
+	// SubjectToken is the subject token's claims (iss, sub, aud, scope,
+	// act, custom claims, ...), verified.
+	SubjectToken json.RawMessage `json:"subject_token"`
+	// Actor is who acts: the actor token's sub, or the client's id;
+	// ActorToken the actor token's claims, absent without one.
+	Actor      string          `json:"actor"`
+	ActorToken json.RawMessage `json:"actor_token,omitempty"`
+	// ActorChain is the actors, newest first (Actor, then those of the
+	// subject token's act claim): the new token's act claim.
+	ActorChain []string `json:"actor_chain"`
+}
+
 // NewEvent describes the transaction v views for the hook spec (nil: no
 // hook section).
 func NewEvent(v engine.View, spec *tenant.HookSpec) *Event {
@@ -131,6 +149,9 @@ func NewEvent(v engine.View, spec *tenant.HookSpec) *Event {
 		if api != nil {
 			e.User.Permissions = u.Permissions[api.Identifier]
 		}
+	}
+	if x, ok := v.Exchange(); ok {
+		e.Exchange = &EventExchange{SubjectToken: x.SubjectClaims, Actor: x.Actor, ActorToken: x.ActorClaims, ActorChain: x.Chain}
 	}
 	if e.Scopes == nil {
 		e.Scopes = []string{}
@@ -182,13 +203,17 @@ func (e *Event) validate() error {
 	case e.ABI != 0 && e.ABI != ABIVersion:
 		return fmt.Errorf("hooks: event: abi %d, this host speaks %d", e.ABI, ABIVersion)
 	case !slices.Contains(tenant.Triggers, tenant.Trigger(e.Trigger)):
-		return fmt.Errorf("hooks: event: trigger %q: want credentials-exchange or post-login", e.Trigger)
+		return fmt.Errorf("hooks: event: trigger %q: want credentials-exchange, post-login or token-exchange", e.Trigger)
 	case e.Client.ID == "":
 		return errors.New("hooks: event: client.id is required")
 	case e.API.Identifier == "":
 		return errors.New("hooks: event: api.identifier is required")
 	case e.Trigger == string(tenant.TriggerPostLogin) && e.User == nil:
 		return errors.New("hooks: event: a post-login event needs a user")
+	case e.Trigger == string(tenant.TriggerTokenExchange) && (e.Exchange == nil || e.Exchange.Actor == "" || len(e.Exchange.SubjectToken) == 0):
+		return errors.New("hooks: event: a token-exchange event needs an exchange with a subject_token and an actor")
+	case e.Exchange != nil && e.Trigger != string(tenant.TriggerTokenExchange):
+		return errors.New("hooks: event: only a token-exchange event has an exchange")
 	}
 	for _, s := range append(slices.Clone(e.Scopes), e.Grant.Scopes...) {
 		if !slices.Contains(e.API.Scopes, s) {
@@ -245,9 +270,27 @@ func (e *Event) Transaction() *engine.Transaction {
 	if tx.Subject == "" {
 		tx.Subject = client.ID
 	}
+	if x := e.Exchange; x != nil {
+		tx.Exchange = &engine.Exchange{SubjectClaims: x.SubjectToken, Actor: x.Actor, ActorClaims: x.ActorToken, Chain: x.ActorChain, Grant: tx.Grant}
+		var subject struct {
+			JTI      string `json:"jti"`
+			ClientID string `json:"client_id"`
+			Scope    string `json:"scope"`
+		}
+		if json.Unmarshal(x.SubjectToken, &subject) == nil {
+			tx.Exchange.SubjectJTI, tx.Exchange.SubjectClientID = subject.JTI, subject.ClientID
+			tx.Exchange.SubjectScopes = strings.Fields(subject.Scope)
+		}
+		if len(tx.Exchange.Chain) == 0 {
+			tx.Exchange.Chain = []string{x.Actor}
+		}
+	}
 	if tx.GrantType == "" {
 		tx.GrantType = engine.GrantClientCredentials
-		if u := e.User; u != nil {
+		switch {
+		case e.Exchange != nil:
+			tx.GrantType = engine.GrantTokenExchange
+		case e.User != nil:
 			tx.GrantType = engine.GrantAuthorizationCode
 		}
 	}

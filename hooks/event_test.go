@@ -13,7 +13,7 @@ import (
 // TestSampleEvents: the sample events read, and a transaction made from
 // one describes the same event again.
 func TestSampleEvents(t *testing.T) {
-	for _, name := range []string{"credentials-exchange", "post-login"} {
+	for _, name := range []string{"credentials-exchange", "post-login", "token-exchange"} {
 		f, err := os.Open("../examples/events/" + name + ".json")
 		if err != nil {
 			t.Fatal(err)
@@ -39,6 +39,8 @@ func TestReadEventErrors(t *testing.T) {
 		{`{"trigger":"post-login","client":{"id":"c"},"api":{"identifier":"a"}}`, "needs a user"},
 		{`{"trigger":"credentials-exchange","client":{"id":"c"},"api":{"identifier":"a","scopes":["x"]},"scopes":["y"]}`, `scope "y" is not among api.scopes`},
 		{`{"trigger":"credentials-exchange","colour":1}`, `unknown field "colour"`},
+		{`{"trigger":"token-exchange","client":{"id":"c"},"api":{"identifier":"a"}}`, "needs an exchange"},
+		{`{"trigger":"credentials-exchange","client":{"id":"c"},"api":{"identifier":"a"},"exchange":{"subject_token":{},"actor":"c"}}`, "only a token-exchange event"},
 		{`{} {}`, "more than one JSON value"},
 		{strings.Repeat(" ", hooks.MaxInput+1), "larger than"},
 	} {
@@ -52,7 +54,7 @@ func TestReadEventErrors(t *testing.T) {
 // FuzzReadEvent: any event file is read or refused, and a read one makes a
 // transaction, without panicking.
 func FuzzReadEvent(f *testing.F) {
-	for _, name := range []string{"credentials-exchange", "post-login"} {
+	for _, name := range []string{"credentials-exchange", "post-login", "token-exchange"} {
 		b, _ := os.ReadFile("../examples/events/" + name + ".json")
 		f.Add(b)
 	}

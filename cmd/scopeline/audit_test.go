@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -149,6 +150,30 @@ func TestServePublishesAndTailReads(t *testing.T) {
 	}
 	if again := tailEvents(t, 3, "--url", url, "--durable", "siem"); len(again) != 3 {
 		t.Errorf("durable consumer read %d new events, want the 3 reloads", len(again))
+	}
+
+	// Revocations are events too. The demo API keeps no denylist, so its
+	// access tokens cannot be revoked: refused, and recorded so.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/oauth/revoke", strings.NewReader("token="+tok))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("demo-m2m", "demo-m2m-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("revoking a token of an API without a denylist: %s", resp.Status)
+	}
+	revoked := tailEvents(t, 1, "--url", url, "--type", "revoked")
+	if d, _ := revoked[0]["data"].(map[string]any); d["outcome"] != "refused" || d["client_id"] != "demo-m2m" || d["jti"] == nil || d["token_type"] != "access_token" {
+		t.Errorf("revocation event %v", revoked[0])
+	}
+	if b, _ := json.Marshal(revoked[0]); strings.Contains(string(b), tok) {
+		t.Errorf("the revocation event holds the token: %s", b)
+	}
+	if code, out, _ := runCLI(t, "", "audit", "tail", "--url", url, "--follow=false", "--type", "revoked"); code != 0 || !strings.Contains(out, "refused access_token jti=") || !strings.Contains(out, "unsupported_token_type") {
+		t.Errorf("revocation in the table (exit %d):\n%s", code, out)
 	}
 
 	if err := stop(); err != nil {

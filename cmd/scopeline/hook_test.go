@@ -35,6 +35,8 @@ func TestHookCommands(t *testing.T) {
 			0, []string{"decision:  allowed", "remove     delete:users  applied  only gold clients may delete users", `claims:    {"tier":"silver"}`, "tier=silver"}},
 		{"test a plugin that denies", []string{"hook", "test", "plugin:ip-allowlist", "--event", cx, "--config", cidrs},
 			0, []string{"decision:  denied: access_denied: requests from 10.1.2.3 are not allowed for this client"}},
+		{"test a token-exchange event", []string{"hook", "test", "plugin:ip-allowlist", "--event", "../../examples/events/token-exchange.json", "--config", cidrs},
+			0, []string{"decision:  denied: access_denied: requests from 10.1.2.3 are not allowed for this client"}},
 		{"a plugin's bad config", []string{"hook", "test", "plugin:ip-allowlist", "--event", cx, "--config", badCIDR},
 			1, []string{`"nope" is not a CIDR`}},
 		{"a runaway hook", []string{"hook", "test", "../../hooks/testdata/faulty.wasm", "--event", cx, "--config", loop, "--timeout", "20ms"},

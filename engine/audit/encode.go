@@ -172,6 +172,31 @@ func appendDecision(b []byte, d *DecisionData) []byte {
 		b = append(b, `,"dry_run":true`...)
 	}
 	b = appendStringMember(b, `,"dry_run_by":`, d.DryRunBy)
+	if x := d.Exchange; x != nil {
+		b = append(b, `,"exchange":{"subject_audience":`...)
+		b = appendString(b, x.SubjectAudience)
+		b = appendStringMember(b, `,"subject_client_id":`, x.SubjectClientID)
+		b = appendStringMember(b, `,"subject_jti":`, x.SubjectJTI)
+		b = append(b, `,"actor":`...)
+		b = appendString(b, x.Actor)
+		if x.ActorToken {
+			b = append(b, `,"actor_token":true`...)
+		}
+		b = append(b, `,"actor_chain":`...)
+		if x.ActorChain == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '[')
+			for i, a := range x.ActorChain {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, a)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
 	if d.Truncated {
 		b = append(b, `,"truncated":true`...)
 	}

@@ -50,11 +50,13 @@ const (
 	// trace only (the console's "try a request"): no token was minted,
 	// whatever its outcome says would have happened.
 	KindDryRun Kind = "dry-run"
+	// KindRevoked is a revocation request (RFC 7009), whatever it revoked.
+	KindRevoked Kind = "revoked"
 )
 
 // Kinds lists every kind. (Spooled events record their kind's index here:
 // new kinds go at the end.)
-var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, KindLogin, KindDryRun}
+var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, KindLogin, KindDryRun, KindRevoked}
 
 // DecisionKinds are the kinds of token decisions, whose data is a
 // DecisionData.
@@ -75,6 +77,8 @@ func (k Kind) Type() string {
 		return typePrefix + "user.login." + SchemaVersion
 	case KindDryRun:
 		return typePrefix + "token.dry-run." + SchemaVersion
+	case KindRevoked:
+		return typePrefix + "token.revoked." + SchemaVersion
 	}
 	return typePrefix + "token." + string(k) + "." + SchemaVersion
 }
@@ -88,7 +92,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed, tenant-reloaded, login or dry-run)", s)
+	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed, tenant-reloaded, login, dry-run or revoked)", s)
 }
 
 // KindOfType returns the kind of a CloudEvents type, false when the type is
@@ -143,6 +147,11 @@ func (e *Event) Reload() (*ReloadData, error) {
 // Login decodes the data of a sign-in event.
 func (e *Event) Login() (*LoginData, error) {
 	return decodeData[LoginData](e, "a sign-in", KindLogin)
+}
+
+// Revocation decodes the data of a revoked event.
+func (e *Event) Revocation() (*RevocationData, error) {
+	return decodeData[RevocationData](e, "a revocation", KindRevoked)
 }
 
 // decodeData decodes e's data as a T, if e is of one of kinds.
@@ -202,9 +211,80 @@ type DecisionData struct {
 	// who ran it (a console user).
 	DryRun   bool   `json:"dry_run,omitempty"`
 	DryRunBy string `json:"dry_run_by,omitempty"`
+	// Exchange describes a token exchange (RFC 8693): whose token was
+	// exchanged, and the actor chain of the new token.
+	Exchange *ExchangeData `json:"exchange,omitempty"`
 	// Truncated is set when hook logs or trace entries were left out to keep
 	// the event under MaxEventBytes.
 	Truncated bool `json:"truncated,omitempty"`
+}
+
+// ExchangeData is what a token exchange presented. It never holds the
+// subject or actor token, only what identifies them.
+type ExchangeData struct {
+	// SubjectAudience, SubjectClientID and SubjectJTI identify the
+	// subject token: its API, the client it was issued to, its jti.
+	SubjectAudience string `json:"subject_audience"`
+	SubjectClientID string `json:"subject_client_id,omitempty"`
+	SubjectJTI      string `json:"subject_jti,omitempty"`
+	// Actor acts for the subject: the actor token's sub, or the client;
+	// ActorToken says an actor token was presented.
+	Actor      string `json:"actor"`
+	ActorToken bool   `json:"actor_token,omitempty"`
+	// ActorChain is the new token's act claim, newest actor first.
+	ActorChain []string `json:"actor_chain"`
+}
+
+// RevocationData is the data of a revoked event (RFC 7009). It never
+// holds the token: an access token's jti, a refresh token's family id.
+type RevocationData struct {
+	// Outcome is revoked, ignored (unknown, expired or already revoked),
+	// not-owner (another client's token: nothing revoked) or refused.
+	Outcome   string `json:"outcome"`
+	Instance  string `json:"instance"`
+	Issuer    string `json:"issuer"`
+	RequestID string `json:"request_id,omitempty"`
+	// ClientID is the client that asked.
+	ClientID   string `json:"client_id,omitempty"`
+	ClientName string `json:"client_name,omitempty"`
+	// TokenType is access_token or refresh_token, once known.
+	TokenType string `json:"token_type,omitempty"`
+	// Owner is the client the token was issued to; Subject its sub;
+	// Audience its API (access tokens).
+	Owner    string `json:"owner,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	Audience string `json:"audience,omitempty"`
+	JTI      string `json:"jti,omitempty"`
+	FamilyID string `json:"family_id,omitempty"`
+	// Expires is when the token would have expired, seconds since the epoch.
+	Expires   int64      `json:"exp,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Error     *ErrorData `json:"error,omitempty"`
+	IP        string     `json:"ip,omitempty"`
+	UserAgent string     `json:"user_agent,omitempty"`
+}
+
+// revocationData builds the data of a revoked event; t (nil when unknown)
+// names the client.
+func revocationData(r *engine.Revocation, t *tenant.Tenant, instance string) *RevocationData {
+	d := &RevocationData{
+		Outcome: string(r.Outcome), Instance: instance, Issuer: r.Issuer, RequestID: r.RequestID,
+		ClientID: clip(r.ClientID, maxFieldLen), TokenType: r.TokenType, Owner: r.Owner, Subject: r.Subject,
+		Audience: r.Audience, JTI: r.JTI, FamilyID: r.FamilyID, Reason: clip(r.Reason, maxErrorLen),
+		IP: r.IP, UserAgent: clip(r.UserAgent, maxFieldLen),
+	}
+	if !r.Expires.IsZero() {
+		d.Expires = r.Expires.Unix()
+	}
+	if r.Err != nil {
+		d.Error = &ErrorData{Code: r.Err.Code(), Description: clip(r.Err.Description(), maxErrorLen)}
+	}
+	if t != nil {
+		if c, ok := t.Client(r.ClientID); ok {
+			d.ClientName = c.Name
+		}
+	}
+	return d
 }
 
 // HookFailure is a hook that faulted during the request.
@@ -434,6 +514,13 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 	}
 	if d.Err != nil {
 		out.Error = &ErrorData{Code: d.Err.Code(), Description: clip(redact(d.Err.Description()), maxErrorLen)}
+	}
+	if x := tx.Exchange; x != nil {
+		out.Exchange = &ExchangeData{SubjectClientID: x.SubjectClientID, SubjectJTI: x.SubjectJTI,
+			Actor: x.Actor, ActorToken: x.ActorClaims != nil, ActorChain: x.Chain}
+		if x.SubjectAPI != nil {
+			out.Exchange.SubjectAudience = x.SubjectAPI.Identifier
+		}
 	}
 }
 

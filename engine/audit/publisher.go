@@ -344,6 +344,14 @@ func (p *Publisher) RecordLogin(ctx context.Context, l *engine.Login) error {
 	return p.emit(ctx, s, KindLogin, l.Issuer, clip(l.ClientID, maxFieldLen), l.Time, loginData(l, p.tenant.Load(), p.instance), true)
 }
 
+// RecordRevocation publishes a revocation request (engine.RevocationAuditor),
+// like a decision in either mode.
+func (p *Publisher) RecordRevocation(ctx context.Context, r *engine.Revocation) error {
+	s := p.scratch.Get().(*eventScratch)
+	defer p.putScratch(s)
+	return p.emit(ctx, s, KindRevoked, r.Issuer, clip(r.ClientID, maxFieldLen), r.Time, revocationData(r, p.tenant.Load(), p.instance), true)
+}
+
 // emit builds an event in s and delivers it (deliver), from issuer (the
 // publisher's source when "") about clientID; an error wraps
 // ErrUnavailable and counts as a failed event.
@@ -749,6 +757,7 @@ func (p *Publisher) setSecrets(t *tenant.Tenant) {
 func (p *Publisher) redact(s string) string { return p.redactor.Load().Redact(s) }
 
 var (
-	_ engine.Auditor      = (*Publisher)(nil)
-	_ engine.LoginAuditor = (*Publisher)(nil)
+	_ engine.Auditor           = (*Publisher)(nil)
+	_ engine.LoginAuditor      = (*Publisher)(nil)
+	_ engine.RevocationAuditor = (*Publisher)(nil)
 )

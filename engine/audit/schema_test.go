@@ -115,10 +115,29 @@ func TestEventsMatchSchema(t *testing.T) {
 		UserID: "u-1", IP: "127.0.0.1"}); err != nil { // no client id: no subject
 		t.Fatal(err)
 	}
+	// A token exchange's decision, and revocations.
+	api, _ := tn.API("https://api.example.com")
+	client, _ := tn.Client("demo-m2m")
+	if err := p.Record(ctx, &engine.Decision{Outcome: engine.OutcomeIssued, Issuer: srv.Issuer, Time: time.Now(), JTI: "j2", Expires: time.Now().Add(time.Hour),
+		Tx: &engine.Transaction{RequestID: "r2", Trigger: tenant.TriggerTokenExchange, GrantType: engine.GrantTokenExchange, ClientID: "demo-m2m", Client: client,
+			API: api, Subject: "alice", Scopes: []string{"read:users"}, Trace: engine.Trace{{Stage: "baseline", Op: engine.OpSetClaim, Claim: "act", Reason: "demo-m2m for alice"}},
+			Exchange: &engine.Exchange{SubjectAPI: api, SubjectJTI: "j1", SubjectClientID: "demo-spa", Actor: "demo-m2m", Chain: []string{"demo-m2m"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*engine.Revocation{
+		{Outcome: engine.RevocationRevoked, ClientID: "demo-m2m", TokenType: "access_token", Owner: "demo-m2m", Subject: "demo-m2m",
+			Audience: "https://api.example.com", JTI: "j1", Expires: time.Now().Add(time.Hour), Reason: "listed", IP: "127.0.0.1"},
+		{Outcome: engine.RevocationRefused, ClientID: "demo-m2m", Err: engine.ErrInvalidClient.WithDescription("client authentication failed")},
+	} {
+		r.Issuer, r.Time = srv.Issuer, time.Now()
+		if err := p.RecordRevocation(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var events []*audit.TailedEvent
-	waitFor(t, "9 events", patience, func() bool {
+	waitFor(t, "12 events", patience, func() bool {
 		events = streamEvents(t, p.ClientURL())
-		return len(events) >= 9
+		return len(events) >= 12
 	})
 	validateEvents(t, sch, events)
 	if *updateSamples {
@@ -142,6 +161,8 @@ func TestEventsMatchSchema(t *testing.T) {
 		"hookFailure": reflect.TypeFor[audit.HookFailure](),
 		"hookLog":     reflect.TypeFor[engine.HookLog](),
 		"login":       reflect.TypeFor[audit.LoginData](),
+		"revocation":  reflect.TypeFor[audit.RevocationData](),
+		"exchange":    reflect.TypeFor[audit.ExchangeData](),
 	} {
 		props := defs[def].(map[string]any)["properties"].(map[string]any)
 		for i := range typ.NumField() {

@@ -24,9 +24,17 @@ type Metadata struct {
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
-	SubjectTypesSupported             []string `json:"subject_types_supported,omitempty"`
-	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported,omitempty"`
-	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
+	// The revocation (RFC 7009) and introspection (RFC 7662) endpoints,
+	// with the client authentication methods each accepts (RFC 8414 §2)
+	// and the algorithms of signed introspection answers (RFC 9701 §7).
+	RevocationEndpoint                        string   `json:"revocation_endpoint,omitempty"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint,omitempty"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	IntrospectionSigningAlgValuesSupported    []string `json:"introspection_signing_alg_values_supported,omitempty"`
+	SubjectTypesSupported                     []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported          []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ClaimsSupported                           []string `json:"claims_supported,omitempty"`
 	// AuthorizationResponseIssParameterSupported: authorization responses
 	// carry `iss` (RFC 9207), the mix-up defence of RFC 9700 §4.4.
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
@@ -68,10 +76,26 @@ func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
 	}
 }
 
+// withRevocationAndIntrospection adds the revocation and introspection
+// endpoints to m: they authenticate clients as the token endpoint does
+// (introspection confidential clients only).
+func withRevocationAndIntrospection(m *Metadata, s *engine.Snapshot) {
+	iss := s.Issuer()
+	m.RevocationEndpoint = URL(iss, PathRevoke)
+	m.RevocationEndpointAuthMethodsSupported = m.TokenEndpointAuthMethodsSupported
+	m.IntrospectionEndpoint = URL(iss, PathIntrospect)
+	m.IntrospectionEndpointAuthMethodsSupported = slices.DeleteFunc(slices.Clone(m.TokenEndpointAuthMethodsSupported),
+		func(a string) bool { return a == engine.AuthNone })
+	m.IntrospectionSigningAlgValuesSupported = s.Tenant().Algorithms()
+}
+
 // discoveryDocs encodes the metadata documents of s once.
-func discoveryDocs(s *engine.Snapshot, grantTypes []string) map[string][]byte {
+func discoveryDocs(s *engine.Snapshot, grantTypes []string, revocation bool) map[string][]byte {
 	t := s.Tenant()
 	m := NewMetadata(s, grantTypes)
+	if revocation {
+		withRevocationAndIntrospection(m, s)
+	}
 	oauth, _ := json.Marshal(m)
 	oidc := *m
 	oidc.SubjectTypesSupported = []string{"public"}

@@ -17,21 +17,24 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/internal/httpx"
+	"github.com/scopeline/scopeline/engine/storage"
 )
 
 // Paths of the endpoints and pages, below the issuer URL's path.
 const (
-	PathToken     = "/oauth/token"
-	PathJWKS      = "/.well-known/jwks.json"
-	PathOAuthMeta = "/.well-known/oauth-authorization-server"
-	PathOIDCMeta  = "/.well-known/openid-configuration"
-	PathUserinfo  = "/userinfo"
-	PathAuthorize = "/authorize"
-	PathLogin     = "/login"
-	PathConsent   = "/consent"
-	PathLogout    = "/logout"
-	PathLive      = "/healthz/live"
-	PathReady     = "/healthz/ready"
+	PathToken      = "/oauth/token"
+	PathRevoke     = "/oauth/revoke"
+	PathIntrospect = "/oauth/introspect"
+	PathJWKS       = "/.well-known/jwks.json"
+	PathOAuthMeta  = "/.well-known/oauth-authorization-server"
+	PathOIDCMeta   = "/.well-known/openid-configuration"
+	PathUserinfo   = "/userinfo"
+	PathAuthorize  = "/authorize"
+	PathLogin      = "/login"
+	PathConsent    = "/consent"
+	PathLogout     = "/logout"
+	PathLive       = "/healthz/live"
+	PathReady      = "/healthz/ready"
 )
 
 // Check is a readiness check of /healthz/ready (the audit stream, say).
@@ -47,6 +50,12 @@ type Config struct {
 	Proxies httpx.Proxies
 	// Ready are the checks of /healthz/ready, besides the tenant's.
 	Ready []Check
+	// Clients authenticates clients at the revocation and introspection
+	// endpoints, as the token endpoint's grants do; Storage holds the
+	// refresh-token families and the access-token denylist. Without them
+	// those two endpoints are not mounted.
+	Clients *engine.ClientAuthenticator
+	Storage storage.Storage
 }
 
 // Endpoints serves the issuer's HTTP API.
@@ -71,7 +80,8 @@ func New(iss *engine.Issuer, cfg Config) *Endpoints {
 	e := &Endpoints{iss: iss, cfg: cfg, prefix: IssuerPath(iss.IssuerURL())}
 	grants := iss.GrantTypes()
 	slices.Sort(grants)
-	e.docs = httpx.NewDerived(func(s *engine.Snapshot) map[string][]byte { return discoveryDocs(s, grants) })
+	revocation := cfg.Clients != nil && cfg.Storage != nil
+	e.docs = httpx.NewDerived(func(s *engine.Snapshot) map[string][]byte { return discoveryDocs(s, grants, revocation) })
 	e.origins = httpx.NewDerived(corsOrigins)
 	return e
 }
@@ -87,6 +97,10 @@ func (e *Endpoints) Mount(rt *httpx.Router) {
 		rt.Route("discovery", p+PathOAuthMeta, publicCORS(e.handleDiscovery("oauth")))
 	}
 	rt.Route("userinfo", p+PathUserinfo, e.cors(e.handleUserinfo))
+	if e.cfg.Clients != nil && e.cfg.Storage != nil {
+		rt.Route("revoke", p+PathRevoke, e.cors(e.handleRevoke)) // public clients revoke from browsers
+		rt.Route("introspect", p+PathIntrospect, e.handleIntrospect)
+	}
 	rt.Route("health", PathLive, e.handleLive)
 	rt.Route("health", PathReady, e.handleReady)
 }

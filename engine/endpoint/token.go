@@ -50,7 +50,7 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 	if r.URL.RawQuery != "" {
 		return req, engine.ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the URL")
 	}
-	params, err := httpx.ReadForm(r, MaxTokenRequestBytes, "resource")
+	params, err := httpx.ReadFormLong(r, MaxTokenRequestBytes, form.MaxValueLen, longParams, "resource")
 	switch {
 	case errors.Is(err, httpx.ErrNotForm):
 		return req, engine.ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded")
@@ -89,3 +89,7 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 	}
 	return req, nil
 }
+
+// longParams may be longer than form.MaxValueLen: the access tokens a
+// token exchange presents (RFC 8693 §2.1).
+var longParams = map[string]int{"subject_token": engine.MaxBearerTokenLen, "actor_token": engine.MaxBearerTokenLen}

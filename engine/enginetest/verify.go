@@ -49,8 +49,16 @@ func GetJSON(t testing.TB, u string, v any) http.Header {
 func Verify(t testing.TB, issuer, token string) (jwt.MapClaims, map[string]any) {
 	t.Helper()
 	m := Discover(t, issuer)
+	return VerifyJWT(t, issuer, token, jwt.WithValidMethods(m.AccessTokenSigningAlgValuesSupported), jwt.WithExpirationRequired())
+}
+
+// VerifyJWT checks any JWT the issuer signed (an access token, a signed
+// introspection answer) against its JWKS, with its iss and iat, and the
+// further checks of opts; it returns the claims and the header.
+func VerifyJWT(t testing.TB, issuer, token string, opts ...jwt.ParserOption) (jwt.MapClaims, map[string]any) {
+	t.Helper()
 	var set struct{ Keys []keys.JWK }
-	GetJSON(t, m.JWKSURI, &set)
+	GetJSON(t, Discover(t, issuer).JWKSURI, &set)
 	claims := jwt.MapClaims{}
 	tok, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
 		for _, k := range set.Keys {
@@ -59,7 +67,7 @@ func Verify(t testing.TB, issuer, token string) (jwt.MapClaims, map[string]any) 
 			}
 		}
 		return nil, errors.New("unknown kid")
-	}, jwt.WithValidMethods(m.AccessTokenSigningAlgValuesSupported), jwt.WithIssuer(issuer), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+	}, append([]jwt.ParserOption{jwt.WithIssuer(issuer), jwt.WithIssuedAt()}, opts...)...)
 	if err != nil {
 		t.Fatalf("token does not verify: %v", err)
 	}

@@ -111,6 +111,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 			&grant.ClientCredentials{Clients: clients},
 			&grant.AuthorizationCode{EndUser: users},
 			&grant.RefreshToken{EndUser: users},
+			&grant.TokenExchange{Clients: clients, Denylist: s.storage, Now: cfg.Now},
 		),
 	}
 	if cfg.Issuer != "" {
@@ -124,7 +125,8 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	logins, _ := cfg.Auditor.(engine.LoginAuditor)
 	proxies := httpx.Proxies(cfg.TrustedProxies)
 	rt := httpx.NewRouter(cfg.Logger, proxies, cfg.Registerer)
-	endpoint.New(s.Issuer, endpoint.Config{Log: cfg.Logger, Now: cfg.Now, Proxies: proxies, Ready: cfg.Ready}).Mount(rt)
+	endpoint.New(s.Issuer, endpoint.Config{Log: cfg.Logger, Now: cfg.Now, Proxies: proxies, Ready: cfg.Ready,
+		Clients: clients, Storage: s.storage}).Mount(rt)
 	pages.New(s.Issuer, pages.Config{
 		Log: cfg.Logger, Now: cfg.Now, Rand: cfg.Rand, Proxies: proxies, Storage: s.storage,
 		Throttles: cfg.Throttles, Networks: cfg.Networks, Logins: logins,

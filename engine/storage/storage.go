@@ -1,6 +1,7 @@
 // Package storage defines where the state of end-user flows lives:
 // authorization requests in flight, authorization codes, refresh-token
-// families, browser sessions and remembered consents.
+// families, browser sessions and remembered consents; and the denylist of
+// access tokens revoked before their expiry.
 //
 // Storage is an interface with one conformance suite (package storagetest)
 // that every backend passes: package memory keeps state in the process,
@@ -92,6 +93,14 @@ type Storage interface {
 	// GetConsent returns an unexpired consent.
 	GetConsent(ctx context.Context, userID, clientID, api string, now time.Time) (*Consent, error)
 
+	// DenyAccessToken lists an access token's id (its jti) as revoked
+	// until expires, the token's own expiry (RFC 7009 §2). Listing it
+	// again is not an error; the later expiry is kept.
+	DenyAccessToken(ctx context.Context, jti string, expires time.Time) error
+	// AccessTokenDenied reports whether the access token id is listed and
+	// not expired at now.
+	AccessTokenDenied(ctx context.Context, jti string, now time.Time) (bool, error)
+
 	// DeleteExpired removes every record expired at now and returns how
 	// many went.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
@@ -152,6 +161,12 @@ type Consent struct {
 	API      string
 	// Scopes are those consented to, API and OpenID Connect scopes alike.
 	Scopes  []string
+	Expires time.Time
+}
+
+// DeniedToken is an access token on the denylist, by its jti.
+type DeniedToken struct {
+	JTI     string
 	Expires time.Time
 }
 

@@ -589,7 +589,7 @@ func (v *validator) grant(t *Tenant, fg *fileGrant, i int) *Grant {
 func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 	trig := Trigger(key)
 	if !slices.Contains(Triggers, trig) {
-		v.fail(fmt.Sprintf("unknown trigger %q (want credentials-exchange or post-login)", key), "pipelines", key)
+		v.fail(fmt.Sprintf("unknown trigger %q (want credentials-exchange, post-login or token-exchange)", key), "pipelines", key)
 		return
 	}
 	p := t.Pipelines[trig]

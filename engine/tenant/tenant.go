@@ -87,12 +87,18 @@ func (t *Tenant) Grant(clientID, apiID string) (*Grant, bool) {
 }
 
 // Algorithms returns every algorithm the tenant signs with, sorted: those
-// of its access tokens, its default, and those of ID tokens when it has
-// clients that sign users in. The key set needs a current key for each.
+// of its access tokens, its default, those of ID tokens when it has
+// clients that sign users in, and those of signed introspection answers
+// (RFC 9701). The key set needs a current key for each.
 func (t *Tenant) Algorithms() []string {
 	algs := append(t.AccessTokenAlgorithms(), t.Algorithm)
 	if t.SignsUsersIn() {
 		algs = append(algs, t.IDTokenAlgorithms()...)
+	}
+	for _, c := range t.Clients {
+		if alg := c.Introspection.SignedResponseAlg; alg != "" {
+			algs = append(algs, alg)
+		}
 	}
 	slices.Sort(algs)
 	return slices.Compact(algs)
@@ -310,10 +316,12 @@ const (
 	TriggerCredentialsExchange Trigger = "credentials-exchange"
 	// TriggerPostLogin runs on end-user flows (authorization code, refresh).
 	TriggerPostLogin Trigger = "post-login"
+	// TriggerTokenExchange runs on token exchanges (RFC 8693).
+	TriggerTokenExchange Trigger = "token-exchange"
 )
 
 // Triggers lists every trigger in pipeline order.
-var Triggers = []Trigger{TriggerCredentialsExchange, TriggerPostLogin}
+var Triggers = []Trigger{TriggerCredentialsExchange, TriggerPostLogin, TriggerTokenExchange}
 
 // Pipeline is the ordered list of hooks for one trigger.
 type Pipeline struct {

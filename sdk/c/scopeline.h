@@ -96,6 +96,7 @@ enum { SL_DEBUG = 0, SL_INFO = 1, SL_WARN = 2, SL_ERROR = 3 };
 /* Triggers. */
 #define SL_CREDENTIALS_EXCHANGE "credentials-exchange"
 #define SL_POST_LOGIN "post-login"
+#define SL_TOKEN_EXCHANGE "token-exchange"
 
 /* ---- Strings and memory -------------------------------------------------- */
 

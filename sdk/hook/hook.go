@@ -91,6 +91,8 @@ const (
 	CredentialsExchange = "credentials-exchange"
 	// PostLogin runs on end-user flows.
 	PostLogin = "post-login"
+	// TokenExchange runs on token exchanges (RFC 8693).
+	TokenExchange = "token-exchange"
 )
 
 // OAuth error codes a hook may deny with (others become access_denied).
@@ -117,7 +119,7 @@ func field(id int32) string {
 	return v
 }
 
-// Trigger is CredentialsExchange or PostLogin.
+// Trigger is CredentialsExchange, PostLogin or TokenExchange.
 func (e *Event) Trigger() string { return field(abi.FieldTrigger) }
 
 // GrantType is the OAuth grant type, such as "client_credentials".
@@ -237,6 +239,35 @@ func (e *Event) User() (*User, error) {
 		return nil, err
 	}
 	return doc.User, nil
+}
+
+// Exchange is what a token exchange (RFC 8693) presented: the subject
+// token's claims, verified by the issuer, and the actor.
+type Exchange struct {
+	// SubjectToken is the subject token's claims (iss, sub, aud, scope,
+	// act, custom claims).
+	SubjectToken map[string]any `json:"subject_token"`
+	// Actor is the actor token's sub, or the client's id without one;
+	// ActorToken the actor token's claims (nil without one).
+	Actor      string         `json:"actor"`
+	ActorToken map[string]any `json:"actor_token"`
+	// ActorChain is the actors, newest first: the new token's act claim.
+	ActorChain []string `json:"actor_chain"`
+}
+
+// Exchange decodes the token exchange from the input document; it
+// returns nil for other triggers.
+func (e *Event) Exchange() (*Exchange, error) {
+	if e.Trigger() != TokenExchange {
+		return nil, nil
+	}
+	var doc struct {
+		Exchange *Exchange `json:"exchange"`
+	}
+	if err := e.Decode(&doc); err != nil {
+		return nil, err
+	}
+	return doc.Exchange, nil
 }
 
 // Changes stages the hook's changes. Nothing is applied until the handler

@@ -136,7 +136,7 @@ pub const Event = struct {
     fn text(e: *Event, id: Field) []const u8 {
         return e.field(id) orelse "";
     }
-    /// "credentials-exchange" or "post-login".
+    /// "credentials-exchange", "post-login" or "token-exchange".
     pub fn trigger(e: *Event) []const u8 {
         return e.text(.trigger);
     }

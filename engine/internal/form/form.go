@@ -27,6 +27,12 @@ func Parse(body string, repeatable ...string) (url.Values, error) {
 
 // ParseMax is Parse with values of up to maxValue bytes.
 func ParseMax(body string, maxValue int, repeatable ...string) (url.Values, error) {
+	return ParseLong(body, maxValue, nil, repeatable...)
+}
+
+// ParseLong is ParseMax where the parameters long names may be longer:
+// up to long[key] bytes (the tokens a token exchange presents, say).
+func ParseLong(body string, maxValue int, long map[string]int, repeatable ...string) (url.Values, error) {
 	v := url.Values{}
 	n := 0
 	for body != "" {
@@ -47,7 +53,7 @@ func ParseMax(body string, maxValue int, repeatable ...string) (url.Values, erro
 		if err != nil {
 			return nil, errors.New("malformed form encoding")
 		}
-		if len(key) > 128 || len(value) > maxValue {
+		if len(key) > 128 || (len(value) > maxValue && len(value) > long[key]) {
 			return nil, fmt.Errorf("parameter %q is too long", truncate(key, 64))
 		}
 		if value == "" {

@@ -98,3 +98,17 @@ func FuzzBasicAuth(f *testing.F) {
 		}
 	})
 }
+
+func TestParseLong(t *testing.T) {
+	long := map[string]int{"subject_token": 16 << 10}
+	big := strings.Repeat("a", MaxValueLen+1)
+	if v, err := ParseLong("subject_token="+big+"&scope=x", MaxValueLen, long); err != nil || v.Get("subject_token") != big {
+		t.Errorf("a long parameter allowed long: %v", err)
+	}
+	if _, err := ParseLong("scope="+big, MaxValueLen, long); err == nil {
+		t.Error("another parameter as long was accepted")
+	}
+	if _, err := ParseLong("subject_token="+strings.Repeat("a", 16<<10+1), MaxValueLen, long); err == nil {
+		t.Error("a parameter longer than its own bound was accepted")
+	}
+}

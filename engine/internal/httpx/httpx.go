@@ -166,6 +166,12 @@ func ReadForm(r *http.Request, limit int64, repeatable ...string) (url.Values, e
 
 // ReadFormMax is ReadForm with values of up to maxValue bytes.
 func ReadFormMax(r *http.Request, limit int64, maxValue int, repeatable ...string) (url.Values, error) {
+	return ReadFormLong(r, limit, maxValue, nil, repeatable...)
+}
+
+// ReadFormLong is ReadFormMax with longer values for the parameters long
+// names (form.ParseLong).
+func ReadFormLong(r *http.Request, limit int64, maxValue int, long map[string]int, repeatable ...string) (url.Values, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, ErrNotForm
@@ -181,7 +187,7 @@ func ReadFormMax(r *http.Request, limit int64, maxValue int, repeatable ...strin
 		}
 		return nil, ErrFormUnreadable
 	}
-	return form.ParseMax(string(body), maxValue, repeatable...)
+	return form.ParseLong(string(body), maxValue, long, repeatable...)
 }
 
 // Proxies are the networks of trusted reverse proxies, whose

@@ -38,8 +38,9 @@ var (
 	bucketSessions = []byte("sessions")
 	bucketConsents = []byte("consents")
 	bucketMeta     = []byte("meta")
+	bucketDenied   = []byte("access_denylist")
 	keyRequestN    = []byte("auth_requests_count")
-	allBuckets     = [][]byte{bucketRequests, bucketCodes, bucketFamilies, bucketTokens, bucketSessions, bucketConsents, bucketMeta}
+	allBuckets     = [][]byte{bucketRequests, bucketCodes, bucketFamilies, bucketTokens, bucketSessions, bucketConsents, bucketMeta, bucketDenied}
 )
 
 // Store is the bbolt backend.
@@ -416,6 +417,9 @@ func (s *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 			func() (int, error) {
 				return sweep(tx, bucketConsents, now, func(v *storage.Consent) time.Time { return v.Expires }, nil)
 			},
+			func() (int, error) {
+				return sweep(tx, bucketDenied, now, func(v *storage.DeniedToken) time.Time { return v.Expires }, nil)
+			},
 		} {
 			n, err := step()
 			if err != nil {
@@ -426,6 +430,30 @@ func (s *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 		return nil
 	})
 	return total, err
+}
+
+// DenyAccessToken implements storage.Storage.
+func (s *Store) DenyAccessToken(_ context.Context, jti string, expires time.Time) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketDenied)
+		var old storage.DeniedToken
+		if get(b, []byte(jti), &old) && !expires.After(old.Expires) {
+			return nil
+		}
+		return put(b, []byte(jti), &storage.DeniedToken{JTI: jti, Expires: expires})
+	})
+}
+
+// AccessTokenDenied implements storage.Storage.
+func (s *Store) AccessTokenDenied(_ context.Context, jti string, now time.Time) (bool, error) {
+	var d storage.DeniedToken
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if !get(tx.Bucket(bucketDenied), []byte(jti), &d) {
+			d = storage.DeniedToken{}
+		}
+		return nil
+	})
+	return err == nil && d.JTI == jti && live(d.Expires, now), err
 }
 
 // Close implements storage.Storage.

@@ -76,3 +76,18 @@ func TestAuthRequestsAreBounded(t *testing.T) {
 		t.Fatalf("after expiry: %v", err)
 	}
 }
+
+func TestDeleteExpiredSweepsTheDenylist(t *testing.T) {
+	s, err := bolt.Open(t.TempDir(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	if err := s.DenyAccessToken(t.Context(), "j", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteExpired(t.Context(), now.Add(2*time.Minute)); n != 1 || err != nil {
+		t.Fatalf("swept %d, %v; want the expired listing", n, err)
+	}
+}

@@ -27,6 +27,7 @@ type Store struct {
 	tokens          map[string]string // token hash → family id
 	sessions        map[string]storage.Session
 	consents        map[consentKey]storage.Consent
+	denied          map[string]time.Time // access token jti → its expiry
 	// requestExpiry bounds the requests' earliest expiry, so that a full
 	// table is swept only when something in it can have expired.
 	requestExpiry storage.ExpiryBound
@@ -51,6 +52,7 @@ func New(opts ...Option) *Store {
 		tokens:          map[string]string{},
 		sessions:        map[string]storage.Session{},
 		consents:        map[consentKey]storage.Consent{},
+		denied:          map[string]time.Time{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -310,7 +312,31 @@ func (s *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
+	for k, exp := range s.denied {
+		if !live(exp, now) {
+			delete(s.denied, k)
+			n++
+		}
+	}
 	return n, nil
+}
+
+// DenyAccessToken implements storage.Storage.
+func (s *Store) DenyAccessToken(_ context.Context, jti string, expires time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if expires.After(s.denied[jti]) {
+		s.denied[jti] = expires
+	}
+	return nil
+}
+
+// AccessTokenDenied implements storage.Storage.
+func (s *Store) AccessTokenDenied(_ context.Context, jti string, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.denied[jti]
+	return ok && live(exp, now), nil
 }
 
 // Close implements storage.Storage.

@@ -32,3 +32,14 @@ func TestAuthRequestsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDeleteExpiredSweepsTheDenylist(t *testing.T) {
+	s := memory.New()
+	now := time.Now()
+	if err := s.DenyAccessToken(t.Context(), "j", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteExpired(t.Context(), now.Add(2*time.Minute)); n != 1 || err != nil {
+		t.Fatalf("swept %d, %v; want the expired listing", n, err)
+	}
+}

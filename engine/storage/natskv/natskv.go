@@ -65,11 +65,12 @@ const (
 	bucketRefresh  = "refresh_tokens" // families ("f.") and the token index ("t.")
 	bucketSessions = "sessions"
 	bucketConsents = "consents"
+	bucketDenied   = "access_denylist"
 )
 
 // Store is the JetStream key-value backend.
 type Store struct {
-	requests, codes, refresh, sessions, consents *jskv.Bucket
+	requests, codes, refresh, sessions, consents, denied *jskv.Bucket
 
 	clock func() time.Time
 	grace time.Duration
@@ -142,6 +143,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 		{&s.refresh, bucketRefresh, "Scopeline: refresh-token families and their token index"},
 		{&s.sessions, bucketSessions, "Scopeline: browser sessions"},
 		{&s.consents, bucketConsents, "Scopeline: consents"},
+		{&s.denied, bucketDenied, "Scopeline: revoked access tokens, by jti, until they expire"},
 	} {
 		spec := jskv.Spec{
 			Bucket: c.prefix + b.name, Description: b.desc, Replicas: c.replicas,
@@ -597,6 +599,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		{s.refresh, refreshRule},
 		{s.sessions, expiryOf(func(v *storage.Session) time.Time { return v.Expires })},
 		{s.consents, expiryOf(func(c *storage.Consent) time.Time { return c.Expires })},
+		{s.denied, expiryOf(func(d *storage.DeniedToken) time.Time { return d.Expires })},
 	} {
 		n, err := s.sweep(ctx, b.bucket, now, b.rule)
 		total += n
@@ -605,6 +608,34 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// DenyAccessToken implements storage.Storage: a plain write, whose TTL
+// is the token's remaining lifetime (plus the grace). A later expiry
+// replaces an earlier one; an earlier one never shortens a listing.
+func (s *Store) DenyAccessToken(ctx context.Context, jti string, expires time.Time) error {
+	k := key(jti)
+	old, _, err := read[storage.DeniedToken](ctx, s.denied, k)
+	switch {
+	case err == nil && old.JTI == jti && !expires.After(old.Expires):
+		return nil
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	_, err = s.denied.Put(ctx, jskv.Msg{Key: k, Value: record(&storage.DeniedToken{JTI: jti, Expires: expires}), Expect: jskv.Any, TTL: s.ttl(expires)})
+	return storageError(err)
+}
+
+// AccessTokenDenied implements storage.Storage.
+func (s *Store) AccessTokenDenied(ctx context.Context, jti string, now time.Time) (bool, error) {
+	d, _, err := read[storage.DeniedToken](ctx, s.denied, key(jti))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return d.JTI == jti && live(d.Expires, now), nil
 }
 
 // Close implements storage.Storage. The connection is the caller's, so

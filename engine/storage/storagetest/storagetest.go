@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Storage) {
 		{"Sessions", testSessions},
 		{"Consents", testConsents},
 		{"DeleteExpired", testDeleteExpired},
+		{"AccessTokenDenylist", testDenylist},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -267,5 +268,45 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	must(t, s.CreateRefreshFamily(ctx, newFamily("f-old", "rt-other")))
 	if n, _ := s.DeleteExpired(ctx, t0.Add(2*time.Minute)); n != 0 {
 		t.Errorf("second sweep deleted %d", n)
+	}
+}
+
+func testDenylist(t *testing.T, s storage.Storage) {
+	denied := func(jti string, now time.Time) bool {
+		t.Helper()
+		ok, err := s.AccessTokenDenied(ctx, jti, now)
+		must(t, err)
+		return ok
+	}
+	if denied("j1", t0) {
+		t.Fatal("an unlisted token is denied")
+	}
+	must(t, s.DenyAccessToken(ctx, "j1", t0.Add(time.Hour)))
+	switch {
+	case !denied("j1", t0):
+		t.Fatal("a listed token is not denied")
+	case denied("j2", t0):
+		t.Fatal("another token is denied")
+	case denied("j1", t0.Add(time.Hour)):
+		t.Fatal("a listing outlives the token's expiry")
+	}
+	// Listing again with an earlier expiry keeps the later one.
+	must(t, s.DenyAccessToken(ctx, "j1", t0.Add(time.Minute)))
+	if !denied("j1", t0.Add(30*time.Minute)) {
+		t.Fatal("a second listing shortened the first")
+	}
+	// DeleteExpired removes expired listings and keeps live ones. (Whether
+	// it saw the expired one is not asked: a replica's sweep may read a
+	// server that has not caught up, and the key's TTL removes it anyway;
+	// reads never report it once expired.)
+	must(t, s.DenyAccessToken(ctx, "j3", t0.Add(time.Minute)))
+	if _, err := s.DeleteExpired(ctx, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if denied("j3", t0.Add(2*time.Minute)) {
+		t.Fatal("an expired listing is reported")
+	}
+	if !denied("j1", t0.Add(2*time.Minute)) {
+		t.Fatal("DeleteExpired removed a live listing")
 	}
 }

@@ -220,3 +220,12 @@ test('a client not allowed to introspect is refused', { skip }, async () => {
   await assert.rejects(client.tokenIntrospection(config, 'any-token'),
     (err) => ['unauthorized_client', 'invalid_client', 'access_denied'].includes(err.error) || err.status === 403)
 })
+
+test("revoking another client's token revokes nothing", { skip }, async () => {
+  const m2m = await configFor('node-m2m', client.PrivateKeyJwt(await clientKey()))
+  const web = await configFor('node-web', client.PrivateKeyJwt(await clientKey()))
+  const tokens = await client.clientCredentialsGrant(m2m, { audience: API, scope: 'read:users' })
+  // node-web may not revoke node-m2m's tokens: 200 (RFC 7009 §2.2), and the token stays active.
+  await client.tokenRevocation(web, tokens.access_token)
+  assert.equal((await client.tokenIntrospection(m2m, tokens.access_token)).active, true)
+})

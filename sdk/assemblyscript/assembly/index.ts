@@ -149,7 +149,7 @@ function words(s: string | null): string[] {
 export class Event {
   private doc: JSONValue | null = null;
 
-  /** "credentials-exchange" or "post-login". */
+  /** "credentials-exchange", "post-login" or "token-exchange". */
   get trigger(): string { return text(FieldId.TRIGGER); }
   get grantType(): string { return text(FieldId.GRANT_TYPE); }
   get clientId(): string { return text(FieldId.CLIENT_ID); }

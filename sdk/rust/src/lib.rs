@@ -102,6 +102,9 @@ pub mod code {
 pub const CREDENTIALS_EXCHANGE: &str = "credentials-exchange";
 /// The trigger of end-user flows.
 pub const POST_LOGIN: &str = "post-login";
+/// The trigger of token exchanges (RFC 8693); the input document's
+/// `exchange` describes the subject token and the actor.
+pub const TOKEN_EXCHANGE: &str = "token-exchange";
 
 /// A hook: its value is made from its config once per instance, then
 /// handles every request the instance runs.
@@ -245,7 +248,7 @@ pub struct Event {
 }
 
 impl Event {
-    /// `credentials-exchange` or `post-login`.
+    /// `credentials-exchange`, `post-login` or `token-exchange`.
     pub fn trigger(&self) -> String {
         field(abi::FIELD_TRIGGER).unwrap_or_default()
     }

@@ -54,6 +54,9 @@ test("what events must not be is refused", () => {
     "a dry run not marked": () => { const e = sample("token.dry-run"); delete e.data.dry_run; return e; },
     "a dry run with a jti": () => { const e = sample("token.dry-run"); e.data.jti = "j"; e.data.exp = 1; return e; },
     "a negative stage timing": () => { const e = sample("token.issued"); e.data.timings = [{ stage: "baseline", ns: -1 }]; return e; },
+    "a revocation that revoked no jti": () => { const e = sample("token.revoked", "revoked"); delete e.data.jti; return e; },
+    "a refused revocation without an error": () => { const e = sample("token.revoked", "refused"); delete e.data.error; return e; },
+    "an exchange without its actor chain": () => { const e = samples.find((e) => e.data.exchange); assert.ok(e); const c = structuredClone(e); delete c.data.exchange.actor_chain; return c; },
   };
   for (const [name, make] of Object.entries(cases)) {
     assert.equal(validate(make()), false, name);
