@@ -20,11 +20,15 @@ const (
 	GrantRefreshToken      = "refresh_token"
 )
 
-// Client authentication methods at the token endpoint.
+// Client authentication methods a request presents (TokenRequest.AuthMethod).
 const (
 	AuthSecretBasic = "client_secret_basic"
 	AuthSecretPost  = "client_secret_post"
 	AuthNone        = "none"
+	// AuthAssertion is a JWT client assertion (RFC 7523 §2.2): the
+	// private_key_jwt or client_secret_jwt method, whichever the client
+	// registered (Transaction.ClientAuth says which, once verified).
+	AuthAssertion = "client_assertion"
 )
 
 // TokenRequest is a parsed token endpoint request.
@@ -32,10 +36,20 @@ type TokenRequest struct {
 	GrantType string
 	// ClientID and ClientSecret come from the Authorization header
 	// (AuthMethod client_secret_basic) or the body (client_secret_post);
-	// AuthMethod none means no secret was presented.
-	ClientID     string
-	ClientSecret string
-	AuthMethod   string
+	// AuthMethod none means no secret was presented; AuthAssertion that
+	// ClientAssertion (of ClientAssertionType) was, with or without a
+	// client_id.
+	ClientID            string
+	ClientSecret        string
+	AuthMethod          string
+	ClientAssertionType string
+	ClientAssertion     string
+	// Endpoint is the absolute URL the request was sent to, as the issuer
+	// publishes it (the issuer URL and the endpoint's path): an
+	// assertion's aud may name it, and a DPoP proof's htu must.
+	Endpoint string
+	// DPoP is the request's DPoP proof (RFC 9449 §4), "" when it has none.
+	DPoP string
 	// Scope is the scope parameter; ScopeSet tells it apart from absent.
 	Scope    string
 	ScopeSet bool

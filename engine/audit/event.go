@@ -166,6 +166,13 @@ type DecisionData struct {
 	// ClientName is set once the client authenticated.
 	ClientID   string `json:"client_id,omitempty"`
 	ClientName string `json:"client_name,omitempty"`
+	// ClientAuth is how the client authenticated (client_secret_basic,
+	// client_secret_post, private_key_jwt, client_secret_jwt, none), once
+	// it has.
+	ClientAuth string `json:"client_auth_method,omitempty"`
+	// DPoPKey is the RFC 7638 thumbprint of the key of the request's
+	// verified DPoP proof: the token's cnf.jkt when issued.
+	DPoPKey string `json:"dpop_jkt,omitempty"`
 	// Audience is the API's identifier, once resolved.
 	Audience string `json:"audience,omitempty"`
 	// RequestedScopes is absent when the request had no scope parameter.
@@ -348,17 +355,19 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 	redact := r.Redact
 	tx := d.Tx
 	*out = DecisionData{
-		Outcome:   string(d.Outcome),
-		LogCode:   LogCode(d.Outcome, tx.GrantType),
-		Instance:  instance,
-		Issuer:    d.Issuer,
-		RequestID: tx.RequestID,
-		GrantType: clip(tx.GrantType, maxFieldLen),
-		Trigger:   string(tx.Trigger),
-		ClientID:  clip(tx.ClientID, maxFieldLen),
-		IP:        tx.IP,
-		UserAgent: clip(tx.UserAgent, maxFieldLen),
-		Subject:   tx.Subject,
+		Outcome:    string(d.Outcome),
+		LogCode:    LogCode(d.Outcome, tx.GrantType),
+		Instance:   instance,
+		Issuer:     d.Issuer,
+		RequestID:  tx.RequestID,
+		GrantType:  clip(tx.GrantType, maxFieldLen),
+		Trigger:    string(tx.Trigger),
+		ClientID:   clip(tx.ClientID, maxFieldLen),
+		IP:         tx.IP,
+		UserAgent:  clip(tx.UserAgent, maxFieldLen),
+		Subject:    tx.Subject,
+		ClientAuth: tx.ClientAuth,
+		DPoPKey:    tx.DPoPKey,
 	}
 	if tx.Client != nil {
 		out.ClientID, out.ClientName = tx.Client.ID, tx.Client.Name

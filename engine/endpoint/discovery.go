@@ -23,10 +23,13 @@ type Metadata struct {
 	ResponseModesSupported            []string `json:"response_modes_supported,omitempty"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
-	SubjectTypesSupported             []string `json:"subject_types_supported,omitempty"`
-	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported,omitempty"`
-	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
+	// TokenEndpointAuthSigningAlgValuesSupported are the algorithms of
+	// client assertions (private_key_jwt, client_secret_jwt).
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ClaimsSupported                            []string `json:"claims_supported,omitempty"`
 	// AuthorizationResponseIssParameterSupported: authorization responses
 	// carry `iss` (RFC 9207), the mix-up defence of RFC 9700 §4.4.
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
@@ -49,23 +52,40 @@ type Metadata struct {
 func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
 	t, iss := s.Tenant(), s.Issuer()
 	return &Metadata{
-		Issuer:                               iss,
-		AuthorizationEndpoint:                URL(iss, PathAuthorize),
-		TokenEndpoint:                        URL(iss, PathToken),
-		UserinfoEndpoint:                     URL(iss, PathUserinfo),
-		JWKSURI:                              URL(iss, PathJWKS),
-		ScopesSupported:                      append(slices.Clone(tenant.OIDCScopes), t.Scopes()...),
-		ResponseTypesSupported:               []string{"code"},
-		ResponseModesSupported:               []string{"query"},
-		GrantTypesSupported:                  grantTypes,
-		TokenEndpointAuthMethodsSupported:    []string{engine.AuthSecretBasic, engine.AuthSecretPost, engine.AuthNone},
-		CodeChallengeMethodsSupported:        []string{"S256"},
-		AccessTokenSigningAlgValuesSupported: t.AccessTokenAlgorithms(),
+		Issuer:                            iss,
+		AuthorizationEndpoint:             URL(iss, PathAuthorize),
+		TokenEndpoint:                     URL(iss, PathToken),
+		UserinfoEndpoint:                  URL(iss, PathUserinfo),
+		JWKSURI:                           URL(iss, PathJWKS),
+		ScopesSupported:                   append(slices.Clone(tenant.OIDCScopes), t.Scopes()...),
+		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
+		GrantTypesSupported:               grantTypes,
+		TokenEndpointAuthMethodsSupported: ClientAuthMethods(),
+		TokenEndpointAuthSigningAlgValuesSupported: ClientAuthSigningAlgs(t),
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		AccessTokenSigningAlgValuesSupported:       t.AccessTokenAlgorithms(),
 		ClaimsSupported: append([]string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
 			"auth_time", "nonce", "at_hash", "email", "email_verified", "permissions"}, tenant.ProfileClaims...),
 		AuthorizationResponseIssParameterSupported: true,
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 	}
+}
+
+// ClientAuthMethods are the client authentication methods of every
+// endpoint that authenticates clients (ReadClientAuth): the token
+// endpoint's, and the PAR, revocation and introspection endpoints'
+// *_endpoint_auth_methods_supported alike.
+func ClientAuthMethods() []string {
+	return []string{tenant.AuthClientSecretBasic, tenant.AuthClientSecretPost, tenant.AuthPrivateKeyJWT, tenant.AuthClientSecretJWT, tenant.AuthNone}
+}
+
+// ClientAuthSigningAlgs are the algorithms a client assertion may be
+// signed with in tenant t: the tenant's private_key_jwt algorithms, then
+// HS256 for client_secret_jwt (every endpoint's
+// *_endpoint_auth_signing_alg_values_supported).
+func ClientAuthSigningAlgs(t *tenant.Tenant) []string {
+	return append(slices.Clone(t.Protocols.ClientAssertions.Algorithms), tenant.HS256)
 }
 
 // discoveryDocs encodes the metadata documents of s once.

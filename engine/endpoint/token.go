@@ -5,9 +5,9 @@ import (
 	"net/http"
 
 	"github.com/scopeline/scopeline/engine"
-	"github.com/scopeline/scopeline/engine/internal/form"
 	"github.com/scopeline/scopeline/engine/internal/httpx"
 	"github.com/scopeline/scopeline/engine/internal/text"
+	"github.com/scopeline/scopeline/sdk/resource/dpop"
 )
 
 // MaxTokenRequestBytes bounds a token request body.
@@ -67,25 +67,9 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 	req.Audience = params.Get("audience")
 	req.Resource = params["resource"]
 
-	bodyID, bodySecret := params.Get("client_id"), params.Get("client_secret")
-	if h := r.Header.Get("Authorization"); h != "" {
-		req.AuthMethod = engine.AuthSecretBasic
-		id, secret, err := form.BasicAuth(h)
-		if err != nil {
-			return req, engine.ErrInvalidClient.WithDescription("malformed Authorization header: use HTTP Basic with the client id and secret")
-		}
-		req.ClientID, req.ClientSecret = id, secret
-		if bodySecret != "" {
-			return req, engine.ErrInvalidRequest.WithDescription("use one client authentication method, not both Basic and client_secret")
-		}
-		if bodyID != "" && bodyID != id {
-			return req, engine.ErrInvalidRequest.WithDescription("client_id does not match the Authorization header")
-		}
-		return req, nil
+	req.Endpoint = URL(e.iss.IssuerURL(), PathToken)
+	if req.DPoP, err = dpop.ProofFrom(r.Header); err != nil {
+		return req, engine.ErrInvalidDPoPProof.WithDescription("the request has more than one DPoP header")
 	}
-	req.ClientID, req.ClientSecret = bodyID, bodySecret
-	if bodySecret != "" {
-		req.AuthMethod = engine.AuthSecretPost
-	}
-	return req, nil
+	return req, ReadClientAuth(r, params, req)
 }

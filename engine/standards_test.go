@@ -1,0 +1,294 @@
+package engine_test
+
+// Tests of the standard endpoints and client authentication methods
+// through the HTTP surface: private_key_jwt and client_secret_jwt (RFC
+// 7523), DPoP (RFC 9449), pushed authorization requests (RFC 9126), and
+// what discovery says of them.
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/endpoint"
+	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/sdk/resource/dpop/dpoptest"
+)
+
+// jwtSecret is the client_secret_jwt client's secret (read from the
+// environment variable STD_TEST_JWT_SECRET).
+const jwtSecret = "0123456789abcdef0123456789abcdef-std-test"
+
+// standardsTenant is a tenant with a client of each kind these tests
+// need; %s is the private_key_jwt clients' inline JWK Set.
+const standardsTenant = `
+default_audience: https://api.example.com
+apis:
+  - identifier: https://api.example.com
+    scopes: [{name: read:users}, {name: write:users}]
+clients:
+  - id: key-m2m
+    name: Key machine client
+    type: m2m
+    token_endpoint_auth_method: private_key_jwt
+    jwks: %[1]s
+  - id: hmac-m2m
+    type: m2m
+    token_endpoint_auth_method: client_secret_jwt
+    secret_env: [STD_TEST_JWT_SECRET]
+  - id: secret-m2m
+    type: m2m
+    secrets: [sha256:b3b456605c23ee09eff5074338b6904aa89f80221aa78486ff3daf4b737cefc2]   # demo-m2m-secret
+  - id: dpop-m2m
+    type: m2m
+    token_endpoint_auth_method: private_key_jwt
+    jwks: %[1]s
+    require_dpop: true
+  - id: spa
+    type: spa
+    redirect_uris: [http://localhost:3000/callback]
+  - id: dpop-spa
+    type: spa
+    redirect_uris: [http://localhost:3000/callback]
+    require_dpop: true
+  - id: par-web
+    type: web
+    redirect_uris: [http://localhost:3000/callback]
+    token_endpoint_auth_method: private_key_jwt
+    jwks: %[1]s
+    require_pushed_authorization_requests: true
+users:
+  - id: alice
+    username: alice
+    password_hash: $argon2id$v=19$m=19456,t=2,p=1$RxKVvyXWCwLIVILErZ1g+Q$+GHDJm0/6xRjEV60X9C//TqFKoK8SZy8M6DnjktQphY
+grants:
+  - {client: key-m2m, api: https://api.example.com, scopes: [read:users], subjects: [client]}
+  - {client: hmac-m2m, api: https://api.example.com, scopes: [read:users], subjects: [client]}
+  - {client: secret-m2m, api: https://api.example.com, scopes: [read:users], subjects: [client]}
+  - {client: dpop-m2m, api: https://api.example.com, scopes: [read:users], subjects: [client]}
+  - {client: spa, api: https://api.example.com, scopes: [read:users], subjects: [user]}
+  - {client: dpop-spa, api: https://api.example.com, scopes: [read:users], subjects: [user]}
+  - {client: par-web, api: https://api.example.com, scopes: [read:users], subjects: [user]}
+%[2]s`
+
+// standards is a running issuer of standardsTenant with the client key
+// of its private_key_jwt clients.
+type standards struct {
+	*enginetest.Server
+	key *dpoptest.Key // the private_key_jwt clients' key
+	rec *recorder
+}
+
+// startStandards starts an issuer of standardsTenant with extra
+// top-level YAML appended.
+func startStandards(t *testing.T, extra string, opts ...option) *standards {
+	t.Setenv("STD_TEST_JWT_SECRET", jwtSecret)
+	key := dpoptest.NewKey(t, "ES256")
+	jwk, err := json.Marshal(map[string]any{"keys": []any{key.JWK}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	src := fmt.Sprintf(standardsTenant, jwk, extra)
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: configure(server.Config{Auditor: rec}, opts...)})
+	return &standards{Server: srv, key: key, rec: rec}
+}
+
+// assertion signs a client assertion for client with the fixture's key,
+// changed by claims (a nil value removes a claim).
+func (s *standards) assertion(t *testing.T, client string, claims map[string]any) string {
+	t.Helper()
+	c := map[string]any{"iss": client, "sub": client, "aud": s.Issuer, "jti": randomID(), "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()}
+	for k, v := range claims {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return s.key.Sign(t, map[string]any{"alg": "ES256", "typ": "JWT"}, c)
+}
+
+func randomID() string { return rand.Text() }
+
+// response is an endpoint's answer.
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (r response) error() string { s, _ := r.body["error"].(string); return s }
+
+// post sends form to the endpoint at path with the headers given (pairs).
+func (s *standards) post(t *testing.T, path string, form url.Values, headers ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{status: resp.StatusCode, header: resp.Header}
+	if err := json.Unmarshal(raw, &out.body); err != nil {
+		t.Fatalf("%s answered %d %q", path, resp.StatusCode, raw)
+	}
+	return out
+}
+
+// assertionForm is a client-credentials request authenticated by
+// assertion.
+func assertionForm(assertion string) url.Values {
+	return url.Values{
+		"grant_type":            {"client_credentials"},
+		"scope":                 {"read:users"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {assertion},
+	}
+}
+
+func TestPrivateKeyJWT(t *testing.T) {
+	s := startStandards(t, "")
+	a := s.assertion(t, "key-m2m", nil)
+	ok := s.post(t, endpoint.PathToken, assertionForm(a))
+	if ok.status != 200 || ok.body["token_type"] != "Bearer" {
+		t.Fatalf("private_key_jwt: %d %v", ok.status, ok.body)
+	}
+	claims, _ := enginetest.Verify(t, s.Issuer, ok.body["access_token"].(string))
+	if claims["sub"] != "key-m2m" || claims["client_id"] != "key-m2m" {
+		t.Errorf("claims %v", claims)
+	}
+	if d := s.rec.last(); d.Tx.ClientAuth != "private_key_jwt" || d.Outcome != engine.OutcomeIssued {
+		t.Errorf("audit: method %q outcome %s", d.Tx.ClientAuth, d.Outcome)
+	}
+
+	// aud may be the token endpoint's URL, and client_id may be sent.
+	form := assertionForm(s.assertion(t, "key-m2m", map[string]any{"aud": []string{s.Issuer + "oauth/token"}}))
+	form.Set("client_id", "key-m2m")
+	if r := s.post(t, endpoint.PathToken, form); r.status != 200 {
+		t.Errorf("aud = token endpoint: %d %v", r.status, r.body)
+	}
+
+	refusals := []struct {
+		name string
+		form url.Values
+	}{
+		{"replayed assertion", assertionForm(a)},
+		{"wrong aud", assertionForm(s.assertion(t, "key-m2m", map[string]any{"aud": "https://other.example.com/"}))},
+		{"another endpoint of another issuer", assertionForm(s.assertion(t, "key-m2m", map[string]any{"aud": "https://other.example.com/oauth/token"}))},
+		{"several audiences", assertionForm(s.assertion(t, "key-m2m", map[string]any{"aud": []string{s.Issuer, "https://other.example.com/"}}))},
+		{"expired assertion", assertionForm(s.assertion(t, "key-m2m", map[string]any{"iat": time.Now().Add(-10 * time.Minute).Unix(), "exp": time.Now().Add(-5 * time.Minute).Unix()}))},
+		{"lives too long", assertionForm(s.assertion(t, "key-m2m", map[string]any{"exp": time.Now().Add(2 * time.Hour).Unix()}))},
+		{"no jti", assertionForm(s.assertion(t, "key-m2m", map[string]any{"jti": nil}))},
+		{"iss is another client", assertionForm(s.assertion(t, "key-m2m", map[string]any{"iss": "secret-m2m", "sub": "secret-m2m"}))},
+		{"signed by another key", assertionForm(dpoptest.NewKey(t, "ES256").Sign(t, map[string]any{"alg": "ES256"},
+			map[string]any{"iss": "key-m2m", "sub": "key-m2m", "aud": s.Issuer, "jti": randomID(), "exp": time.Now().Add(time.Minute).Unix()}))},
+		{"client_id names another client", func() url.Values {
+			f := assertionForm(s.assertion(t, "key-m2m", nil))
+			f.Set("client_id", "hmac-m2m")
+			return f
+		}()},
+		{"a secret client's assertion", assertionForm(s.assertion(t, "secret-m2m", nil))},
+		{"wrong assertion type", func() url.Values {
+			f := assertionForm(s.assertion(t, "key-m2m", nil))
+			f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer")
+			return f
+		}()},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.post(t, endpoint.PathToken, tt.form)
+			if r.status != 401 || r.error() != "invalid_client" {
+				t.Errorf("%d %v, want 401 invalid_client", r.status, r.body)
+			}
+			if d := s.rec.last(); d.Outcome != engine.OutcomeDenied || d.Err.Code() != "invalid_client" {
+				t.Errorf("audit: %s %v", d.Outcome, d.Err)
+			}
+		})
+	}
+
+	// Two methods at once are refused before anything is checked.
+	both := assertionForm(s.assertion(t, "key-m2m", nil))
+	if r := s.post(t, endpoint.PathToken, both, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("secret-m2m:demo-m2m-secret"))); r.error() != "invalid_request" {
+		t.Errorf("Basic and an assertion: %d %v", r.status, r.body)
+	}
+	// A private_key_jwt client cannot fall back to a secret.
+	if r := s.post(t, endpoint.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"key-m2m"}, "client_secret": {"anything"}}); r.error() != "invalid_client" {
+		t.Errorf("secret for a private_key_jwt client: %d %v", r.status, r.body)
+	}
+}
+
+func TestClientSecretJWT(t *testing.T) {
+	s := startStandards(t, "")
+	sign := func(secret string) string {
+		return hs256(t, secret, map[string]any{"iss": "hmac-m2m", "sub": "hmac-m2m", "aud": s.Issuer, "jti": randomID(), "exp": time.Now().Add(time.Minute).Unix()})
+	}
+	a := sign(jwtSecret)
+	if r := s.post(t, endpoint.PathToken, assertionForm(a)); r.status != 200 {
+		t.Fatalf("client_secret_jwt: %d %v", r.status, r.body)
+	}
+	if d := s.rec.last(); d.Tx.ClientAuth != "client_secret_jwt" {
+		t.Errorf("audit: method %q", d.Tx.ClientAuth)
+	}
+	if r := s.post(t, endpoint.PathToken, assertionForm(a)); r.error() != "invalid_client" {
+		t.Errorf("replayed: %d %v", r.status, r.body)
+	}
+	if r := s.post(t, endpoint.PathToken, assertionForm(sign(jwtSecret+"x"))); r.error() != "invalid_client" {
+		t.Errorf("wrong secret: %d %v", r.status, r.body)
+	}
+	// The secret itself is not accepted in the clear.
+	if r := s.post(t, endpoint.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_id": {"hmac-m2m"}, "client_secret": {jwtSecret}}); r.error() != "invalid_client" {
+		t.Errorf("secret in the clear: %d %v", r.status, r.body)
+	}
+}
+
+// TestAssertionFailuresThrottled: failed assertions count against the
+// client like wrong secrets do.
+func TestAssertionFailuresThrottled(t *testing.T) {
+	s := startStandards(t, "")
+	bad := func() response {
+		return s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "key-m2m", map[string]any{"aud": "https://other.example.com/"})))
+	}
+	var r response
+	for range 40 {
+		if r = bad(); r.status == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("after 40 failures: %d %v", r.status, r.body)
+	}
+	// Throttled before the assertion is looked at: a good one waits too.
+	if r := s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "key-m2m", nil))); r.status != http.StatusTooManyRequests {
+		t.Errorf("a good assertion while throttled: %d %v", r.status, r.body)
+	}
+}
+
+// hs256 signs claims with HMAC-SHA256 under secret.
+func hs256(t *testing.T, secret string, claims map[string]any) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(claims)).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
