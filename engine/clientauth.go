@@ -123,7 +123,19 @@ func (a *ClientAuthenticator) Confidential(ctx context.Context, t *tenant.Tenant
 		a.known.Fail(ctx, pair, now) // remembered for a day
 	}
 	r.ClientID, tx.ClientID, tx.ClientAuth = c.ID, c.ID, method
-	return c, nil
+	return c, admit(c, r, tx)
+}
+
+// admit applies a client's rules for token requests (r.GrantType set):
+// with require_dpop (RFC 9449 §5.2, dpop_bound_access_tokens), a verified
+// DPoP proof. Other endpoints that authenticate clients (PAR, revocation,
+// introspection) send no grant type and are not concerned.
+func admit(c *tenant.Client, r *TokenRequest, tx *Transaction) error {
+	if r.GrantType != "" && c.RequireDPoP && tx.DPoPKey == "" {
+		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "the client must present a DPoP proof (require_dpop)"})
+		return ErrInvalidDPoPProof.WithDescription("this client's token requests must carry a DPoP proof (require_dpop)")
+	}
+	return nil
 }
 
 // errAuthFailed is the one answer to a wrong secret, an unknown client or
@@ -177,5 +189,5 @@ func (a *ClientAuthenticator) UserClient(ctx context.Context, t *tenant.Tenant, 
 		return nil, errAuthFailed
 	}
 	tx.ClientAuth = AuthNone
-	return c, nil
+	return c, admit(c, r, tx)
 }

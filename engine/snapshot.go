@@ -7,6 +7,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/sdk/resource/dpop"
 )
 
 // Snapshot is everything a request reads, immutable: the issuer
@@ -25,7 +26,10 @@ type Snapshot struct {
 	pipelines map[tenant.Trigger]*Pipeline
 	hooks     *hookSet
 	keys      *keyring
-	refs      atomic.Int64
+	// dpop checks DPoP proofs with the tenant's settings (and a nonce
+	// derived from the keys).
+	dpop *dpop.Verifier
+	refs atomic.Int64
 }
 
 // Issuer is the issuer identifier, the `iss` of every token.

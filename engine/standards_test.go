@@ -13,11 +13,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/oauth2"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/endpoint"
@@ -291,4 +293,214 @@ func hs256(t *testing.T, secret string, claims map[string]any) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// proof signs a DPoP proof by key for a POST to the endpoint at path.
+func (s *standards) proof(t *testing.T, key *dpoptest.Key, path string, p dpoptest.Proof) string {
+	t.Helper()
+	if p.Method == "" {
+		p.Method = http.MethodPost
+	}
+	if p.URL == "" {
+		p.URL = s.Issuer + strings.TrimPrefix(path, "/")
+	}
+	return key.Proof(t, p)
+}
+
+func TestDPoPAtTheTokenEndpoint(t *testing.T) {
+	s := startStandards(t, "")
+	client := dpoptest.NewKey(t, "ES256")
+	token := func(proofs ...string) response {
+		h := []string{}
+		for _, p := range proofs {
+			h = append(h, "DPoP", p)
+		}
+		return s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "key-m2m", nil)), h...)
+	}
+	p := s.proof(t, client, endpoint.PathToken, dpoptest.Proof{})
+	ok := token(p)
+	if ok.status != 200 || ok.body["token_type"] != "DPoP" {
+		t.Fatalf("with a proof: %d %v", ok.status, ok.body)
+	}
+	claims, _ := enginetest.Verify(t, s.Issuer, ok.body["access_token"].(string))
+	if cnf, _ := claims["cnf"].(map[string]any); cnf["jkt"] != client.Thumbprint() {
+		t.Errorf("cnf = %v, want jkt %s", claims["cnf"], client.Thumbprint())
+	}
+	if d := s.rec.last(); d.Tx.DPoPKey != client.Thumbprint() {
+		t.Errorf("audit: dpop_jkt %q", d.Tx.DPoPKey)
+	}
+	// Without a proof, a Bearer token with no cnf.
+	plain := token()
+	claims, _ = enginetest.Verify(t, s.Issuer, plain.body["access_token"].(string))
+	if plain.body["token_type"] != "Bearer" || claims["cnf"] != nil {
+		t.Errorf("without a proof: %v, cnf %v", plain.body["token_type"], claims["cnf"])
+	}
+
+	refusals := []struct {
+		name   string
+		proofs []string
+	}{
+		{"replayed DPoP proof", []string{p}},
+		{"wrong htu", []string{s.proof(t, client, endpoint.PathToken, dpoptest.Proof{URL: s.Issuer + "oauth/other"})}},
+		{"htu of another host", []string{s.proof(t, client, endpoint.PathToken, dpoptest.Proof{URL: "https://other.example.com/oauth/token"})}},
+		{"wrong htm", []string{s.proof(t, client, endpoint.PathToken, dpoptest.Proof{Method: http.MethodGet})}},
+		{"too old", []string{s.proof(t, client, endpoint.PathToken, dpoptest.Proof{IssuedAt: time.Now().Add(-5 * time.Minute)})}},
+		{"in the future", []string{s.proof(t, client, endpoint.PathToken, dpoptest.Proof{IssuedAt: time.Now().Add(5 * time.Minute)})}},
+		{"not a proof", []string{"garbage"}},
+		{"wrong typ", []string{s.proof(t, client, endpoint.PathToken, dpoptest.Proof{Header: map[string]any{"typ": "JWT"}})}},
+		{"two proofs", []string{s.proof(t, client, endpoint.PathToken, dpoptest.Proof{}), s.proof(t, client, endpoint.PathToken, dpoptest.Proof{})}},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			r := token(tt.proofs...)
+			if r.status != 400 || r.error() != "invalid_dpop_proof" {
+				t.Errorf("%d %v, want 400 invalid_dpop_proof", r.status, r.body)
+			}
+		})
+	}
+}
+
+func TestRequireDPoP(t *testing.T) {
+	s := startStandards(t, "")
+	r := s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "dpop-m2m", nil)))
+	if r.status != 400 || r.error() != "invalid_dpop_proof" {
+		t.Errorf("require_dpop without a proof: %d %v", r.status, r.body)
+	}
+	if d := s.rec.last(); d.Outcome != engine.OutcomeDenied || d.Tx.ClientAuth != "private_key_jwt" {
+		t.Errorf("audit: %s %q", d.Outcome, d.Tx.ClientAuth)
+	}
+	key := dpoptest.NewKey(t, "EdDSA")
+	r = s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "dpop-m2m", nil)), "DPoP", s.proof(t, key, endpoint.PathToken, dpoptest.Proof{}))
+	if r.status != 200 || r.body["token_type"] != "DPoP" {
+		t.Errorf("require_dpop with a proof: %d %v", r.status, r.body)
+	}
+}
+
+func TestDPoPNonce(t *testing.T) {
+	s := startStandards(t, "dpop: {nonce: true}\n")
+	key := dpoptest.NewKey(t, "ES256")
+	r := s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "key-m2m", nil)), "DPoP", s.proof(t, key, endpoint.PathToken, dpoptest.Proof{}))
+	nonce := r.header.Get("DPoP-Nonce")
+	if r.status != 400 || r.error() != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("without a nonce: %d %v, DPoP-Nonce %q", r.status, r.body, nonce)
+	}
+	r = s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "key-m2m", nil)), "DPoP", s.proof(t, key, endpoint.PathToken, dpoptest.Proof{Nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}))
+	if r.error() != "use_dpop_nonce" {
+		t.Errorf("with a forged nonce: %d %v", r.status, r.body)
+	}
+	r = s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "key-m2m", nil)), "DPoP", s.proof(t, key, endpoint.PathToken, dpoptest.Proof{Nonce: nonce}))
+	if r.status != 200 || r.body["token_type"] != "DPoP" {
+		t.Errorf("with the nonce: %d %v", r.status, r.body)
+	}
+	if m := enginetest.Discover(t, s.Issuer); !slices.Equal(m.DPoPSigningAlgValuesSupported, []string{"ES256", "EdDSA", "PS256", "RS256"}) {
+		t.Errorf("dpop_signing_alg_values_supported = %v", m.DPoPSigningAlgValuesSupported)
+	}
+}
+
+// signInCode signs alice in through /authorize with params and returns
+// the code and its PKCE verifier.
+func (s *standards) signInCode(t *testing.T, params url.Values) (string, string) {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	q := url.Values{"response_type": {"code"}, "redirect_uri": {"http://localhost:3000/callback"}, "scope": {"offline_access read:users"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	for k, v := range params {
+		q[k] = v
+	}
+	loc := enginetest.NewBrowser(t, s.URL).SignIn(s.URL+endpoint.PathAuthorize+"?"+q.Encode(), "alice", "alice-password")
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code: %s", loc)
+	}
+	return code, verifier
+}
+
+func TestDPoPBoundCodesAndRefreshTokens(t *testing.T) {
+	s := startStandards(t, "")
+	key, thief := dpoptest.NewKey(t, "ES256"), dpoptest.NewKey(t, "ES256")
+	proof := func(k *dpoptest.Key) string { return s.proof(t, k, endpoint.PathToken, dpoptest.Proof{}) }
+
+	code, verifier := s.signInCode(t, url.Values{"client_id": {"spa"}})
+	redeem := url.Values{"grant_type": {"authorization_code"}, "client_id": {"spa"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {"http://localhost:3000/callback"}}
+	r := s.post(t, endpoint.PathToken, redeem, "DPoP", proof(key))
+	if r.status != 200 || r.body["token_type"] != "DPoP" || r.body["refresh_token"] == nil {
+		t.Fatalf("code with a proof: %d %v", r.status, r.body)
+	}
+	refresh := func(token string, proofs ...string) response {
+		h := []string{}
+		for _, p := range proofs {
+			h = append(h, "DPoP", p)
+		}
+		return s.post(t, endpoint.PathToken, url.Values{"grant_type": {"refresh_token"}, "client_id": {"spa"}, "refresh_token": {token}}, h...)
+	}
+	rt := r.body["refresh_token"].(string)
+	if r := refresh(rt, proof(thief)); r.status != 400 || r.error() != "invalid_dpop_proof" {
+		t.Errorf("refresh with a different DPoP key: %d %v", r.status, r.body)
+	}
+	if r := refresh(rt); r.error() != "invalid_dpop_proof" {
+		t.Errorf("refresh without a proof: %d %v", r.status, r.body)
+	}
+	r = refresh(rt, proof(key)) // the refusals did not use the token up
+	if r.status != 200 || r.body["token_type"] != "DPoP" {
+		t.Fatalf("refresh with the key: %d %v", r.status, r.body)
+	}
+	claims, _ := enginetest.Verify(t, s.Issuer, r.body["access_token"].(string))
+	if cnf, _ := claims["cnf"].(map[string]any); cnf["jkt"] != key.Thumbprint() {
+		t.Errorf("refreshed cnf = %v", claims["cnf"])
+	}
+	if r := refresh(r.body["refresh_token"].(string), proof(thief)); r.error() != "invalid_dpop_proof" {
+		t.Errorf("the rotated token is bound too: %d %v", r.status, r.body)
+	}
+
+	// dpop_jkt binds the code: another key cannot redeem it.
+	code, verifier = s.signInCode(t, url.Values{"client_id": {"spa"}, "dpop_jkt": {key.Thumbprint()}})
+	redeem = url.Values{"grant_type": {"authorization_code"}, "client_id": {"spa"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {"http://localhost:3000/callback"}}
+	if r := s.post(t, endpoint.PathToken, redeem, "DPoP", proof(thief)); r.error() != "invalid_dpop_proof" {
+		t.Errorf("code bound by dpop_jkt, another key: %d %v", r.status, r.body)
+	}
+
+	// require_dpop for a public client.
+	code, verifier = s.signInCode(t, url.Values{"client_id": {"dpop-spa"}})
+	redeem = url.Values{"grant_type": {"authorization_code"}, "client_id": {"dpop-spa"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {"http://localhost:3000/callback"}}
+	if r := s.post(t, endpoint.PathToken, redeem); r.error() != "invalid_dpop_proof" {
+		t.Errorf("require_dpop, code without a proof: %d %v", r.status, r.body)
+	}
+}
+
+func TestUserinfoWithDPoPBoundTokens(t *testing.T) {
+	s := startStandards(t, "")
+	key := dpoptest.NewKey(t, "ES256")
+	code, verifier := s.signInCode(t, url.Values{"client_id": {"spa"}, "scope": {"openid read:users"}})
+	r := s.post(t, endpoint.PathToken, url.Values{"grant_type": {"authorization_code"}, "client_id": {"spa"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {"http://localhost:3000/callback"}},
+		"DPoP", s.proof(t, key, endpoint.PathToken, dpoptest.Proof{}))
+	at, _ := r.body["access_token"].(string)
+	get := func(scheme string, proof string) int {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+endpoint.PathUserinfo, nil)
+		req.Header.Set("Authorization", scheme+" "+at)
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			body, _ := io.ReadAll(resp.Body)
+			t.Logf("userinfo %s: %d %s %s", scheme, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+		}
+		return resp.StatusCode
+	}
+	ui := func(k *dpoptest.Key) string {
+		return k.Proof(t, dpoptest.Proof{Method: http.MethodGet, URL: s.Issuer + "userinfo", AccessToken: at})
+	}
+	if got := get("Bearer", ""); got != 401 {
+		t.Errorf("a DPoP-bound token as a bearer token: %d", got)
+	}
+	if got := get("DPoP", ui(dpoptest.NewKey(t, "ES256"))); got != 401 {
+		t.Errorf("a proof by another key: %d", got)
+	}
+	if got := get("DPoP", ui(key)); got != 200 {
+		t.Errorf("with its proof: %d", got)
+	}
 }

@@ -64,6 +64,12 @@ type TokenRequest struct {
 	UserAgent string
 }
 
+// Token types of a token response (RFC 6750, RFC 9449 §5).
+const (
+	TokenTypeBearer = "Bearer"
+	TokenTypeDPoP   = "DPoP"
+)
+
 // TokenResponse is a successful token response (RFC 6749 §5.1).
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
@@ -148,6 +154,9 @@ func (i *Issuer) exchange(ctx context.Context, s *Snapshot, r *TokenRequest, tx 
 		return nil, ErrInvalidRequest.WithDescription("grant_type is required")
 	default:
 		return nil, ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", text.Truncate(r.GrantType, 64))
+	}
+	if err := s.bindDPoP(ctx, r, tx); err != nil {
+		return nil, err
 	}
 	x, err := g.Exchange(ctx, s, r, tx)
 	if err != nil {
@@ -267,10 +276,13 @@ func (i *Issuer) issue(ctx context.Context, s *Snapshot, tx *Transaction, x Exte
 	}
 	resp := &TokenResponse{
 		AccessToken: m.token,
-		TokenType:   "Bearer",
+		TokenType:   TokenTypeBearer,
 		ExpiresIn:   m.exp.Unix() - now.Unix(),
 		Scope:       m.scope,
 		Transaction: tx,
+	}
+	if tx.DPoPKey != "" {
+		resp.TokenType = TokenTypeDPoP
 	}
 	if x != nil {
 		if err := x.Extend(ctx, s, now, resp); err != nil {

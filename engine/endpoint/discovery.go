@@ -45,6 +45,9 @@ type Metadata struct {
 	// can refuse anything else before looking at a key.
 	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported"`
 	ServiceDocumentation                 string   `json:"service_documentation,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms of DPoP proofs
+	// (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // NewMetadata returns the metadata document of snapshot s, for an issuer
@@ -69,6 +72,7 @@ func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
 			"auth_time", "nonce", "at_hash", "email", "email_verified", "permissions"}, tenant.ProfileClaims...),
 		AuthorizationResponseIssParameterSupported: true,
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		DPoPSigningAlgValuesSupported:              s.DPoPAlgorithms(),
 	}
 }
 

@@ -28,6 +28,9 @@ func (e *Endpoints) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := e.iss.Token(r.Context(), req)
 	if err != nil {
+		if errors.Is(err, engine.ErrUseDPoPNonce) {
+			e.setDPoPNonce(w)
+		}
 		httpx.WriteError(w, err, req.AuthMethod == engine.AuthSecretBasic)
 		return
 	}
@@ -72,4 +75,15 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 		return req, engine.ErrInvalidDPoPProof.WithDescription("the request has more than one DPoP header")
 	}
 	return req, ReadClientAuth(r, params, req)
+}
+
+// setDPoPNonce sets the DPoP-Nonce header (RFC 9449 §8) to the nonce
+// proofs must carry now.
+func (e *Endpoints) setDPoPNonce(w http.ResponseWriter) {
+	if s := e.iss.Acquire(); s != nil {
+		defer s.Release()
+		if n := s.DPoPNonce(); n != "" {
+			w.Header().Set(dpop.HeaderNonce, n)
+		}
+	}
 }

@@ -40,6 +40,8 @@ var (
 	errConsentRequired = engine.NewError("consent_required", http.StatusBadRequest)
 	// A code_challenge is BASE64URL(SHA-256(verifier)): 43 characters.
 	validChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+	// A JWK thumbprint (RFC 7638) is BASE64URL(SHA-256(...)): 43 characters.
+	validThumbprint = validChallenge
 )
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, §4.1.1):
@@ -288,6 +290,11 @@ func parseAuthorize(t *tenant.Tenant, c *tenant.Client, p url.Values) (*authRequ
 	if ar.LoginHint = p.Get("login_hint"); len(ar.LoginHint) > 255 {
 		ar.LoginHint = ""
 	}
+	if p.Has("dpop_jkt") { // RFC 9449 §10: the thumbprint of the key that will redeem the code
+		if ar.DPoPKey = p.Get("dpop_jkt"); !validThumbprint.MatchString(ar.DPoPKey) {
+			return nil, engine.ErrInvalidRequest.WithDescription("dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of a DPoP key")
+		}
+	}
 
 	api, err := engine.ResolveAPI(t, p.Get("audience"), p["resource"])
 	if err != nil {
@@ -501,7 +508,7 @@ func (pg *Pages) issueCode(w http.ResponseWriter, r *http.Request, s *engine.Sna
 	g := userflow.Code{
 		ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, RedirectGiven: ar.RedirectGiven,
 		Challenge: ar.Challenge, Nonce: ar.Nonce, UserID: ar.UserID, AuthTime: ar.AuthTime,
-		API: ar.API, Requested: ar.Requested, Result: *ar.Outcome,
+		API: ar.API, Requested: ar.Requested, Result: *ar.Outcome, DPoPKey: ar.DPoPKey,
 	}
 	data, err := json.Marshal(&g)
 	if err == nil {
