@@ -504,3 +504,136 @@ func TestUserinfoWithDPoPBoundTokens(t *testing.T) {
 		t.Errorf("with its proof: %d", got)
 	}
 }
+
+// authorizeURL is the /authorize URL of a pushed request.
+func (s *standards) authorizeURL(client, requestURI string) string {
+	return s.URL + endpoint.PathAuthorize + "?" + url.Values{"client_id": {client}, "request_uri": {requestURI}}.Encode()
+}
+
+// pushForm is a PAR request of client's, authenticated by assertion when
+// signed, with its PKCE verifier.
+func (s *standards) pushForm(t *testing.T, client string, signed bool) (url.Values, string) {
+	verifier := oauth2.GenerateVerifier()
+	f := url.Values{"response_type": {"code"}, "client_id": {client}, "redirect_uri": {"http://localhost:3000/callback"},
+		"scope": {"offline_access read:users"}, "state": {"st"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	if signed {
+		f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		f.Set("client_assertion", s.assertion(t, client, map[string]any{"aud": s.Issuer + "oauth/par"}))
+	}
+	return f, verifier
+}
+
+func TestPushedAuthorizationRequests(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	s := startStandards(t, "", withClock(clock.Now))
+	key, thief := dpoptest.NewKey(t, "ES256"), dpoptest.NewKey(t, "ES256")
+
+	// par-web pushes its request with a DPoP proof, then signs alice in.
+	form, verifier := s.pushForm(t, "par-web", true)
+	r := s.post(t, endpoint.PathPAR, form, "DPoP", s.proof(t, key, endpoint.PathPAR, dpoptest.Proof{}))
+	uri, _ := r.body["request_uri"].(string)
+	if r.status != 201 || !strings.HasPrefix(uri, "urn:ietf:params:oauth:request_uri:") || r.body["expires_in"] != 60.0 {
+		t.Fatalf("push: %d %v", r.status, r.body)
+	}
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	loc := enginetest.NewBrowser(t, s.URL).SignIn(s.authorizeURL("par-web", uri), "alice", "alice-password")
+	code := loc.Query().Get("code")
+	if code == "" || loc.Query().Get("state") != "st" {
+		t.Fatalf("sign-in with a request_uri: %s", loc)
+	}
+	redeem := func(proof string) response {
+		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {"http://localhost:3000/callback"},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {s.assertion(t, "par-web", nil)}}
+		return s.post(t, endpoint.PathToken, f, "DPoP", proof)
+	}
+	// The PAR request's proof bound the code to its key (RFC 9449 §10.1).
+	if r := redeem(s.proof(t, thief, endpoint.PathToken, dpoptest.Proof{})); r.error() != "invalid_dpop_proof" {
+		t.Errorf("code pushed with a DPoP proof, redeemed with another key: %d %v", r.status, r.body)
+	}
+
+	// request_uri reuse: single use.
+	if status, _, _ := enginetest.NewBrowser(t, s.URL).Visit(s.authorizeURL("par-web", uri)); status != 400 {
+		t.Errorf("request_uri used twice: %d", status)
+	}
+	// request_uri expiry.
+	form, _ = s.pushForm(t, "par-web", true)
+	r = s.post(t, endpoint.PathPAR, form)
+	clock.Add(61 * time.Second)
+	if status, _, _ := enginetest.NewBrowser(t, s.URL).Visit(s.authorizeURL("par-web", r.body["request_uri"].(string))); status != 400 {
+		t.Errorf("expired request_uri: %d", status)
+	}
+	// A request_uri is its client's only.
+	form, _ = s.pushForm(t, "spa", false)
+	r = s.post(t, endpoint.PathPAR, form)
+	if r.status != 201 {
+		t.Fatalf("a public client's push: %d %v", r.status, r.body)
+	}
+	if status, _, _ := enginetest.NewBrowser(t, s.URL).Visit(s.authorizeURL("par-web", r.body["request_uri"].(string))); status != 400 {
+		t.Errorf("another client's request_uri: %d", status)
+	}
+	// require_pushed_authorization_requests: par-web cannot skip PAR.
+	q := url.Values{"client_id": {"par-web"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:3000/callback"}, "scope": {"read:users"}}
+	_, _, loc = enginetest.NewBrowser(t, s.URL).Visit(s.URL + endpoint.PathAuthorize + "?" + q.Encode())
+	if loc == nil || loc.Query().Get("error") != "invalid_request" {
+		t.Errorf("par-web without PAR: %v", loc)
+	}
+
+	refusals := []struct {
+		name   string
+		change func(url.Values)
+		status int
+		code   string
+	}{
+		{"no client authentication", func(f url.Values) { f.Del("client_assertion"); f.Del("client_assertion_type") }, 401, "invalid_client"},
+		{"replayed assertion", func(f url.Values) { f.Set("client_assertion", form.Get("client_assertion")) }, 401, "invalid_client"},
+		{"unregistered redirect_uri", func(f url.Values) { f.Set("redirect_uri", "https://evil.example.com/cb") }, 400, "invalid_request"},
+		{"request_uri pushed", func(f url.Values) { f.Set("request_uri", "urn:ietf:params:oauth:request_uri:x") }, 400, "invalid_request"},
+		{"no PKCE for a public client", nil, 400, "invalid_request"},
+		{"unknown scope", func(f url.Values) { f.Set("scope", "delete:everything") }, 400, "invalid_scope"},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _ := s.pushForm(t, "par-web", true)
+			if tt.change == nil {
+				f, _ = s.pushForm(t, "spa", false)
+				f.Del("code_challenge")
+				f.Del("code_challenge_method")
+			} else {
+				tt.change(f)
+			}
+			r := s.post(t, endpoint.PathPAR, f)
+			if r.status != tt.status || r.error() != tt.code {
+				t.Errorf("%d %v, want %d %s", r.status, r.body, tt.status, tt.code)
+			}
+			if d := s.rec.last(); d.Outcome != engine.OutcomeDenied || d.Err.Code() != tt.code {
+				t.Errorf("audit: %s %v", d.Outcome, d.Err)
+			}
+		})
+	}
+	// A machine client makes no authorization requests.
+	f := url.Values{"client_id": {"key-m2m"}, "response_type": {"code"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion": {s.assertion(t, "key-m2m", map[string]any{"aud": s.Issuer + "oauth/par"})}}
+	if r := s.post(t, endpoint.PathPAR, f); r.error() != "unauthorized_client" {
+		t.Errorf("an m2m client's push: %d %v", r.status, r.body)
+	}
+	m := enginetest.Discover(t, s.Issuer)
+	if m.PushedAuthorizationRequestEndpoint != s.Issuer+"oauth/par" || m.RequirePushedAuthorizationRequests {
+		t.Errorf("discovery: %q %v", m.PushedAuthorizationRequestEndpoint, m.RequirePushedAuthorizationRequests)
+	}
+}
+
+func TestPARRequiredForEveryClient(t *testing.T) {
+	s := startStandards(t, "par: {required: true}\n")
+	q := url.Values{"client_id": {"spa"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:3000/callback"}, "scope": {"read:users"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+	_, _, loc := enginetest.NewBrowser(t, s.URL).Visit(s.URL + endpoint.PathAuthorize + "?" + q.Encode())
+	if loc == nil || loc.Query().Get("error") != "invalid_request" {
+		t.Errorf("spa without PAR: %v", loc)
+	}
+	if m := enginetest.Discover(t, s.Issuer); !m.RequirePushedAuthorizationRequests {
+		t.Error("require_pushed_authorization_requests not published")
+	}
+}

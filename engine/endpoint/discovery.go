@@ -36,8 +36,9 @@ type Metadata struct {
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	// RequestParameterSupported and RequestURIParameterSupported are
 	// always false, and published: absent, request_uri_parameter_supported
-	// means true (OpenID Connect Discovery §3), and both request objects
-	// and request_uri are refused.
+	// means true (OpenID Connect Discovery §3), and request objects are
+	// refused, by value or by reference; the only request_uri accepted is
+	// one the PAR endpoint handed out.
 	RequestParameterSupported    bool `json:"request_parameter_supported"`
 	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
 	// AccessTokenSigningAlgValuesSupported is not registered by an RFC: it
@@ -45,6 +46,16 @@ type Metadata struct {
 	// can refuse anything else before looking at a key.
 	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported"`
 	ServiceDocumentation                 string   `json:"service_documentation,omitempty"`
+	// PushedAuthorizationRequestEndpoint (RFC 9126 §5) takes the same
+	// client authentication as the token endpoint;
+	// RequirePushedAuthorizationRequests is the tenant's par.required
+	// (a client's own require_pushed_authorization_requests is not
+	// published).
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+	// The revocation (RFC 7009) and introspection (RFC 7662) endpoints'
+	// entries go here, with ClientAuthMethods and ClientAuthSigningAlgs as
+	// their *_auth_methods_supported and *_auth_signing_alg_values_supported.
 	// DPoPSigningAlgValuesSupported are the algorithms of DPoP proofs
 	// (RFC 9449 §5.1).
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
@@ -73,6 +84,8 @@ func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
 		AuthorizationResponseIssParameterSupported: true,
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		DPoPSigningAlgValuesSupported:              s.DPoPAlgorithms(),
+		PushedAuthorizationRequestEndpoint:         URL(iss, PathPAR),
+		RequirePushedAuthorizationRequests:         t.Protocols.PAR.Required,
 	}
 }
 

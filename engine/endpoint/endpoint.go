@@ -22,6 +22,7 @@ import (
 // Paths of the endpoints and pages, below the issuer URL's path.
 const (
 	PathToken     = "/oauth/token"
+	PathPAR       = "/oauth/par"
 	PathJWKS      = "/.well-known/jwks.json"
 	PathOAuthMeta = "/.well-known/oauth-authorization-server"
 	PathOIDCMeta  = "/.well-known/openid-configuration"

@@ -64,6 +64,9 @@ type Config struct {
 	Networks  throttle.Networks
 	// Logins, when set, records every sign-in attempt.
 	Logins engine.LoginAuditor
+	// Clients authenticates clients at the PAR endpoint, as the token
+	// endpoint's grants do.
+	Clients *engine.ClientAuthenticator
 }
 
 // Pages serves the hosted sign-in of an issuer.
@@ -119,6 +122,7 @@ func (pg *Pages) Mount(rt *httpx.Router) {
 	}
 	p := pg.prefix
 	rt.Route("authorize", p+endpoint.PathAuthorize, pg.handleAuthorize)
+	rt.Route("par", p+endpoint.PathPAR, pg.handlePAR)
 	rt.Route("login", p+endpoint.PathLogin, protect(pg.handleLogin))
 	rt.Route("consent", p+endpoint.PathConsent, protect(pg.handleConsent))
 	rt.Route("logout", p+endpoint.PathLogout, protect(pg.handleLogout))

@@ -138,7 +138,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	endpoint.New(s.Issuer, endpoint.Config{Log: cfg.Logger, Now: cfg.Now, Proxies: proxies, Ready: cfg.Ready}).Mount(rt)
 	pages.New(s.Issuer, pages.Config{
 		Log: cfg.Logger, Now: cfg.Now, Rand: cfg.Rand, Proxies: proxies, Storage: s.storage,
-		Throttles: cfg.Throttles, Networks: cfg.Networks, Logins: logins,
+		Throttles: cfg.Throttles, Networks: cfg.Networks, Logins: logins, Clients: clients,
 	}).Mount(rt)
 	rt.Route("other", "/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
