@@ -128,6 +128,9 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	if cfg.Issuer != "" {
 		opts = append(opts, engine.WithIssuer(cfg.Issuer))
 	}
+	if cfg.DPoPReplay != nil {
+		opts = append(opts, engine.WithDPoPReplay(cfg.DPoPReplay))
+	}
 	if s.Issuer, err = engine.New(ctx, t, ks, opts...); err != nil {
 		s.closeStorage()
 		return nil, err
