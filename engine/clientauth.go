@@ -80,7 +80,10 @@ func NewClientAuthenticator(backend throttle.Backend, networks throttle.Networks
 func (a *ClientAuthenticator) Confidential(ctx context.Context, t *tenant.Tenant, r *TokenRequest, tx *Transaction) (*tenant.Client, error) {
 	claimed := r.ClientID
 	if r.AuthMethod == AuthAssertion && claimed == "" {
-		claimed = clientauth.UnverifiedSubject(r.ClientAssertion)
+		// Unverified: for counting failures and for the record only, as a
+		// client_id parameter would be.
+		claimed = text.Truncate(clientauth.UnverifiedSubject(r.ClientAssertion), 256)
+		tx.ClientID = claimed
 	}
 	if r.AuthMethod == AuthNone || claimed == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication is required")
