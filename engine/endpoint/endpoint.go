@@ -48,6 +48,10 @@ type Config struct {
 	Proxies httpx.Proxies
 	// Ready are the checks of /healthz/ready, besides the tenant's.
 	Ready []Check
+	// Clients authenticates clients at the endpoints that do besides the
+	// token endpoint (whose grants hold their own): read the request's
+	// credentials with ReadClientAuth, then call Clients.Confidential.
+	Clients *engine.ClientAuthenticator
 }
 
 // Endpoints serves the issuer's HTTP API.

@@ -138,7 +138,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	logins, _ := cfg.Auditor.(engine.LoginAuditor)
 	proxies := httpx.Proxies(cfg.TrustedProxies)
 	rt := httpx.NewRouter(cfg.Logger, proxies, cfg.Registerer)
-	endpoint.New(s.Issuer, endpoint.Config{Log: cfg.Logger, Now: cfg.Now, Proxies: proxies, Ready: cfg.Ready}).Mount(rt)
+	endpoint.New(s.Issuer, endpoint.Config{Log: cfg.Logger, Now: cfg.Now, Proxies: proxies, Ready: cfg.Ready, Clients: clients}).Mount(rt)
 	pages.New(s.Issuer, pages.Config{
 		Log: cfg.Logger, Now: cfg.Now, Rand: cfg.Rand, Proxies: proxies, Storage: s.storage,
 		Throttles: cfg.Throttles, Networks: cfg.Networks, Logins: logins, Clients: clients,
