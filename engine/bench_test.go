@@ -177,6 +177,7 @@ func BenchmarkTokenClientAuth(b *testing.B) {
 				}
 				return bodies[i%batch], p
 			}
+			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
 				body, proof := next(i)

@@ -59,6 +59,8 @@ type Endpoints struct {
 	iss    *engine.Issuer
 	cfg    Config
 	prefix string // the issuer URL's path: endpoints sit below it
+	// tokenURL is the token endpoint's URL, as published.
+	tokenURL string
 	// docs are the discovery documents of a snapshot; origins the
 	// browser origins allowed to call the token endpoint and userinfo.
 	docs    *httpx.Derived[map[string][]byte]
@@ -73,7 +75,7 @@ func New(iss *engine.Issuer, cfg Config) *Endpoints {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	e := &Endpoints{iss: iss, cfg: cfg, prefix: IssuerPath(iss.IssuerURL())}
+	e := &Endpoints{iss: iss, cfg: cfg, prefix: IssuerPath(iss.IssuerURL()), tokenURL: URL(iss.IssuerURL(), PathToken)}
 	grants := iss.GrantTypes()
 	slices.Sort(grants)
 	e.docs = httpx.NewDerived(func(s *engine.Snapshot) map[string][]byte { return discoveryDocs(s, grants) })

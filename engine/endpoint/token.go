@@ -70,7 +70,7 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 	req.Audience = params.Get("audience")
 	req.Resource = params["resource"]
 
-	req.Endpoint = URL(e.iss.IssuerURL(), PathToken)
+	req.Endpoint = e.tokenURL
 	if req.DPoP, err = dpop.ProofFrom(r.Header); err != nil {
 		return req, engine.ErrInvalidDPoPProof.WithDescription("the request has more than one DPoP header")
 	}
