@@ -83,11 +83,12 @@ func (pg *Pages) handlePAR(w http.ResponseWriter, r *http.Request) {
 		refuse(engine.ErrInvalidRequest.WithDescription("%s", err.Error()))
 		return
 	}
-	if err := endpoint.ReadClientAuth(r, params, req); err != nil {
+	err = endpoint.ReadClientAuth(r, params, req)
+	tx.ClientID = req.ClientID
+	if err != nil {
 		refuse(err)
 		return
 	}
-	tx.ClientID = req.ClientID
 	if req.DPoP, err = dpop.ProofFrom(r.Header); err != nil {
 		refuse(engine.ErrInvalidDPoPProof.WithDescription("the request has more than one DPoP header"))
 		return
