@@ -355,20 +355,19 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 	redact := r.Redact
 	tx := d.Tx
 	*out = DecisionData{
-		Outcome:    string(d.Outcome),
-		LogCode:    LogCode(d.Outcome, tx.GrantType),
-		Instance:   instance,
-		Issuer:     d.Issuer,
-		RequestID:  tx.RequestID,
-		GrantType:  clip(tx.GrantType, maxFieldLen),
-		Trigger:    string(tx.Trigger),
-		ClientID:   clip(tx.ClientID, maxFieldLen),
-		IP:         tx.IP,
-		UserAgent:  clip(tx.UserAgent, maxFieldLen),
-		Subject:    tx.Subject,
-		ClientAuth: tx.ClientAuth,
-		DPoPKey:    tx.DPoPKey,
+		Outcome:   string(d.Outcome),
+		LogCode:   LogCode(d.Outcome, tx.GrantType),
+		Instance:  instance,
+		Issuer:    d.Issuer,
+		RequestID: tx.RequestID,
+		GrantType: clip(tx.GrantType, maxFieldLen),
+		Trigger:   string(tx.Trigger),
+		ClientID:  clip(tx.ClientID, maxFieldLen),
+		IP:        tx.IP,
+		UserAgent: clip(tx.UserAgent, maxFieldLen),
+		Subject:   tx.Subject,
 	}
+	out.ClientAuth, out.DPoPKey = tx.ClientAuth, tx.DPoPKey
 	if tx.Client != nil {
 		out.ClientID, out.ClientName = tx.Client.ID, tx.Client.Name
 	}

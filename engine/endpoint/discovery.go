@@ -23,13 +23,10 @@ type Metadata struct {
 	ResponseModesSupported            []string `json:"response_modes_supported,omitempty"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	// TokenEndpointAuthSigningAlgValuesSupported are the algorithms of
-	// client assertions (private_key_jwt, client_secret_jwt).
-	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
-	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
-	SubjectTypesSupported                      []string `json:"subject_types_supported,omitempty"`
-	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported,omitempty"`
-	ClaimsSupported                            []string `json:"claims_supported,omitempty"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+	SubjectTypesSupported             []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
 	// AuthorizationResponseIssParameterSupported: authorization responses
 	// carry `iss` (RFC 9207), the mix-up defence of RFC 9700 §4.4.
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
@@ -46,6 +43,13 @@ type Metadata struct {
 	// can refuse anything else before looking at a key.
 	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported"`
 	ServiceDocumentation                 string   `json:"service_documentation,omitempty"`
+
+	// TokenEndpointAuthSigningAlgValuesSupported are the algorithms of
+	// client assertions (private_key_jwt, client_secret_jwt).
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms of DPoP proofs
+	// (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 	// PushedAuthorizationRequestEndpoint (RFC 9126 §5) takes the same
 	// client authentication as the token endpoint;
 	// RequirePushedAuthorizationRequests is the tenant's par.required
@@ -53,40 +57,40 @@ type Metadata struct {
 	// published).
 	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
 	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+
 	// The revocation (RFC 7009) and introspection (RFC 7662) endpoints'
-	// entries go here, with ClientAuthMethods and ClientAuthSigningAlgs as
-	// their *_auth_methods_supported and *_auth_signing_alg_values_supported.
-	// DPoPSigningAlgValuesSupported are the algorithms of DPoP proofs
-	// (RFC 9449 §5.1).
-	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// entries go below, with ClientAuthMethods and ClientAuthSigningAlgs
+	// as their *_auth_methods_supported and
+	// *_auth_signing_alg_values_supported.
 }
 
 // NewMetadata returns the metadata document of snapshot s, for an issuer
 // that answers grantTypes.
 func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
 	t, iss := s.Tenant(), s.Issuer()
-	return &Metadata{
-		Issuer:                            iss,
-		AuthorizationEndpoint:             URL(iss, PathAuthorize),
-		TokenEndpoint:                     URL(iss, PathToken),
-		UserinfoEndpoint:                  URL(iss, PathUserinfo),
-		JWKSURI:                           URL(iss, PathJWKS),
-		ScopesSupported:                   append(slices.Clone(tenant.OIDCScopes), t.Scopes()...),
-		ResponseTypesSupported:            []string{"code"},
-		ResponseModesSupported:            []string{"query"},
-		GrantTypesSupported:               grantTypes,
-		TokenEndpointAuthMethodsSupported: ClientAuthMethods(),
-		TokenEndpointAuthSigningAlgValuesSupported: ClientAuthSigningAlgs(t),
-		CodeChallengeMethodsSupported:              []string{"S256"},
-		AccessTokenSigningAlgValuesSupported:       t.AccessTokenAlgorithms(),
+	m := &Metadata{
+		Issuer:                               iss,
+		AuthorizationEndpoint:                URL(iss, PathAuthorize),
+		TokenEndpoint:                        URL(iss, PathToken),
+		UserinfoEndpoint:                     URL(iss, PathUserinfo),
+		JWKSURI:                              URL(iss, PathJWKS),
+		ScopesSupported:                      append(slices.Clone(tenant.OIDCScopes), t.Scopes()...),
+		ResponseTypesSupported:               []string{"code"},
+		ResponseModesSupported:               []string{"query"},
+		GrantTypesSupported:                  grantTypes,
+		TokenEndpointAuthMethodsSupported:    ClientAuthMethods(),
+		CodeChallengeMethodsSupported:        []string{"S256"},
+		AccessTokenSigningAlgValuesSupported: t.AccessTokenAlgorithms(),
 		ClaimsSupported: append([]string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
 			"auth_time", "nonce", "at_hash", "email", "email_verified", "permissions"}, tenant.ProfileClaims...),
 		AuthorizationResponseIssParameterSupported: true,
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
-		DPoPSigningAlgValuesSupported:              s.DPoPAlgorithms(),
-		PushedAuthorizationRequestEndpoint:         URL(iss, PathPAR),
-		RequirePushedAuthorizationRequests:         t.Protocols.PAR.Required,
 	}
+	m.TokenEndpointAuthSigningAlgValuesSupported = ClientAuthSigningAlgs(t)
+	m.DPoPSigningAlgValuesSupported = s.DPoPAlgorithms()
+	m.PushedAuthorizationRequestEndpoint = URL(iss, PathPAR)
+	m.RequirePushedAuthorizationRequests = t.Protocols.PAR.Required
+	return m
 }
 
 // ClientAuthMethods are the client authentication methods of every

@@ -130,30 +130,32 @@ func (pg *Pages) Mount(rt *httpx.Router) {
 
 // authRequest is an authorization request in flight (storage Data).
 type authRequest struct {
-	ClientID      string   `json:"client_id"`
-	RedirectURI   string   `json:"redirect_uri"`
-	RedirectGiven bool     `json:"redirect_given,omitempty"`
-	State         string   `json:"state,omitempty"`
-	Nonce         string   `json:"nonce,omitempty"`
-	Challenge     string   `json:"code_challenge,omitempty"`
-	API           string   `json:"api"`
-	Requested     []string `json:"requested"`
-	Identity      []string `json:"identity,omitempty"`
-	Prompt        []string `json:"prompt,omitempty"`
-	MaxAge        int64    `json:"max_age"` // -1: none
-	LoginHint     string   `json:"login_hint,omitempty"`
-	// DPoPKey binds the code to a DPoP key (RFC 9449 §10).
-	DPoPKey   string    `json:"dpop_jkt,omitempty"`
-	Binding   string    `json:"binding"` // hash of the browser cookie
-	Created   time.Time `json:"created"`
-	IP        string    `json:"ip,omitempty"`
-	UserAgent string    `json:"user_agent,omitempty"`
+	ClientID      string    `json:"client_id"`
+	RedirectURI   string    `json:"redirect_uri"`
+	RedirectGiven bool      `json:"redirect_given,omitempty"`
+	State         string    `json:"state,omitempty"`
+	Nonce         string    `json:"nonce,omitempty"`
+	Challenge     string    `json:"code_challenge,omitempty"`
+	API           string    `json:"api"`
+	Requested     []string  `json:"requested"`
+	Identity      []string  `json:"identity,omitempty"`
+	Prompt        []string  `json:"prompt,omitempty"`
+	MaxAge        int64     `json:"max_age"` // -1: none
+	LoginHint     string    `json:"login_hint,omitempty"`
+	Binding       string    `json:"binding"` // hash of the browser cookie
+	Created       time.Time `json:"created"`
+	IP            string    `json:"ip,omitempty"`
+	UserAgent     string    `json:"user_agent,omitempty"`
 
 	// Set once the user signed in.
 	UserID   string    `json:"user_id,omitempty"`
 	AuthTime time.Time `json:"auth_time,omitzero"`
 	// Set once the post-login pipeline ran, while consent is asked.
 	Outcome *engine.Result `json:"outcome,omitempty"`
+
+	// DPoPKey binds the code to a DPoP key (RFC 9449 §10: dpop_jkt, or
+	// the key of the PAR request's proof).
+	DPoPKey string `json:"dpop_jkt,omitempty"`
 }
 
 // redirectTo builds the redirect to a client with params added to the
