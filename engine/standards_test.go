@@ -6,15 +6,18 @@ package engine_test
 // what discovery says of them.
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/sdk/resource/dpop/dpoptest"
 )
 
@@ -635,5 +639,59 @@ func TestPARRequiredForEveryClient(t *testing.T) {
 	}
 	if m := enginetest.Discover(t, s.Issuer); !m.RequirePushedAuthorizationRequests {
 		t.Error("require_pushed_authorization_requests not published")
+	}
+}
+
+// TestJWKSURIAcrossReloads: a client's fetched key set is kept across a
+// reload that keeps its jwks_uri, and forgotten by one that drops it.
+func TestJWKSURIAcrossReloads(t *testing.T) {
+	key := dpoptest.NewKey(t, "ES256")
+	var fetches atomic.Int64
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Cache-Control", "max-age=3600")
+		json.NewEncoder(w).Encode(map[string]any{"keys": []any{key.JWK}})
+	}))
+	defer keys.Close()
+	tenantWith := func(client string) []byte {
+		return []byte(`
+default_audience: https://api.example.com
+apis: [{identifier: https://api.example.com, scopes: [{name: read:users}]}]
+clients:
+` + client + `
+grants: [{client: svc, api: https://api.example.com, scopes: [read:users], subjects: [client]}]
+`)
+	}
+	withURI := tenantWith("  - {id: svc, type: m2m, token_endpoint_auth_method: private_key_jwt, jwks_uri: " + keys.URL + "}")
+	withJWKS := tenantWith(fmt.Sprintf("  - {id: svc, type: m2m, token_endpoint_auth_method: private_key_jwt, jwks: %s}", must(json.Marshal(map[string]any{"keys": []any{key.JWK}}))))
+	srv := enginetest.Start(t, enginetest.Config{Tenant: withURI})
+	s := &standards{Server: srv, key: key}
+	token := func() {
+		t.Helper()
+		if r := s.post(t, endpoint.PathToken, assertionForm(s.assertion(t, "svc", nil))); r.status != 200 {
+			t.Fatalf("token: %d %v", r.status, r.body)
+		}
+	}
+	reload := func(src []byte) {
+		t.Helper()
+		tn, err := tenant.Parse(src, "tenant.yaml", ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token()
+	reload(withURI)
+	token()
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("%d fetches across a reload that keeps the jwks_uri, want 1", n)
+	}
+	reload(withJWKS)
+	reload(withURI)
+	token()
+	if n := fetches.Load(); n != 2 {
+		t.Errorf("%d fetches after the jwks_uri was dropped and registered again, want 2", n)
 	}
 }

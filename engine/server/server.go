@@ -77,6 +77,8 @@ type Server struct {
 	*engine.Issuer
 	storage     storage.Storage
 	ownsStorage bool
+	// remoteKeys caches clients' jwks_uri key sets across reloads.
+	remoteKeys *clientauth.RemoteKeys
 	now         func() time.Time
 	handler     http.Handler
 }
@@ -105,7 +107,8 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	if s.storage == nil {
 		s.storage, s.ownsStorage = memory.New(), true
 	}
-	assertions, err := assertionVerifier(t, cfg)
+	s.remoteKeys = clientauth.NewRemoteKeys(nil, 0, cfg.Now, cfg.Logger)
+	assertions, err := assertionVerifier(t, cfg, s.remoteKeys)
 	if err != nil {
 		s.closeStorage()
 		return nil, err
@@ -153,7 +156,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 // assertionVerifier makes the verifier of client assertions: their jti
 // are remembered in process (Config.Replay when set: replicas share one),
 // clients' jwks_uri fetched and cached for the process's life.
-func assertionVerifier(t *tenant.Tenant, cfg Config) (*clientauth.Verifier, error) {
+func assertionVerifier(t *tenant.Tenant, cfg Config, keys *clientauth.RemoteKeys) (*clientauth.Verifier, error) {
 	iss := cfg.Issuer
 	if iss == "" {
 		iss = t.Issuer
@@ -169,9 +172,26 @@ func assertionVerifier(t *tenant.Tenant, cfg Config) (*clientauth.Verifier, erro
 		Issuer:    iss,
 		Endpoints: []string{endpoint.URL(iss, endpoint.PathToken)},
 		Replay:    cache,
-		Keys:      clientauth.NewRemoteKeys(nil, 0, cfg.Now, cfg.Logger),
+		Keys:      keys,
 		Now:       cfg.Now,
 	})
+}
+
+// Reload swaps in tenant t (and the key set ks, nil to keep the current
+// one), as engine.Issuer.Reload does, and then forgets the cached key sets
+// of jwks_uri no client of t registers any more.
+func (s *Server) Reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) error {
+	if err := s.Issuer.Reload(ctx, t, ks); err != nil {
+		return err
+	}
+	uris := map[string]bool{}
+	for _, c := range t.Clients {
+		if c.Auth.JWKSURI != "" {
+			uris[c.Auth.JWKSURI] = true
+		}
+	}
+	s.remoteKeys.Retain(func(url string) bool { return uris[url] })
+	return nil
 }
 
 // Handler returns the issuer's HTTP endpoints and hosted pages. Endpoints
