@@ -79,8 +79,8 @@ type Server struct {
 	ownsStorage bool
 	// remoteKeys caches clients' jwks_uri key sets across reloads.
 	remoteKeys *clientauth.RemoteKeys
-	now         func() time.Time
-	handler     http.Handler
+	now        func() time.Time
+	handler    http.Handler
 }
 
 // New composes an issuer for tenant t, signing with the keys in ks.
