@@ -77,10 +77,11 @@ type Server struct {
 	*engine.Issuer
 	storage     storage.Storage
 	ownsStorage bool
+	now         func() time.Time
+	handler     http.Handler
+
 	// remoteKeys caches clients' jwks_uri key sets across reloads.
 	remoteKeys *clientauth.RemoteKeys
-	now        func() time.Time
-	handler    http.Handler
 }
 
 // New composes an issuer for tenant t, signing with the keys in ks.
