@@ -26,10 +26,11 @@ type Snapshot struct {
 	pipelines map[tenant.Trigger]*Pipeline
 	hooks     *hookSet
 	keys      *keyring
+	refs      atomic.Int64
+
 	// dpop checks DPoP proofs with the tenant's settings (and a nonce
 	// derived from the keys).
 	dpop *dpop.Verifier
-	refs atomic.Int64
 }
 
 // Issuer is the issuer identifier, the `iss` of every token.
