@@ -47,6 +47,11 @@ var (
 	ErrAccessDenied           = NewError("access_denied", statusForbidden)
 	ErrServerError            = NewError("server_error", statusInternalServerError)
 	ErrTemporarilyUnavailable = NewError("temporarily_unavailable", statusServiceUnavailable)
+	// ErrInvalidDPoPProof and ErrUseDPoPNonce are RFC 9449's (§5, §8):
+	// a proof missing, malformed or refused; a proof without the server's
+	// current nonce (the response carries it in DPoP-Nonce).
+	ErrInvalidDPoPProof = NewError("invalid_dpop_proof", statusBadRequest)
+	ErrUseDPoPNonce     = NewError("use_dpop_nonce", statusBadRequest)
 )
 
 // Code is the RFC error code, such as "invalid_scope".

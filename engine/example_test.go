@@ -37,7 +37,7 @@ grants:
 	if err != nil {
 		panic(err)
 	}
-	clients := engine.NewClientAuthenticator(throttle.Local, throttle.DefaultNetworks, time.Now)
+	clients := engine.NewClientAuthenticator(throttle.Local, throttle.DefaultNetworks, time.Now, nil)
 	iss, err := engine.New(context.Background(), t, ks,
 		engine.WithIssuer("https://issuer.example.com/"),
 		engine.WithGrants(&grant.ClientCredentials{Clients: clients}))

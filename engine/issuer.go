@@ -15,6 +15,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/sdk/resource/replay"
 )
 
 // Issuer issues tokens for one tenant, in process: Token is the whole
@@ -38,6 +39,7 @@ type Issuer struct {
 	metrics     *metrics
 	grants      map[string]Grant
 	grantTypes  []string
+	dpopReplay  replay.Cache
 
 	snap atomic.Pointer[Snapshot]
 	mu   sync.Mutex // serialises Reload, SetKeys and Close
@@ -84,6 +86,11 @@ func WithGrants(gs ...Grant) Option {
 	}
 }
 
+// WithDPoPReplay sets where the jti of DPoP proofs are remembered
+// (default: in process, as many as the tenant's dpop.replay_cache_size
+// when the issuer is made). Replicas must share one.
+func WithDPoPReplay(c replay.Cache) Option { return func(i *Issuer) { i.dpopReplay = c } }
+
 // New builds an issuer for tenant t, signing with the keys in ks.
 func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*Issuer, error) {
 	i := &Issuer{
@@ -104,6 +111,9 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 	if err := tenant.ValidateIssuer(i.issuer); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	if i.dpopReplay == nil {
+		i.dpopReplay = replay.NewMemory(t.Protocols.DPoP.ReplayCacheSize, i.now)
+	}
 	i.metrics = newMetrics(i.registerer, i.grantTypes)
 	// The hooks first: their load errors name the hook and its line.
 	s, err := i.build(ctx, t, nil)
@@ -111,6 +121,10 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 		return nil, err
 	}
 	if s.keys, err = newKeyring(ks, t, i.now()); err != nil { // s is not published yet
+		s.Release()
+		return nil, err
+	}
+	if s.dpop, err = i.newDPoP(s); err != nil {
 		s.Release()
 		return nil, err
 	}
@@ -192,6 +206,10 @@ func (i *Issuer) reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) err
 	if err != nil {
 		return err
 	}
+	if s.dpop, err = i.newDPoP(s); err != nil {
+		s.Release()
+		return err
+	}
 	i.snap.Swap(s).Release()
 	return nil
 }
@@ -209,7 +227,12 @@ func (i *Issuer) SetKeys(ks *keys.Set) error {
 	if err != nil {
 		return err
 	}
-	i.snap.Swap(cur.withKeys(kr)).Release()
+	n := cur.withKeys(kr)
+	if n.dpop, err = i.newDPoP(n); err != nil {
+		n.Release()
+		return err
+	}
+	i.snap.Swap(n).Release()
 	return nil
 }
 

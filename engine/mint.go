@@ -139,6 +139,11 @@ func (s *Snapshot) mint(tx *Transaction, now time.Time, random io.Reader) (minte
 		buf = append(buf, `,"act":`...)
 		buf = append(buf, x.act...)
 	}
+	if tx.DPoPKey != "" { // RFC 9449 §6.1
+		buf = append(buf, `,"cnf":{"jkt":`...)
+		buf = appendString(buf, tx.DPoPKey)
+		buf = append(buf, '}')
+	}
 	if len(tx.Claims) > 0 {
 		names := make([]string, 0, len(tx.Claims))
 		for k := range tx.Claims {

@@ -90,7 +90,7 @@ func newIssuer(t testing.TB, src string, loader engine.HookLoader, opts ...engin
 // withClientCredentials composes the client_credentials grant, as package
 // server does.
 func withClientCredentials() engine.Option {
-	return engine.WithGrants(&grant.ClientCredentials{Clients: engine.NewClientAuthenticator(nil, throttle.DefaultNetworks, nil)})
+	return engine.WithGrants(&grant.ClientCredentials{Clients: engine.NewClientAuthenticator(nil, throttle.DefaultNetworks, nil, nil)})
 }
 
 func ccRequest(scope string) *engine.TokenRequest {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/sdk/resource/dpop"
 )
 
 // Snapshot is everything a request reads, immutable: the issuer
@@ -26,6 +27,10 @@ type Snapshot struct {
 	hooks     *hookSet
 	keys      *keyring
 	refs      atomic.Int64
+
+	// dpop checks DPoP proofs with the tenant's settings (and a nonce
+	// derived from the keys).
+	dpop *dpop.Verifier
 }
 
 // Issuer is the issuer identifier, the `iss` of every token.

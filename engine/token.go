@@ -20,11 +20,15 @@ const (
 	GrantRefreshToken      = "refresh_token"
 )
 
-// Client authentication methods at the token endpoint.
+// Client authentication methods a request presents (TokenRequest.AuthMethod).
 const (
 	AuthSecretBasic = "client_secret_basic"
 	AuthSecretPost  = "client_secret_post"
 	AuthNone        = "none"
+	// AuthAssertion is a JWT client assertion (RFC 7523 §2.2): the
+	// private_key_jwt or client_secret_jwt method, whichever the client
+	// registered (Transaction.ClientAuth says which, once verified).
+	AuthAssertion = "client_assertion"
 )
 
 // TokenRequest is a parsed token endpoint request.
@@ -32,10 +36,20 @@ type TokenRequest struct {
 	GrantType string
 	// ClientID and ClientSecret come from the Authorization header
 	// (AuthMethod client_secret_basic) or the body (client_secret_post);
-	// AuthMethod none means no secret was presented.
-	ClientID     string
-	ClientSecret string
-	AuthMethod   string
+	// AuthMethod none means no secret was presented; AuthAssertion that
+	// ClientAssertion (of ClientAssertionType) was, with or without a
+	// client_id.
+	ClientID            string
+	ClientSecret        string
+	AuthMethod          string
+	ClientAssertionType string
+	ClientAssertion     string
+	// Endpoint is the absolute URL the request was sent to, as the issuer
+	// publishes it (the issuer URL and the endpoint's path): an
+	// assertion's aud may name it, and a DPoP proof's htu must.
+	Endpoint string
+	// DPoP is the request's DPoP proof (RFC 9449 §4), "" when it has none.
+	DPoP string
 	// Scope is the scope parameter; ScopeSet tells it apart from absent.
 	Scope    string
 	ScopeSet bool
@@ -49,6 +63,12 @@ type TokenRequest struct {
 	IP        string
 	UserAgent string
 }
+
+// Token types of a token response (RFC 6750, RFC 9449 §5).
+const (
+	TokenTypeBearer = "Bearer"
+	TokenTypeDPoP   = "DPoP"
+)
 
 // TokenResponse is a successful token response (RFC 6749 §5.1).
 type TokenResponse struct {
@@ -137,6 +157,9 @@ func (i *Issuer) exchange(ctx context.Context, s *Snapshot, r *TokenRequest, tx 
 		return nil, ErrInvalidRequest.WithDescription("grant_type is required")
 	default:
 		return nil, ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", text.Truncate(r.GrantType, 64))
+	}
+	if err := s.bindDPoP(ctx, r, tx); err != nil {
+		return nil, err
 	}
 	x, err := g.Exchange(ctx, s, r, tx)
 	if err != nil {
@@ -256,10 +279,13 @@ func (i *Issuer) issue(ctx context.Context, s *Snapshot, tx *Transaction, x Exte
 	}
 	resp := &TokenResponse{
 		AccessToken: m.token,
-		TokenType:   "Bearer",
+		TokenType:   TokenTypeBearer,
 		ExpiresIn:   m.exp.Unix() - now.Unix(),
 		Scope:       m.scope,
 		Transaction: tx,
+	}
+	if tx.DPoPKey != "" {
+		resp.TokenType = TokenTypeDPoP
 	}
 	if x != nil {
 		if err := x.Extend(ctx, s, now, resp); err != nil {

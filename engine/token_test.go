@@ -83,7 +83,8 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		t.Errorf("endpoints %s %s", m.TokenEndpoint, m.JWKSURI)
 	}
 	if !slices.Equal(m.GrantTypesSupported, []string{"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"}) ||
-		!slices.Equal(m.TokenEndpointAuthMethodsSupported, []string{"client_secret_basic", "client_secret_post", "none"}) ||
+		!slices.Equal(m.TokenEndpointAuthMethodsSupported, []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"}) ||
+		!slices.Equal(m.TokenEndpointAuthSigningAlgValuesSupported, []string{"RS256", "PS256", "ES256", "EdDSA", "HS256"}) ||
 		!slices.Equal(m.ScopesSupported, []string{"openid", "profile", "email", "offline_access", "read:users", "write:users", "delete:users", "console:read", "console:manage"}) ||
 		m.AuthorizationEndpoint != srv.URL+"/authorize" || m.UserinfoEndpoint != srv.URL+"/userinfo" ||
 		!slices.Equal(m.ResponseTypesSupported, []string{"code"}) || !slices.Equal(m.CodeChallengeMethodsSupported, []string{"S256"}) ||

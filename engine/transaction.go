@@ -29,6 +29,13 @@ type Transaction struct {
 	// the client has authenticated.
 	ClientID string
 	Client   *tenant.Client
+	// ClientAuth is how the client authenticated (client_secret_basic,
+	// client_secret_post, private_key_jwt, client_secret_jwt, or none for
+	// a public client), once it has.
+	ClientAuth string
+	// DPoPKey is the RFC 7638 thumbprint of the key of the request's
+	// verified DPoP proof: the access token is bound to it (cnf.jkt).
+	DPoPKey string
 	// API and Grant are set once the target API is resolved.
 	API   *tenant.API
 	Grant *tenant.Grant

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -51,6 +52,8 @@ func FuzzAuthorize(f *testing.F) {
 		"client_id=demo-spa&redirect_uri=https://evil.example/&response_type=code",
 		"response_type=token&client_id=demo-spa&max_age=-1&resource=urn:x&resource=urn:y",
 		"%zz=1&client_id=%00",
+		"client_id=demo-spa&request_uri=urn:ietf:params:oauth:request_uri:abc",
+		"response_type=code&client_id=demo-spa&dpop_jkt=x&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
 	} {
 		f.Add(seed)
 	}
@@ -65,6 +68,33 @@ func FuzzAuthorize(f *testing.F) {
 		if loc := w.Header().Get("Location"); loc != "" &&
 			!strings.HasPrefix(loc, "http://localhost:3000/callback?") && !strings.HasPrefix(loc, "/login?request=") {
 			t.Fatalf("redirect to %q for %q", loc, query)
+		}
+	})
+}
+
+// FuzzPAR sends arbitrary bodies, with an arbitrary DPoP header, to the
+// PAR endpoint: always a JSON answer, never a server error, and a
+// request_uri only in a 201.
+func FuzzPAR(f *testing.F) {
+	h := fuzzIssuer(f)
+	f.Add("response_type=code&client_id=demo-spa&redirect_uri=http://localhost:3000/callback&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&scope=openid", "")
+	f.Add("response_type=code&client_id=demo-m2m&client_secret=demo-m2m-secret", "")
+	f.Add("client_id=demo-spa&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=a.b.c", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.")
+	f.Add("request_uri=urn:ietf:params:oauth:request_uri:x&client_id=demo-spa&dpop_jkt=%00", "x")
+	f.Fuzz(func(t *testing.T, body, proof string) {
+		r := httptest.NewRequest(http.MethodPost, endpoint.PathPAR, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if proof != "" {
+			r.Header.Set("DPoP", proof)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var out map[string]any
+		if w.Code >= 500 || json.Unmarshal(w.Body.Bytes(), &out) != nil {
+			t.Fatalf("%d %s for %q", w.Code, w.Body, body)
+		}
+		if uri, _ := out["request_uri"].(string); (w.Code == http.StatusCreated) != strings.HasPrefix(uri, "urn:ietf:params:oauth:request_uri:") {
+			t.Fatalf("%d %s for %q", w.Code, w.Body, body)
 		}
 	})
 }

@@ -953,7 +953,8 @@ func TestCORSForPublicClients(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	if r := preflight("http://localhost:3000"); r.StatusCode != http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" {
+	if r := preflight("http://localhost:3000"); r.StatusCode != http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+		!strings.Contains(r.Header.Get("Access-Control-Allow-Headers"), "DPoP") || !strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "DPoP-Nonce") {
 		t.Errorf("demo-spa origin: %d %v", r.StatusCode, r.Header)
 	}
 	if r := preflight("https://evil.example.com"); r.Header.Get("Access-Control-Allow-Origin") != "" {

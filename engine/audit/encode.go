@@ -95,6 +95,8 @@ func appendDecision(b []byte, d *DecisionData) []byte {
 	b = appendStringMember(b, `,"trigger":`, d.Trigger)
 	b = appendStringMember(b, `,"client_id":`, d.ClientID)
 	b = appendStringMember(b, `,"client_name":`, d.ClientName)
+	b = appendStringMember(b, `,"client_auth_method":`, d.ClientAuth)
+	b = appendStringMember(b, `,"dpop_jkt":`, d.DPoPKey)
 	b = appendStringMember(b, `,"audience":`, d.Audience)
 	b = appendStringsMember(b, `,"requested_scopes":`, d.RequestedScopes)
 	b = appendStringsMember(b, `,"granted_scopes":`, d.GrantedScopes)

@@ -159,7 +159,7 @@ func FuzzEncodeDecision(f *testing.F) {
 	f.Add("", "", "", "", "\xff\xfe\x00\x1f\"\\", int64(0), false)
 	f.Fuzz(func(t *testing.T, client, scope, reason, log, text string, exp int64, refused bool) {
 		d := &DecisionData{
-			Outcome: "issued", Instance: text, Issuer: client, ClientID: client, ClientName: text, Audience: scope,
+			Outcome: "issued", Instance: text, Issuer: client, ClientID: client, ClientName: text, ClientAuth: scope, DPoPKey: log, Audience: scope,
 			RequestedScopes: []string{scope, text}, GrantedScopes: []string{scope},
 			Trace:    []engine.TraceEntry{{Stage: client, Op: engine.Op(text), Scope: scope, Claim: text, Refused: refused, Reason: reason}},
 			HookLogs: []engine.HookLog{{Hook: client, Message: log}}, HookFailures: []HookFailure{{Hook: text, Kind: scope, Error: reason}},

@@ -185,6 +185,13 @@ type DecisionData struct {
 	// ClientName is set once the client authenticated.
 	ClientID   string `json:"client_id,omitempty"`
 	ClientName string `json:"client_name,omitempty"`
+	// ClientAuth is how the client authenticated (client_secret_basic,
+	// client_secret_post, private_key_jwt, client_secret_jwt, none), once
+	// it has.
+	ClientAuth string `json:"client_auth_method,omitempty"`
+	// DPoPKey is the RFC 7638 thumbprint of the key of the request's
+	// verified DPoP proof: the token's cnf.jkt when issued.
+	DPoPKey string `json:"dpop_jkt,omitempty"`
 	// Audience is the API's identifier, once resolved.
 	Audience string `json:"audience,omitempty"`
 	// RequestedScopes is absent when the request had no scope parameter.
@@ -469,6 +476,7 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 		out.LogCode = ""
 	}
 	out.Timings = tx.Timings // the transaction does not change while its decision is recorded
+	out.ClientAuth, out.DPoPKey = tx.ClientAuth, tx.DPoPKey
 	if tx.Client != nil {
 		out.ClientID, out.ClientName = tx.Client.ID, tx.Client.Name
 	}

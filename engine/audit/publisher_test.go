@@ -67,7 +67,7 @@ func TestEmbeddedEvents(t *testing.T) {
 			want := &audit.DecisionData{
 				Outcome: "issued", LogCode: "seccft", Instance: "test-instance", Issuer: srv.Issuer,
 				RequestID: d.RequestID, GrantType: "client_credentials", Trigger: "credentials-exchange",
-				ClientID: "demo-m2m", ClientName: "Demo machine client", Audience: "https://api.example.com",
+				ClientID: "demo-m2m", ClientName: "Demo machine client", ClientAuth: "client_secret_basic", Audience: "https://api.example.com",
 				RequestedScopes: []string{"read:users"}, GrantedScopes: []string{"read:users"},
 				Trace: d.Trace, Subject: "demo-m2m", JTI: d.JTI, Expires: d.Expires,
 				IP: "127.0.0.1", UserAgent: "Go-http-client/1.1", Timings: d.Timings,

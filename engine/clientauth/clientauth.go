@@ -2,6 +2,7 @@ package clientauth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +118,10 @@ type Request struct {
 	Assertion     string
 	// ClientID is the client_id parameter, "" when the request sent none.
 	ClientID string
+	// Endpoint is the URL of the endpoint receiving the request: accepted
+	// as the audience of an assertion without the explicit typ, besides
+	// the issuer and Config.Endpoints.
+	Endpoint string
 }
 
 // Result is an authenticated client.
@@ -180,7 +185,7 @@ func (v *Verifier) Verify(ctx context.Context, t *tenant.Tenant, r Request) (*Re
 		}
 		return nil, refuse("client_assertion is malformed or its signature is invalid", err)
 	}
-	if err := v.check(tok, &c, settings, res); err != nil {
+	if err := v.check(tok, &c, settings, r.Endpoint, res); err != nil {
 		return nil, err
 	}
 	ok, err := v.cfg.Replay.Claim(ctx, "client_assertion\x00"+res.Client.ID+"\x00"+c.ID, res.Expires.Add(settings.ClockSkew))
@@ -258,10 +263,10 @@ func (v *Verifier) key(ctx context.Context, t *tenant.Tenant, r Request, tok *jw
 }
 
 // check applies the claims checks after the signature.
-func (v *Verifier) check(tok *jwt.Token, c *claims, s tenant.ClientAssertions, res *Result) error {
+func (v *Verifier) check(tok *jwt.Token, c *claims, s tenant.ClientAssertions, endpoint string, res *Result) error {
 	typ, _ := tok.Header["typ"].(string)
 	explicit := strings.EqualFold(typ, ExplicitType) || strings.EqualFold(typ, "application/"+ExplicitType)
-	if err := v.audience(c.Audience, explicit); err != nil {
+	if err := v.audience(c.Audience, explicit, endpoint); err != nil {
 		return err
 	}
 	now := v.cfg.Now()
@@ -289,9 +294,10 @@ func (v *Verifier) check(tok *jwt.Token, c *claims, s tenant.ClientAssertions, r
 }
 
 // audience checks aud: the issuer alone, as a string, for an explicitly
-// typed assertion; else the issuer or an endpoint URL, as a string or a
+// typed assertion; else the issuer or an endpoint URL (one of
+// Config.Endpoints, or the one receiving it), as a string or a
 // one-element array.
-func (v *Verifier) audience(raw json.RawMessage, explicit bool) error {
+func (v *Verifier) audience(raw json.RawMessage, explicit bool, endpoint string) error {
 	var one string
 	if err := json.Unmarshal(raw, &one); err != nil {
 		var list []string
@@ -308,8 +314,29 @@ func (v *Verifier) audience(raw json.RawMessage, explicit bool) error {
 		return nil
 	case explicit:
 		return refuse("a "+ExplicitType+" assertion's aud must be the issuer identifier", nil)
-	case slices.Contains(v.cfg.Endpoints, one):
+	case slices.Contains(v.cfg.Endpoints, one), endpoint != "" && one == endpoint:
 		return nil
 	}
 	return refuse("client_assertion is not meant for this issuer (aud)", nil)
+}
+
+// UnverifiedSubject returns the sub of an assertion without verifying
+// anything, "" when it has none or does not decode: the client id its
+// failures are throttled under when the request sends no client_id.
+func UnverifiedSubject(assertion string) string {
+	parts := strings.Split(assertion, ".")
+	if len(assertion) > MaxAssertionBytes || len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Subject string `json:"sub"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.Subject
 }

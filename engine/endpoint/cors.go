@@ -18,9 +18,11 @@ func (e *Endpoints) cors(h http.HandlerFunc) http.HandlerFunc {
 			hd := w.Header()
 			hd.Set("Access-Control-Allow-Origin", origin)
 			hd.Add("Vary", "Origin")
+			// A DPoP client reads the nonce and the challenge (RFC 9449 §8, §7.1).
+			hd.Set("Access-Control-Expose-Headers", "DPoP-Nonce, WWW-Authenticate")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				hd.Set("Access-Control-Allow-Methods", "GET, POST")
-				hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 				hd.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return

@@ -41,8 +41,9 @@ type Metadata struct {
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	// RequestParameterSupported and RequestURIParameterSupported are
 	// always false, and published: absent, request_uri_parameter_supported
-	// means true (OpenID Connect Discovery §3), and both request objects
-	// and request_uri are refused.
+	// means true (OpenID Connect Discovery §3), and request objects are
+	// refused, by value or by reference; the only request_uri accepted is
+	// one the PAR endpoint handed out.
 	RequestParameterSupported    bool `json:"request_parameter_supported"`
 	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
 	// AccessTokenSigningAlgValuesSupported is not registered by an RFC: it
@@ -50,13 +51,32 @@ type Metadata struct {
 	// can refuse anything else before looking at a key.
 	AccessTokenSigningAlgValuesSupported []string `json:"access_token_signing_alg_values_supported"`
 	ServiceDocumentation                 string   `json:"service_documentation,omitempty"`
+
+	// TokenEndpointAuthSigningAlgValuesSupported are the algorithms of
+	// client assertions (private_key_jwt, client_secret_jwt).
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms of DPoP proofs
+	// (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// PushedAuthorizationRequestEndpoint (RFC 9126 §5) takes the same
+	// client authentication as the token endpoint;
+	// RequirePushedAuthorizationRequests is the tenant's par.required
+	// (a client's own require_pushed_authorization_requests is not
+	// published).
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+
+	// The revocation (RFC 7009) and introspection (RFC 7662) endpoints'
+	// entries go below, with ClientAuthMethods and ClientAuthSigningAlgs
+	// as their *_auth_methods_supported and
+	// *_auth_signing_alg_values_supported.
 }
 
 // NewMetadata returns the metadata document of snapshot s, for an issuer
 // that answers grantTypes.
 func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
 	t, iss := s.Tenant(), s.Issuer()
-	return &Metadata{
+	m := &Metadata{
 		Issuer:                               iss,
 		AuthorizationEndpoint:                URL(iss, PathAuthorize),
 		TokenEndpoint:                        URL(iss, PathToken),
@@ -66,7 +86,7 @@ func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
 		ResponseTypesSupported:               []string{"code"},
 		ResponseModesSupported:               []string{"query"},
 		GrantTypesSupported:                  grantTypes,
-		TokenEndpointAuthMethodsSupported:    []string{engine.AuthSecretBasic, engine.AuthSecretPost, engine.AuthNone},
+		TokenEndpointAuthMethodsSupported:    ClientAuthMethods(),
 		CodeChallengeMethodsSupported:        []string{"S256"},
 		AccessTokenSigningAlgValuesSupported: t.AccessTokenAlgorithms(),
 		ClaimsSupported: append([]string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope",
@@ -74,6 +94,27 @@ func NewMetadata(s *engine.Snapshot, grantTypes []string) *Metadata {
 		AuthorizationResponseIssParameterSupported: true,
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 	}
+	m.TokenEndpointAuthSigningAlgValuesSupported = ClientAuthSigningAlgs(t)
+	m.DPoPSigningAlgValuesSupported = s.DPoPAlgorithms()
+	m.PushedAuthorizationRequestEndpoint = URL(iss, PathPAR)
+	m.RequirePushedAuthorizationRequests = t.Protocols.PAR.Required
+	return m
+}
+
+// ClientAuthMethods are the client authentication methods of every
+// endpoint that authenticates clients (ReadClientAuth): the token
+// endpoint's, and the PAR, revocation and introspection endpoints'
+// *_endpoint_auth_methods_supported alike.
+func ClientAuthMethods() []string {
+	return []string{tenant.AuthClientSecretBasic, tenant.AuthClientSecretPost, tenant.AuthPrivateKeyJWT, tenant.AuthClientSecretJWT, tenant.AuthNone}
+}
+
+// ClientAuthSigningAlgs are the algorithms a client assertion may be
+// signed with in tenant t: the tenant's private_key_jwt algorithms, then
+// HS256 for client_secret_jwt (every endpoint's
+// *_endpoint_auth_signing_alg_values_supported).
+func ClientAuthSigningAlgs(t *tenant.Tenant) []string {
+	return append(slices.Clone(t.Protocols.ClientAssertions.Algorithms), tenant.HS256)
 }
 
 // withRevocationAndIntrospection adds the revocation and introspection

@@ -23,6 +23,7 @@ import (
 // Paths of the endpoints and pages, below the issuer URL's path.
 const (
 	PathToken      = "/oauth/token"
+	PathPAR        = "/oauth/par"
 	PathRevoke     = "/oauth/revoke"
 	PathIntrospect = "/oauth/introspect"
 	PathJWKS       = "/.well-known/jwks.json"
@@ -50,10 +51,11 @@ type Config struct {
 	Proxies httpx.Proxies
 	// Ready are the checks of /healthz/ready, besides the tenant's.
 	Ready []Check
-	// Clients authenticates clients at the revocation and introspection
-	// endpoints, as the token endpoint's grants do; Storage holds the
-	// refresh-token families and the access-token denylist. Without them
-	// those two endpoints are not mounted.
+	// Clients authenticates clients at the endpoints that do besides the
+	// token endpoint (whose grants hold their own): read the request's
+	// credentials with ReadClientAuth, then call Clients.Confidential.
+	// Storage holds the refresh-token families and the access-token
+	// denylist. Without both, revocation and introspection are not mounted.
 	Clients *engine.ClientAuthenticator
 	Storage storage.Storage
 }
@@ -63,6 +65,8 @@ type Endpoints struct {
 	iss    *engine.Issuer
 	cfg    Config
 	prefix string // the issuer URL's path: endpoints sit below it
+	// tokenURL is the token endpoint's URL, as published.
+	tokenURL string
 	// docs are the discovery documents of a snapshot; origins the
 	// browser origins allowed to call the token endpoint and userinfo.
 	docs    *httpx.Derived[map[string][]byte]
@@ -77,7 +81,7 @@ func New(iss *engine.Issuer, cfg Config) *Endpoints {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	e := &Endpoints{iss: iss, cfg: cfg, prefix: IssuerPath(iss.IssuerURL())}
+	e := &Endpoints{iss: iss, cfg: cfg, prefix: IssuerPath(iss.IssuerURL()), tokenURL: URL(iss.IssuerURL(), PathToken)}
 	grants := iss.GrantTypes()
 	slices.Sort(grants)
 	revocation := cfg.Clients != nil && cfg.Storage != nil

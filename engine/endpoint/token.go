@@ -5,9 +5,11 @@ import (
 	"net/http"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/clientauth"
 	"github.com/scopeline/scopeline/engine/internal/form"
 	"github.com/scopeline/scopeline/engine/internal/httpx"
 	"github.com/scopeline/scopeline/engine/internal/text"
+	"github.com/scopeline/scopeline/sdk/resource/dpop"
 )
 
 // MaxTokenRequestBytes bounds a token request body.
@@ -28,6 +30,9 @@ func (e *Endpoints) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := e.iss.Token(r.Context(), req)
 	if err != nil {
+		if errors.Is(err, engine.ErrUseDPoPNonce) {
+			e.setDPoPNonce(w)
+		}
 		httpx.WriteError(w, err, req.AuthMethod == engine.AuthSecretBasic)
 		return
 	}
@@ -67,29 +72,29 @@ func (e *Endpoints) parseTokenRequest(r *http.Request) (*engine.TokenRequest, er
 	req.Audience = params.Get("audience")
 	req.Resource = params["resource"]
 
-	bodyID, bodySecret := params.Get("client_id"), params.Get("client_secret")
-	if h := r.Header.Get("Authorization"); h != "" {
-		req.AuthMethod = engine.AuthSecretBasic
-		id, secret, err := form.BasicAuth(h)
-		if err != nil {
-			return req, engine.ErrInvalidClient.WithDescription("malformed Authorization header: use HTTP Basic with the client id and secret")
-		}
-		req.ClientID, req.ClientSecret = id, secret
-		if bodySecret != "" {
-			return req, engine.ErrInvalidRequest.WithDescription("use one client authentication method, not both Basic and client_secret")
-		}
-		if bodyID != "" && bodyID != id {
-			return req, engine.ErrInvalidRequest.WithDescription("client_id does not match the Authorization header")
-		}
-		return req, nil
+	req.Endpoint = e.tokenURL
+	if req.DPoP, err = dpop.ProofFrom(r.Header); err != nil {
+		return req, engine.ErrInvalidDPoPProof.WithDescription("the request has more than one DPoP header")
 	}
-	req.ClientID, req.ClientSecret = bodyID, bodySecret
-	if bodySecret != "" {
-		req.AuthMethod = engine.AuthSecretPost
+	return req, ReadClientAuth(r, params, req)
+}
+
+// setDPoPNonce sets the DPoP-Nonce header (RFC 9449 §8) to the nonce
+// proofs must carry now.
+func (e *Endpoints) setDPoPNonce(w http.ResponseWriter) {
+	if s := e.iss.Acquire(); s != nil {
+		defer s.Release()
+		if n := s.DPoPNonce(); n != "" {
+			w.Header().Set(dpop.HeaderNonce, n)
+		}
 	}
-	return req, nil
 }
 
 // longParams may be longer than form.MaxValueLen: the access tokens a
-// token exchange presents (RFC 8693 §2.1).
-var longParams = map[string]int{"subject_token": engine.MaxBearerTokenLen, "actor_token": engine.MaxBearerTokenLen}
+// token exchange presents (RFC 8693 §2.1) and a client's assertion (RFC
+// 7523), each to its own bound.
+var longParams = map[string]int{
+	"subject_token":    engine.MaxBearerTokenLen,
+	"actor_token":      engine.MaxBearerTokenLen,
+	"client_assertion": clientauth.MaxAssertionBytes,
+}

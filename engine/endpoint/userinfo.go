@@ -8,6 +8,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/internal/httpx"
+	"github.com/scopeline/scopeline/sdk/resource/dpop"
 )
 
 // handleUserinfo is the OpenID Connect userinfo endpoint (OIDC Core §5.3):
@@ -16,8 +17,14 @@ import (
 func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	httpx.NoStore(h)
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	bound := strings.EqualFold(scheme, "DPoP")
 	bearerError := func(status int, code, desc string) {
 		v := `Bearer realm="scopeline"`
+		if bound {
+			v = `DPoP realm="scopeline"`
+		}
 		if code != "" {
 			v += `, error="` + code + `", error_description="` + desc + `"`
 		}
@@ -33,8 +40,7 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "use GET or POST"})
 		return
 	}
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	if (!bound && !strings.EqualFold(scheme, "Bearer")) || token == "" {
 		bearerError(http.StatusUnauthorized, "", "")
 		return
 	}
@@ -43,10 +49,42 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.Release()
-	claims, err := s.VerifyAccessToken(strings.TrimSpace(token), e.cfg.Now())
+	claims, err := s.VerifyAccessToken(token, e.cfg.Now())
 	if err != nil {
 		bearerError(http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 		return
+	}
+	// A DPoP-bound token (RFC 9449 §7) comes with the DPoP scheme and a
+	// proof by its key, and never as a bearer token.
+	cnf, _ := claims["cnf"].(map[string]any)
+	jkt, _ := cnf["jkt"].(string)
+	switch {
+	case jkt != "" && !bound:
+		bearerError(http.StatusUnauthorized, "invalid_token", "the access token is DPoP-bound: present it with the DPoP scheme and a DPoP proof")
+		return
+	case bound && jkt == "":
+		bearerError(http.StatusUnauthorized, "invalid_token", "the access token is not DPoP-bound: present it with the Bearer scheme")
+		return
+	case bound:
+		proof, err := dpop.ProofFrom(r.Header)
+		if err == nil {
+			_, err = s.VerifyDPoP(r.Context(), proof, dpop.Request{
+				Method: r.Method, URL: URL(s.Issuer(), PathUserinfo), AccessToken: token, Thumbprint: jkt,
+			})
+		}
+		if err != nil {
+			e := engine.AsError(err)
+			if e.Code() == engine.ErrUseDPoPNonce.Code() {
+				h.Set(dpop.HeaderNonce, s.DPoPNonce())
+			}
+			code := e.Code()
+			if code == engine.ErrServerError.Code() {
+				httpx.WriteError(w, e, false)
+				return
+			}
+			bearerError(http.StatusUnauthorized, code, e.Description())
+			return
+		}
 	}
 	scopes := strings.Fields(fmt.Sprint(claims["scope"]))
 	if !slices.Contains(scopes, "openid") {

@@ -69,6 +69,9 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, s *engine.Snapshot, r 
 	if err := checkPKCE(code.Challenge, r.Params.Get("code_verifier")); err != nil {
 		return nil, err
 	}
+	if err := userflow.CheckDPoPKey(tx, code.DPoPKey, "authorization code"); err != nil {
+		return nil, err
+	}
 	if r.Audience != "" || len(r.Resource) > 0 {
 		api, err := engine.ResolveAPI(s.Tenant(), r.Audience, r.Resource)
 		if err != nil {
@@ -90,7 +93,11 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, s *engine.Snapshot, r 
 
 	x := &userTokens{rand: d.rand, tx: tx, nonce: code.Nonce, authTime: code.AuthTime}
 	if slices.Contains(tx.Identity, "offline_access") {
-		data, err := json.Marshal(&userflow.Family{API: api.Identifier, Scopes: tx.Scopes, Identity: tx.Identity, AuthTime: code.AuthTime})
+		fam := &userflow.Family{API: api.Identifier, Scopes: tx.Scopes, Identity: tx.Identity, AuthTime: code.AuthTime}
+		if !c.Type.Confidential() { // a public client's refresh tokens are bound to its DPoP key, if any (RFC 9449 §5)
+			fam.DPoPKey = tx.DPoPKey
+		}
+		data, err := json.Marshal(fam)
 		if err != nil {
 			return nil, engine.ErrServerError.Wrap(err)
 		}

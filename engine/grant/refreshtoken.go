@@ -67,6 +67,9 @@ func (g *RefreshToken) Exchange(ctx context.Context, s *engine.Snapshot, r *engi
 	if err := json.Unmarshal(fam.Data, &fg); err != nil {
 		return nil, engine.ErrServerError.Wrap(err)
 	}
+	if err := userflow.CheckDPoPKey(tx, fg.DPoPKey, "refresh token"); err != nil {
+		return nil, err
+	}
 	api, aok := s.Tenant().API(fg.API)
 	u, uok := s.Tenant().User(fam.UserID)
 	if !aok || !uok {

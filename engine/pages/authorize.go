@@ -40,6 +40,8 @@ var (
 	errConsentRequired = engine.NewError("consent_required", http.StatusBadRequest)
 	// A code_challenge is BASE64URL(SHA-256(verifier)): 43 characters.
 	validChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+	// A JWK thumbprint (RFC 7638) is BASE64URL(SHA-256(...)): 43 characters.
+	validThumbprint = validChallenge
 )
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, §4.1.1):
@@ -72,6 +74,17 @@ func (pg *Pages) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		pg.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application did not say who it is (client_id is missing).")
 		return
 	}
+	isPushed := params.Has("request_uri")
+	if isPushed { // a pushed request (RFC 9126 §4): its parameters, not the URL's
+		pushed, why := pg.pushed(ctx, params.Get("client_id"), params.Get("request_uri"))
+		if pushed == nil {
+			pg.cfg.Log.Info("authorization request refused: its request_uri", "request_id", httpx.RequestID(ctx),
+				"client_id", text.Truncate(params.Get("client_id"), 255), "reason", why)
+			pg.errorPage(w, http.StatusBadRequest, "Sign-in expired", signInExpired)
+			return
+		}
+		params = pushed
+	}
 	c, redirectURI, why := verifyClient(s.Tenant(), params)
 	if c == nil {
 		pg.cfg.Log.Info("authorization request refused before its client was verified", "request_id", httpx.RequestID(ctx),
@@ -84,6 +97,10 @@ func (pg *Pages) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		state = "" // not echoed: too long to be trusted
 	}
 	fail := func(e *engine.Error) { pg.redirectError(w, r, redirectURI, state, e) }
+	if !isPushed && (c.RequirePAR || s.Tenant().Protocols.PAR.Required) {
+		fail(engine.ErrInvalidRequest.WithDescription("this client must push its authorization requests (RFC 9126): send a request_uri from the PAR endpoint"))
+		return
+	}
 	ar, e := parseAuthorize(s.Tenant(), c, params)
 	if e != nil {
 		fail(e)
@@ -233,7 +250,7 @@ func parseAuthorize(t *tenant.Tenant, c *tenant.Client, p url.Values) (*authRequ
 	case p.Has("request"):
 		return nil, engine.NewError("request_not_supported", http.StatusBadRequest).WithDescription("request objects are not supported")
 	case p.Has("request_uri"):
-		return nil, engine.NewError("request_uri_not_supported", http.StatusBadRequest).WithDescription("request_uri is not supported")
+		return nil, engine.ErrInvalidRequest.WithDescription("request_uri must be the only parameter besides client_id")
 	case !p.Has("response_type"):
 		return nil, engine.ErrInvalidRequest.WithDescription("response_type is required")
 	case p.Get("response_type") != "code":
@@ -287,6 +304,11 @@ func parseAuthorize(t *tenant.Tenant, c *tenant.Client, p url.Values) (*authRequ
 	}
 	if ar.LoginHint = p.Get("login_hint"); len(ar.LoginHint) > 255 {
 		ar.LoginHint = ""
+	}
+	if p.Has("dpop_jkt") { // RFC 9449 §10: the thumbprint of the key that will redeem the code
+		if ar.DPoPKey = p.Get("dpop_jkt"); !validThumbprint.MatchString(ar.DPoPKey) {
+			return nil, engine.ErrInvalidRequest.WithDescription("dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of a DPoP key")
+		}
 	}
 
 	api, err := engine.ResolveAPI(t, p.Get("audience"), p["resource"])
@@ -501,7 +523,7 @@ func (pg *Pages) issueCode(w http.ResponseWriter, r *http.Request, s *engine.Sna
 	g := userflow.Code{
 		ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, RedirectGiven: ar.RedirectGiven,
 		Challenge: ar.Challenge, Nonce: ar.Nonce, UserID: ar.UserID, AuthTime: ar.AuthTime,
-		API: ar.API, Requested: ar.Requested, Result: *ar.Outcome,
+		API: ar.API, Requested: ar.Requested, Result: *ar.Outcome, DPoPKey: ar.DPoPKey,
 	}
 	data, err := json.Marshal(&g)
 	if err == nil {

@@ -64,6 +64,9 @@ type Config struct {
 	Networks  throttle.Networks
 	// Logins, when set, records every sign-in attempt.
 	Logins engine.LoginAuditor
+	// Clients authenticates clients at the PAR endpoint, as the token
+	// endpoint's grants do.
+	Clients *engine.ClientAuthenticator
 }
 
 // Pages serves the hosted sign-in of an issuer.
@@ -119,6 +122,7 @@ func (pg *Pages) Mount(rt *httpx.Router) {
 	}
 	p := pg.prefix
 	rt.Route("authorize", p+endpoint.PathAuthorize, pg.handleAuthorize)
+	rt.Route("par", p+endpoint.PathPAR, pg.handlePAR)
 	rt.Route("login", p+endpoint.PathLogin, protect(pg.handleLogin))
 	rt.Route("consent", p+endpoint.PathConsent, protect(pg.handleConsent))
 	rt.Route("logout", p+endpoint.PathLogout, protect(pg.handleLogout))
@@ -148,6 +152,10 @@ type authRequest struct {
 	AuthTime time.Time `json:"auth_time,omitzero"`
 	// Set once the post-login pipeline ran, while consent is asked.
 	Outcome *engine.Result `json:"outcome,omitempty"`
+
+	// DPoPKey binds the code to a DPoP key (RFC 9449 §10: dpop_jkt, or
+	// the key of the PAR request's proof).
+	DPoPKey string `json:"dpop_jkt,omitempty"`
 }
 
 // redirectTo builds the redirect to a client with params added to the

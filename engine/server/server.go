@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/clientauth"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/grant"
 	"github.com/scopeline/scopeline/engine/internal/httpx"
@@ -28,6 +29,7 @@ import (
 	"github.com/scopeline/scopeline/engine/storage/memory"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/throttle"
+	"github.com/scopeline/scopeline/sdk/resource/replay"
 )
 
 // Config is what a server is made of, besides its tenant and keys. The
@@ -60,6 +62,11 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
 	// X-Request-Id are believed.
 	TrustedProxies []netip.Prefix
+	// AssertionReplay and DPoPReplay remember the jti of client assertions
+	// and of DPoP proofs (default: in process, as large as the tenant's
+	// replay_cache_size at start). Replicas must share them.
+	AssertionReplay replay.Cache
+	DPoPReplay      replay.Cache
 	// Ready are readiness checks for /healthz/ready (the audit stream).
 	Ready []endpoint.Check
 }
@@ -72,6 +79,9 @@ type Server struct {
 	ownsStorage bool
 	now         func() time.Time
 	handler     http.Handler
+
+	// remoteKeys caches clients' jwks_uri key sets across reloads.
+	remoteKeys *clientauth.RemoteKeys
 }
 
 // New composes an issuer for tenant t, signing with the keys in ks.
@@ -98,7 +108,13 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	if s.storage == nil {
 		s.storage, s.ownsStorage = memory.New(), true
 	}
-	clients := engine.NewClientAuthenticator(cfg.Throttles, cfg.Networks, cfg.Now)
+	s.remoteKeys = clientauth.NewRemoteKeys(nil, 0, cfg.Now, cfg.Logger)
+	assertions, err := assertionVerifier(t, cfg, s.remoteKeys)
+	if err != nil {
+		s.closeStorage()
+		return nil, err
+	}
+	clients := engine.NewClientAuthenticator(cfg.Throttles, cfg.Networks, cfg.Now, assertions)
 	users := grant.EndUser{Clients: clients, Storage: s.storage, Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Logger}
 	opts := []engine.Option{
 		engine.WithLogger(cfg.Logger),
@@ -117,7 +133,9 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	if cfg.Issuer != "" {
 		opts = append(opts, engine.WithIssuer(cfg.Issuer))
 	}
-	var err error
+	if cfg.DPoPReplay != nil {
+		opts = append(opts, engine.WithDPoPReplay(cfg.DPoPReplay))
+	}
 	if s.Issuer, err = engine.New(ctx, t, ks, opts...); err != nil {
 		s.closeStorage()
 		return nil, err
@@ -129,13 +147,54 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 		Clients: clients, Storage: s.storage}).Mount(rt)
 	pages.New(s.Issuer, pages.Config{
 		Log: cfg.Logger, Now: cfg.Now, Rand: cfg.Rand, Proxies: proxies, Storage: s.storage,
-		Throttles: cfg.Throttles, Networks: cfg.Networks, Logins: logins,
+		Throttles: cfg.Throttles, Networks: cfg.Networks, Logins: logins, Clients: clients,
 	}).Mount(rt)
 	rt.Route("other", "/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 	})
 	s.handler = rt
 	return s, nil
+}
+
+// assertionVerifier makes the verifier of client assertions: their jti
+// are remembered in process (Config.Replay when set: replicas share one),
+// clients' jwks_uri fetched and cached for the process's life.
+func assertionVerifier(t *tenant.Tenant, cfg Config, keys *clientauth.RemoteKeys) (*clientauth.Verifier, error) {
+	iss := cfg.Issuer
+	if iss == "" {
+		iss = t.Issuer
+	}
+	if iss == "" {
+		return nil, nil // engine.New says what is missing
+	}
+	cache := cfg.AssertionReplay
+	if cache == nil {
+		cache = replay.NewMemory(t.Protocols.ClientAssertions.ReplayCacheSize, cfg.Now)
+	}
+	return clientauth.New(clientauth.Config{
+		Issuer:    iss,
+		Endpoints: []string{endpoint.URL(iss, endpoint.PathToken)},
+		Replay:    cache,
+		Keys:      keys,
+		Now:       cfg.Now,
+	})
+}
+
+// Reload swaps in tenant t (and the key set ks, nil to keep the current
+// one), as engine.Issuer.Reload does, and then forgets the cached key sets
+// of jwks_uri no client of t registers any more.
+func (s *Server) Reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) error {
+	if err := s.Issuer.Reload(ctx, t, ks); err != nil {
+		return err
+	}
+	uris := map[string]bool{}
+	for _, c := range t.Clients {
+		if c.Auth.JWKSURI != "" {
+			uris[c.Auth.JWKSURI] = true
+		}
+	}
+	s.remoteKeys.Retain(func(url string) bool { return uris[url] })
+	return nil
 }
 
 // Handler returns the issuer's HTTP endpoints and hosted pages. Endpoints

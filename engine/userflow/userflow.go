@@ -33,6 +33,10 @@ type Code struct {
 	API           string        `json:"api"`
 	Requested     []string      `json:"requested"`
 	Result        engine.Result `json:"outcome"`
+	// DPoPKey binds the code to a DPoP key (RFC 9449 §10: dpop_jkt, or
+	// the key of the PAR request's proof): it is redeemed only with a
+	// proof by that key.
+	DPoPKey string `json:"dpop_jkt,omitempty"`
 }
 
 // Family is what a refresh-token family stands for
@@ -43,6 +47,22 @@ type Family struct {
 	Scopes   []string  `json:"scopes"`
 	Identity []string  `json:"identity,omitempty"`
 	AuthTime time.Time `json:"auth_time"`
+	// DPoPKey binds a public client's family to the DPoP key of the
+	// request that started it (RFC 9449 §5): every refresh needs a proof
+	// by that key.
+	DPoPKey string `json:"dpop_jkt,omitempty"`
+}
+
+// CheckDPoPKey refuses a request whose DPoP proof is not by the key a
+// code or a refresh token is bound to (jkt; "" when it is bound to none).
+func CheckDPoPKey(tx *engine.Transaction, jkt, what string) error {
+	switch {
+	case jkt == "" || tx.DPoPKey == jkt:
+		return nil
+	case tx.DPoPKey == "":
+		return engine.ErrInvalidDPoPProof.WithDescription("the %s is bound to a DPoP key: send a DPoP proof by that key", what)
+	}
+	return engine.ErrInvalidDPoPProof.WithDescription("the %s is bound to another DPoP key", what)
 }
 
 // RandomToken returns 256 random bits from r, base64url-encoded: the value

@@ -218,10 +218,15 @@ type claims struct {
 	Nonce           string `json:"nonce"`
 }
 
+// proofKey is HeaderProof in canonical form ("Dpop"), the key of the
+// header map: looked up directly, it costs no canonicalisation per
+// request.
+var proofKey = http.CanonicalHeaderKey(HeaderProof)
+
 // ProofFrom returns the request's DPoP proof: "" when it has none, an
 // error when it has more than one DPoP header (RFC 9449 §4.3 check 1).
 func ProofFrom(h http.Header) (string, error) {
-	vals := h.Values(HeaderProof)
+	vals := h[proofKey]
 	switch len(vals) {
 	case 0:
 		return "", nil

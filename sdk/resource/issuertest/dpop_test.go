@@ -2,6 +2,7 @@ package issuertest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -38,7 +39,7 @@ func challenges(t *testing.T, w *httptest.ResponseRecorder) (order []string, par
 }
 
 // TestDPoP sends DPoP-bound tokens (forged with the issuer's real key, as
-// Scopeline will mint them) with good and bad proofs.
+// Scopeline mints them, for claims it would not) with good and bad proofs.
 func TestDPoP(t *testing.T) {
 	is := startIssuer(t)
 	clk := frozenClock()
@@ -216,5 +217,46 @@ func TestDPoPOptionErrors(t *testing.T) {
 		if _, err := resource.New("https://auth.example.com/", "https://api.example.com", opt); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestDPoPBoundByTheIssuer gets a DPoP-bound token from the issuer's
+// token endpoint and presents it to an API protected by the SDK: accepted
+// with a proof by the key it is bound to, refused as a bearer token or
+// with another key.
+func TestDPoPBoundByTheIssuer(t *testing.T) {
+	is := startIssuer(t)
+	key := dpoptest.NewKey(t, jwk.ES256)
+	body := strings.NewReader("grant_type=client_credentials&scope=read:users&audience=" + rsAPI)
+	req := httptest.NewRequest(http.MethodPost, is.TokenEndpoint(), body)
+	req.RequestURI = ""
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", clientSecret)
+	req.Header.Set("DPoP", key.Proof(t, dpoptest.Proof{Method: http.MethodPost, URL: is.TokenEndpoint()}))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 || tok.TokenType != "DPoP" {
+		t.Fatalf("token: %d %+v %v", resp.StatusCode, tok, err)
+	}
+	h := api(is.validator(t, rsAPI))
+	const url = "http://example.com/users"
+	proof := func(k *dpoptest.Key) string {
+		return k.Proof(t, dpoptest.Proof{Method: http.MethodGet, URL: url, AccessToken: tok.AccessToken})
+	}
+	if w := send(h, "GET", "/users", "DPoP "+tok.AccessToken, proof(key)); w.Code != 200 {
+		t.Errorf("with its proof: %d %s", w.Code, w.Body)
+	}
+	if w := send(h, "GET", "/users", "Bearer "+tok.AccessToken); w.Code != 401 {
+		t.Errorf("as a bearer token: %d", w.Code)
+	}
+	if w := send(h, "GET", "/users", "DPoP "+tok.AccessToken, proof(dpoptest.NewKey(t, jwk.EdDSA))); w.Code != 401 {
+		t.Errorf("with another key's proof: %d", w.Code)
 	}
 }
