@@ -133,7 +133,8 @@ func readWireResponse(r *bufio.Reader, buf []byte) (status int, keep bool, body 
 		if err != nil || status < 100 {
 			return 0, false, body, fmt.Errorf("malformed status line %.80q", line)
 		}
-		keep = line[7] == '1'
+		http11 := line[7] == '1' // line is the reader's: read it before the next line
+		keep = http11
 		length, chunked = -1, false
 		for {
 			h, err := readWireLine(r)
@@ -156,7 +157,8 @@ func readWireResponse(r *bufio.Reader, buf []byte) (status int, keep bool, body 
 				}
 				length = n
 			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-				chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
+				// HTTP/1.0 has no chunked coding: the body runs to the end.
+				chunked = http11 && bytes.Contains(bytes.ToLower(value), []byte("chunked"))
 			case bytes.EqualFold(name, []byte("Connection")):
 				if v := bytes.ToLower(value); bytes.Contains(v, []byte("close")) {
 					keep = false

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -129,4 +130,38 @@ func TestWireStaleConnection(t *testing.T) {
 	if w.tokens != 5 || len(w.failures) > 0 {
 		t.Fatalf("%d tokens, failures %v: %s", w.tokens, w.failures, w.lastErr)
 	}
+}
+
+// FuzzReadWireResponse reads arbitrary answers: never more body than the
+// bound, and, where net/http's reader also reads a final answer, the same
+// status and body.
+func FuzzReadWireResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nhel\r\n2\r\nlo\r\n0\r\nX-Trailer: 1\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nhello",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		status, _, body, err := readWireResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
+		if len(body) > wireMaxBody {
+			t.Fatalf("%d bytes of body", len(body))
+		}
+		if err != nil || status < 200 {
+			return
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
+		if err != nil || resp.StatusCode < 200 {
+			return
+		}
+		want, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return
+		}
+		if resp.StatusCode != status || !bytes.Equal(body, want) {
+			t.Fatalf("read %d %q; net/http reads %d %q", status, body, resp.StatusCode, want)
+		}
+	})
 }
