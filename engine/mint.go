@@ -166,10 +166,11 @@ func (s *Snapshot) mint(tx *Transaction, now time.Time, random io.Reader) (minte
 	return m, nil
 }
 
-// appendString appends s as a JSON string.
+// appendString appends s as a JSON string, byte for byte as encoding/json
+// writes it.
 func appendString(buf []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+		if !jsonPlain[s[i]] {
 			b, _ := json.Marshal(s) // rare: let encoding/json escape
 			return append(buf, b...)
 		}
@@ -178,6 +179,15 @@ func appendString(buf []byte, s string) []byte {
 	buf = append(buf, s...)
 	return append(buf, '"')
 }
+
+// jsonPlain are the bytes encoding/json writes as they are in a string:
+// printable ASCII but for '"', '\\' and the HTML-escaped '<', '>' and '&'.
+var jsonPlain = func() (plain [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		plain[c] = !strings.ContainsRune(`"\\<>&`, rune(c))
+	}
+	return plain
+}()
 
 var errNoKey = errors.New("engine: no signing key")
 

@@ -320,6 +320,9 @@ func (tx *Transaction) RemoveClaim(stage, name, reason string) bool {
 }
 
 func compactJSON(v json.RawMessage) json.RawMessage {
+	if claim.PlainString(v) {
+		return bytes.Clone(v) // compact already; v may be the caller's buffer
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, v); err != nil {
 		return v

@@ -161,6 +161,13 @@ func runHTTPBench(ctx context.Context, out, progress io.Writer, cfg httpBenchCon
 	// Each round runs every case in this order: by concurrency, the issuer
 	// at --url first, then each server and algorithm.
 	var cases []*httpCase
+	defer func() {
+		for _, c := range cases {
+			if c.gen != nil {
+				c.gen.close()
+			}
+		}
+	}()
 	addCase := func(c *httpCase, target tokenTarget) error {
 		g, err := newLoadGenerator(ctx, tr, target, c.concurrency)
 		c.gen = g

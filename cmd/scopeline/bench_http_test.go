@@ -250,7 +250,9 @@ func TestLatencyHistogram(t *testing.T) {
 
 // BenchmarkLoadWorker is the generator's cost per request against a
 // server that answers a fixed token: what `bench --http` reports as
-// "gen µs/req", minus the server's share of the machine.
+// "gen µs/req", minus the server's share of the machine. wire is the
+// generator's own HTTP/1.1 client (http:// targets), transport net/http's
+// (https://, and every target before).
 func BenchmarkLoadWorker(b *testing.B) {
 	body := []byte(`{"access_token":"eyJhbGciOiJFUzI1NiJ9.e30.sig","token_type":"Bearer","expires_in":3600}`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -263,15 +265,23 @@ func BenchmarkLoadWorker(b *testing.B) {
 	defer tr.CloseIdleConnections()
 	target := tokenTarget{url: srv.URL, header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"},
 		"Authorization": {basicAuth("bench", benchSecret)}}, body: []byte("grant_type=client_credentials&scope=read")}
-	w, err := newLoadWorker(context.Background(), target)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		w.once(tr)
-	}
-	if w.tokens == 0 || len(w.failures) > 0 {
-		b.Fatalf("%d tokens, failures %v: %s", w.tokens, w.failures, w.lastErr)
+	for _, viaWire := range []bool{true, false} {
+		b.Run(map[bool]string{true: "wire", false: "transport"}[viaWire], func(b *testing.B) {
+			w, err := newLoadWorker(context.Background(), target)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !viaWire {
+				w.wire = nil
+			}
+			defer (&loadGenerator{workers: []*loadWorker{w}}).close()
+			b.ReportAllocs()
+			for b.Loop() {
+				w.once(tr)
+			}
+			if w.tokens == 0 || len(w.failures) > 0 {
+				b.Fatalf("%d tokens, failures %v: %s", w.tokens, w.failures, w.lastErr)
+			}
+		})
 	}
 }

@@ -17,12 +17,12 @@ import (
 // workers, each with one request in flight on its own keep-alive
 // connection, sending the same token request again as soon as the answer
 // is read. It is built to cost little, since it shares the machine with the
-// server it measures: each worker prepares its request once and reuses it,
-// its body reader and its response buffer; latencies go to a per-worker
-// histogram of fixed size; the transport is called directly (no
-// http.Client redirect and cookie handling). What remains per request is
-// what net/http's transport needs. The generator's own CPU time is
-// measured anyway and reported beside the server's.
+// server it measures: each worker prepares its request once and reuses it
+// and its response buffer; latencies go to a per-worker histogram of fixed
+// size; for an http:// target each worker speaks HTTP/1.1 on its own
+// connection (wireClient), and for https:// it calls net/http's transport
+// directly (no http.Client redirect and cookie handling). The generator's
+// own CPU time is measured anyway and reported beside the server's.
 
 // tokenTarget is the request the generator sends.
 type tokenTarget struct {
@@ -126,9 +126,20 @@ func (g *loadGenerator) run(ctx context.Context, d time.Duration, started func()
 	return res
 }
 
+// close closes the workers' connections (the transport's are closed by
+// its owner).
+func (g *loadGenerator) close() {
+	for _, w := range g.workers {
+		if w.wire != nil {
+			w.wire.close()
+		}
+	}
+}
+
 // loadWorker is one closed loop: one request at a time.
 type loadWorker struct {
 	target   tokenTarget
+	wire     *wireClient // nil: through the transport, with req
 	req      *http.Request
 	body     requestBody
 	buf      []byte // the last response
@@ -150,6 +161,11 @@ const reusableBodyMax = 2 << 10
 
 func newLoadWorker(ctx context.Context, target tokenTarget) (*loadWorker, error) {
 	w := &loadWorker{target: target, buf: make([]byte, 0, 4<<10), failures: map[int]int64{}}
+	wire, err := newWireClient(target)
+	if err != nil {
+		return nil, err
+	}
+	w.wire = wire
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench: --url %q: %w", target.url, err)
@@ -182,6 +198,19 @@ var accessTokenMember = []byte(`"access_token"`)
 
 // once sends one token request and reads its answer.
 func (w *loadWorker) once(rt http.RoundTripper) {
+	if w.wire != nil {
+		start := time.Now()
+		status, body, err := w.wire.roundTrip(w.buf)
+		w.buf = body[:0]
+		if err != nil {
+			w.failures[0]++
+			w.lastErr = err.Error()
+			return
+		}
+		w.latency.add(time.Since(start))
+		w.answered(status, body)
+		return
+	}
 	w.req.Body = w.freshBody()
 	start := time.Now()
 	resp, err := rt.RoundTrip(w.req)
@@ -209,9 +238,14 @@ func (w *loadWorker) once(rt http.RoundTripper) {
 	}
 	resp.Body.Close()
 	w.latency.add(time.Since(start))
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(w.buf, accessTokenMember) {
-		w.failures[resp.StatusCode]++
-		w.lastErr = fmt.Sprintf("%s: %.200s", resp.Status, w.buf)
+	w.answered(resp.StatusCode, w.buf)
+}
+
+// answered counts an answer: a token, or a failure by status.
+func (w *loadWorker) answered(status int, body []byte) {
+	if status != http.StatusOK || !bytes.Contains(body, accessTokenMember) {
+		w.failures[status]++
+		w.lastErr = fmt.Sprintf("%d %s: %.200s", status, http.StatusText(status), body)
 		return
 	}
 	w.tokens++

@@ -212,7 +212,7 @@ const (
 	DefaultAuditSubjectPrefix   = "scopeline.audit"
 	DefaultAuditStream          = "SCOPELINE_AUDIT"
 	DefaultAuditMaxAge          = 90 * 24 * time.Hour
-	DefaultAuditDuplicateWindow = 2 * time.Minute
+	DefaultAuditDuplicateWindow = 2 * time.Minute // buffered mode; see DefaultDuplicateWindow
 	DefaultAuditPublishTimeout  = 5 * time.Second
 	DefaultAuditAckTimeout      = 2 * time.Second
 	DefaultAuditMaxInFlight     = 4096
@@ -223,6 +223,22 @@ const (
 	DefaultEmbeddedListen       = "127.0.0.1:4222"
 	DefaultEmbeddedSync         = 2 * time.Minute
 )
+
+// DefaultDuplicateWindow is the stream's duplicate window in mode when the
+// settings do not set one. In ack mode an event is re-sent only by the
+// request waiting for it, for at most publishTimeout, and never after the
+// process restarts (there is no spool): six times publishTimeout (30
+// seconds by default) covers every re-send with room for a copy still on
+// its way. In buffered mode the forwarder re-sends what the spool holds
+// after a restart or an outage, later than any request waits: 2 minutes.
+// The window costs the stream's memory for every event id it holds
+// (docs/design.md, "The duplicate window").
+func DefaultDuplicateWindow(mode AuditMode, publishTimeout time.Duration) time.Duration {
+	if mode == AuditBuffered {
+		return max(DefaultAuditDuplicateWindow, publishTimeout)
+	}
+	return 6 * publishTimeout
+}
 
 // DefaultAudit returns the audit settings of a settings file with no
 // `nats:` or `audit:` section.
@@ -237,7 +253,7 @@ func DefaultAudit() Audit {
 			Name:            DefaultAuditStream,
 			MaxAge:          DefaultAuditMaxAge,
 			Replicas:        1,
-			DuplicateWindow: DefaultAuditDuplicateWindow,
+			DuplicateWindow: DefaultDuplicateWindow(AuditAck, DefaultAuditPublishTimeout),
 		},
 		Spool: AuditSpool{
 			MaxBytes:  DefaultSpoolMaxBytes,
@@ -376,6 +392,9 @@ func (v *validator) audit(s *Settings, f *file) {
 		if s := fa.Spool; s != nil {
 			v.auditSpool(&a.Spool, s)
 		}
+	}
+	if f.Audit == nil || f.Audit.Stream == nil || f.Audit.Stream.DuplicateWindow == 0 {
+		a.Stream.DuplicateWindow = DefaultDuplicateWindow(a.Mode, a.PublishTimeout)
 	}
 	if a.AckTimeout > a.PublishTimeout {
 		a.AckTimeout = a.PublishTimeout

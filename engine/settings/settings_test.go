@@ -68,6 +68,21 @@ audit:
 				t.Errorf("got  %+v\nwant %+v", a, want)
 			}
 		}},
+		{"duplicate window, ack mode", "audit:\n  publish_timeout: 2s\n", func(t *testing.T, a settings.Audit) {
+			if a.Stream.DuplicateWindow != 12*time.Second {
+				t.Errorf("duplicate window %s, want 6 × publish_timeout", a.Stream.DuplicateWindow)
+			}
+		}},
+		{"duplicate window, buffered mode", "audit:\n  mode: buffered\n", func(t *testing.T, a settings.Audit) {
+			if a.Stream.DuplicateWindow != 2*time.Minute {
+				t.Errorf("duplicate window %s, want 2m", a.Stream.DuplicateWindow)
+			}
+		}},
+		{"duplicate window set", "audit:\n  stream: {duplicate_window: 10s}\n", func(t *testing.T, a settings.Audit) {
+			if a.Stream.DuplicateWindow != 10*time.Second {
+				t.Errorf("duplicate window %s, want 10s", a.Stream.DuplicateWindow)
+			}
+		}},
 		{"one URL as a string", "nats:\n  url: nats://127.0.0.1:4222\n", func(t *testing.T, a settings.Audit) {
 			if len(a.NATS.URLs) != 1 || !a.NATS.External() {
 				t.Errorf("urls = %v", a.NATS.URLs)

@@ -174,6 +174,9 @@ var (
 // (I-JSON, RFC 7493 §2.3), so that every decoder reads the same value.
 // Errors wrap the Err... values of this package.
 func CheckValue(raw []byte) error {
+	if PlainString(raw) {
+		return nil // the usual claim value, checked without a JSON scanner
+	}
 	if !json.Valid(raw) {
 		return ErrValueJSON
 	}
@@ -196,4 +199,19 @@ func CheckValue(raw []byte) error {
 		seen[k] = true
 		return nil
 	})
+}
+
+// PlainString reports whether raw is a JSON string of printable ASCII
+// without escapes ("gold"), with nothing around it: valid, compact and
+// free of member names as it is.
+func PlainString(raw []byte) bool {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -122,6 +122,12 @@ func FuzzCheckValue(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if PlainString(raw) {
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, raw); err != nil || !bytes.Equal(compact.Bytes(), raw) || !utf8.Valid(raw) {
+				t.Fatalf("PlainString(%q), but compacted it is %q (%v)", raw, compact.Bytes(), err)
+			}
+		}
 		err := CheckValue(raw)
 		if json.Valid(raw) && utf8.Valid(raw) {
 			if dup := repeatsMember(json.NewDecoder(bytes.NewReader(raw))); dup != errors.Is(err, ErrValueDuplicate) {
@@ -173,4 +179,20 @@ func repeatsMember(dec *json.Decoder) bool {
 	}
 	dec.Token()
 	return false
+}
+
+// BenchmarkCheckValue checks the usual claim value, a short string (by the
+// plain-string path), and a small object (by the JSON scanner and the
+// member walk).
+func BenchmarkCheckValue(b *testing.B) {
+	for _, v := range []string{`"gold"`, `{"tier":"gold","region":"eu"}`} {
+		b.Run(v, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := CheckValue([]byte(v)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

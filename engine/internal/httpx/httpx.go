@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -275,6 +276,18 @@ func NoStore(h http.Header) {
 
 // WriteJSON writes v as a JSON response.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
+	if a, ok := v.(JSONAppender); ok {
+		buf := jsonBuffers.Get().(*[]byte)
+		b := append(a.AppendJSON((*buf)[:0]), '\n')
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		w.Write(b)
+		if cap(b) <= 16<<10 {
+			*buf = b
+			jsonBuffers.Put(buf)
+		}
+		return
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
@@ -283,6 +296,17 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
+
+// JSONAppender is a value that encodes itself as JSON without reflection,
+// as encoding/json would (engine.TokenResponse): WriteJSON appends it to a
+// reused buffer.
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// jsonBuffers are WriteJSON's buffers for JSONAppenders: the response
+// writer copies what it is given, so a buffer is free again once written.
+var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
 
 // GetOrHead answers 405 unless r is a GET or a HEAD, and says whether it
 // is.
