@@ -200,6 +200,21 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 	return e, nil
 }
 
+// Keys lists the keys that have a message, as the stream leader sees
+// them: a listing from a watch (an ordered consumer, which the server may
+// place on a follower) can miss a write acknowledged moments before.
+func (b *Bucket) Keys(ctx context.Context) ([]string, error) {
+	info, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(b.prefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: keys: %w", b.spec.Bucket, err)
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subject, b.prefix))
+	}
+	return keys, nil
+}
+
 // Any is the revision a write expects when it need not be conditional.
 const Any = ^uint64(0)
 
