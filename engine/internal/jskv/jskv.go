@@ -149,7 +149,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec Spec) (*Bucket, er
 		return nil, fmt.Errorf("bucket %s: %w", spec.Bucket, err)
 	}
 	if m := mismatch(stream.CachedInfo().Config, want); m != "" {
-		return nil, fmt.Errorf("bucket %s exists with other settings: %s (change the bucket or the configuration; Scopeline does not alter an existing bucket)", spec.Bucket, m)
+		return nil, fmt.Errorf("%w: bucket %s exists with other settings: %s (change the bucket or the configuration; Scopeline does not alter an existing bucket)", ErrMismatch, spec.Bucket, m)
 	}
 	kv, err := js.KeyValue(ctx, spec.Bucket)
 	if err != nil {
@@ -320,6 +320,9 @@ var (
 	ErrConflict = errors.New("jskv: revision changed")
 	// ErrFull: the bucket is at its MaxMsgs or MaxBytes.
 	ErrFull = errors.New("jskv: bucket full")
+	// ErrMismatch: an existing bucket's settings differ from those a store
+	// needs. Waiting does not fix it; the operator does.
+	ErrMismatch = errors.New("jskv: bucket settings differ")
 )
 
 func (b *Bucket) mapError(err error) error {
