@@ -85,8 +85,8 @@ type Shared struct {
 	b         *jskv.Bucket
 	connected func() bool
 	log       *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	mu      sync.Mutex
 	mirrors map[string]*throttle.Limiter // by rule name
