@@ -184,7 +184,7 @@ func read[T any](ctx context.Context, b *jskv.Bucket, k string) (*T, uint64, err
 	case errors.Is(err, jskv.ErrNoKey):
 		return nil, 0, storage.ErrNotFound
 	case err != nil:
-		return nil, 0, fmt.Errorf("storage: %w", err)
+		return nil, 0, storageError(err)
 	case e.Deleted:
 		return nil, e.Revision, storage.ErrNotFound
 	}
@@ -244,7 +244,9 @@ func storageError(err error) error {
 	case errors.Is(err, jskv.ErrFull):
 		return fmt.Errorf("%w (%w)", storage.ErrFull, err)
 	}
-	return fmt.Errorf("storage: %w", err)
+	// Anything else is the NATS system not answering as it should: a
+	// server down, a leader being elected, a timeout.
+	return fmt.Errorf("%w (%w)", storage.ErrUnavailable, err)
 }
 
 func contention(b *jskv.Bucket) error {
