@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/scopeline/scopeline/engine/internal/jskv"
-	"github.com/scopeline/scopeline/engine/internal/natstest"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 )
 
 func spec(name string) jskv.Spec {

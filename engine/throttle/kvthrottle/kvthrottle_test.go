@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scopeline/scopeline/engine/internal/natstest"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/throttle"
 	"github.com/scopeline/scopeline/engine/throttle/kvthrottle"
 )

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
+	"github.com/scopeline/scopeline/engine/keys"
+	"github.com/scopeline/scopeline/sdk/resource"
+)
+
+// replica is one `scopeline serve` of a cluster test.
+type replica struct {
+	cfg  serveConfig
+	addr string
+	logs *enginetest.LogBuffer
+	stop func() error
+}
+
+// startReplicas runs serve for every configuration at once (a cluster's
+// members wait for each other) and returns them once all listen.
+func startReplicas(t *testing.T, cfgs []serveConfig) []*replica {
+	t.Helper()
+	type started struct {
+		addr string
+		err  error
+	}
+	rs := make([]*replica, len(cfgs))
+	ready := make([]chan started, len(cfgs))
+	for i, cfg := range cfgs {
+		if cfg.shutdownTimeout == 0 {
+			cfg.shutdownTimeout = 10 * time.Second
+		}
+		if cfg.keyPoll == 0 {
+			cfg.keyPoll = time.Hour
+		}
+		r := &replica{cfg: cfg, logs: &enginetest.LogBuffer{}}
+		log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		ready[i] = make(chan started, 1)
+		go func() {
+			err := serve(ctx, cfg, log, nil, func(a string) { ready[i] <- started{addr: a} })
+			ready[i] <- started{err: fmt.Errorf("serve returned: %v", err)}
+			done <- err
+		}()
+		stopped := false
+		r.stop = func() error {
+			if stopped {
+				return nil
+			}
+			stopped = true
+			cancel()
+			return <-done
+		}
+		t.Cleanup(func() { r.stop() })
+		rs[i] = r
+	}
+	for i, r := range rs {
+		select {
+		case s := <-ready[i]:
+			if s.err != nil {
+				t.Fatalf("replica %d: %v\n%s", i, s.err, r.logs)
+			}
+			r.addr = s.addr
+		case <-time.After(natstest.Deadline):
+			t.Fatalf("replica %d did not start:\n%s", i, r.logs)
+		}
+	}
+	return rs
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// writeKEK writes a new key-encryption key to a 0600 file.
+func writeKEK(t *testing.T) string {
+	t.Helper()
+	k, err := keys.GenerateKEK(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "kek")
+	if err := os.WriteFile(p, []byte(k+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// embeddedCluster starts three replicas whose embedded NATS servers form
+// one cluster, behind a round-robin front that is their issuer URL.
+func embeddedCluster(t *testing.T) (*front, []*replica, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("three replicas forming a NATS cluster are slow: skipped under -short")
+	}
+	f := newFront(t)
+	kek := writeKEK(t)
+	ports := []int{freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)}
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	var cfgs []serveConfig
+	for i, p := range ports {
+		cfgs = append(cfgs, serveConfig{
+			addr: "127.0.0.1:0", dataDir: t.TempDir(), natsListen: "127.0.0.1:0", issuer: f.URL + "/",
+			clusterName: "scopeline-test", clusterListen: fmt.Sprintf("127.0.0.1:%d", p), clusterRoutes: routes,
+			instance: fmt.Sprintf("r%d", i), kekFile: kek,
+		})
+	}
+	rs := startReplicas(t, cfgs)
+	f.setBackends(rs[0].addr, rs[1].addr, rs[2].addr)
+	return f, rs, kek
+}
+
+// The end-user flows, the keys, the throttles and the events of three
+// replicas on their embedded cluster, through the front.
+func TestEmbeddedCluster(t *testing.T) {
+	f, rs, kek := embeddedCluster(t)
+	ctx := context.Background()
+	cfg := &oauth2.Config{
+		ClientID:    "demo-spa",
+		Endpoint:    oauth2.Endpoint{AuthURL: f.URL + "/authorize", TokenURL: f.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams},
+		RedirectURL: "http://localhost:3000/callback",
+		Scopes:      []string{"openid", "offline_access", "read:users"},
+	}
+	signIn := func(at int) (string, string) {
+		t.Helper()
+		f.pin(at)
+		defer f.pin(-1)
+		verifier := oauth2.GenerateVerifier()
+		loc := enginetest.NewBrowser(t, f.URL).SignIn(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", "alice-password")
+		code := loc.Query().Get("code")
+		if code == "" {
+			t.Fatalf("no code: %s", loc)
+		}
+		return code, verifier
+	}
+	refresh := func(at int, rt string) (*oauth2.Token, error) {
+		t.Helper()
+		f.pin(at)
+		defer f.pin(-1)
+		return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+	}
+
+	t.Run("code from A exchanged at B, refresh rotating A B C, reuse at C revokes everywhere", func(t *testing.T) {
+		code, verifier := signIn(0)
+		f.pin(1)
+		tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("code from replica 0 exchanged at replica 1: %v", err)
+		}
+		f.pin(-1)
+		rt := []string{tok.RefreshToken}
+		for i, at := range []int{0, 1, 2} {
+			next, err := refresh(at, rt[len(rt)-1])
+			if err != nil {
+				t.Fatalf("refresh %d at replica %d: %v", i, at, err)
+			}
+			rt = append(rt, next.RefreshToken)
+		}
+		// rt[2] was rotated out at replica 2 (C): presenting it there
+		// revokes the family, and its current token fails everywhere.
+		if _, err := refresh(2, rt[2]); err == nil {
+			t.Fatal("a rotated refresh token was accepted")
+		}
+		for at := range rs {
+			if _, err := refresh(at, rt[3]); err == nil {
+				t.Errorf("replica %d accepts the current token of a revoked family", at)
+			}
+		}
+	})
+
+	t.Run("keys rotate on A: B and C serve the new JWKS; tokens before and after validate", func(t *testing.T) {
+		v, err := resource.New(f.URL+"/", "https://api.example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := getToken(t, strings.TrimPrefix(f.URL, "http://"), "read:users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldKid := kidOf(t, before)
+		code, out, errOut := runCLI(t, "", "keys", "rotate", "--cluster", "--data-dir", rs[0].cfg.dataDir, "--kek-file", kek, "--force")
+		if code != 0 {
+			t.Fatalf("keys rotate: %d %s", code, errOut)
+		}
+		start := time.Now()
+		for i, r := range rs {
+			err := natstest.Poll(ctx, natstest.Deadline, func() bool {
+				tok, err := getToken(t, r.addr, "read:users")
+				return err == nil && kidOf(t, tok) != oldKid
+			})
+			if err != nil {
+				t.Fatalf("replica %d still signs with the old key: %v\n%s", i, err, out)
+			}
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Logf("every replica signed with the new key %s after the rotation (the target is 2s)", took)
+		}
+		after, err := getToken(t, strings.TrimPrefix(f.URL, "http://"), "read:users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, tok := range map[string]string{"before": before, "after": after} {
+			if _, err := v.Validate(ctx, tok); err != nil {
+				t.Errorf("the token signed %s the rotation does not validate through the front: %v", name, err)
+			}
+		}
+		code, out, errOut = runCLI(t, "", "keys", "list", "--cluster", "--data-dir", rs[2].cfg.dataDir, "--kek-file", kek)
+		if code != 0 || !strings.Contains(out, "retired") || !strings.Contains(out, oldKid) {
+			t.Errorf("keys list at replica 2: %d %s %s", code, out, errOut)
+		}
+	})
+
+	t.Run("sign-in failures over three replicas counted once", func(t *testing.T) {
+		// login-user allows five failures; four at A and B, the fifth at
+		// C: C reads the count from the bucket, so its next attempt is
+		// refused even with the right password.
+		for i, at := range []int{0, 1, 0, 1, 2} {
+			if status := login(t, f, at, "bob", "wrong"); status != http.StatusUnauthorized && status != http.StatusOK {
+				t.Fatalf("failure %d at replica %d: %d", i, at, status)
+			}
+		}
+		if status := login(t, f, 2, "bob", "bob-password"); status != http.StatusTooManyRequests {
+			t.Fatalf("sixth attempt at replica 2: %d, want 429 (failures not counted across replicas)", status)
+		}
+		for _, at := range []int{0, 1} {
+			err := natstest.Poll(ctx, natstest.Deadline, func() bool { return login(t, f, at, "bob", "wrong") == http.StatusTooManyRequests })
+			if err != nil {
+				t.Errorf("replica %d never throttled bob: %v", at, err)
+			}
+		}
+	})
+
+	t.Run("one audit stream with every replica's events", func(t *testing.T) {
+		for range 6 {
+			if _, err := getToken(t, strings.TrimPrefix(f.URL, "http://"), "read:users"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u, err := os.ReadFile(filepath.Join(rs[1].cfg.dataDir, adminURLFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range tailEvents(t, 6, "--url", strings.TrimSpace(string(u)), "--type", "issued") {
+			data, _ := e["data"].(map[string]any)
+			inst, _ := data["instance"].(string)
+			seen[inst] = true
+		}
+		for _, r := range []string{"r0", "r1", "r2"} {
+			if !seen[r] {
+				t.Errorf("no event of replica %s in the stream read at replica 1 (saw %v)", r, seen)
+			}
+		}
+	})
+}
+
+// login tries a password at replica at's login page and returns the
+// status of the answer (200 or 302 signed in, 401 refused, 429 throttled).
+func login(t *testing.T, f *front, at int, user, password string) int {
+	t.Helper()
+	f.pin(at)
+	defer f.pin(-1)
+	cfg := &oauth2.Config{ClientID: "demo-spa", Endpoint: oauth2.Endpoint{AuthURL: f.URL + "/authorize"},
+		RedirectURL: "http://localhost:3000/callback", Scopes: []string{"openid"}}
+	b := enginetest.NewBrowser(t, f.URL)
+	status, page, loc := b.Visit(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if loc != nil || status != http.StatusOK {
+		t.Fatalf("no login page: %d %v", status, loc)
+	}
+	status, _, loc = b.Submit(page, url.Values{"username": {user}, "password": {password}})
+	if loc != nil {
+		return http.StatusFound
+	}
+	return status
+}
+
+// kidOf is the key id in a JWT's header.
+func kidOf(t *testing.T, jwt string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(jwt, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Kid
+}
