@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/cluster/natstest"
+	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/sdk/resource"
 )
