@@ -280,6 +280,42 @@ func TestEmbeddedCluster(t *testing.T) {
 	})
 }
 
+// A replica stops under load, its embedded NATS server with it: the
+// others carry on with the two servers left.
+func TestEmbeddedClusterLosesAReplica(t *testing.T) {
+	f, rs, _ := embeddedCluster(t)
+	l := startLoad(f, 4)
+	l.progress(t, 100, "before the replica stopped")
+	if err := rs[0].stop(); err != nil {
+		t.Errorf("replica 0 stopped with %v", err)
+	}
+	f.remove(0)
+	l.progress(t, 100, "after replica 0 and its NATS server stopped")
+	l.end()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("tokens %d; slowest request %s; 5xx %d, without Retry-After %d; other answers %v",
+		len(l.jtis), l.slowest.Round(time.Millisecond), len(l.fivexx), l.noRetry, l.other)
+	if l.noRetry > 0 || len(l.other) > 0 {
+		t.Errorf("%d 5xx answers without Retry-After; other answers %v", l.noRetry, l.other)
+	}
+	u, err := os.ReadFile(filepath.Join(rs[1].cfg.dataDir, adminURLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, e := range tailEvents(t, len(l.jtis), "--url", strings.TrimSpace(string(u)), "--type", "issued", "--client", "demo-m2m") {
+		data, _ := e["data"].(map[string]any)
+		j, _ := data["jti"].(string)
+		count[j]++
+	}
+	for _, j := range l.jtis {
+		if count[j] != 1 {
+			t.Errorf("token %s has %d events", j, count[j])
+		}
+	}
+}
+
 // login tries a password at replica at's login page and returns the
 // status of the answer (200 or 302 signed in, 401 refused, 429 throttled).
 func login(t *testing.T, f *front, at int, user, password string) int {
