@@ -30,8 +30,8 @@ type tokenTarget struct {
 	// replicas, when set, are the token endpoints of one issuer's
 	// replicas: worker i sends to replicas[i % len].
 	replicas []string
-	header http.Header // Content-Type, and Authorization for client_secret_basic
-	body   []byte      // the form
+	header   http.Header // Content-Type, and Authorization for client_secret_basic
+	body     []byte      // the form
 }
 
 // loadGenerator drives one target with workers over one transport.

@@ -273,6 +273,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		if err != nil {
 			return err
 		}
+		if len(st.Cluster.PreviousKEKFiles) > 0 {
+			// A change of KEK: seal every key with the new one (one
+			// compare-and-swap; the replicas starting together race
+			// harmlessly, and the watch brings the result).
+			if _, err := s.kv.Reseal(ctx); err != nil && !errors.Is(err, keys.ErrConflict) {
+				return fmt.Errorf("sealing the signing keys with the new key-encryption key: %w", err)
+			}
+		}
 	} else {
 		if flows, err = openUserStore(ctx, cfg, s.node); err != nil {
 			return err
@@ -335,6 +343,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		}
 		sc.Auditor = s.audit
 		sc.Ready = []endpoint.Check{{Name: "audit", Check: s.audit.Ready}}
+	}
+	if st.Cluster.Enabled {
+		sc.Ready = append(sc.Ready, endpoint.Check{Name: "nats", Check: s.node.Ready})
 	}
 	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {

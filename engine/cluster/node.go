@@ -315,6 +315,21 @@ func (n *Node) WaitJetStream(ctx context.Context) error {
 	})
 }
 
+// Ready reports whether the node can serve, for /healthz/ready: its
+// connection is up and, for a member of an embedded cluster, its server
+// is current with the cluster's JetStream metadata (a member that has
+// just restarted reports not ready until it caught up, which is what a
+// rolling upgrade waits for before the next member).
+func (n *Node) Ready(context.Context) error {
+	if !n.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	if n.srv != nil && n.srv.JetStreamIsClustered() && !n.srv.JetStreamIsCurrent() {
+		return errors.New("this member's JetStream is not current with the cluster yet")
+	}
+	return nil
+}
+
 // Close closes the shared connection and shuts the embedded server down.
 // Close the parts that made their own connections first.
 func (n *Node) Close() {
