@@ -352,3 +352,46 @@ func kidOf(t *testing.T, jwt string) string {
 	}
 	return h.Kid
 }
+
+// A replica refuses to start, with an error that says why, on what
+// waiting cannot fix: a bucket with another replica count, keys sealed
+// with a KEK it lacks, no KEK at all.
+func TestClusterStartChecks(t *testing.T) {
+	c := natstest.Start(t, 1)
+	dir := t.TempDir()
+	writeSettings := func(name, yaml string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	kek := writeKEK(t)
+	good := writeSettings("good.yaml", fmt.Sprintf("nats:\n  url: [%q]\ncluster:\n  replicas: 1\n  kek_file: %s\n", c.URL(), kek))
+	rs := startReplicas(t, []serveConfig{{addr: "127.0.0.1:0", dataDir: t.TempDir(), settingsPath: good}})
+	if err := rs[0].stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, yaml, env, want string
+	}{
+		{"replicas", fmt.Sprintf("nats:\n  url: [%q]\ncluster:\n  replicas: 3\n  kek_file: %s\n", c.URL(), kek), "",
+			"exists with other settings: replicas is 1, want 3"},
+		{"other KEK", fmt.Sprintf("nats:\n  url: [%q]\ncluster:\n  replicas: 1\n  kek_file: %s\n", c.URL(), writeKEK(t)), "",
+			"cannot be opened"},
+		{"no KEK", fmt.Sprintf("nats:\n  url: [%q]\ncluster:\n  replicas: 1\n", c.URL()), "",
+			"key-encryption key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(kekEnv, tc.env)
+			ctx, cancel := context.WithTimeout(context.Background(), natstest.Deadline)
+			defer cancel()
+			cfg := serveConfig{addr: "127.0.0.1:0", dataDir: t.TempDir(), settingsPath: writeSettings(tc.name+".yaml", tc.yaml),
+				shutdownTimeout: time.Second, keyPoll: time.Hour}
+			err := serve(ctx, cfg, slog.New(slog.DiscardHandler), nil, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("serve: %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}

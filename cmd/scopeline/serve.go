@@ -268,6 +268,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		s.kv, flows, throttles = sh.keys, sh.flows, sh.throttles.Backend()
 		err = cluster.Retry(ctx, log, "the signing keys", func(ctx context.Context) (err error) {
 			ks, err = s.kv.Ensure(ctx, t.Algorithms(), time.Now())
+			if errors.Is(err, keys.ErrCannotOpen) {
+				return cluster.Permanent(err)
+			}
 			return err
 		})
 		if err != nil {

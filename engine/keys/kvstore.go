@@ -29,6 +29,11 @@ const kvAttempts = 8
 // the bucket now.
 var ErrConflict = errors.New("keys: the key set changed concurrently (another replica rotated); this rotation was not made")
 
+// ErrCannotOpen: the key set in the bucket does not open with this
+// replica's keyring (a KEK it lacks, a value altered or unreadable).
+// Waiting does not fix it; the operator gives the right KEK.
+var ErrCannotOpen = errors.New("keys: the key set in the bucket cannot be opened")
+
 // KVStore keeps the signing keys in a JetStream key-value bucket shared by
 // every replica of an issuer. It has the operations of the file Store and
 // the same rotation policy; private keys are sealed with the current KEK
@@ -175,6 +180,9 @@ func (s *KVStore) read(ctx context.Context) ([]*Key, uint64, bool, error) {
 		return nil, e.Revision, false, nil
 	}
 	keys, stale, err := s.decode(e.Value)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrCannotOpen, err)
+	}
 	return keys, e.Revision, stale, err
 }
 
