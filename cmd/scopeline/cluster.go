@@ -195,6 +195,19 @@ func (sh *shared) close() {
 	}
 }
 
+// jetStream is the JetStream context of the process's NATS node, the
+// same in every mode: the single embedded server, an embedded cluster or
+// an external system. It is the seam for what else a replica keeps in
+// NATS (the tenant, hook modules); with it, ensureKeys gives the keys of a
+// tenant and issuer.Reload swaps a new snapshot in. nil when NATS is off
+// (--no-audit with a file store).
+func (s *process) jetStream() jetstream.JetStream {
+	if s.node == nil {
+		return nil
+	}
+	return s.node.JetStream()
+}
+
 // ensureAuditStream creates or checks the audit stream at the start of a
 // replica: a stream with another replica count is an error now, not an
 // unready replica later.

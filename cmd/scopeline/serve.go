@@ -260,7 +260,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		throttles throttle.Backend
 	)
 	if st.Cluster.Enabled {
-		sh, err := openShared(ctx, s.node.JetStream(), st, log)
+		sh, err := openShared(ctx, s.jetStream(), st, log)
 		if err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 			}
 		}
 	} else {
-		if flows, err = openUserStore(ctx, cfg, s.node); err != nil {
+		if flows, err = openUserStore(ctx, cfg, s.jetStream()); err != nil {
 			return err
 		}
 		defer flows.Close()

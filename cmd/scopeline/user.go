@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -97,7 +98,7 @@ func readLine(in io.Reader, what string, max int) (string, error) {
 
 // openUserStore opens the storage of end-user flows that --user-store
 // names.
-func openUserStore(ctx context.Context, cfg serveConfig, node *cluster.Node) (storage.Storage, error) {
+func openUserStore(ctx context.Context, cfg serveConfig, js jetstream.JetStream) (storage.Storage, error) {
 	switch cfg.userStore {
 	case "", "file":
 		return bolt.Open(cfg.dataDir, 5*time.Second)
@@ -106,7 +107,7 @@ func openUserStore(ctx context.Context, cfg serveConfig, node *cluster.Node) (st
 	case "nats":
 		var s *natskv.Store
 		err := cluster.Retry(ctx, slog.New(slog.DiscardHandler), "the user-flow buckets", func(ctx context.Context) (err error) {
-			s, err = natskv.Open(ctx, node.JetStream())
+			s, err = natskv.Open(ctx, js)
 			return err
 		})
 		return s, err
