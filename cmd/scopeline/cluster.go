@@ -208,6 +208,36 @@ func (s *process) jetStream() jetstream.JetStream {
 	return s.node.JetStream()
 }
 
+// seedKeys moves the key file of the data directory, if there is one,
+// into the cluster's bucket when the bucket is empty: a process that
+// becomes the first replica of a cluster keeps its keys, and the tokens it
+// signed keep validating. A bucket with keys is left as it is.
+func seedKeys(ctx context.Context, kv *keys.KVStore, dataDir string, log *slog.Logger) error {
+	file := keys.NewStore(dataDir)
+	if _, err := os.Stat(file.Path()); err != nil {
+		return nil
+	}
+	set, err := file.Load()
+	if err != nil {
+		return fmt.Errorf("the key file to move into the cluster: %w", err)
+	}
+	var now *keys.Set
+	err = cluster.Retry(ctx, log, "the signing-key bucket", func(ctx context.Context) (err error) {
+		now, err = kv.Seed(ctx, set)
+		if errors.Is(err, keys.ErrCannotOpen) {
+			return cluster.Permanent(err)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(set.Keys()) > 0 && len(now.Keys()) > 0 && now.Keys()[0].ID == set.Keys()[0].ID {
+		log.Info("the key file of the data directory is now the cluster's key set; it is no longer read", "file", file.Path())
+	}
+	return nil
+}
+
 // ensureAuditStream creates or checks the audit stream at the start of a
 // replica: a stream with another replica count is an error now, not an
 // unready replica later.

@@ -395,3 +395,32 @@ func TestClusterStartChecks(t *testing.T) {
 		})
 	}
 }
+
+// A process that becomes the first replica of a cluster keeps its keys:
+// the key file of its data directory seeds the empty bucket, so the
+// tokens it signed before keep validating.
+func TestClusterAdoptsKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	addr, _, _, stop := startServe(t, serveConfig{dataDir: dir})
+	before, err := getToken(t, addr, "read:users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	c := natstest.Start(t, 1)
+	settingsPath := filepath.Join(t.TempDir(), "settings.yaml")
+	yaml := fmt.Sprintf("nats:\n  url: [%q]\ncluster:\n  replicas: 1\n  kek_file: %s\n", c.URL(), writeKEK(t))
+	if err := os.WriteFile(settingsPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rs := startReplicas(t, []serveConfig{{addr: "127.0.0.1:0", dataDir: dir, settingsPath: settingsPath}})
+	after, err := getToken(t, rs[0].addr, "read:users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kidOf(t, after) != kidOf(t, before) {
+		t.Errorf("the replica signs with key %s, not the key file's %s", kidOf(t, after), kidOf(t, before))
+	}
+}

@@ -266,6 +266,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		}
 		defer sh.close()
 		s.kv, flows, throttles = sh.keys, sh.flows, sh.throttles.Backend()
+		if err := seedKeys(ctx, s.kv, cfg.dataDir, log); err != nil {
+			return err
+		}
 		err = cluster.Retry(ctx, log, "the signing keys", func(ctx context.Context) (err error) {
 			ks, err = s.kv.Ensure(ctx, t.Algorithms(), time.Now())
 			if errors.Is(err, keys.ErrCannotOpen) {

@@ -268,6 +268,19 @@ func (s *KVStore) Ensure(ctx context.Context, algs []string, now time.Time) (*Se
 	return s.update(ctx, true, func(keys []*Key, _ bool) ([]*Key, bool, error) { return ensureKeys(keys, algs, now) })
 }
 
+// Seed writes the keys of set into an empty bucket and returns the set
+// the bucket then holds: set's when the bucket was empty, else the one it
+// had (Seed changes nothing then). It moves a single process's key file
+// into a cluster, so that tokens it signed keep validating.
+func (s *KVStore) Seed(ctx context.Context, set *Set) (*Set, error) {
+	return s.update(ctx, true, func(keys []*Key, _ bool) ([]*Key, bool, error) {
+		if len(keys) > 0 {
+			return keys, false, nil
+		}
+		return set.Keys(), len(set.Keys()) > 0, nil
+	})
+}
+
 // Rotate rotates the keys as the file Store does. When another writer
 // changed the set since it was read, Rotate returns the set now in the
 // bucket with ErrConflict, and rotates nothing.
