@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -85,16 +84,6 @@ func startReplicas(t *testing.T, cfgs []serveConfig) []*replica {
 	return rs
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // writeKEK writes a new key-encryption key to a 0600 file.
 func writeKEK(t *testing.T) string {
 	t.Helper()
@@ -118,7 +107,7 @@ func embeddedCluster(t *testing.T) (*front, []*replica, string) {
 	}
 	f := newFront(t)
 	kek := writeKEK(t)
-	ports := []int{freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)}
+	ports := []int{natstest.FreePort(t), natstest.FreePort(t), natstest.FreePort(t)}
 	var routes []string
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
@@ -289,31 +278,16 @@ func TestEmbeddedClusterLosesAReplica(t *testing.T) {
 	if err := rs[0].stop(); err != nil {
 		t.Errorf("replica 0 stopped with %v", err)
 	}
+	stopped := time.Now()
 	f.remove(0)
 	l.progress(t, 100, "after replica 0 and its NATS server stopped")
 	l.end()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t.Logf("tokens %d; slowest request %s; 5xx %d, without Retry-After %d; other answers %v",
-		len(l.jtis), l.slowest.Round(time.Millisecond), len(l.fivexx), l.noRetry, l.other)
-	if l.noRetry > 0 || len(l.other) > 0 {
-		t.Errorf("%d 5xx answers without Retry-After; other answers %v", l.noRetry, l.other)
-	}
+	jtis := l.check(t, stopped)
 	u, err := os.ReadFile(filepath.Join(rs[1].cfg.dataDir, adminURLFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	count := map[string]int{}
-	for _, e := range tailEvents(t, len(l.jtis), "--url", strings.TrimSpace(string(u)), "--type", "issued", "--client", "demo-m2m") {
-		data, _ := e["data"].(map[string]any)
-		j, _ := data["jti"].(string)
-		count[j]++
-	}
-	for _, j := range l.jtis {
-		if count[j] != 1 {
-			t.Errorf("token %s has %d events", j, count[j])
-		}
-	}
+	oneEventPerToken(t, strings.TrimSpace(string(u)), jtis)
 }
 
 // login tries a password at replica at's login page and returns the

@@ -190,47 +190,9 @@ func TestClusterFailover(t *testing.T) {
 	l.progress(t, 100, "after a replica stopped")
 	l.end()
 
-	l.mu.Lock()
-	jtis, fivexx, noRetry, other, slowest := l.jtis, l.fivexx, l.noRetry, l.other, l.slowest
-	l.mu.Unlock()
-	window := time.Duration(0)
-	if len(fivexx) > 0 {
-		window = fivexx[len(fivexx)-1].Sub(fivexx[0])
-	}
-	t.Logf("tokens %d; slowest request %s; 5xx %d over %s (first %s after the NATS server stopped), without Retry-After %d; other answers %v",
-		len(jtis), slowest.Round(time.Millisecond), len(fivexx), window.Round(time.Millisecond), firstAfter(fivexx, killed), noRetry, other)
-	if noRetry > 0 {
-		t.Errorf("%d 5xx answers without Retry-After", noRetry)
-	}
-	if len(other) > 0 {
-		t.Errorf("answers other than tokens and 5xx: %v", other)
-	}
-
-	// Exactly one event per token received, in the one stream.
-	events := tailEvents(t, len(jtis), "--url", c.URL(), "--type", "issued", "--client", "demo-m2m")
-	count := map[string]int{}
-	instances := map[string]int{}
-	for _, e := range events {
-		data, _ := e["data"].(map[string]any)
-		j, _ := data["jti"].(string)
-		count[j]++
-		inst, _ := data["instance"].(string)
-		instances[inst]++
-	}
-	missing, dup := 0, 0
-	for _, j := range jtis {
-		switch count[j] {
-		case 0:
-			missing++
-		case 1:
-		default:
-			dup++
-		}
-	}
-	t.Logf("events: %d for %d tokens, by replica %v", len(events), len(jtis), instances)
-	if missing > 0 || dup > 0 {
-		t.Errorf("of %d tokens, %d have no event and %d more than one", len(jtis), missing, dup)
-	}
+	jtis := l.check(t, killed)
+	instances := oneEventPerToken(t, c.URL(), jtis)
+	t.Logf("events by replica: %v", instances)
 
 	// No state lost: every code exchanges, every refresh token rotates,
 	// every browser is still signed in, at the replicas left.
@@ -246,6 +208,58 @@ func TestClusterFailover(t *testing.T) {
 			t.Errorf("flow %d: the session made before the failures is gone: %v", i, loc)
 		}
 	}
+}
+
+// check reports what came back (the 5xx window from t0, when the first
+// failure was caused) and fails the test on a 5xx without Retry-After or
+// an answer other than a token or a 5xx. It returns the tokens' jtis.
+func (l *load) check(t *testing.T, t0 time.Time) []string {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	window := time.Duration(0)
+	if n := len(l.fivexx); n > 0 {
+		window = l.fivexx[n-1].Sub(l.fivexx[0])
+	}
+	t.Logf("tokens %d; slowest request %s; 5xx %d over %s (first %s after the failure), without Retry-After %d; other answers %v",
+		len(l.jtis), l.slowest.Round(time.Millisecond), len(l.fivexx), window.Round(time.Millisecond), firstAfter(l.fivexx, t0), l.noRetry, l.other)
+	if l.noRetry > 0 {
+		t.Errorf("%d 5xx answers without Retry-After", l.noRetry)
+	}
+	if len(l.other) > 0 {
+		t.Errorf("answers other than tokens and 5xx: %v", l.other)
+	}
+	return l.jtis
+}
+
+// oneEventPerToken reads the audit stream at url and checks that every
+// token (by jti) has exactly one event; it returns the events per
+// replica.
+func oneEventPerToken(t *testing.T, url string, jtis []string) map[string]int {
+	t.Helper()
+	events := tailEvents(t, len(jtis), "--url", url, "--type", "issued", "--client", "demo-m2m")
+	count, instances := map[string]int{}, map[string]int{}
+	for _, e := range events {
+		data, _ := e["data"].(map[string]any)
+		j, _ := data["jti"].(string)
+		inst, _ := data["instance"].(string)
+		count[j]++
+		instances[inst]++
+	}
+	missing, dup := 0, 0
+	for _, j := range jtis {
+		switch count[j] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	if missing > 0 || dup > 0 {
+		t.Errorf("of %d tokens, %d have no event and %d more than one", len(jtis), missing, dup)
+	}
+	return instances
 }
 
 func firstAfter(ts []time.Time, t0 time.Time) time.Duration {
