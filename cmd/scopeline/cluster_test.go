@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -207,8 +208,29 @@ func TestEmbeddedCluster(t *testing.T) {
 				t.Fatalf("replica %d still signs with the old key: %v\n%s", i, err, out)
 			}
 		}
+		// And every replica publishes the same JWKS, with the new key.
+		err = natstest.Poll(ctx, natstest.Deadline, func() bool {
+			var first string
+			for i, r := range rs {
+				resp, err := http.Get("http://" + r.addr + "/.well-known/jwks.json")
+				if err != nil {
+					return false
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if i == 0 {
+					first = string(body)
+				} else if string(body) != first {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			t.Fatalf("the replicas publish different key sets: %v", err)
+		}
 		if took := time.Since(start); took > 2*time.Second {
-			t.Logf("every replica signed with the new key %s after the rotation (the target is 2s)", took)
+			t.Logf("every replica signed with the new key and published the same JWKS %s after the rotation (the target is 2s)", took)
 		}
 		after, err := getToken(t, strings.TrimPrefix(f.URL, "http://"), "read:users")
 		if err != nil {
