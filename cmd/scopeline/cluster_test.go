@@ -420,3 +420,37 @@ func TestClusterAdoptsKeyFile(t *testing.T) {
 		t.Errorf("the replica signs with key %s, not the key file's %s", kidOf(t, after), kidOf(t, before))
 	}
 }
+
+// Changing the KEK as docs/deployment.md says: restart with the new one
+// and the old one as previous; the keys are sealed again with the new
+// one, and the old one can then go. The signing key stays the same
+// throughout.
+func TestClusterChangesKEK(t *testing.T) {
+	c := natstest.Start(t, 1)
+	dir := t.TempDir()
+	oldKEK, newKEK := writeKEK(t), writeKEK(t)
+	run := func(name, cluster string) string {
+		t.Helper()
+		p := filepath.Join(dir, name+".yaml")
+		yaml := fmt.Sprintf("nats:\n  url: [%q]\ncluster:\n  replicas: 1\n%s", c.URL(), cluster)
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rs := startReplicas(t, []serveConfig{{addr: "127.0.0.1:0", dataDir: t.TempDir(), settingsPath: p}})
+		tok, err := getToken(t, rs[0].addr, "read:users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rs[0].stop(); err != nil {
+			t.Fatal(err)
+		}
+		return kidOf(t, tok)
+	}
+	kid := run("old", "  kek_file: "+oldKEK+"\n")
+	if got := run("both", "  kek_file: "+newKEK+"\n  previous_kek_files: ["+oldKEK+"]\n"); got != kid {
+		t.Errorf("the signing key changed with the KEK: %s, then %s", kid, got)
+	}
+	if got := run("new", "  kek_file: "+newKEK+"\n"); got != kid {
+		t.Errorf("after the old KEK went: signing with %s, want %s", got, kid)
+	}
+}
