@@ -289,6 +289,37 @@ func TestEmbeddedCluster(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("client-authentication failures over three replicas counted once", func(t *testing.T) {
+		// demo-other never authenticated from here: its failures count
+		// per client id (20 allowed). Nineteen spread over A and B, the
+		// twentieth at C, then the right secret at C is refused.
+		form := url.Values{"grant_type": {"client_credentials"}, "audience": {"https://api.example.com"}}
+		try := func(at int, secret string) int {
+			f.pin(at)
+			defer f.pin(-1)
+			req, _ := http.NewRequest(http.MethodPost, f.URL+"/oauth/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("demo-other", secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		for i := range 19 {
+			if status := try(i%2, "wrong"); status != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %d", i, status)
+			}
+		}
+		if status := try(2, "wrong"); status != http.StatusUnauthorized {
+			t.Fatalf("twentieth failure: %d", status)
+		}
+		if status := try(2, "demo-other-secret"); status != http.StatusTooManyRequests {
+			t.Fatalf("after 20 failures over three replicas, replica 2 answers %d, want 429", status)
+		}
+	})
 }
 
 // A replica stops under load, its embedded NATS server with it: the
