@@ -116,12 +116,25 @@ func (e *Error) Wrap(cause error) *Error {
 	return &c
 }
 
-// AsError converts any error into an *Error: OAuth errors pass through,
-// anything else becomes server_error (with the cause kept for logs).
+// AsError converts any error into an *Error: OAuth errors pass through;
+// a cause that says it is unavailable (storage.ErrUnavailable: a store
+// not answering, which a retry may find back) becomes
+// temporarily_unavailable with Retry-After; anything else becomes
+// server_error (with the cause kept for logs).
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
+	var u interface{ Unavailable() bool }
+	if errors.As(err, &u) && u.Unavailable() {
+		return ErrTemporarilyUnavailable.WithDescription("a store the issuer depends on is unavailable; try again").
+			WithRetryAfter(RetryUnavailable).Wrap(err)
+	}
 	return ErrServerError.Wrap(err)
 }
+
+// RetryUnavailable is the Retry-After of a temporarily_unavailable answer:
+// long enough for a NATS client to reconnect elsewhere or a stream to elect
+// a leader, short enough that clients do not give up.
+const RetryUnavailable = time.Second

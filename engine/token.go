@@ -122,7 +122,7 @@ func (i *Issuer) Token(ctx context.Context, r *TokenRequest) (*TokenResponse, er
 	tx := newTransaction(r, start)
 	s := i.Acquire()
 	if s == nil {
-		return nil, ErrTemporarilyUnavailable.WithDescription("the issuer is shutting down")
+		return nil, ErrTemporarilyUnavailable.WithDescription("the issuer is shutting down").WithRetryAfter(RetryUnavailable)
 	}
 	defer s.Release()
 	resp, err := i.exchange(ctx, s, r, tx)
@@ -295,7 +295,7 @@ func (i *Issuer) issue(ctx context.Context, s *Snapshot, tx *Transaction, x Exte
 	if i.auditor != nil {
 		d := &Decision{Outcome: OutcomeIssued, Issuer: s.issuer, Time: now, Tx: tx, JTI: m.jti, Expires: m.exp}
 		if err := i.auditor.Record(ctx, d); err != nil {
-			return nil, ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").Wrap(err)
+			return nil, ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").WithRetryAfter(RetryUnavailable).Wrap(err)
 		}
 	}
 	if x != nil {

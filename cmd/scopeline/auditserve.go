@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -10,35 +9,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/cluster"
 	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
-// openAudit starts the audit stream for serve: the embedded NATS server
-// (unless the settings name one) and the publisher, which records every
-// decision and reports its readiness.
-func openAudit(ctx context.Context, cfg serveConfig, st *settings.Settings, t *tenant.Tenant, issuer string, log *slog.Logger, reg prometheus.Registerer) (*audit.Publisher, error) {
+// openAudit starts the audit publisher on the process's NATS node, which
+// records every decision and reports its readiness.
+func openAudit(ctx context.Context, node *cluster.Node, dataDir string, st *settings.Settings, t *tenant.Tenant, issuer string, log *slog.Logger, reg prometheus.Registerer) (*audit.Publisher, error) {
 	conf := st.Audit
-	if cfg.natsListen != "" {
-		switch {
-		case cfg.natsListen == "off":
-			conf.NATS.Embedded.Listen = ""
-		case conf.NATS.External():
-			return nil, usageError{fmt.Errorf("--nats-listen: the settings name an external NATS server (nats.url), not the embedded one")}
-		default:
-			if err := settings.ValidateEmbeddedListen(cfg.natsListen); err != nil {
-				return nil, usageError{fmt.Errorf("--nats-listen: %w", err)}
-			}
-			conf.NATS.Embedded.Listen = cfg.natsListen
-		}
-	}
 	if issuer == "" {
 		issuer = t.Issuer
 	}
 	pub, err := audit.Open(ctx, conf,
+		audit.WithNode(node),
 		audit.WithLogger(log),
 		audit.WithRegisterer(reg),
-		audit.WithDataDir(cfg.dataDir),
+		audit.WithDataDir(dataDir),
 		audit.WithSource(issuer),
 		audit.WithTenant(t))
 	if err != nil {

@@ -70,7 +70,10 @@ CPU time per token and memory (from /proc), the generator's own CPU and
 what the rest of the machine used meanwhile. --url measures another
 issuer's token endpoint with the same generator (--pid to read its CPU and
 memory): alone, or in the same interleaved rounds as servers started for
---alg, --hooks, --audit or --server-binary.
+--alg, --hooks, --audit or --server-binary. --url may list the token
+endpoints of several replicas of one issuer, comma-separated, and --pid
+their processes: the workers spread over the replicas, and the CPU and
+memory are the replicas' together.
 
   hooks:  none     the baseline policy only
           small    three small hooks: tier-gate in WAT, in C, and in WAT again
@@ -80,7 +83,9 @@ memory): alone, or in the same interleaved rounds as servers started for
   scopeline bench --http --alg ES256,RS256,EdDSA --hooks none,small --audit ack,off --concurrency 16,64,256
   scopeline bench --http --server-binary before=./scopeline-main --server-binary after=./scopeline
   scopeline bench --http --url http://127.0.0.1:4444/oauth2/token --pid 1234 \
-      --client-id bench --client-secret s3cret --form scope=read --form audience=https://api`,
+      --client-id bench --client-secret s3cret --form scope=read --form audience=https://api
+  scopeline bench --http --url http://127.0.0.1:8081/oauth/token,http://127.0.0.1:8082/oauth/token,http://127.0.0.1:8083/oauth/token \
+      --pid 1231,1232,1233 --client-id demo-m2m --client-secret demo-m2m-secret --form audience=https://api.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, a := range cfg.algs {
@@ -136,8 +141,8 @@ memory): alone, or in the same interleaved rounds as servers started for
 	f.BoolVar(&hcfg.json, "json", false, "--http: print the results as JSON")
 	f.StringArrayVar(&hcfg.binaries, "server-binary", nil, "--http: scopeline executable to start as the server, as PATH or NAME=PATH; repeat to compare builds in one run (default: this one)")
 	f.StringVar(&hcfg.profileDir, "profile", "", "--http: after the rounds, write CPU, allocation and heap profiles of each case's server to this directory")
-	f.StringVar(&hcfg.url, "url", "", "--http: token endpoint of a running issuer to measure; alone, or beside the servers --alg, --hooks, --audit or --server-binary ask for")
-	f.IntVar(&hcfg.pid, "pid", 0, "--http --url: process id of that issuer, for its CPU time and memory")
+	f.StringVar(&hcfg.url, "url", "", "--http: token endpoint of a running issuer to measure (several, comma-separated: the replicas of one issuer, the workers spread over them); alone, or beside the servers --alg, --hooks, --audit or --server-binary ask for")
+	f.IntSliceVar(&hcfg.pids, "pid", nil, "--http --url: process ids of that issuer (each replica's), for their CPU time and memory, summed")
 	f.StringVar(&hcfg.clientID, "client-id", "", "--http --url: client id")
 	f.StringVar(&hcfg.clientSecret, "client-secret", "", "--http --url: client secret")
 	f.StringVar(&hcfg.authMethod, "auth", "basic", "--http --url: client authentication: basic (client_secret_basic) or post (client_secret_post)")
@@ -164,9 +169,9 @@ func validateHTTPBench(c *httpBenchConfig, changed func(string) bool) error {
 		if c.clientID == "" {
 			return usageError{fmt.Errorf("--url needs --client-id (and --client-secret)")}
 		}
-		if c.pid != 0 {
-			if _, err := procUsage(strconv.Itoa(c.pid)); err != nil {
-				return usageError{fmt.Errorf("--pid %d: %w", c.pid, err)}
+		for _, pid := range c.pids {
+			if _, err := procUsage(strconv.Itoa(pid)); err != nil {
+				return usageError{fmt.Errorf("--pid %d: %w", pid, err)}
 			}
 		}
 	} else {

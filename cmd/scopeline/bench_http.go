@@ -43,7 +43,7 @@ type httpBenchConfig struct {
 
 	// Another issuer, measured alone or alongside the child servers.
 	url          string
-	pid          int
+	pids         []int
 	clientID     string
 	clientSecret string
 	authMethod   string // basic or post
@@ -194,7 +194,7 @@ func runHTTPBench(ctx context.Context, out, progress io.Writer, cfg httpBenchCon
 			if cfg.warmup > 0 {
 				c.gen.run(ctx, cfg.warmup, nil)
 			}
-			w, err := measureWindow(ctx, c, cfg.duration, cfg.pid)
+			w, err := measureWindow(ctx, c, cfg.duration, cfg.pids)
 			if err != nil {
 				return err
 			}
@@ -250,33 +250,43 @@ func runHTTPBench(ctx context.Context, out, progress io.Writer, cfg httpBenchCon
 }
 
 // measureWindow runs c once for d, with the CPU used by its server (a
-// child, or the process pid for --url), this process and the machine.
-func measureWindow(ctx context.Context, c *httpCase, d time.Duration, pid int) (*caseWindow, error) {
-	serverPid := ""
-	switch {
-	case c.server != nil:
-		serverPid = c.server.pid
-	case pid > 0:
-		serverPid = strconv.Itoa(pid)
+// child, or the processes pids for --url, summed), this process and the
+// machine.
+func measureWindow(ctx context.Context, c *httpCase, d time.Duration, pids []int) (*caseWindow, error) {
+	var serverPids []string
+	if c.server != nil {
+		serverPids = []string{c.server.pid}
+	} else {
+		for _, pid := range pids {
+			serverPids = append(serverPids, strconv.Itoa(pid))
+		}
 	}
-	var srv0, gen0 procStats
+	srv0 := make([]procStats, len(serverPids))
+	var gen0 procStats
 	var busy0, total0 time.Duration
 	var srvErr, genErr, machErr error
 	w := c.gen.run(ctx, d, func() {
-		if serverPid != "" {
-			srv0, srvErr = procUsage(serverPid)
+		for i, pid := range serverPids {
+			if srv0[i], srvErr = procUsage(pid); srvErr != nil {
+				break
+			}
 		}
 		gen0, genErr = procUsage("self")
 		busy0, total0, machErr = machineUsage()
 	})
 	cw := &caseWindow{window: w}
 	// Without /proc (other systems) the CPU figures stay unknown.
-	if serverPid != "" && srvErr == nil {
-		srv1, err := procUsage(serverPid)
-		if err != nil {
-			return nil, fmt.Errorf("bench: server process %s: %w", serverPid, err)
+	if len(serverPids) > 0 && srvErr == nil {
+		for i, pid := range serverPids {
+			srv1, err := procUsage(pid)
+			if err != nil {
+				return nil, fmt.Errorf("bench: server process %s: %w", pid, err)
+			}
+			cw.server += srv1.CPU - srv0[i].CPU
+			cw.rss += srv1.RSS
+			cw.peakRSS += srv1.PeakRSS
 		}
-		cw.server, cw.rss, cw.peakRSS, cw.serverKnown = srv1.CPU-srv0.CPU, srv1.RSS, srv1.PeakRSS, true
+		cw.serverKnown = true
 	}
 	if genErr == nil {
 		gen1, err := procUsage("self")
@@ -323,7 +333,7 @@ func profileCases(ctx context.Context, progress io.Writer, cases []*httpCase, cf
 		}
 		// Profiles start when their request arrives: give the load a
 		// little more time than they take.
-		w, err := measureWindow(ctx, c, time.Duration(secs)*time.Second+500*time.Millisecond, 0)
+		w, err := measureWindow(ctx, c, time.Duration(secs)*time.Second+500*time.Millisecond, nil)
 		if err != nil {
 			return err
 		}
@@ -380,9 +390,12 @@ func childTarget(s *benchServer, alg string) tokenTarget {
 // urlTarget is the token request for another issuer: client credentials
 // (client_secret_basic or client_secret_post) and the extra form fields.
 func urlTarget(cfg httpBenchConfig) (tokenTarget, error) {
-	u, err := url.Parse(cfg.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return tokenTarget{}, usageError{fmt.Errorf("--url %q: want the token endpoint's http(s) URL", cfg.url)}
+	urls := strings.Split(cfg.url, ",")
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return tokenTarget{}, usageError{fmt.Errorf("--url %q: want the token endpoint's http(s) URL", raw)}
+		}
 	}
 	form := url.Values{"grant_type": {"client_credentials"}}
 	for _, kv := range cfg.form {
@@ -405,7 +418,7 @@ func urlTarget(cfg httpBenchConfig) (tokenTarget, error) {
 	default:
 		return tokenTarget{}, usageError{fmt.Errorf("--auth %q: want basic or post", cfg.authMethod)}
 	}
-	return tokenTarget{url: cfg.url, header: h, body: []byte(form.Encode())}, nil
+	return tokenTarget{url: urls[0], replicas: urls, header: h, body: []byte(form.Encode())}, nil
 }
 
 // basicAuth is client_secret_basic: the id and secret form-encoded, then

@@ -26,9 +26,12 @@ import (
 
 // tokenTarget is the request the generator sends.
 type tokenTarget struct {
-	url    string
-	header http.Header // Content-Type, and Authorization for client_secret_basic
-	body   []byte      // the form
+	url string
+	// replicas, when set, are the token endpoints of one issuer's
+	// replicas: worker i sends to replicas[i % len].
+	replicas []string
+	header   http.Header // Content-Type, and Authorization for client_secret_basic
+	body     []byte      // the form
 }
 
 // loadGenerator drives one target with workers over one transport.
@@ -41,8 +44,12 @@ type loadGenerator struct {
 // newLoadGenerator prepares concurrency workers for target.
 func newLoadGenerator(ctx context.Context, tr *http.Transport, target tokenTarget, concurrency int) (*loadGenerator, error) {
 	g := &loadGenerator{transport: tr, target: target}
-	for range concurrency {
-		w, err := newLoadWorker(ctx, target)
+	for i := range concurrency {
+		t := target
+		if n := len(target.replicas); n > 0 {
+			t.url = target.replicas[i%n]
+		}
+		w, err := newLoadWorker(ctx, t)
 		if err != nil {
 			return nil, err
 		}

@@ -94,11 +94,15 @@ func (c *consoleSource) reloaded(t *tenant.Tenant) {
 }
 
 func (c *consoleSource) Keys() console.KeyState {
+	store := "the cluster's key bucket"
+	if c.s.store != nil {
+		store = c.s.store.Path()
+	}
 	return console.KeyState{
 		Set:          c.s.issuer.Keys(),
 		Retain:       c.Tenant().Tenant.LongestTokenLifetime() + keys.Leeway,
 		MinPublished: endpoint.JWKSMaxAge,
-		Store:        c.s.store.Path(),
+		Store:        store,
 	}
 }
 
@@ -126,12 +130,21 @@ func (c *consoleSource) Reload(ctx context.Context, by string) error {
 }
 
 func (c *consoleSource) RotateKeys(ctx context.Context, by string) error {
-	return c.s.do(ctx, func(context.Context) error {
-		_, err := c.s.store.Rotate(time.Now(), keys.RotateOptions{
+	return c.s.do(ctx, func(ctx context.Context) error {
+		o := keys.RotateOptions{
 			Retain:       c.Tenant().Tenant.LongestTokenLifetime() + keys.Leeway,
 			MinPublished: endpoint.JWKSMaxAge,
-		})
-		if err != nil {
+		}
+		if c.s.kv != nil {
+			// Cluster mode: one compare-and-swap on the bucket; every
+			// replica, this one included, follows it through its watch.
+			if _, err := c.s.kv.Rotate(ctx, time.Now(), o); err != nil {
+				return err
+			}
+			c.s.log.Info("signing keys rotated from the console", "by", by)
+			return nil
+		}
+		if _, err := c.s.store.Rotate(time.Now(), o); err != nil {
 			return err
 		}
 		if err := c.s.reloadKeys(true); err != nil {

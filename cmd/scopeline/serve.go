@@ -23,14 +23,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/cluster"
 	"github.com/scopeline/scopeline/engine/console"
 	"github.com/scopeline/scopeline/engine/demo"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/settings"
+	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/throttle"
+	"github.com/scopeline/scopeline/sdk/resource/replay"
 )
 
 // serveConfig is what the serve command's flags say.
@@ -51,6 +54,13 @@ type serveConfig struct {
 	userStore       string
 	natsListen      string
 	console         consoleConfig
+	// Cluster mode: the embedded server's cluster (or the settings'),
+	// this replica's name, the key-encryption key's file.
+	clusterName   string
+	clusterListen string
+	clusterRoutes []string
+	instance      string
+	kekFile       string
 	// pprofAddr is the loopback address of the profiling listener ("":
 	// none).
 	pprofAddr string
@@ -79,7 +89,17 @@ secrets are public: it is served on a loopback address only, unless --demo
 says to serve it on --addr whatever it is.
 
 SIGHUP reloads the tenant file (an invalid file keeps the old tenant serving);
-SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
+SIGTERM or SIGINT shut down gracefully, finishing requests in flight.
+
+Cluster mode runs any number of identical replicas behind one URL, sharing
+signing keys, sessions, codes, refresh tokens and failure throttles through
+NATS JetStream buckets. --cluster-name, --cluster-listen and --cluster-routes
+(or nats.embedded.cluster in the settings file) make the embedded NATS server a
+member of a cluster with the other replicas' (three processes form an R3
+cluster); a cluster: section in the settings file with nats.url uses an
+external NATS cluster instead. The private signing keys are sealed with a
+key-encryption key every replica gets from --kek-file or SCOPELINE_KEK. See
+docs/deployment.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd.ErrOrStderr(), cfg.logLevel, cfg.logFormat)
@@ -123,12 +143,17 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	f.IntVar(&cfg.ipv6Prefix, "ipv6-prefix", throttle.DefaultNetworks.IPv6, "prefix length under which the throttles count IPv6 clients together")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for requests in flight on shutdown")
 	f.DurationVar(&cfg.keyPoll, "key-poll", 10*time.Second, "how often to look for rotated signing keys")
-	f.StringVar(&cfg.userStore, "user-store", "file", "where sessions, codes and refresh tokens live: file (in the data dir, survives restarts) or memory")
+	f.StringVar(&cfg.userStore, "user-store", "", "where sessions, codes and refresh tokens live: file (in the data dir, survives restarts; the default of one process), memory, or nats (JetStream buckets; the default, and the only choice, in cluster mode)")
 	f.StringVar(&cfg.natsListen, "nats-listen", "", "loopback host:port of the embedded NATS server for audit readers, or off (overrides nats.embedded.listen; default 127.0.0.1:4222)")
 	f.StringVar(&cfg.console.mode, "console", "auto", "the web console at <issuer>console/: auto (on when the tenant has its client), on, or off")
 	f.StringVar(&cfg.console.clientID, "console-client", console.DefaultClientID, "the console's client in the tenant (a confidential one takes its secret from $"+consoleSecretEnv+")")
 	f.StringVar(&cfg.console.audience, "console-audience", console.DefaultAudience, "the identifier of the console's API in the tenant (scopes console:read and console:manage)")
 	f.StringVar(&cfg.pprofAddr, "pprof", "", "loopback host:port to serve Go profiles on (/debug/pprof/), for diagnosing performance; off by default")
+	f.StringVar(&cfg.clusterName, "cluster-name", "", "make the embedded NATS server a member of this cluster, with the other replicas' (cluster mode)")
+	f.StringVar(&cfg.clusterListen, "cluster-listen", "", "host:port the embedded server takes the other members' routes on (not loopback: nats.embedded.cluster.tls is required)")
+	f.StringSliceVar(&cfg.clusterRoutes, "cluster-routes", nil, "route URLs of every member of the cluster, this one's included (nats-route://host:port, comma-separated)")
+	f.StringVar(&cfg.instance, "instance", "", "this replica's name, in its events and, by default, its embedded NATS server's name (default: the host name)")
+	f.StringVar(&cfg.kekFile, "kek-file", "", "file (mode 0600) of the key-encryption key sealing the signing keys in cluster mode (default: cluster.kek_file, else $SCOPELINE_KEK)")
 	f.BoolVar(&cfg.noAudit, "no-audit", false, "publish no audit events (tokens leave without an audit trail): for measuring the audit stream's cost only")
 	_ = f.MarkHidden("no-audit")
 	return cmd
@@ -171,6 +196,8 @@ type process struct {
 	cfg      serveConfig
 	log      *slog.Logger
 	store    *keys.Store
+	kv       *keys.KVStore // the signing keys in cluster mode (store is nil)
+	node     *cluster.Node // nil without NATS (--no-audit)
 	issuer   *server.Server
 	keyStamp keys.Stamp
 	audit    *audit.Publisher
@@ -203,6 +230,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if err != nil {
 		return err
 	}
+	if err := applyFlags(cfg, st); err != nil {
+		return err
+	}
 	t, err := loadTenant(cfg.configPath)
 	if err != nil {
 		return err
@@ -231,21 +261,62 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	flows, err := openUserStore(cfg)
-	if err != nil {
-		return err
+	s := &process{cfg: cfg, log: log, settings: st, tasks: make(chan func(context.Context)), stopped: make(chan struct{})}
+	if !cfg.noAudit || cfg.userStore == "nats" {
+		if s.node, err = startNode(ctx, cfg, st, log); err != nil {
+			return err
+		}
+		defer s.node.Close() // last: after the audit stream and the stores
 	}
-	defer flows.Close()
-	s := &process{cfg: cfg, log: log, store: keys.NewStore(cfg.dataDir), tasks: make(chan func(context.Context)), stopped: make(chan struct{})}
+	var (
+		ks        *keys.Set
+		flows     storage.Storage
+		throttles throttle.Backend
+		replays   replay.Cache // nil: each process keeps its own
+	)
+	if st.Cluster.Enabled {
+		sh, err := openShared(ctx, s.jetStream(), st, log)
+		if err != nil {
+			return err
+		}
+		defer sh.close()
+		s.kv, flows, throttles, replays = sh.keys, sh.flows, sh.throttles.Backend(), sh.replay
+		if err := seedKeys(ctx, s.kv, cfg.dataDir, log); err != nil {
+			return err
+		}
+		err = cluster.Retry(ctx, log, "the signing keys", func(ctx context.Context) (err error) {
+			ks, err = s.kv.Ensure(ctx, t.Algorithms(), time.Now())
+			if errors.Is(err, keys.ErrCannotOpen) {
+				return cluster.Permanent(err)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(st.Cluster.PreviousKEKFiles) > 0 {
+			// A change of KEK: seal every key with the new one (one
+			// compare-and-swap; the replicas starting together race
+			// harmlessly, and the watch brings the result).
+			if _, err := s.kv.Reseal(ctx); err != nil && !errors.Is(err, keys.ErrConflict) {
+				return fmt.Errorf("sealing the signing keys with the new key-encryption key: %w", err)
+			}
+		}
+	} else {
+		if flows, err = openUserStore(ctx, cfg, s.jetStream()); err != nil {
+			return err
+		}
+		defer flows.Close()
+		s.store = keys.NewStore(cfg.dataDir)
+		if ks, err = s.store.Ensure(t.Algorithms(), time.Now()); err != nil {
+			return err
+		}
+		s.keyStamp = s.store.Stamp()
+	}
 	// Console tasks stop being taken once shutdown starts, so that none
 	// waits for a loop that no longer turns.
 	stopTasks := sync.OnceFunc(func() { close(s.stopped) })
 	defer stopTasks()
-	ks, err := s.store.Ensure(t.Algorithms(), time.Now())
-	if err != nil {
-		return err
-	}
-	s.keyStamp = s.store.Stamp()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -280,18 +351,29 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		TrustedProxies: proxies,
 		Networks:       networks,
 		Storage:        flows,
+		Throttles:      throttles,
 	}
-	s.settings = st
+	if replays != nil {
+		sc.AssertionReplay, sc.DPoPReplay = replays, replays
+	}
 	if cfg.noAudit {
 		log.Warn("audit stream off (--no-audit): tokens are issued without audit events; use this for measurements only")
 	} else {
-		if s.audit, err = openAudit(ctx, cfg, st, t, issuerURL, log, reg); err != nil {
+		if s.audit, err = openAudit(ctx, s.node, cfg.dataDir, st, t, issuerURL, log, reg); err != nil {
 			return err
 		}
 		// Runs after the HTTP server stopped: drain events, then stop NATS.
 		defer closeAudit(s.audit, cfg.shutdownTimeout, log)
+		if st.Cluster.Enabled {
+			if err := ensureAuditStream(ctx, s.audit, log); err != nil {
+				return err
+			}
+		}
 		sc.Auditor = s.audit
 		sc.Ready = []endpoint.Check{{Name: "audit", Check: s.audit.Ready}}
+	}
+	if st.Cluster.Enabled {
+		sc.Ready = append(sc.Ready, endpoint.Check{Name: "nats", Check: s.node.Ready})
 	}
 	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
@@ -305,6 +387,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return err
 	}
 	defer s.issuer.Close()
+	if s.kv != nil {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go s.watchKeys(wctx)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -329,7 +416,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("scopeline serving", "addr", ln.Addr().String(), "issuer", s.issuer.IssuerURL(),
-		"tenant", tenantSource(cfg.configPath), "data_dir", cfg.dataDir, "version", versionString())
+		"tenant", tenantSource(cfg.configPath), "data_dir", cfg.dataDir, "version", versionString(), "replica", st.Audit.Instance)
 	if cons != nil {
 		log.Info("console", "url", strings.TrimSuffix(s.issuer.IssuerURL(), "/")+console.PathConsole)
 	}
@@ -339,7 +426,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 
 	poll := time.NewTicker(cfg.keyPoll)
 	defer poll.Stop()
-	sweep := time.NewTicker(time.Minute)
+	if s.kv != nil {
+		poll.Stop() // the key bucket is watched
+	}
+	// Expired records are swept every minute from a file; NATS removes
+	// them by their TTLs, and a sweep reads every key, so a cluster's
+	// replicas sweep hourly as a safety net.
+	sweepEvery := time.Minute
+	if st.Cluster.Enabled {
+		sweepEvery = time.Hour
+	}
+	sweep := time.NewTicker(sweepEvery)
 	defer sweep.Stop()
 	for {
 		select {
@@ -380,8 +477,7 @@ func (s *process) reload(ctx context.Context, by string) error {
 	}
 	if err == nil {
 		var ks *keys.Set
-		if ks, err = s.store.Ensure(t.Algorithms(), time.Now()); err == nil {
-			s.keyStamp = s.store.Stamp()
+		if ks, err = s.ensureKeys(ctx, t); err == nil {
 			err = s.issuer.Reload(ctx, t, ks)
 		}
 	}
@@ -398,6 +494,19 @@ func (s *process) reload(ctx context.Context, by string) error {
 	return nil
 }
 
+// ensureKeys makes sure the keys of t's algorithms exist, in the bucket or
+// the file.
+func (s *process) ensureKeys(ctx context.Context, t *tenant.Tenant) (*keys.Set, error) {
+	if s.kv != nil {
+		return s.kv.Ensure(ctx, t.Algorithms(), time.Now())
+	}
+	ks, err := s.store.Ensure(t.Algorithms(), time.Now())
+	if err == nil {
+		s.keyStamp = s.store.Stamp()
+	}
+	return ks, err
+}
+
 // settingsChanged reports whether the settings file no longer says what
 // the process started with: its settings apply at the next restart only,
 // which the log and the reload's audit event say.
@@ -406,11 +515,15 @@ func (s *process) settingsChanged() bool {
 		return false
 	}
 	now, err := settings.Load(s.cfg.settingsPath)
+	if err == nil {
+		err = applyFlags(s.cfg, now)
+	}
 	if err != nil {
 		s.log.Warn("the settings file no longer reads; the settings the process started with stay in use", "settings", s.cfg.settingsPath, "err", err)
 		return true
 	}
-	if reflect.DeepEqual(now.Audit, s.settings.Audit) {
+	now.Audit.Instance = cmpOr(now.Audit.Instance, s.settings.Audit.Instance) // a default taken at start
+	if reflect.DeepEqual(now.Audit, s.settings.Audit) && reflect.DeepEqual(now.Cluster, s.settings.Cluster) {
 		return false
 	}
 	s.log.Warn("the settings file changed; its settings apply at the next restart, the current ones stay in use", "settings", s.cfg.settingsPath)
@@ -419,6 +532,9 @@ func (s *process) settingsChanged() bool {
 
 // reloadKeys picks up a rotation made by `scopeline keys rotate`.
 func (s *process) reloadKeys(force bool) error {
+	if s.store == nil {
+		return nil // cluster mode: watchKeys follows the bucket
+	}
 	stamp := s.store.Stamp()
 	if !force && stamp == s.keyStamp {
 		return nil

@@ -2,20 +2,25 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/scopeline/scopeline/engine/cluster"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/storage/bolt"
 	"github.com/scopeline/scopeline/engine/storage/memory"
+	"github.com/scopeline/scopeline/engine/storage/natskv"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -93,12 +98,19 @@ func readLine(in io.Reader, what string, max int) (string, error) {
 
 // openUserStore opens the storage of end-user flows that --user-store
 // names.
-func openUserStore(cfg serveConfig) (storage.Storage, error) {
+func openUserStore(ctx context.Context, cfg serveConfig, js jetstream.JetStream) (storage.Storage, error) {
 	switch cfg.userStore {
 	case "", "file":
 		return bolt.Open(cfg.dataDir, 5*time.Second)
 	case "memory":
 		return memory.New(), nil
+	case "nats":
+		var s *natskv.Store
+		err := cluster.Retry(ctx, slog.New(slog.DiscardHandler), "the user-flow buckets", func(ctx context.Context) (err error) {
+			s, err = natskv.Open(ctx, js)
+			return err
+		})
+		return s, err
 	}
-	return nil, usageError{fmt.Errorf("--user-store %q: want file or memory", cfg.userStore)}
+	return nil, usageError{fmt.Errorf("--user-store %q: want file, memory or nats", cfg.userStore)}
 }

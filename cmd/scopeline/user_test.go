@@ -102,7 +102,7 @@ func TestServeRefreshTokensSurviveRestart(t *testing.T) {
 		t.Errorf("refreshed: %+v", fresh)
 	}
 
-	if code, _, errOut := runCLI(t, "", "serve", "--user-store", "disk", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"); code != 2 || !strings.Contains(errOut, "want file or memory") {
+	if code, _, errOut := runCLI(t, "", "serve", "--user-store", "disk", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"); code != 2 || !strings.Contains(errOut, "want file, memory or nats") {
 		t.Errorf("bad --user-store: %d %s", code, errOut)
 	}
 }

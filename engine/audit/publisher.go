@@ -22,6 +22,8 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit/internal/spool"
+	"github.com/scopeline/scopeline/engine/cluster"
+	"github.com/scopeline/scopeline/engine/internal/jskv"
 	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -52,7 +54,8 @@ type Publisher struct {
 	randMu sync.Mutex
 	rand   io.Reader
 
-	emb     *embedded
+	node    *cluster.Node
+	ownNode bool // the publisher started node and stops it
 	nc      *nats.Conn
 	js      jetstream.JetStream // stream management; the forwarder has its own
 	acks    *acks               // ack mode's acknowledgements
@@ -93,6 +96,7 @@ type options struct {
 	dataDir  string
 	tenant   *tenant.Tenant
 	hostname func() (string, error)
+	node     *cluster.Node
 	// overTCP connects to the embedded server through its loopback
 	// listener rather than in process: only to measure the difference.
 	overTCP bool
@@ -117,6 +121,11 @@ func WithSource(issuer string) Option { return func(o *options) { o.source = iss
 // WithDataDir sets where the embedded server's store and the spool live
 // unless the settings say otherwise (default ".").
 func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithNode publishes through the process's NATS node (package cluster),
+// on a connection of the publisher's own; the caller closes the node after
+// the publisher. Without it, Open starts a node from the settings.
+func WithNode(n *cluster.Node) Option { return func(o *options) { o.node = n } }
 
 // WithTenant gives the tenant being served: its hook secrets are redacted
 // from any text an event carries (trace reasons, hook logs, errors).
@@ -180,28 +189,28 @@ func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, 
 		nats.ReconnectHandler(p.connected),
 		nats.ConnectHandler(p.connected),
 	}
-	url := ""
-	if cfg.NATS.External() {
-		var external []nats.Option
-		url, external = ClientOptions(cfg.NATS)
-		connOpts = append(connOpts, external...)
-	} else {
+	p.node = o.node
+	if p.node == nil {
 		store := cfg.NATS.Embedded.StoreDir
 		if store == "" {
 			store = filepath.Join(o.dataDir, "nats")
 		}
 		var err error
-		if p.emb, err = startEmbedded(cfg.NATS.Embedded, store, cfg.Stream.Name, p.rand, p.log); err != nil {
-			return nil, err
+		p.node, err = cluster.Start(ctx, cluster.Config{
+			NATS: cfg.NATS, StoreDir: store, ReaderStream: cfg.Stream.Name,
+			MaxPayload: 2 * MaxEventBytes, Name: "scopeline " + p.instance, Log: p.log, Rand: p.rand,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
 		}
-		connOpts = append(connOpts, p.emb.connectOptions(o.overTCP)...)
-		if o.overTCP {
-			url = p.emb.url
-		}
-		p.log.Info("audit: embedded NATS server started", "store_dir", store, "client_url", p.emb.url, "sync", cfg.NATS.Embedded.Sync.String())
+		p.ownNode = true
+	}
+	connect := p.node.Connect
+	if o.overTCP {
+		connect = p.node.ConnectTCP
 	}
 	var err error
-	if p.nc, err = nats.Connect(url, connOpts...); err != nil {
+	if p.nc, err = connect(connOpts...); err != nil {
 		p.shutdownServer()
 		return nil, fmt.Errorf("audit: connecting to NATS: %w", err)
 	}
@@ -254,7 +263,7 @@ func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, 
 // connected logs a (re)connection and makes sure the stream exists.
 func (p *Publisher) connected(nc *nats.Conn) {
 	where := nc.ConnectedUrlRedacted()
-	if p.emb != nil {
+	if p.node.Embedded() {
 		where = "embedded server, in process"
 	}
 	p.log.Info("audit: connected to NATS", "server", where)
@@ -263,12 +272,7 @@ func (p *Publisher) connected(nc *nats.Conn) {
 
 // ClientURL is the embedded server's loopback URL ("" when there is no
 // embedded server or it does not listen).
-func (p *Publisher) ClientURL() string {
-	if p.emb == nil {
-		return ""
-	}
-	return p.emb.url
-}
+func (p *Publisher) ClientURL() string { return p.node.ClientURL() }
 
 // Reader returns a reader of the stream on the publisher's connection.
 func (p *Publisher) Reader() *Reader {
@@ -627,8 +631,43 @@ func streamConfig(cfg settings.Audit) jetstream.StreamConfig {
 	}
 }
 
+// ErrStreamReplicas: the stream exists with another replica count than
+// the settings ask; the publisher does not change it (moving a stream's
+// copies is the operator's decision, made with the nats CLI).
+var ErrStreamReplicas = fmt.Errorf("audit: the stream's replica count differs from the settings (%w)", jskv.ErrMismatch)
+
+// ensureStream creates the stream, or updates its settings but for the
+// replica count: a stream with another count is ErrStreamReplicas.
 func (p *Publisher) ensureStream(ctx context.Context) error {
-	_, err := p.js.CreateOrUpdateStream(ctx, streamConfig(p.cfg))
+	want := streamConfig(p.cfg)
+	s, err := p.js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = p.js.CreateStream(ctx, want)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+		s, err = p.js.Stream(ctx, want.Name) // another replica made it meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	if have := s.CachedInfo().Config.Replicas; have != want.Replicas {
+		return fmt.Errorf("%w: stream %s has %d, the settings ask %d (change audit.stream.replicas, or the stream with `nats stream edit`)", ErrStreamReplicas, want.Name, have, want.Replicas)
+	}
+	_, err = p.js.UpdateStream(ctx, want)
+	return err
+}
+
+// EnsureStream creates the stream or checks it now, rather than in the
+// background as Open does: at the start of a replica, to fail with a
+// clear error (ErrStreamReplicas) rather than serve unready.
+func (p *Publisher) EnsureStream(ctx context.Context) error {
+	err := p.ensureStream(ctx)
+	if err == nil {
+		p.streamMu.Lock()
+		p.streamErr = nil
+		p.streamMu.Unlock()
+	}
 	return err
 }
 
@@ -733,8 +772,8 @@ func (p *Publisher) waitInFlight(ctx context.Context) error {
 }
 
 func (p *Publisher) shutdownServer() {
-	if p.emb != nil {
-		p.emb.shutdown()
+	if p.ownNode {
+		p.node.Close()
 	}
 }
 

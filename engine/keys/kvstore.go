@@ -29,6 +29,11 @@ const kvAttempts = 8
 // the bucket now.
 var ErrConflict = errors.New("keys: the key set changed concurrently (another replica rotated); this rotation was not made")
 
+// ErrCannotOpen: the key set in the bucket does not open with this
+// replica's keyring (a KEK it lacks, a value altered or unreadable).
+// Waiting does not fix it; the operator gives the right KEK.
+var ErrCannotOpen = errors.New("keys: the key set in the bucket cannot be opened")
+
 // KVStore keeps the signing keys in a JetStream key-value bucket shared by
 // every replica of an issuer. It has the operations of the file Store and
 // the same rotation policy; private keys are sealed with the current KEK
@@ -175,6 +180,9 @@ func (s *KVStore) read(ctx context.Context) ([]*Key, uint64, bool, error) {
 		return nil, e.Revision, false, nil
 	}
 	keys, stale, err := s.decode(e.Value)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrCannotOpen, err)
+	}
 	return keys, e.Revision, stale, err
 }
 
@@ -258,6 +266,19 @@ func (s *KVStore) winner(ctx context.Context, lost uint64) (*Set, error) {
 // starting together may all call it: one writes, the others find its keys.
 func (s *KVStore) Ensure(ctx context.Context, algs []string, now time.Time) (*Set, error) {
 	return s.update(ctx, true, func(keys []*Key, _ bool) ([]*Key, bool, error) { return ensureKeys(keys, algs, now) })
+}
+
+// Seed writes the keys of set into an empty bucket and returns the set
+// the bucket then holds: set's when the bucket was empty, else the one it
+// had (Seed changes nothing then). It moves a single process's key file
+// into a cluster, so that tokens it signed keep validating.
+func (s *KVStore) Seed(ctx context.Context, set *Set) (*Set, error) {
+	return s.update(ctx, true, func(keys []*Key, _ bool) ([]*Key, bool, error) {
+		if len(keys) > 0 {
+			return keys, false, nil
+		}
+		return set.Keys(), len(set.Keys()) > 0, nil
+	})
 }
 
 // Rotate rotates the keys as the file Store does. When another writer

@@ -22,7 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scopeline/scopeline/engine/internal/natstest"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 )
 
 func openKV(t *testing.T, js jetstream.JetStream, ring *Keyring, opts ...KVOption) *KVStore {

@@ -1,8 +1,10 @@
 // Package settings reads the settings file of a Scopeline process
 // (`scopeline serve --settings FILE`): what is fixed for the life of a
-// process, as opposed to the tenant file, which a reload swaps. Today that
-// is the audit stream: the NATS server it is published to (the `nats:`
-// section) and how (the `audit:` section). The file is parsed and
+// process, as opposed to the tenant file, which a reload swaps: the NATS
+// system the process uses (the `nats:` section: an external server or
+// cluster, or the embedded server, alone or a member of a cluster), the
+// audit stream (`audit:`), and whether the process is one replica of a
+// cluster whose state lives in NATS (`cluster:`). The file is parsed and
 // validated once, with errors that name the line and the field.
 package settings
 
@@ -29,9 +31,15 @@ type Settings struct {
 	// Audit is where and how decisions are published: the `nats:` and
 	// `audit:` sections.
 	Audit Audit
+	// Cluster says whether the process is a replica of a cluster, whose
+	// state (signing keys, end-user flows, throttles) lives in NATS.
+	Cluster Cluster
 	// Source is the file the settings were read from ("" for the
 	// defaults).
 	Source string
+	// auditReplicasSet: the file sets audit.stream.replicas, which a
+	// cluster's replicas then do not override.
+	auditReplicasSet bool
 }
 
 // Default returns the settings of a process without a settings file.
@@ -73,6 +81,7 @@ func parse(data []byte, source, dir string, stat func(string) error) (*Settings,
 	v := &validator{Checker: yamlfile.Checker{Name: name, Root: &root}, dir: dir, stat: stat}
 	s := &Settings{Source: source}
 	v.audit(s, &f)
+	v.cluster(s, &f)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -80,12 +89,13 @@ func parse(data []byte, source, dir string, stat func(string) error) (*Settings,
 }
 
 // Sections are the top-level sections of a settings file.
-var Sections = []string{"nats", "audit"}
+var Sections = []string{"nats", "audit", "cluster"}
 
 // file is the shape of the settings file.
 type file struct {
-	NATS  *fileNATS  `yaml:"nats"`
-	Audit *fileAudit `yaml:"audit"`
+	NATS    *fileNATS    `yaml:"nats"`
+	Audit   *fileAudit   `yaml:"audit"`
+	Cluster *fileCluster `yaml:"cluster"`
 }
 
 func sectionOf(typ string) string {
@@ -190,7 +200,34 @@ type EmbeddedNATS struct {
 	StoreDir string
 	// Sync is how often JetStream flushes to stable storage.
 	Sync Sync
+	// ServerName names the server among the members of its cluster
+	// ("": the replica's instance name, see Audit.Instance).
+	ServerName string
+	// Cluster makes the server a member of a NATS cluster.
+	Cluster EmbeddedCluster
 }
+
+// EmbeddedCluster makes the embedded server a member of a NATS cluster
+// with the other replicas' embedded servers, joined by routes: three
+// Scopeline processes and nothing else form a JetStream cluster.
+type EmbeddedCluster struct {
+	// Name is the cluster's name, the same on every member ("": the
+	// server is alone).
+	Name string
+	// Listen is the host:port other members' routes connect to.
+	Listen string
+	// Routes are the route URLs of every member (nats-route://host:port),
+	// this one's included, so that a member restarted later finds the
+	// others.
+	Routes []string
+	// TLS secures the routes (required on an address that is not
+	// loopback): each member presents Cert and Key and verifies the
+	// others' against CA.
+	TLS NATSTLS
+}
+
+// Enabled reports whether the embedded server is a cluster member.
+func (c *EmbeddedCluster) Enabled() bool { return c.Name != "" }
 
 // Sync is a flush policy: Always (flush every write before acknowledging
 // it) or every Interval.
@@ -282,9 +319,18 @@ type fileNATSTLS struct {
 }
 
 type fileNATSEmbedded struct {
-	Listen   *string `yaml:"listen"`
-	StoreDir string  `yaml:"store_dir"`
-	Sync     *Sync   `yaml:"sync"`
+	Listen     *string              `yaml:"listen"`
+	StoreDir   string               `yaml:"store_dir"`
+	Sync       *Sync                `yaml:"sync"`
+	ServerName string               `yaml:"server_name"`
+	Cluster    *fileEmbeddedCluster `yaml:"cluster"`
+}
+
+type fileEmbeddedCluster struct {
+	Name   string              `yaml:"name"`
+	Listen string              `yaml:"listen"`
+	Routes yamlfile.StringList `yaml:"routes"`
+	TLS    *fileNATSTLS        `yaml:"tls"`
 }
 
 type fileAudit struct {
@@ -341,8 +387,9 @@ const (
 var (
 	// nameChars are those of a stream or consumer name and of a subject
 	// token.
-	nameChars     = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	instanceChars = regexp.MustCompile(`^[A-Za-z0-9._:@/-]+$`)
+	nameChars       = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	serverNameChars = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	instanceChars   = regexp.MustCompile(`^[A-Za-z0-9._:@/-]+$`)
 )
 
 // ValidStreamName reports whether s may name the audit stream, or a durable
@@ -404,10 +451,11 @@ func (v *validator) audit(s *Settings, f *file) {
 	if a.Stream.DuplicateWindow < a.PublishTimeout {
 		v.fail(fmt.Sprintf("duplicate_window (%s) must be at least audit.publish_timeout (%s), the retry horizon", a.Stream.DuplicateWindow, a.PublishTimeout), "audit", "stream", "duplicate_window")
 	}
-	if !a.NATS.External() && a.Stream.Replicas > 1 {
-		v.fail("the embedded server is a single node: replicas must be 1 unless nats.url names a cluster", "audit", "stream", "replicas")
+	if !a.NATS.External() && !a.NATS.Embedded.Cluster.Enabled() && a.Stream.Replicas > 1 {
+		v.fail("the embedded server is a single node: replicas must be 1 unless nats.url names a cluster or nats.embedded.cluster makes it a member of one", "audit", "stream", "replicas")
 	}
 	s.Audit = a
+	s.auditReplicasSet = f.Audit != nil && f.Audit.Stream != nil && f.Audit.Stream.Replicas != 0
 }
 
 func (v *validator) nats(n *NATS, f *fileNATS) {
@@ -460,6 +508,63 @@ func (v *validator) nats(n *NATS, f *fileNATS) {
 	if e.Sync != nil {
 		n.Embedded.Sync = *e.Sync
 	}
+	if e.ServerName != "" {
+		n.Embedded.ServerName = e.ServerName
+		if !ValidServerName(e.ServerName) {
+			v.fail(fmt.Sprintf("server_name must be 1 to %d letters, digits, '.', '-' or '_'", maxInstanceLen), "nats", "embedded", "server_name")
+		}
+	}
+	if c := e.Cluster; c != nil {
+		ec := EmbeddedCluster{Name: c.Name, Listen: c.Listen, Routes: c.Routes}
+		if tls := c.TLS; tls != nil {
+			ec.TLS.CA = v.file(tls.CA, "nats", "embedded", "cluster", "tls", "ca")
+			ec.TLS.Cert = v.file(tls.Cert, "nats", "embedded", "cluster", "tls", "cert")
+			ec.TLS.Key = v.file(tls.Key, "nats", "embedded", "cluster", "tls", "key")
+		}
+		for _, err := range ec.validate() {
+			v.fail(err.field+": "+err.msg, "nats", "embedded", "cluster", err.field)
+		}
+		n.Embedded.Cluster = ec
+	}
+}
+
+// clusterError is a fault of an embedded cluster's settings, in a field.
+type clusterError struct{ field, msg string }
+
+// validate checks a cluster's name, listen address, routes and TLS files.
+func (c *EmbeddedCluster) validate() []clusterError {
+	var errs []clusterError
+	if !nameChars.MatchString(c.Name) || len(c.Name) > maxStreamNameLen {
+		errs = append(errs, clusterError{"name", fmt.Sprintf("must be 1 to %d letters, digits, '-' or '_'", maxStreamNameLen)})
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 1 || p > 65535 {
+		errs = append(errs, clusterError{"listen", fmt.Sprintf("%q must be host:port, with a port other members can be told", c.Listen)})
+	} else if !isLoopback(host) && (c.TLS.Cert == "" || c.TLS.CA == "") {
+		errs = append(errs, clusterError{"tls", fmt.Sprintf("routes on %q, which is not loopback, must use TLS: set ca, cert and key (a member that joins the cluster reads every bucket)", c.Listen)})
+	}
+	if len(c.Routes) == 0 {
+		errs = append(errs, clusterError{"routes", "list the route URL of every member (nats-route://host:port), this one's included"})
+	}
+	for _, r := range c.Routes {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" || (u.Scheme != "nats-route" && u.Scheme != "nats") || u.User != nil {
+			errs = append(errs, clusterError{"routes", fmt.Sprintf("%q is not a route URL such as nats-route://host:6222 (without credentials)", r)})
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, clusterError{"tls", "cert and key go together"})
+	}
+	if c.TLS.Cert != "" && c.TLS.CA == "" {
+		errs = append(errs, clusterError{"tls", "ca is required to verify the other members"})
+	}
+	return errs
+}
+
+// ValidServerName reports whether s may name a NATS server or a replica:
+// 1 to 128 letters, digits, '.', '-' or '_'.
+func ValidServerName(s string) bool {
+	return len(s) <= maxInstanceLen && serverNameChars.MatchString(s)
 }
 
 // ValidateEmbeddedListen accepts host:port on a loopback address: the

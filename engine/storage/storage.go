@@ -37,7 +37,20 @@ var (
 	ErrRevoked = errors.New("storage: revoked")
 	// ErrFull: the backend refuses more records of this kind for now.
 	ErrFull = errors.New("storage: full")
+	// ErrUnavailable: the backend could not be reached or did not answer
+	// in time (a server down, a leader being elected). The operation may
+	// or may not have applied; the request may be tried again as a whole,
+	// and the issuer answers temporarily_unavailable with Retry-After.
+	ErrUnavailable error = unavailable{}
 )
+
+type unavailable struct{}
+
+func (unavailable) Error() string { return "storage: unavailable; try again" }
+
+// Unavailable marks the error as one a client may retry (see
+// engine.AsError).
+func (unavailable) Unavailable() bool { return true }
 
 // Storage holds the state of end-user flows. All methods are safe for
 // concurrent use; every time they compare against is passed in as now.

@@ -25,6 +25,8 @@ type Limiter struct {
 type bucket struct {
 	tokens float64
 	at     time.Time
+	// rev is the revision of a shared store's copy that Set last applied.
+	rev uint64
 }
 
 // NewLimiter returns a Limiter of burst attempts, one more every refill,
@@ -124,6 +126,40 @@ func (l *Limiter) makeRoom(now time.Time) {
 		}
 	}
 	delete(l.keys, oldest)
+}
+
+// Level returns key's attempts left at now (Burst for a key it does not
+// hold) and when it was last charged (zero for none).
+func (l *Limiter) Level(key string, now time.Time) (float64, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.keys[key]
+	if b == nil {
+		return l.burst, time.Time{}
+	}
+	return l.level(b, now), b.at
+}
+
+// Set makes key's bucket hold tokens as of at, as revision rev of a
+// store shared with other processes says, unless the limiter already
+// applied that revision or a later one: a mirror of the shared store is
+// a Limiter whose buckets are Set from its updates.
+func (l *Limiter) Set(key string, tokens float64, at time.Time, rev uint64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.keys[key]
+	if b != nil && b.rev >= rev {
+		return
+	}
+	if b == nil {
+		l.makeRoom(now)
+		b = &bucket{}
+		l.keys[key] = b
+	}
+	b.tokens, b.at, b.rev = min(max(tokens, 0), l.burst), at, rev
+	if f := l.fullAt(b); l.nextFull.IsZero() || f.Before(l.nextFull) {
+		l.nextFull = f
+	}
 }
 
 // Len returns how many keys the limiter holds.

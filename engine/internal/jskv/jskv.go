@@ -149,7 +149,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec Spec) (*Bucket, er
 		return nil, fmt.Errorf("bucket %s: %w", spec.Bucket, err)
 	}
 	if m := mismatch(stream.CachedInfo().Config, want); m != "" {
-		return nil, fmt.Errorf("bucket %s exists with other settings: %s (change the bucket or the configuration; Scopeline does not alter an existing bucket)", spec.Bucket, m)
+		return nil, fmt.Errorf("%w: bucket %s exists with other settings: %s (change the bucket or the configuration; Scopeline does not alter an existing bucket)", ErrMismatch, spec.Bucket, m)
 	}
 	kv, err := js.KeyValue(ctx, spec.Bucket)
 	if err != nil {
@@ -198,6 +198,21 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 		e.Value, e.Deleted = nil, true
 	}
 	return e, nil
+}
+
+// Keys lists the keys that have a message, as the stream leader sees
+// them: a listing from a watch (an ordered consumer, which the server may
+// place on a follower) can miss a write acknowledged moments before.
+func (b *Bucket) Keys(ctx context.Context) ([]string, error) {
+	info, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(b.prefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: keys: %w", b.spec.Bucket, err)
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subject, b.prefix))
+	}
+	return keys, nil
 }
 
 // Any is the revision a write expects when it need not be conditional.
@@ -305,6 +320,9 @@ var (
 	ErrConflict = errors.New("jskv: revision changed")
 	// ErrFull: the bucket is at its MaxMsgs or MaxBytes.
 	ErrFull = errors.New("jskv: bucket full")
+	// ErrMismatch: an existing bucket's settings differ from those a store
+	// needs. Waiting does not fix it; the operator does.
+	ErrMismatch = errors.New("jskv: bucket settings differ")
 )
 
 func (b *Bucket) mapError(err error) error {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/internal/jskv"
-	"github.com/scopeline/scopeline/engine/internal/natstest"
 )
 
 func spec(name string) jskv.Spec {

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scopeline/scopeline/engine/internal/natstest"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/storage/bolt"
 	"github.com/scopeline/scopeline/engine/storage/natskv"

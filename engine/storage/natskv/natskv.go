@@ -186,7 +186,7 @@ func read[T any](ctx context.Context, b *jskv.Bucket, k string) (*T, uint64, err
 	case errors.Is(err, jskv.ErrNoKey):
 		return nil, 0, storage.ErrNotFound
 	case err != nil:
-		return nil, 0, fmt.Errorf("storage: %w", err)
+		return nil, 0, storageError(err)
 	case e.Deleted:
 		return nil, e.Revision, storage.ErrNotFound
 	}
@@ -246,7 +246,9 @@ func storageError(err error) error {
 	case errors.Is(err, jskv.ErrFull):
 		return fmt.Errorf("%w (%w)", storage.ErrFull, err)
 	}
-	return fmt.Errorf("storage: %w", err)
+	// Anything else is the NATS system not answering as it should: a
+	// server down, a leader being elected, a timeout.
+	return fmt.Errorf("%w (%w)", storage.ErrUnavailable, err)
 }
 
 func contention(b *jskv.Bucket) error {
@@ -545,37 +547,38 @@ func refreshRule(k string, value []byte) (time.Time, bool, bool) {
 
 // sweep removes the records of a bucket expired at now (and those that
 // do not decode), each by a compare-and-swap on the revision it was read
-// at, so a record written meanwhile stays. It returns how many records
+// at, so a record written meanwhile stays. It lists the keys and reads
+// each from the bucket's leader: a watch may be served by a follower that
+// has not applied the latest writes yet. It returns how many records
 // went.
 func (s *Store) sweep(ctx context.Context, b *jskv.Bucket, now time.Time, rule sweepRule) (int, error) {
-	w, err := b.KV.WatchAll(ctx, jetstream.IgnoreDeletes())
+	keys, err := b.Keys(ctx)
 	if err != nil {
 		return 0, storageError(err)
 	}
-	defer w.Stop()
 	isRequests := b == s.requests
 	if isRequests {
 		s.requestExpiry.Reset()
 	}
 	n := 0
-	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case e = <-w.Updates():
-		case <-ctx.Done():
-			return n, ctx.Err()
+	for _, k := range keys {
+		e, err := b.Get(ctx, k)
+		switch {
+		case errors.Is(err, jskv.ErrNoKey):
+			continue // gone meanwhile
+		case err != nil:
+			return n, storageError(err)
+		case e.Deleted:
+			continue
 		}
-		if e == nil {
-			return n, nil // every current value seen
-		}
-		exp, counts, ok := rule(e.Key(), e.Value())
+		exp, counts, ok := rule(k, e.Value)
 		if ok && live(exp, now) {
 			if isRequests {
 				s.requestExpiry.Saw(exp)
 			}
 			continue
 		}
-		removed, err := b.Delete(ctx, e.Key(), e.Revision())
+		removed, err := b.Delete(ctx, k, e.Revision)
 		switch {
 		case err != nil:
 			return n, storageError(err)
@@ -584,6 +587,7 @@ func (s *Store) sweep(ctx context.Context, b *jskv.Bucket, now time.Time, rule s
 			n++
 		}
 	}
+	return n, nil
 }
 
 // DeleteExpired implements storage.Storage. It reads every bucket, so a

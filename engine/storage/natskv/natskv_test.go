@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scopeline/scopeline/engine/internal/natstest"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/storage/natskv"
 	"github.com/scopeline/scopeline/engine/storage/storagetest"

@@ -5,7 +5,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scopeline/scopeline/engine/internal/natstest"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 )
 
 func TestSingle(t *testing.T) {

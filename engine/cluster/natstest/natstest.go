@@ -68,7 +68,7 @@ func Start(t testing.TB, n int, configure ...func(*server.Options)) *Cluster {
 		// Every node lists the routes to all, as a production
 		// configuration would, so a node restarted later finds the others.
 		for i := range clusterPorts {
-			clusterPorts[i] = freePort(t)
+			clusterPorts[i] = FreePort(t)
 			routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", clusterPorts[i])})
 		}
 	}
@@ -107,9 +107,9 @@ func Start(t testing.TB, n int, configure ...func(*server.Options)) *Cluster {
 	return c
 }
 
-// freePort finds a loopback port nothing listens on, for a route: routes
+// FreePort finds a loopback port nothing listens on, for a route: routes
 // are configured before the servers start, so they cannot use port 0.
-func freePort(t testing.TB) int {
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
