@@ -22,6 +22,7 @@ import (
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/sdk/resource"
+	"github.com/scopeline/scopeline/sdk/resource/dpop/dpoptest"
 )
 
 // replica is one `scopeline serve` of a cluster test.
@@ -287,6 +288,37 @@ func TestEmbeddedCluster(t *testing.T) {
 			if !seen[r] {
 				t.Errorf("no event of replica %s in the stream read at replica 1 (saw %v)", r, seen)
 			}
+		}
+	})
+
+	t.Run("a DPoP proof used at one replica is refused at another", func(t *testing.T) {
+		key := dpoptest.NewKey(t, "ES256")
+		proof := key.Proof(t, dpoptest.Proof{Method: http.MethodPost, URL: f.URL + "/oauth/token"})
+		form := url.Values{"grant_type": {"client_credentials"}, "audience": {"https://api.example.com"}}
+		try := func(at int) (int, string) {
+			f.pin(at)
+			defer f.pin(-1)
+			req, _ := http.NewRequest(http.MethodPost, f.URL+"/oauth/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("DPoP", proof)
+			req.SetBasicAuth("demo-m2m", "demo-m2m-secret")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				TokenType string `json:"token_type"`
+				Error     string `json:"error"`
+			}
+			json.NewDecoder(resp.Body).Decode(&body)
+			return resp.StatusCode, body.TokenType + body.Error
+		}
+		if status, what := try(0); status != http.StatusOK || what != "DPoP" {
+			t.Fatalf("first use at replica 0: %d %s, want 200 DPoP", status, what)
+		}
+		if status, what := try(1); status != http.StatusBadRequest || what != "invalid_dpop_proof" {
+			t.Fatalf("the same proof at replica 1: %d %s, want 400 invalid_dpop_proof", status, what)
 		}
 	})
 
