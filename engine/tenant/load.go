@@ -31,7 +31,32 @@ type Option func(*options)
 type options struct {
 	lookupEnv func(string) (string, bool)
 	stat      func(string) error
+	modules   ModuleResolver
 }
+
+// ModuleResolver finds a hook module the tenant names in the cluster's
+// module store rather than by path: ref is "sha256:<64 hex digits>" (a
+// digest) or "store:NAME" (a name given at `scopeline hook push`). It
+// returns the module's digest and the path of a local copy to load ("" when
+// the caller only validates).
+type ModuleResolver func(ref string) (digest, path string, err error)
+
+// WithModules lets hooks name modules in the cluster's module store
+// (module: sha256:<hex> or module: store:NAME), found by resolve. Without
+// it, such a module is refused.
+func WithModules(resolve ModuleResolver) Option {
+	return func(o *options) { o.modules = resolve }
+}
+
+// IsModuleRef reports whether a hook's `module:` names a module in the
+// cluster's module store (a digest or a stored name) rather than a file.
+func IsModuleRef(module string) bool {
+	return strings.HasPrefix(module, DigestPrefix) || strings.HasPrefix(module, StoreRefPrefix)
+}
+
+// StoreRefPrefix starts a hook's `module:` that names a module pushed to
+// the cluster's module store under a name (scopeline hook push --name).
+const StoreRefPrefix = "store:"
 
 // WithLookupEnv sets where hook secrets are read from (default os.LookupEnv).
 func WithLookupEnv(f func(string) (string, bool)) Option {
@@ -47,13 +72,18 @@ func Load(path string, opts ...Option) (*Tenant, error) {
 	return Parse(data, abs, dir, opts...)
 }
 
-// Parse validates a tenant file's contents. source names the file in errors;
-// dir is where relative hook module paths are resolved.
-func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
+func defaultOptions(opts []Option) options {
 	o := options{lookupEnv: os.LookupEnv, stat: func(p string) error { _, err := os.Stat(p); return err }}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	return o
+}
+
+// Parse validates a tenant file's contents. source names the file in errors;
+// dir is where relative hook module paths are resolved.
+func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
+	o := defaultOptions(opts)
 	name := source
 	if name == "" {
 		name = "tenant"
@@ -622,6 +652,8 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 			v.fail("set either module or plugin, not both", at...)
 		case fh.Module == "" && fh.Plugin == "":
 			v.fail("a hook needs a module (a .wasm path) or a plugin name", at...)
+		case IsModuleRef(fh.Module):
+			v.storedModule(h, fh.Module, append(at, "module"))
 		case fh.Module != "":
 			h.Module = fh.Module
 			if !filepath.IsAbs(h.Module) {
@@ -688,6 +720,26 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 		}
 		p.Hooks = append(p.Hooks, h)
 	}
+}
+
+// storedModule resolves a hook's module named by digest or stored name.
+func (v *validator) storedModule(h *HookSpec, ref string, at []any) {
+	if v.opts.modules == nil {
+		v.fail(fmt.Sprintf("%q names a module in the cluster's module store: this tenant must be pushed with `scopeline tenant push` and served from the store", ref), at...)
+		return
+	}
+	if hexPart, ok := strings.CutPrefix(ref, DigestPrefix); ok {
+		if b, err := hex.DecodeString(hexPart); err != nil || len(b) != 32 || strings.ToLower(hexPart) != hexPart {
+			v.fail(`a module digest must be "sha256:" followed by 64 lower-case hex digits`, at...)
+			return
+		}
+	}
+	digest, path, err := v.opts.modules(ref)
+	if err != nil {
+		v.fail(err.Error(), at...)
+		return
+	}
+	h.Digest, h.Module = digest, path
 }
 
 var hookName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,11 @@ type Checker struct {
 	// Name names the file in errors; Root is its parsed document.
 	Name string
 	Root *yaml.Node
-	errs []error
+	// Unlined are top-level keys whose errors carry no line: sections
+	// validated from pieces decoded apart from Root (a tenant read from
+	// the cluster's store), whose lines Root cannot tell.
+	Unlined []string
+	errs    []error
 }
 
 // Err returns every error recorded, joined; nil when there is none.
@@ -84,7 +89,17 @@ func (c *Checker) Has(key string) bool {
 }
 
 // Line is the line of the node at path, or of its nearest ancestor.
-func (c *Checker) Line(path ...any) int { return lineOf(c.Root, path) }
+func (c *Checker) Line(path ...any) int {
+	if c.Root == nil {
+		return 0
+	}
+	if len(path) > 0 {
+		if k, ok := path[0].(string); ok && slices.Contains(c.Unlined, k) {
+			return 0
+		}
+	}
+	return lineOf(c.Root, path)
+}
 
 // Fail records an error at a path such as ("grants", 2, "api").
 func (c *Checker) Fail(msg string, path ...any) {
@@ -100,7 +115,7 @@ func (c *Checker) Fail(msg string, path ...any) {
 			b.WriteString(p)
 		}
 	}
-	c.errs = append(c.errs, &FieldError{File: c.Name, Line: lineOf(c.Root, path), Field: b.String(), Msg: msg})
+	c.errs = append(c.errs, &FieldError{File: c.Name, Line: c.Line(path...), Field: b.String(), Msg: msg})
 }
 
 // lineOf finds the line of the node at path, or of its nearest ancestor.
