@@ -200,8 +200,11 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 
 // Join writes the tenant file the parts make: the base, then each
 // section's entries under its key.
-func Join(w io.Writer, parts []Part) error {
-	section := ""
+func Join(w io.Writer, parts []Part) error { return JoinFrom(w, "", parts) }
+
+// JoinFrom is Join for parts that continue section (a part of it was
+// written before them): its key is not written again.
+func JoinFrom(w io.Writer, section string, parts []Part) error {
 	for _, p := range parts {
 		if p.Section != section && p.Section != "" {
 			section = p.Section
