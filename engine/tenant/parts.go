@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -38,6 +40,9 @@ type Part struct {
 	Section string
 	Entries int
 	Data    []byte
+	// Key is the part's digest when known (Builder.Build takes a part
+	// with a Key and no Data when it has it decoded already).
+	Key string
 }
 
 // Digest is the part's SHA-256, in hex.
@@ -222,11 +227,37 @@ func JoinFrom(w io.Writer, section string, parts []Part) error {
 // Build validates a tenant from its parts, as Parse validates a file, with
 // the same rules and all errors at once; source names it in errors (a
 // revision of the store), which give the line only for the base part.
-//
-// Each part is decoded on its own, so no YAML tree of the whole tenant is
-// ever held: that tree, not the tenant, was what made a large tenant file
-// heavy to load (docs/performance.md, "Large tenants").
+// It is NewBuilder(opts...).Build(parts, source).
 func Build(parts []Part, source string, opts ...Option) (*Tenant, error) {
+	return NewBuilder().Build(parts, source, opts...)
+}
+
+// Builder builds tenants from parts, keeping the parts of its last build
+// decoded, so that the next build decodes only the parts that changed:
+// decoding YAML is most of the cost of a build, and a push that changes
+// one client changes one part. Parts are decoded in parallel, each on its
+// own, so no YAML tree of the whole tenant is ever held: that tree, not
+// the tenant, was what made a large tenant file heavy to load
+// (docs/design.md, "The tenant in the cluster").
+//
+// A Builder is safe for one goroutine at a time.
+type Builder struct {
+	decoded map[string]any // part digest → []fileAPI, []fileClient, ...
+}
+
+// NewBuilder returns a builder holding nothing decoded yet.
+func NewBuilder() *Builder { return &Builder{decoded: map[string]any{}} }
+
+// Has reports whether the builder holds the part of digest decoded: a
+// build may then pass it with no Data.
+func (b *Builder) Has(digest string) bool {
+	_, ok := b.decoded[digest]
+	return ok
+}
+
+// Build validates a tenant from parts, with opts. A part after the base
+// may come with Key set and no Data when Has(Key).
+func (b *Builder) Build(parts []Part, source string, opts ...Option) (*Tenant, error) {
 	if len(parts) == 0 || parts[0].Section != "" {
 		return nil, fmt.Errorf("%s: the first part must be the base", source)
 	}
@@ -246,21 +277,73 @@ func Build(parts []Part, source string, opts ...Option) (*Tenant, error) {
 	if err := decodeStrict(parts[0].Data, &f); err != nil {
 		errs = append(errs, yamlfile.DecodeError(source+" (base)", err, "tenant", sectionOf))
 	}
-	for i, p := range parts[1:] {
-		if err := f.decodeSection(p); err != nil {
-			errs = append(errs, yamlfile.DecodeError(fmt.Sprintf("%s (part %d, %s)", source, i+1, p.Section), err, "tenant", sectionOf))
-		}
-	}
+	decoded, derrs := b.decode(parts[1:], source)
+	errs = append(errs, derrs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	for i, p := range parts[1:] {
+		f.appendSection(p.Section, decoded[i])
 	}
 	v := &validator{Checker: yamlfile.Checker{Name: source, Root: &root, Unlined: PartSections}, opts: o}
 	t := v.tenant(&f)
 	if err := v.Err(); err != nil {
+		// Keep what was decoded: the next revision likely shares most of it.
+		for i, p := range parts[1:] {
+			b.decoded[p.key()] = decoded[i]
+		}
 		return nil, err
+	}
+	b.decoded = make(map[string]any, len(parts))
+	for i, p := range parts[1:] {
+		b.decoded[p.key()] = decoded[i]
 	}
 	t.Source = source
 	return t, nil
+}
+
+func (p Part) key() string {
+	if p.Key != "" {
+		return p.Key
+	}
+	return p.Digest()
+}
+
+// decode decodes the parts the builder lacks, a few at a time, and
+// returns every part's entries in order.
+func (b *Builder) decode(parts []Part, source string) ([]any, []error) {
+	out := make([]any, len(parts))
+	errs := make([]error, len(parts))
+	var todo []int
+	for i, p := range parts {
+		if d, ok := b.decoded[p.key()]; ok {
+			out[i] = d
+			continue
+		}
+		todo = append(todo, i)
+	}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				p := parts[i]
+				d, err := decodeSection(p)
+				if err != nil {
+					errs[i] = yamlfile.DecodeError(fmt.Sprintf("%s (part %d, %s)", source, i+1, p.Section), err, "tenant", sectionOf)
+				}
+				out[i] = d
+			}
+		}()
+	}
+	for _, i := range todo {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out, slices.DeleteFunc(errs, func(e error) bool { return e == nil })
 }
 
 func decodeStrict(data []byte, into any) error {
@@ -272,28 +355,44 @@ func decodeStrict(data []byte, into any) error {
 	return nil
 }
 
-// decodeSection appends a part's entries to their section.
-func (f *file) decodeSection(p Part) error {
+// decodeSection decodes a part's entries.
+func decodeSection(p Part) (any, error) {
+	if p.Data == nil {
+		return nil, fmt.Errorf("part %s has no data", p.Key)
+	}
 	switch p.Section {
 	case "apis":
-		return decodeAppend(p.Data, &f.APIs)
+		return decodeList[fileAPI](p.Data)
 	case "clients":
-		return decodeAppend(p.Data, &f.Clients)
+		return decodeList[fileClient](p.Data)
 	case "grants":
-		return decodeAppend(p.Data, &f.Grants)
+		return decodeList[fileGrant](p.Data)
 	case "roles":
-		return decodeAppend(p.Data, &f.Roles)
+		return decodeList[fileRole](p.Data)
 	case "users":
-		return decodeAppend(p.Data, &f.Users)
+		return decodeList[fileUser](p.Data)
 	}
-	return fmt.Errorf("unknown section %q", p.Section)
+	return nil, fmt.Errorf("unknown section %q", p.Section)
 }
 
-func decodeAppend[T any](data []byte, into *[]T) error {
+func decodeList[T any](data []byte) ([]T, error) {
 	var items []T
-	if err := decodeStrict(data, &items); err != nil {
-		return err
+	err := decodeStrict(data, &items)
+	return items, err
+}
+
+// appendSection appends entries decoded by decodeSection to their section.
+func (f *file) appendSection(section string, entries any) {
+	switch section {
+	case "apis":
+		f.APIs = append(f.APIs, entries.([]fileAPI)...)
+	case "clients":
+		f.Clients = append(f.Clients, entries.([]fileClient)...)
+	case "grants":
+		f.Grants = append(f.Grants, entries.([]fileGrant)...)
+	case "roles":
+		f.Roles = append(f.Roles, entries.([]fileRole)...)
+	case "users":
+		f.Users = append(f.Users, entries.([]fileUser)...)
 	}
-	*into = append(*into, items...)
-	return nil
 }

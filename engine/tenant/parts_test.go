@@ -152,3 +152,28 @@ pipelines:
 		t.Errorf("base part:\n%s", parts[0].Data)
 	}
 }
+
+// BenchmarkParse and BenchmarkBuild compare loading a tenant of 10,000
+// clients and grants from one file and from its parts.
+func BenchmarkParse(b *testing.B) {
+	data := bigTenant(10000, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tenant.Parse(data, "t.yaml", "."); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	parts, err := tenant.Split(bigTenant(10000, 100), "t.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tenant.Build(parts, "revision 1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -29,6 +29,9 @@ type Follower struct {
 	mu      sync.Mutex
 	serving Revision
 	failed  *Outcome
+
+	building sync.Mutex // one build at a time, with builder
+	builder  *tenant.Builder
 }
 
 // FollowConfig is what a Follower needs.
@@ -67,7 +70,7 @@ func (s *Store) Follow(cfg FollowConfig) *Follower {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{store: s, cfg: cfg, log: log}
+	return &Follower{store: s, cfg: cfg, log: log, builder: tenant.NewBuilder()}
 }
 
 // Load builds the latest revision, for the replica to start with, and
@@ -108,9 +111,12 @@ func (f *Follower) Ready(context.Context) error {
 		f.serving.Number, r.Number, r.By, f.failed.Err)
 }
 
-// Build fetches revision r's parts and modules (those Dir lacks) and
-// builds its tenant. It swaps nothing in.
+// Build builds revision r's tenant, fetching the parts and modules Dir
+// lacks, and decoding only the parts the previous build did not have. It
+// swaps nothing in.
 func (f *Follower) Build(ctx context.Context, r Revision) (*tenant.Tenant, error) {
+	f.building.Lock()
+	defer f.building.Unlock()
 	parts := make([]tenant.Part, len(r.Parts))
 	dir := filepath.Join(f.cfg.Dir, "parts")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -118,10 +124,14 @@ func (f *Follower) Build(ctx context.Context, r Revision) (*tenant.Tenant, error
 	}
 	err := forEach(ctx, len(r.Parts), func(ctx context.Context, i int) error {
 		ref := r.Parts[i]
+		parts[i] = tenant.Part{Section: ref.Section, Entries: ref.Entries, Key: ref.Digest}
+		if i > 0 && f.builder.Has(ref.Digest) {
+			return nil
+		}
 		path := filepath.Join(dir, ref.Digest)
 		if data, err := os.ReadFile(path); err == nil {
-			if p := (tenant.Part{Section: ref.Section, Entries: ref.Entries, Data: data}); p.Digest() == ref.Digest {
-				parts[i] = p
+			if p := (tenant.Part{Data: data}); p.Digest() == ref.Digest {
+				parts[i].Data = data
 				return nil
 			}
 		}
@@ -129,7 +139,7 @@ func (f *Follower) Build(ctx context.Context, r Revision) (*tenant.Tenant, error
 		if err != nil {
 			return err
 		}
-		parts[i] = p
+		parts[i].Data = p.Data
 		return writeFile(path, p.Data)
 	})
 	if err != nil {
@@ -149,7 +159,7 @@ func (f *Follower) Build(ctx context.Context, r Revision) (*tenant.Tenant, error
 		return digest, path, err
 	}
 	opts := append(append([]tenant.Option(nil), f.cfg.Tenant...), tenant.WithModules(resolve))
-	return tenant.Build(parts, fmt.Sprintf("tenant revision %d", r.Number), opts...)
+	return f.builder.Build(parts, fmt.Sprintf("tenant revision %d", r.Number), opts...)
 }
 
 func writeFile(path string, data []byte) error {
