@@ -22,8 +22,19 @@ import (
 	"github.com/scopeline/scopeline/engine/internal/yamlfile"
 )
 
-// MaxFileSize bounds a tenant file.
+// MaxFileSize bounds a tenant file served from a file (serve --config).
 const MaxFileSize = 8 << 20
+
+// MaxPushSize bounds a tenant file pushed to the cluster's store, which
+// keeps it in parts (Split) and builds it part by part.
+const MaxPushSize = 256 << 20
+
+// ReadFile reads a tenant file of at most max bytes, and returns it with
+// its absolute path.
+func ReadFile(path string, max int) (data []byte, abs string, err error) {
+	data, abs, _, err = yamlfile.Read(path, max, "tenant")
+	return data, abs, err
+}
 
 // Option changes how a tenant file is read.
 type Option func(*options)

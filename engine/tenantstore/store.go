@@ -131,8 +131,9 @@ func WithBucket(name string) Option { return func(c *config) { c.bucket = name }
 // DefaultModules).
 func WithModuleStore(name string) Option { return func(c *config) { c.modules = name } }
 
-// WithReplicas sets how many servers keep each bucket (default 1; 3 in a
-// cluster).
+// WithReplicas sets how many servers keep each bucket: 1, or 3 in a
+// cluster. Without it, existing buckets are taken as they are and new ones
+// get 1 (for the command line, which does not create the store).
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
 // WithClock sets the clock revisions are dated by (default time.Now).
@@ -141,9 +142,15 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 // Open creates the store's buckets or checks that they have the settings
 // it needs; an existing bucket is never changed.
 func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, error) {
-	c := config{bucket: DefaultBucket, modules: DefaultModules, replicas: 1, now: time.Now}
+	c := config{bucket: DefaultBucket, modules: DefaultModules, now: time.Now}
 	for _, o := range opts {
 		o(&c)
+	}
+	if c.replicas == 0 {
+		c.replicas = 1
+		if st, err := js.Stream(ctx, "KV_"+c.bucket); err == nil {
+			c.replicas = st.CachedInfo().Config.Replicas
+		}
 	}
 	revs, err := jskv.Ensure(ctx, js, jskv.Spec{
 		Bucket: c.bucket, Description: "Scopeline tenant revisions", Replicas: c.replicas, History: History,
