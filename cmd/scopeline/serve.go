@@ -27,12 +27,14 @@ import (
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/tenantstore"
 	"github.com/scopeline/scopeline/engine/throttle"
 )
 
 // serveConfig is what the serve command's flags say.
 type serveConfig struct {
 	configPath      string
+	tenantSource    string // tenantFromFile or tenantFromNATS
 	settingsPath    string
 	demo            bool
 	addr            string
@@ -107,6 +109,7 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.configPath, "config", "", "tenant file (default: the built-in demo tenant, on a loopback --addr only)")
+	f.StringVar(&cfg.tenantSource, "tenant-source", tenantFromFile, "where the tenant comes from: file (--config, reloaded on SIGHUP) or nats (the cluster's tenant store, which `scopeline tenant push` changes; every revision is applied as it is pushed)")
 	f.StringVar(&cfg.settingsPath, "settings", "", "settings file: the process's NATS connection and audit stream (nats:, audit:), read at start (default: the embedded NATS server, ack mode)")
 	f.BoolVar(&cfg.demo, "demo", false, "serve the built-in demo tenant even on an --addr that is not loopback (its secrets are public)")
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
@@ -130,6 +133,16 @@ SIGTERM or SIGINT shut down gracefully, finishing requests in flight.`,
 // checkDemo refuses to serve the demo tenant, whose secrets are public, on
 // an address other machines can reach, unless --demo says so.
 func checkDemo(cfg serveConfig) error {
+	switch cfg.tenantSource {
+	case tenantFromFile, "":
+	case tenantFromNATS:
+		if cfg.configPath != "" || cfg.demo {
+			return usageError{errors.New("--tenant-source nats reads the tenant from the cluster's store: give it or --config/--demo, not both")}
+		}
+		return nil
+	default:
+		return usageError{fmt.Errorf("--tenant-source %q: want file or nats", cfg.tenantSource)}
+	}
 	if cfg.configPath != "" {
 		if cfg.demo {
 			return usageError{errors.New("--demo serves the built-in demo tenant: give it or --config, not both")}
@@ -190,11 +203,25 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if err != nil {
 		return err
 	}
-	t, err := loadTenant(cfg.configPath)
-	if err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		t        *tenant.Tenant
+		follower *tenantstore.Follower
+	)
+	if cfg.tenantSource == tenantFromNATS {
+		js, closeJS, err := storeJetStream(st)
+		if err != nil {
+			return err
+		}
+		defer closeJS()
+		if follower, t, err = openTenantStore(ctx, js, cfg, log); err != nil {
+			return err
+		}
+	} else if t, err = loadTenant(cfg.configPath); err != nil {
 		return err
 	}
-	if cfg.configPath == "" {
+	if cfg.configPath == "" && follower == nil {
 		log.Warn("no --config given: serving the " + demo.Source + "; its client secrets are public, use it for trying Scopeline only")
 	}
 	var proxies []netip.Prefix
@@ -276,6 +303,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		sc.Auditor = s.audit
 		sc.Ready = []endpoint.Check{{Name: "audit", Check: s.audit.Ready}}
 	}
+	if follower != nil {
+		sc.Ready = append(sc.Ready, tenantReady(follower))
+	}
 	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
 		return err
@@ -303,8 +333,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	source := cfg.configPath
-	if source == "" {
+	switch {
+	case follower != nil:
+		source = fmt.Sprintf("the cluster's tenant store, revision %d", follower.Serving().Number)
+	case source == "":
 		source = "built-in demo tenant"
+	}
+	applies := make(chan func())
+	if follower != nil {
+		go s.followTenant(ctx, follower, applies)
 	}
 	log.Info("scopeline serving", "addr", ln.Addr().String(), "issuer", s.issuer.IssuerURL(),
 		"tenant", source, "data_dir", cfg.dataDir, "version", versionString())
@@ -324,7 +361,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 			}
 		case err := <-served:
 			return err
+		case apply := <-applies:
+			apply()
 		case <-reload:
+			if follower != nil {
+				log.Info("SIGHUP: the tenant comes from the cluster's store (scopeline tenant push changes it); reloading the signing keys only")
+				s.reloadKeys(true)
+				continue
+			}
 			s.reload(ctx)
 		case <-poll.C:
 			s.reloadKeys(false)

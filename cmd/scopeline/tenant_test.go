@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,5 +92,87 @@ pipelines:
 				}
 			}
 		})
+	}
+}
+
+// TestServeTenantFromStore: serve --tenant-source nats starts on the
+// store's latest revision, applies each push, and keeps serving the
+// previous revision, saying so on /healthz/ready, when one cannot be built.
+func TestServeTenantFromStore(t *testing.T) {
+	url := startNATS(t)
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	demoGrant := "    scopes: [read:users, write:users]\n    subjects: [client]\n"
+	if !strings.Contains(string(demo.Tenant), demoGrant) {
+		t.Fatal("the demo tenant changed; update the test")
+	}
+	readOnly := write("v1.yaml", strings.Replace(string(demo.Tenant), demoGrant, "    scopes: [read:users]\n    subjects: [client]\n", 1))
+	readWrite := write("v2.yaml", string(demo.Tenant))
+	needsSecret := write("v3.yaml", string(demo.Tenant)+`
+pipelines:
+  credentials-exchange:
+    hooks:
+      - name: gate
+        plugin: ip-allowlist
+        config: {cidrs: [127.0.0.0/8]}
+        secrets: {token: SCOPELINE_TEST_UNSET_VARIABLE}
+`)
+	settingsFile := write("settings.yaml", "nats:\n  url: "+url+"\n")
+	push := func(file string) {
+		t.Helper()
+		if code, out, errOut := runCLI(t, "", "tenant", "push", file, "--url", url, "--by", "alice"); code != 0 {
+			t.Fatalf("push %s: %s%s", file, out, errOut)
+		}
+	}
+	push(readOnly)
+	addr, _, logs, _ := startServe(t, serveConfig{tenantSource: tenantFromNATS, settingsPath: settingsFile, natsListen: "off"})
+	if _, err := getToken(t, addr, "write:users"); err == nil {
+		t.Fatal("revision 1 granted write:users")
+	}
+	push(readWrite)
+	waitUntil(t, "revision 2 applied", func() bool { _, err := getToken(t, addr, "write:users"); return err == nil })
+
+	push(needsSecret)
+	waitFor(t, logs, "tenant revision cannot be applied")
+	if _, err := getToken(t, addr, "write:users"); err != nil {
+		t.Fatalf("revision 2 stopped serving: %v", err)
+	}
+	resp, err := http.Get("http://" + addr + "/healthz/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"status":"degraded"`) ||
+		!strings.Contains(string(body), "serving tenant revision 2: revision 3 (pushed by alice) cannot be applied") ||
+		!strings.Contains(string(body), "SCOPELINE_TEST_UNSET_VARIABLE is not set") {
+		t.Fatalf("ready: %d %s", resp.StatusCode, body)
+	}
+	events := tailEvents(t, 2, "--url", url, "--type", "tenant-reloaded")
+	var seen []string
+	for _, e := range events {
+		d := e["data"].(map[string]any)
+		seen = append(seen, fmt.Sprintf("%v/%v/%v", d["revision"], d["by"], d["result"]))
+	}
+	if strings.Join(seen, " ") != "2/alice/ok 3/alice/error" {
+		t.Errorf("tenant-reloaded events: %v", seen)
+	}
+}
+
+// waitUntil polls cond with a generous deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -45,22 +45,19 @@ func startReplica(t *testing.T, name string, js jetstream.JetStream, opts ...ten
 	}
 	keyStore := keys.NewStore(t.TempDir())
 	r := &replica{name: name}
-	r.follower = store.Follow(tenantstore.FollowConfig{
-		Dir: t.TempDir(),
-		Apply: func(ctx context.Context, _ tenantstore.Revision, tn *tenant.Tenant) error {
-			ks, err := keyStore.Ensure(tn.Algorithms(), time.Now())
-			if err != nil {
-				return err
-			}
-			return r.issuer.Reload(ctx, tn, ks)
-		},
-		Report: func(_ context.Context, o tenantstore.Outcome) {
-			r.mu.Lock()
-			r.outcomes = append(r.outcomes, o)
-			r.mu.Unlock()
-		},
-		Retry: 20 * time.Millisecond,
-	})
+	r.follower = store.Follow(tenantstore.FollowConfig{Dir: t.TempDir(), Retry: 20 * time.Millisecond})
+	apply := func(ctx context.Context, _ tenantstore.Revision, tn *tenant.Tenant) error {
+		ks, err := keyStore.Ensure(tn.Algorithms(), time.Now())
+		if err != nil {
+			return err
+		}
+		return r.issuer.Reload(ctx, tn, ks)
+	}
+	report := func(_ context.Context, o tenantstore.Outcome) {
+		r.mu.Lock()
+		r.outcomes = append(r.outcomes, o)
+		r.mu.Unlock()
+	}
 	_, tn, err := r.follower.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +72,7 @@ func startReplica(t *testing.T, name string, js jetstream.JetStream, opts ...ten
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- r.follower.Run(ctx) }()
+	go func() { done <- r.follower.Run(ctx, apply, report) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {

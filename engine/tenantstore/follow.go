@@ -41,16 +41,18 @@ type FollowConfig struct {
 	Dir string
 	// Tenant are options for every build (where hook secrets are read).
 	Tenant []tenant.Option
-	// Apply swaps a built tenant in (the issuer's Reload, with its keys).
-	Apply func(ctx context.Context, r Revision, t *tenant.Tenant) error
-	// Report, when set, is told the outcome of every revision the
-	// follower tried, applied or not (for the tenant-reloaded event).
-	Report func(ctx context.Context, o Outcome)
 	Log    *slog.Logger
 	// Retry is the first delay before a failed revision is tried again
 	// (default 1s); it doubles up to a minute.
 	Retry time.Duration
 }
+
+// Apply swaps a built tenant in: the issuer's Reload, with its keys.
+type Apply func(ctx context.Context, r Revision, t *tenant.Tenant) error
+
+// Report is told the outcome of every revision a follower tried, applied
+// or not (for the tenant-reloaded event).
+type Report func(ctx context.Context, o Outcome)
 
 // Outcome is what came of one revision on this replica.
 type Outcome struct {
@@ -196,9 +198,9 @@ func (f *Follower) prune(r Revision) {
 	}
 }
 
-// Run follows the store until ctx is done, applying every revision newer
-// than the one served.
-func (f *Follower) Run(ctx context.Context) error {
+// Run follows the store until ctx is done, giving apply every revision
+// newer than the one served, and report (when not nil) what came of each.
+func (f *Follower) Run(ctx context.Context, apply Apply, report Report) error {
 	w, err := f.store.revs.KV.Watch(ctx, revisionKey)
 	if err != nil {
 		return fmt.Errorf("tenantstore: watching the tenant: %w", err)
@@ -222,7 +224,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			}
 			r, err := decodeRevision(e.Value(), e.Revision())
 			if err != nil {
-				f.fail(ctx, Outcome{Revision: Revision{Number: e.Revision()}, Err: err})
+				f.fail(ctx, report, Outcome{Revision: Revision{Number: e.Revision()}, Err: err})
 				continue
 			}
 			pending, delay, retry = &r, f.cfg.Retry, nil
@@ -236,7 +238,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		if newer := f.latest(w, pending); newer != nil {
 			pending = newer
 		}
-		if f.apply(ctx, *pending) {
+		if f.apply(ctx, *pending, apply, report) {
 			pending = nil
 			continue
 		}
@@ -268,15 +270,15 @@ func (f *Follower) latest(w jetstream.KeyWatcher, r *Revision) *Revision {
 }
 
 // apply builds and applies r, and reports whether it now serves.
-func (f *Follower) apply(ctx context.Context, r Revision) bool {
+func (f *Follower) apply(ctx context.Context, r Revision, apply Apply, report Report) bool {
 	start := time.Now()
 	t, err := f.Build(ctx, r)
 	if err == nil {
-		err = f.cfg.Apply(ctx, r, t)
+		err = apply(ctx, r, t)
 	}
 	o := Outcome{Revision: r, Err: err, Took: time.Since(start)}
 	if err != nil {
-		f.fail(ctx, o)
+		f.fail(ctx, report, o)
 		return false
 	}
 	o.Tenant = t
@@ -285,19 +287,26 @@ func (f *Follower) apply(ctx context.Context, r Revision) bool {
 	f.mu.Unlock()
 	f.prune(r)
 	f.log.Info("tenant revision applied", "revision", r.Number, "by", r.By, "clients", len(t.Clients), "took", o.Took.Round(time.Microsecond))
-	if f.cfg.Report != nil {
-		f.cfg.Report(ctx, o)
+	if report != nil {
+		report(ctx, o)
 	}
 	return true
 }
 
-func (f *Follower) fail(ctx context.Context, o Outcome) {
+// fail records that o's revision cannot be applied. A retry that fails
+// the same way is logged at debug level and not reported again.
+func (f *Follower) fail(ctx context.Context, report Report, o Outcome) {
 	f.mu.Lock()
+	again := f.failed != nil && f.failed.Revision.Number == o.Revision.Number && f.failed.Err.Error() == o.Err.Error()
 	f.failed = &o
 	serving := f.serving.Number
 	f.mu.Unlock()
+	if again {
+		f.log.Debug("tenant revision still cannot be applied", "revision", o.Revision.Number, "err", o.Err)
+		return
+	}
 	f.log.Error("tenant revision cannot be applied; the previous one keeps serving", "revision", o.Revision.Number, "by", o.Revision.By, "serving", serving, "err", o.Err)
-	if f.cfg.Report != nil {
-		f.cfg.Report(ctx, o)
+	if report != nil {
+		report(ctx, o)
 	}
 }
