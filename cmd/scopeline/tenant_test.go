@@ -64,7 +64,7 @@ pipelines:
 		{"push a change", []string{"tenant", "push", v2, "--by", "bob"}, 0, []string{"pushed revision 2 ("}},
 		{"stale push", []string{"tenant", "push", v1, "--by", "carol", "--expect", "1"}, 1, []string{"you read revision 1, and revision 2 was pushed by bob"}},
 		{"invalid push", []string{"tenant", "push", bad, "--by", "carol"}, 1, []string{bad + ":", "bogus"}},
-		{"diff", []string{"tenant", "diff", "1", "2"}, 0, []string{"--- revision 1", "+++ revision 2", "-  name: Demo machine client", "+  name: Renamed machine client"}},
+		{"diff", []string{"tenant", "diff", "1", "2"}, 0, []string{"--- revision 1", "+++ revision 2", "-    name: Demo machine client", "+    name: Renamed machine client"}},
 		{"rollback", []string{"tenant", "rollback", "1", "--by", "dave"}, 0, []string{"revision 3 is revision 1 again"}},
 		{"diff to the latest", []string{"tenant", "diff", "1"}, 0, []string{"revisions 1 and 3 are the same tenant"}},
 		{"history", []string{"tenant", "history"}, 0, []string{"3 ", "dave", "rollback to 1", "2 ", "bob", "v2.yaml", "alice"}},

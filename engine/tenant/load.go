@@ -43,7 +43,12 @@ type options struct {
 	lookupEnv func(string) (string, bool)
 	stat      func(string) error
 	modules   ModuleResolver
+	dir       string
 }
+
+// WithDir sets the directory relative module paths are resolved against
+// when building from parts (Parse takes it as an argument).
+func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
 
 // ModuleResolver finds a hook module the tenant names in the cluster's
 // module store rather than by path: ref is "sha256:<64 hex digits>" (a

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -43,6 +46,15 @@ type Part struct {
 	// Key is the part's digest when known (Builder.Build takes a part
 	// with a Key and no Data when it has it decoded already).
 	Key string
+	// Compiled is the part's entries decoded and encoded as JSON
+	// (Compile), which replicas decode many times faster than YAML.
+	Compiled []byte
+	// Line and Lines are where the part comes from in the file Split
+	// read: its first line and the line of each entry, or for the base
+	// the line of each of its lines. Errors of a Build at push name them;
+	// they are not stored.
+	Line  int
+	Lines []int
 }
 
 // Digest is the part's SHA-256, in hex.
@@ -51,102 +63,170 @@ func (p Part) Digest() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// SplitOption changes how Split reads a file.
-type SplitOption func(*splitOptions)
-
-type splitOptions struct {
-	moduleRef func(ref string) (string, error)
+// CompiledDigest is the SHA-256 of the compiled form, in hex.
+func (p Part) CompiledDigest() string {
+	sum := sha256.Sum256(p.Compiled)
+	return hex.EncodeToString(sum[:])
 }
 
-// WithModuleRefs rewrites each hook's `module:` that names the cluster's
-// module store (IsModuleRef) to what rewrite returns: `tenant push` stores
-// digests, never names, so that a revision always means the same modules.
-func WithModuleRefs(rewrite func(ref string) (string, error)) SplitOption {
-	return func(o *splitOptions) { o.moduleRef = rewrite }
-}
+// sectionKey matches a top-level key that starts a block-style list
+// section: the key, a colon, and nothing after it but a comment.
+var sectionKey = regexp.MustCompile(`^(apis|clients|grants|roles|users):[ \t]*(#.*)?\r?\n?$`)
 
 // Split cuts a tenant file into parts: the base, then the entries of each
-// of the PartSections it has, in file order. Validate the file first
-// (Parse); Split only cuts. Joining the parts (Join) gives back the file,
-// normalised (YAML re-encoded with its comments, two-space indents).
-func Split(data []byte, name string, opts ...SplitOption) ([]Part, error) {
-	var o splitOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %s", name, err)
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s: a tenant file is a mapping", name)
-	}
-	root := doc.Content[0]
-	if o.moduleRef != nil {
-		if err := rewriteModules(root, o.moduleRef); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+// of the PartSections it has, in file order. It reads lines, not YAML: a
+// list section written in block style (`clients:` alone on its line, one
+// `- ` per entry at one indentation) is cut at its entries, keeping their
+// text as written (comments too); anything else stays in the base.
+// Building the parts (Builder.Build) validates them; Split only cuts, so
+// it never holds a YAML tree of the whole file. Joining the parts (Join)
+// gives back the file, with the list sections after the rest.
+func Split(data []byte, name string) ([]Part, error) {
+	lines := splitLines(data)
+	var (
+		base    Part
+		parts   []Part
+		seen    = map[string]bool{}
+		addBase = func(from, to int) {
+			for i := from; i < to; i++ {
+				base.Data = append(base.Data, lines[i]...)
+				base.Lines = append(base.Lines, i+1)
+			}
 		}
+	)
+	topLevel := func(l []byte) bool {
+		return len(l) > 0 && !strings.ContainsRune(" \t#-\r\n", rune(l[0])) && !bytes.HasPrefix(l, []byte("..."))
 	}
-	base := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", HeadComment: root.HeadComment, FootComment: root.FootComment}
-	var sections []Part
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, val := root.Content[i], root.Content[i+1]
-		if !slices.Contains(PartSections, k.Value) || val.Kind != yaml.SequenceNode || len(val.Content) == 0 {
-			base.Content = append(base.Content, k, val)
+	i := 0
+	for i < len(lines) {
+		end := i + 1
+		for end < len(lines) && !topLevel(lines[end]) {
+			end++
+		}
+		m := sectionKey.FindSubmatch(lines[i])
+		if !topLevel(lines[i]) || m == nil {
+			addBase(i, end)
+			i = end
 			continue
 		}
-		parts, err := splitSection(k.Value, val.Content)
+		section := string(m[1])
+		if seen[section] {
+			return nil, fmt.Errorf("%s:%d: %s: the key appears twice", name, i+1, section)
+		}
+		seen[section] = true
+		sp, ok, err := splitSection(section, lines, i+1, end)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		sections = append(sections, parts...)
-	}
-	b := Part{}
-	if len(base.Content) > 0 || base.HeadComment != "" {
-		doc.Content[0] = base
-		var err error
-		if b.Data, err = encodeYAML(&doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+		if ok {
+			parts = append(parts, sp...)
+		} else {
+			addBase(i, end)
 		}
+		i = end
 	}
-	if len(b.Data) > MaxBaseSize {
-		return nil, fmt.Errorf("%s: the tenant without its lists (%s) is %d bytes, more than %d", name, PartSections, len(b.Data), MaxBaseSize)
+	if len(base.Data) > MaxBaseSize {
+		return nil, fmt.Errorf("%s: the tenant without its lists in block style (%s) is %d bytes, more than %d", name, PartSections, len(base.Data), MaxBaseSize)
 	}
-	return append([]Part{b}, sections...), nil
+	return append([]Part{base}, parts...), nil
 }
 
-// splitSection cuts one section's entries into parts. A part ends after an
-// entry whose hash is 0 modulo PartEntries, or before one that would take
-// it past MaxPartSize: boundaries that depend on the entries alone, so an
+// splitLines cuts data after each newline; the last line gets one.
+func splitLines(data []byte) [][]byte {
+	var lines [][]byte
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			lines = append(lines, append(data[:len(data):len(data)], '\n'))
+			break
+		}
+		lines = append(lines, data[:i+1])
+		data = data[i+1:]
+	}
+	return lines
+}
+
+// splitSection cuts the entries of a section, lines[from:to], into parts,
+// or reports !ok when the lines are not one block sequence (they then stay
+// in the base). An entry starts at a line of the first entry's indentation
+// beginning with "-"; comments and blank lines go with the entry before
+// them (the first entry takes those above it). A part ends after an entry
+// whose hash is 0 modulo PartEntries, or before one that would take it
+// past MaxPartSize: boundaries that depend on the entries alone, so an
 // edit changes the part it is in (and, rarely, its neighbour) only.
-func splitSection(section string, items []*yaml.Node) ([]Part, error) {
+func splitSection(section string, lines [][]byte, from, to int) ([]Part, bool, error) {
+	indent := -1
+	var starts []int
+	for i := from; i < to; i++ {
+		l := lines[i]
+		trimmed := bytes.TrimLeft(l, " ")
+		if len(bytes.TrimSpace(l)) == 0 || trimmed[0] == '#' {
+			continue
+		}
+		ind := len(l) - len(trimmed)
+		isItem := trimmed[0] == '-' && (len(trimmed) == 1 || trimmed[1] == ' ' || trimmed[1] == '\n' || trimmed[1] == '\r')
+		switch {
+		case indent < 0 && isItem:
+			indent = ind
+			starts = append(starts, i)
+		case indent < 0:
+			return nil, false, nil // not a block sequence
+		case ind == indent && isItem:
+			starts = append(starts, i)
+		case ind <= indent:
+			return nil, false, nil
+		}
+	}
+	if len(starts) == 0 {
+		return nil, false, nil
+	}
+	starts[0] = from
 	var parts []Part
-	cur := Part{Section: section}
-	for i, item := range items {
-		text, err := encodeYAML(&yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{item}})
-		if err != nil {
-			return nil, err
+	cur := Part{Section: section, Line: from + 1}
+	for k, start := range starts {
+		end := to
+		if k+1 < len(starts) {
+			end = starts[k+1]
 		}
-		if len(text) > MaxPartSize {
-			return nil, fmt.Errorf("%s[%d] (line %d): %d bytes, more than the %d an entry may take", section, i, item.Line, len(text), MaxPartSize)
+		size := 0
+		for i := start; i < end; i++ {
+			size += len(lines[i])
 		}
-		if cur.Entries > 0 && len(cur.Data)+len(text) > MaxPartSize {
+		if size > MaxPartSize {
+			return nil, false, fmt.Errorf("%d: %s[%d]: %d bytes, more than the %d an entry may take", start+1, section, k, size, MaxPartSize)
+		}
+		if cur.Entries > 0 && len(cur.Data)+size > MaxPartSize {
 			parts = append(parts, cur)
-			cur = Part{Section: section}
+			cur = Part{Section: section, Line: start + 1}
 		}
-		cur.Data = append(cur.Data, text...)
-		cur.Entries++
 		h := fnv.New32a()
-		h.Write(text)
+		for i := start; i < end; i++ {
+			cur.Data = append(cur.Data, lines[i]...)
+			h.Write(lines[i])
+		}
+		cur.Entries++
+		cur.Lines = append(cur.Lines, firstContent(lines, start, end)+1)
 		if h.Sum32()%PartEntries == 0 {
 			parts = append(parts, cur)
-			cur = Part{Section: section}
+			cur = Part{Section: section, Line: end + 1}
 		}
 	}
 	if cur.Entries > 0 {
 		parts = append(parts, cur)
 	}
-	return parts, nil
+	return parts, true, nil
+}
+
+// firstContent is the first line of lines[from:to] that is neither blank
+// nor a comment (from when there is none).
+func firstContent(lines [][]byte, from, to int) int {
+	for i := from; i < to; i++ {
+		t := bytes.TrimSpace(lines[i])
+		if len(t) > 0 && t[0] != '#' {
+			return i
+		}
+	}
+	return from
 }
 
 func encodeYAML(n *yaml.Node) ([]byte, error) {
@@ -162,14 +242,22 @@ func encodeYAML(n *yaml.Node) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// rewriteModules rewrites pipelines.*.hooks[*].module where it names the
-// module store.
-func rewriteModules(root *yaml.Node, rewrite func(string) (string, error)) error {
-	pipelines := mapValue(root, "pipelines")
+// RewriteModules rewrites each hook's `module:` in the base part that names
+// the cluster's module store (IsModuleRef) to what rewrite returns:
+// `tenant push` stores digests, never names, so that a revision always
+// means the same modules. A base it changes is re-encoded, and loses its
+// Lines: rewrite after validating.
+func RewriteModules(base *Part, rewrite func(string) (string, error)) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(base.Data, &doc); err != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil // the build reports it
+	}
+	pipelines := mapValue(doc.Content[0], "pipelines")
 	if pipelines == nil || pipelines.Kind != yaml.MappingNode {
 		return nil
 	}
 	var errs []error
+	changed := false
 	for i := 1; i < len(pipelines.Content); i += 2 {
 		hooks := mapValue(pipelines.Content[i], "hooks")
 		if hooks == nil || hooks.Kind != yaml.SequenceNode {
@@ -182,13 +270,22 @@ func rewriteModules(root *yaml.Node, rewrite func(string) (string, error)) error
 			}
 			ref, err := rewrite(m.Value)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("line %d: module: %w", m.Line, err))
+				errs = append(errs, fmt.Errorf("module at line %d: %w", m.Line, err))
 				continue
 			}
+			changed = changed || ref != m.Value
 			m.Value = ref
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 || !changed {
+		return errors.Join(errs...)
+	}
+	data, err := encodeYAML(&doc)
+	if err != nil {
+		return err
+	}
+	base.Data, base.Lines = data, nil
+	return nil
 }
 
 func mapValue(n *yaml.Node, key string) *yaml.Node {
@@ -274,8 +371,13 @@ func (b *Builder) Build(parts []Part, source string, opts ...Option) (*Tenant, e
 	}
 	var f file
 	var errs []error
-	if err := decodeStrict(parts[0].Data, &f); err != nil {
-		errs = append(errs, yamlfile.DecodeError(source+" (base)", err, "tenant", sectionOf))
+	base := parts[0]
+	if err := decodeStrict(base.Data, &f); err != nil {
+		if base.Lines != nil {
+			errs = append(errs, yamlfile.DecodeError(source, remapLines(err, base.Lines), "tenant", sectionOf))
+		} else {
+			errs = append(errs, yamlfile.DecodeError(source+" (base)", err, "tenant", sectionOf))
+		}
 	}
 	decoded, derrs := b.decode(parts[1:], source)
 	errs = append(errs, derrs...)
@@ -285,7 +387,23 @@ func (b *Builder) Build(parts []Part, source string, opts ...Option) (*Tenant, e
 	for i, p := range parts[1:] {
 		f.appendSection(p.Section, decoded[i])
 	}
-	v := &validator{Checker: yamlfile.Checker{Name: source, Root: &root, Unlined: PartSections}, opts: o}
+	v := &validator{Checker: yamlfile.Checker{Name: source, Root: &root, Unlined: PartSections}, opts: o, dir: o.dir}
+	if base.Lines != nil {
+		v.RootLine = func(l int) int {
+			if l < 1 || l > len(base.Lines) {
+				return 0
+			}
+			return base.Lines[l-1]
+		}
+	}
+	if entryLines := sectionLines(parts[1:]); entryLines != nil {
+		v.EntryLine = func(section string, i int) int {
+			if ls := entryLines[section]; i < len(ls) {
+				return ls[i]
+			}
+			return 0
+		}
+	}
 	t := v.tenant(&f)
 	if err := v.Err(); err != nil {
 		// Keep what was decoded: the next revision likely shares most of it.
@@ -322,27 +440,18 @@ func (b *Builder) decode(parts []Part, source string) ([]any, []error) {
 		}
 		todo = append(todo, i)
 	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				p := parts[i]
-				d, err := decodeSection(p)
-				if err != nil {
-					errs[i] = yamlfile.DecodeError(fmt.Sprintf("%s (part %d, %s)", source, i+1, p.Section), err, "tenant", sectionOf)
-				}
-				out[i] = d
-			}
-		}()
-	}
-	for _, i := range todo {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	forEachPart(len(todo), func(k int) {
+		i := todo[k]
+		p := parts[i]
+		d, err := decodeSection(p)
+		switch {
+		case err != nil && p.Line > 0:
+			errs[i] = yamlfile.DecodeErrorAt(source, err, "tenant", sectionOf, p.Line-1)
+		case err != nil:
+			errs[i] = yamlfile.DecodeError(fmt.Sprintf("%s (part %d, %s)", source, i+1, p.Section), err, "tenant", sectionOf)
+		}
+		out[i] = d
+	})
 	return out, slices.DeleteFunc(errs, func(e error) bool { return e == nil })
 }
 
@@ -355,31 +464,115 @@ func decodeStrict(data []byte, into any) error {
 	return nil
 }
 
-// decodeSection decodes a part's entries.
+// decodeSection decodes a part's entries: from its compiled form when it
+// has one, else from its YAML.
 func decodeSection(p Part) (any, error) {
-	if p.Data == nil {
+	if p.Data == nil && p.Compiled == nil {
 		return nil, fmt.Errorf("part %s has no data", p.Key)
 	}
 	switch p.Section {
 	case "apis":
-		return decodeList[fileAPI](p.Data)
+		return decodeList[fileAPI](p)
 	case "clients":
-		return decodeList[fileClient](p.Data)
+		return decodeList[fileClient](p)
 	case "grants":
-		return decodeList[fileGrant](p.Data)
+		return decodeList[fileGrant](p)
 	case "roles":
-		return decodeList[fileRole](p.Data)
+		return decodeList[fileRole](p)
 	case "users":
-		return decodeList[fileUser](p.Data)
+		return decodeList[fileUser](p)
 	}
 	return nil, fmt.Errorf("unknown section %q", p.Section)
 }
 
-func decodeList[T any](data []byte) ([]T, error) {
+func decodeList[T any](p Part) ([]T, error) {
 	var items []T
-	err := decodeStrict(data, &items)
+	if p.Compiled != nil {
+		err := json.Unmarshal(p.Compiled, &items)
+		return items, err
+	}
+	err := decodeStrict(p.Data, &items)
 	return items, err
 }
+
+// Compile gives every section part its compiled form: its entries decoded
+// from YAML (with the loader's strictness: unknown fields are errors, at
+// their line of the file Split read) and encoded as JSON. A replica builds
+// a revision from compiled parts, decoding JSON, several times faster than
+// YAML; since what is compiled is exactly what the build decodes, the
+// validation at push and on the replicas see the same values.
+func Compile(parts []Part, source string) error {
+	errs := make([]error, len(parts))
+	forEachPart(len(parts), func(i int) {
+		p := &parts[i]
+		if p.Section == "" || p.Compiled != nil {
+			return
+		}
+		entries, err := decodeSection(*p)
+		if err == nil {
+			p.Compiled, err = json.Marshal(entries)
+		}
+		switch {
+		case err != nil && p.Line > 0:
+			errs[i] = yamlfile.DecodeErrorAt(source, err, "tenant", sectionOf, p.Line-1)
+		case err != nil:
+			errs[i] = fmt.Errorf("%s: part %d (%s): %w", source, i, p.Section, err)
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// forEachPart runs f for 0..n-1 on as many goroutines as there are CPUs.
+func forEachPart(n int, f func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
+// sectionLines gathers the entry lines of each section's parts, in order;
+// nil when the parts have none.
+func sectionLines(parts []Part) map[string][]int {
+	var out map[string][]int
+	for _, p := range parts {
+		if p.Lines == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string][]int{}
+		}
+		out[p.Section] = append(out[p.Section], p.Lines...)
+	}
+	return out
+}
+
+// remapLines rewrites "line N" in a YAML error of the base to the line of
+// the file the base was cut from.
+func remapLines(err error, lines []int) error {
+	msg := yamlLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		var n int
+		fmt.Sscanf(m, "line %d", &n)
+		if n >= 1 && n <= len(lines) {
+			return fmt.Sprintf("line %d", lines[n-1])
+		}
+		return m
+	})
+	return errors.New(msg)
+}
+
+var yamlLine = regexp.MustCompile(`line \d+`)
 
 // appendSection appends entries decoded by decodeSection to their section.
 func (f *file) appendSection(section string, entries any) {

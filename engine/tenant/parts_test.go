@@ -113,8 +113,46 @@ func TestBuildErrorsNameTheRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = tenant.Build(parts, "tenant revision 7")
-	if err == nil || !strings.Contains(err.Error(), "tenant revision 7: grants[0].api: no API has the identifier") {
+	if err == nil || !strings.Contains(err.Error(), "tenant revision 7:40: grants[0].api: no API has the identifier") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestCompiledParts: a build from compiled parts alone (as a replica
+// does) gives the tenant the YAML gives, and compiling reports YAML
+// errors at their line of the file.
+func TestCompiledParts(t *testing.T) {
+	data := bigTenant(700, 3)
+	parts, err := tenant.Split(data, "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.Compile(parts, "t.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	stored := make([]tenant.Part, len(parts))
+	for i, p := range parts {
+		stored[i] = tenant.Part{Section: p.Section, Entries: p.Entries, Compiled: p.Compiled, Key: p.Digest()}
+		if i == 0 {
+			stored[i].Data = p.Data
+		}
+	}
+	got, err := tenant.Build(stored, "revision 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := got.Client("client-699")
+	if !ok || !c.VerifySecret("s") || len(got.Grants) != 700 {
+		t.Fatalf("built from compiled parts: %d grants", len(got.Grants))
+	}
+	bad := bytes.Replace(data, []byte("  - id: client-500\n"), []byte("  - id: client-500\n    colour: blue\n"), 1)
+	line := bytes.Count(bad[:bytes.Index(bad, []byte("colour"))], []byte("\n")) + 1
+	parts, err = tenant.Split(bad, "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.Compile(parts, "t.yaml"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("t.yaml:%d: colour: unknown field in a client", line)) {
+		t.Fatalf("compile: %v (want line %d)", err, line)
 	}
 }
 
@@ -144,8 +182,11 @@ pipelines:
 	if h.Digest != digest || h.Module != "/cache/gate.wasm" {
 		t.Errorf("hook = %q %q", h.Digest, h.Module)
 	}
-	parts, err := tenant.Split(data, "t.yaml", tenant.WithModuleRefs(func(string) (string, error) { return digest, nil }))
+	parts, err := tenant.Split(data, "t.yaml")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.RewriteModules(&parts[0], func(string) (string, error) { return digest, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(parts[0].Data, []byte("module: "+digest)) || bytes.Contains(parts[0].Data, []byte("store:gate")) {

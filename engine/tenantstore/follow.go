@@ -2,6 +2,8 @@ package tenantstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -130,19 +132,18 @@ func (f *Follower) Build(ctx context.Context, r Revision) (*tenant.Tenant, error
 		if i > 0 && f.builder.Has(ref.Digest) {
 			return nil
 		}
-		path := filepath.Join(dir, ref.Digest)
-		if data, err := os.ReadFile(path); err == nil {
-			if p := (tenant.Part{Data: data}); p.Digest() == ref.Digest {
-				parts[i].Data = data
-				return nil
-			}
+		// The base as YAML; a list part compiled (what builds fastest).
+		key := ref.Digest
+		if ref.Compiled != "" {
+			key = ref.Compiled
 		}
-		p, err := f.store.part(ctx, ref)
-		if err != nil {
-			return err
+		data, err := f.cached(ctx, dir, key)
+		if ref.Compiled != "" {
+			parts[i].Compiled = data
+		} else {
+			parts[i].Data = data
 		}
-		parts[i].Data = p.Data
-		return writeFile(path, p.Data)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -162,6 +163,22 @@ func (f *Follower) Build(ctx context.Context, r Revision) (*tenant.Tenant, error
 	}
 	opts := append(append([]tenant.Option(nil), f.cfg.Tenant...), tenant.WithModules(resolve))
 	return f.builder.Build(parts, fmt.Sprintf("tenant revision %d", r.Number), opts...)
+}
+
+// cached reads the part value of key from dir, or else from the store,
+// keeping a copy in dir.
+func (f *Follower) cached(ctx context.Context, dir, key string) ([]byte, error) {
+	path := filepath.Join(dir, key)
+	if data, err := os.ReadFile(path); err == nil {
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) == key {
+			return data, nil
+		}
+	}
+	data, err := f.store.value(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return data, writeFile(path, data)
 }
 
 func writeFile(path string, data []byte) error {
@@ -185,7 +202,9 @@ func (f *Follower) prune(r Revision) {
 	dir := filepath.Join(f.cfg.Dir, "parts")
 	keep := map[string]bool{}
 	for _, p := range r.Parts {
-		keep[p.Digest] = true
+		for _, k := range p.keys() {
+			keep[k] = true
+		}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -26,12 +26,19 @@ var pushedSecret = strings.Repeat("x", 64)
 // not read: each replica reads them from its own environment when it
 // builds the revision, and keeps the previous one if one is missing.
 func (s *Store) PushFile(ctx context.Context, data []byte, source, by string, expect uint64) (Revision, error) {
+	parts, err := tenant.Split(data, source)
+	if err != nil {
+		return Revision{}, err
+	}
+	if err := tenant.Compile(parts, source); err != nil {
+		return Revision{}, err
+	}
 	digestOf := func(ref string) (string, string, error) {
 		d, err := s.ModuleDigest(ctx, ref)
 		return d, "", err
 	}
-	t, err := tenant.Parse(data, source, filepath.Dir(source),
-		tenant.WithModules(digestOf),
+	t, err := tenant.NewBuilder().Build(parts, source,
+		tenant.WithModules(digestOf), tenant.WithDir(filepath.Dir(source)),
 		tenant.WithLookupEnv(func(string) (string, bool) { return pushedSecret, true }))
 	if err != nil {
 		return Revision{}, err
@@ -48,11 +55,8 @@ func (s *Store) PushFile(ctx context.Context, data []byte, source, by string, ex
 	if len(errs) > 0 {
 		return Revision{}, errors.Join(errs...)
 	}
-	parts, err := tenant.Split(data, source, tenant.WithModuleRefs(func(ref string) (string, error) {
-		return s.ModuleDigest(ctx, ref)
-	}))
-	if err != nil {
-		return Revision{}, err
+	if err := tenant.RewriteModules(&parts[0], func(ref string) (string, error) { return s.ModuleDigest(ctx, ref) }); err != nil {
+		return Revision{}, fmt.Errorf("%s: %w", source, err)
 	}
 	meta := Revision{By: by, Source: filepath.Base(source), Modules: moduleDigests(t), Counts: CountsOf(t)}
 	return s.Push(ctx, parts, meta, expect)

@@ -68,12 +68,23 @@ type Revision struct {
 	Counts  Counts   `json:"counts"`
 }
 
-// PartRef names a part of a revision.
+// PartRef names a part of a revision: its YAML by Digest, and for a list
+// section its compiled form (tenant.Compile) by Compiled, which is what
+// replicas fetch.
 type PartRef struct {
-	Section string `json:"s,omitempty"`
-	Digest  string `json:"d"`
-	Entries int    `json:"n,omitempty"`
-	Size    int    `json:"b"`
+	Section  string `json:"s,omitempty"`
+	Digest   string `json:"d"`
+	Compiled string `json:"c,omitempty"`
+	Entries  int    `json:"n,omitempty"`
+	Size     int    `json:"b"`
+}
+
+// keys are the keys of the parts bucket the part uses.
+func (p PartRef) keys() []string {
+	if p.Compiled == "" {
+		return []string{p.Digest}
+	}
+	return []string{p.Digest, p.Compiled}
 }
 
 // Counts are what a revision holds.
@@ -253,14 +264,19 @@ func (s *Store) History(ctx context.Context) ([]Revision, error) {
 	return out, nil
 }
 
-// Push stores a tenant, cut into parts (tenant.Split), as the revision
-// after expect: the revision the pusher read before it validated the
-// file (0: the store must be empty). When another revision was pushed
-// meanwhile, nothing is changed and the error wraps ErrConflict, naming
-// it. Parts the store has are not written again.
+// Push stores a tenant, cut into parts (tenant.Split) and compiled
+// (tenant.Compile), as the revision after expect: the revision the pusher
+// read before it validated the file (0: the store must be empty). When
+// another revision was pushed meanwhile, nothing is changed and the error
+// wraps ErrConflict, naming it. Parts the store has are not written again.
 func (s *Store) Push(ctx context.Context, parts []tenant.Part, meta Revision, expect uint64) (Revision, error) {
 	if len(parts) == 0 || parts[0].Section != "" {
 		return Revision{}, errors.New("tenantstore: the first part must be the base")
+	}
+	for _, p := range parts[1:] {
+		if p.Compiled == nil {
+			return Revision{}, errors.New("tenantstore: a list part is not compiled (tenant.Compile)")
+		}
 	}
 	if len(parts) > MaxParts {
 		return Revision{}, fmt.Errorf("tenantstore: %d parts, more than %d", len(parts), MaxParts)
@@ -276,35 +292,38 @@ func (s *Store) Push(ctx context.Context, parts []tenant.Part, meta Revision, ex
 	}
 	have := map[string]bool{}
 	for _, p := range head.Parts {
-		have[p.Digest] = true
+		for _, k := range p.keys() {
+			have[k] = true
+		}
 	}
 	r := meta
 	r.At = s.now().UTC()
 	r.Parts = make([]PartRef, len(parts))
-	var missing []tenant.Part
+	var missing []jskv.Msg
 	for i, p := range parts {
-		d := p.Digest()
-		r.Parts[i] = PartRef{Section: p.Section, Digest: d, Entries: p.Entries, Size: len(p.Data)}
-		if !have[d] {
-			have[d] = true
-			missing = append(missing, p)
+		ref := PartRef{Section: p.Section, Digest: p.Digest(), Entries: p.Entries, Size: len(p.Data)}
+		values := [][]byte{p.Data}
+		if p.Section != "" {
+			ref.Compiled = p.CompiledDigest()
+			values = append(values, p.Compiled)
+		}
+		r.Parts[i] = ref
+		for j, k := range ref.keys() {
+			if !have[k] {
+				have[k] = true
+				missing = append(missing, jskv.Msg{Key: k, Value: values[j], Expect: jskv.Any})
+			}
 		}
 	}
-	if err := s.putParts(ctx, missing); err != nil {
-		return Revision{}, err
-	}
-	return s.write(ctx, r, expect, head)
-}
-
-// putParts writes parts, a few at a time.
-func (s *Store) putParts(ctx context.Context, parts []tenant.Part) error {
-	return forEach(ctx, len(parts), func(ctx context.Context, i int) error {
-		p := parts[i]
-		if _, err := s.parts.Put(ctx, jskv.Msg{Key: p.Digest(), Value: p.Data, Expect: jskv.Any}); err != nil {
+	if err := forEach(ctx, len(missing), func(ctx context.Context, i int) error {
+		if _, err := s.parts.Put(ctx, missing[i]); err != nil {
 			return fmt.Errorf("tenantstore: writing a part: %w", err)
 		}
 		return nil
-	})
+	}); err != nil {
+		return Revision{}, err
+	}
+	return s.write(ctx, r, expect, head)
 }
 
 // write writes r as the revision after expect.
@@ -353,10 +372,14 @@ func (s *Store) Rollback(ctx context.Context, n uint64, by string, expect uint64
 	}
 	// The parts must still be there: a revision at the end of the history
 	// may have lost its parts to a sweep.
-	if err := forEach(ctx, len(old.Parts), func(ctx context.Context, i int) error {
-		_, err := s.parts.Get(ctx, old.Parts[i].Digest)
+	var keys []string
+	for _, p := range old.Parts {
+		keys = append(keys, p.keys()...)
+	}
+	if err := forEach(ctx, len(keys), func(ctx context.Context, i int) error {
+		_, err := s.parts.Get(ctx, keys[i])
 		if err != nil {
-			return fmt.Errorf("tenantstore: revision %d cannot be brought back: part %s: %w", n, old.Parts[i].Digest, err)
+			return fmt.Errorf("tenantstore: revision %d cannot be brought back: part %s: %w", n, keys[i], err)
 		}
 		return nil
 	}); err != nil {
@@ -379,15 +402,21 @@ func (s *Store) Parts(ctx context.Context, r Revision) ([]tenant.Part, error) {
 }
 
 func (s *Store) part(ctx context.Context, ref PartRef) (tenant.Part, error) {
-	e, err := s.parts.Get(ctx, ref.Digest)
+	data, err := s.value(ctx, ref.Digest)
+	return tenant.Part{Section: ref.Section, Entries: ref.Entries, Data: data, Key: ref.Digest}, err
+}
+
+// value reads the value of key from the parts bucket, checking it against
+// the key, its SHA-256.
+func (s *Store) value(ctx context.Context, key string) ([]byte, error) {
+	e, err := s.parts.Get(ctx, key)
 	if err != nil {
-		return tenant.Part{}, fmt.Errorf("tenantstore: part %s: %w", ref.Digest, err)
+		return nil, fmt.Errorf("tenantstore: part %s: %w", key, err)
 	}
-	p := tenant.Part{Section: ref.Section, Entries: ref.Entries, Data: e.Value}
-	if p.Digest() != ref.Digest {
-		return tenant.Part{}, fmt.Errorf("tenantstore: part %s does not match its digest", ref.Digest)
+	if sum := sha256.Sum256(e.Value); hex.EncodeToString(sum[:]) != key {
+		return nil, fmt.Errorf("tenantstore: part %s does not match its digest", key)
 	}
-	return p, nil
+	return e.Value, nil
 }
 
 // File returns revision r as a tenant file.
@@ -457,7 +486,9 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	used := map[string]bool{}
 	for _, r := range hist {
 		for _, p := range r.Parts {
-			used[p.Digest] = true
+			for _, k := range p.keys() {
+				used[k] = true
+			}
 		}
 	}
 	lister, err := s.parts.KV.ListKeys(ctx)

@@ -88,7 +88,7 @@ func TestPushHistoryDiffRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(d, "\n+- {client: client-599,") || strings.Count(d, "\n+") != 2 { // the header and the grant
+	if !strings.Contains(d, "\n+  - {client: client-599,") || strings.Count(d, "\n+") != 2 { // the header and the grant
 		t.Errorf("diff r1 r2:\n%s", d)
 	}
 	file, err := s.File(ctx, r1)
