@@ -40,17 +40,32 @@ func TestLargeTenantMemory(t *testing.T) {
 	start := time.Now()
 	parts, err := tenant.Split(data, "t")
 	t.Logf("split: %v, %d parts, err %v", time.Since(start), len(parts), err)
-	data = nil
+	start = time.Now()
+	err = tenant.Compile(parts, "t")
+	t.Logf("compile: %v, err %v", time.Since(start), err)
+	start = time.Now()
+	_, err = tenant.Build(parts[:1:1], "t")
+	stored := make([]tenant.Part, len(parts))
+	size := 0
+	for i, p := range parts {
+		stored[i] = tenant.Part{Section: p.Section, Entries: p.Entries, Compiled: p.Compiled, Key: p.Digest()}
+		size += len(p.Compiled)
+		if i == 0 {
+			stored[i].Data = p.Data
+		}
+	}
+	data, parts = nil, nil
+	t.Logf("compiled: %d MiB", size>>20)
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	base := m.HeapInuse
 	start = time.Now()
-	tn, err := tenant.Build(parts, "r")
+	tn, err := tenant.Build(stored, "r")
 	t.Logf("build: %v err %v", time.Since(start), err)
 	runtime.GC()
 	runtime.ReadMemStats(&m)
-	t.Logf("tenant heap: %d MiB (parts %d MiB)", (m.HeapInuse-base)>>20, base>>20)
+	t.Logf("tenant heap: %d MiB (compiled parts %d MiB)", (m.HeapInuse-base)>>20, base>>20)
 	runtime.KeepAlive(tn)
 }
 
@@ -58,6 +73,12 @@ func BenchmarkBuildLarge(b *testing.B) {
 	parts, err := tenant.Split(LargeTenant(30000, 90000, 300), "t")
 	if err != nil {
 		b.Fatal(err)
+	}
+	if err := tenant.Compile(parts, "t"); err != nil {
+		b.Fatal(err)
+	}
+	for i := range parts[1:] {
+		parts[i+1].Data = nil
 	}
 	b.ResetTimer()
 	for b.Loop() {
