@@ -169,6 +169,35 @@ type file struct {
 	UserFlows        fileUserFlows           `yaml:"user_flows"`
 
 	fileProtocolSections `yaml:",inline"` // client_assertions:, dpop:, par:, token_exchange: (protocols.go)
+
+	// clientChunks and grantChunks follow Clients and Grants when a tenant
+	// is built from parts: the entries as each part decoded them, shared
+	// with the Builder's cache rather than copied (parts.go).
+	clientChunks [][]fileClient
+	grantChunks  [][]fileGrant
+}
+
+// eachEntry calls fn for every entry of list and then of chunks, with its
+// index in the section.
+func eachEntry[T any](list []T, chunks [][]T, fn func(i int, e *T)) {
+	for i := range list {
+		fn(i, &list[i])
+	}
+	n := len(list)
+	for _, c := range chunks {
+		for j := range c {
+			fn(n, &c[j])
+			n++
+		}
+	}
+}
+
+func chunksLen[T any](chunks [][]T) int {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	return n
 }
 
 type fileAPI struct {
@@ -308,16 +337,18 @@ func (v *validator) tenant(f *file) *Tenant {
 			v.fail(fmt.Sprintf("no API has the identifier %q", t.DefaultAudience), "default_audience")
 		}
 	}
-	for i := range f.Clients {
-		if c := v.client(t, &f.Clients[i], i); c != nil {
+	t.Clients = make([]*Client, 0, len(f.Clients)+chunksLen(f.clientChunks))
+	eachEntry(f.Clients, f.clientChunks, func(i int, fc *fileClient) {
+		if c := v.client(t, fc, i); c != nil {
 			t.Clients = append(t.Clients, c)
 		}
-	}
-	for i := range f.Grants {
-		if g := v.grant(t, &f.Grants[i], i); g != nil {
+	})
+	t.Grants = make([]*Grant, 0, len(f.Grants)+chunksLen(f.grantChunks))
+	eachEntry(f.Grants, f.grantChunks, func(i int, fg *fileGrant) {
+		if g := v.grant(t, fg, i); g != nil {
 			t.Grants = append(t.Grants, g)
 		}
-	}
+	})
 	v.protocols(t, &f.fileProtocolSections)
 	for _, trig := range Triggers {
 		t.Pipelines[trig] = &Pipeline{Trigger: trig, Timeout: DefaultPipelineTimeout}

@@ -384,6 +384,7 @@ func (b *Builder) Build(parts []Part, source string, opts ...Option) (*Tenant, e
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	f.presize(parts[1:])
 	for i, p := range parts[1:] {
 		f.appendSection(p.Section, decoded[i])
 	}
@@ -574,15 +575,29 @@ func remapLines(err error, lines []int) error {
 
 var yamlLine = regexp.MustCompile(`line \d+`)
 
+// presize makes room for the entries of parts in their sections at once:
+// growing them entry by entry would copy them several times. Clients and
+// grants, the sections that grow large, are not copied at all
+// (clientChunks, grantChunks).
+func (f *file) presize(parts []Part) {
+	n := map[string]int{}
+	for _, p := range parts {
+		n[p.Section] += p.Entries
+	}
+	f.APIs = slices.Grow(f.APIs, n["apis"])
+	f.Roles = slices.Grow(f.Roles, n["roles"])
+	f.Users = slices.Grow(f.Users, n["users"])
+}
+
 // appendSection appends entries decoded by decodeSection to their section.
 func (f *file) appendSection(section string, entries any) {
 	switch section {
 	case "apis":
 		f.APIs = append(f.APIs, entries.([]fileAPI)...)
 	case "clients":
-		f.Clients = append(f.Clients, entries.([]fileClient)...)
+		f.clientChunks = append(f.clientChunks, entries.([]fileClient))
 	case "grants":
-		f.Grants = append(f.Grants, entries.([]fileGrant)...)
+		f.grantChunks = append(f.grantChunks, entries.([]fileGrant))
 	case "roles":
 		f.Roles = append(f.Roles, entries.([]fileRole)...)
 	case "users":

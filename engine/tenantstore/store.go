@@ -170,7 +170,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 		return nil, fmt.Errorf("tenantstore: %w", err)
 	}
 	parts, err := jskv.Ensure(ctx, js, jskv.Spec{
-		Bucket: c.bucket + "_parts", Description: "Scopeline tenant parts, by SHA-256", Replicas: c.replicas, History: 1,
+		Bucket: c.bucket + "_parts", Description: "Scopeline tenant parts, by SHA-256", Replicas: c.replicas, History: 1, Direct: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tenantstore: %w", err)
@@ -410,6 +410,16 @@ func (s *Store) part(ctx context.Context, ref PartRef) (tenant.Part, error) {
 // the key, its SHA-256.
 func (s *Store) value(ctx context.Context, key string) ([]byte, error) {
 	e, err := s.parts.Get(ctx, key)
+	if errors.Is(err, jskv.ErrNoKey) {
+		// Read from any server: one that has not yet applied a part just
+		// written answers no key; wait and ask again (the leader, likely).
+		for attempt := 1; attempt < 8 && errors.Is(err, jskv.ErrNoKey); attempt++ {
+			if berr := jskv.Backoff(ctx, attempt+3); berr != nil {
+				return nil, berr
+			}
+			e, err = s.parts.Get(ctx, key)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tenantstore: part %s: %w", key, err)
 	}
