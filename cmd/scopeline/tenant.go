@@ -36,27 +36,15 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 // open connects to NATS and opens the tenant store; close closes the
 // connection.
 func (f *storeFlags) open(ctx context.Context, name string) (store *tenantstore.Store, closeConn func(), err error) {
-	url, opts := "nats://"+settings.DefaultEmbeddedListen, []nats.Option{nats.Name(name)}
+	var st *settings.Settings
 	if f.settingsPath != "" {
-		st, err := settings.Load(f.settingsPath)
-		if err != nil {
+		if st, err = settings.Load(f.settingsPath); err != nil {
 			return nil, nil, err
 		}
-		u, connOpts := audit.ClientOptions(st.Audit.NATS)
-		if u == "" && f.url == "" {
-			return nil, nil, errors.New("the settings' embedded NATS server does not listen (nats.embedded.listen: off); give --url")
-		}
-		url, opts = u, append(opts, connOpts...)
 	}
-	if f.url != "" {
-		url = f.url
-	}
-	if f.creds != "" {
-		opts = append(opts, nats.UserCredentials(f.creds))
-	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := dialNATS(st, f.url, f.creds, name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to %s: %w (is scopeline serve running?)", url, err)
+		return nil, nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err == nil {
@@ -67,6 +55,31 @@ func (f *storeFlags) open(ctx context.Context, name string) (store *tenantstore.
 		return nil, nil, err
 	}
 	return store, nc.Close, nil
+}
+
+// dialNATS connects a command to NATS: to url if set, else as the
+// settings st say (nil: the embedded server's default address), with the
+// credentials file creds if set.
+func dialNATS(st *settings.Settings, url, creds, name string) (*nats.Conn, error) {
+	addr, opts := "nats://"+settings.DefaultEmbeddedListen, []nats.Option{nats.Name(name)}
+	if st != nil {
+		u, connOpts := audit.ClientOptions(st.Audit.NATS)
+		if u == "" && url == "" {
+			return nil, errors.New("the settings' embedded NATS server does not listen (nats.embedded.listen: off); give --url")
+		}
+		addr, opts = u, append(opts, connOpts...)
+	}
+	if url != "" {
+		addr = url
+	}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	nc, err := nats.Connect(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w (is scopeline serve running?)", addr, err)
+	}
+	return nc, nil
 }
 
 // defaultPusher names who pushes: $SCOPELINE_USER, else user@host.
@@ -132,13 +145,9 @@ read by each replica from its own environment, not checked here.`,
 				return err
 			}
 			defer closeConn()
-			read := uint64(expect)
-			if expect < 0 {
-				head, err := store.Head(cmd.Context())
-				if err != nil && !errors.Is(err, tenantstore.ErrNoTenant) {
-					return err
-				}
-				read = head.Number
+			read, err := expectedRevision(cmd.Context(), store, expect)
+			if err != nil && !errors.Is(err, tenantstore.ErrNoTenant) {
+				return err
 			}
 			r, err := store.PushFile(cmd.Context(), data, abs, by, read)
 			if err != nil {
@@ -272,13 +281,9 @@ the revision it read (the latest at the start, or --expect).`,
 				return err
 			}
 			defer closeConn()
-			read := uint64(expect)
-			if expect < 0 {
-				head, err := store.Head(cmd.Context())
-				if err != nil {
-					return err
-				}
-				read = head.Number
+			read, err := expectedRevision(cmd.Context(), store, expect)
+			if err != nil {
+				return err
 			}
 			r, err := store.Rollback(cmd.Context(), n, by, read)
 			if err != nil {
@@ -293,6 +298,16 @@ the revision it read (the latest at the start, or --expect).`,
 
 	cmd.AddCommand(push, pull, history, diff, rollback)
 	return cmd
+}
+
+// expectedRevision is the revision a change must find the latest: expect
+// when set (not negative), else the latest now.
+func expectedRevision(ctx context.Context, store *tenantstore.Store, expect int64) (uint64, error) {
+	if expect >= 0 {
+		return uint64(expect), nil
+	}
+	head, err := store.Head(ctx)
+	return head.Number, err
 }
 
 // revisionOf is revision n, or the latest when n is 0.

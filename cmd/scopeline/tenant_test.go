@@ -32,14 +32,7 @@ func startNATS(t *testing.T) string {
 
 func TestTenantCommands(t *testing.T) {
 	url := startNATS(t)
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t)
 	v1 := write("v1.yaml", string(demo.Tenant))
 	v2 := write("v2.yaml", strings.Replace(string(demo.Tenant), "    name: Demo machine client", "    name: Renamed machine client", 1))
 	bad := write("bad.yaml", string(demo.Tenant)+"\nbogus: 1\n")
@@ -100,14 +93,7 @@ pipelines:
 // previous revision, saying so on /healthz/ready, when one cannot be built.
 func TestServeTenantFromStore(t *testing.T) {
 	url := startNATS(t)
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t)
 	demoGrant := "    scopes: [read:users, write:users]\n    subjects: [client]\n"
 	if !strings.Contains(string(demo.Tenant), demoGrant) {
 		t.Fatal("the demo tenant changed; update the test")
@@ -162,6 +148,20 @@ pipelines:
 	}
 	if strings.Join(seen, " ") != "2/alice/ok 3/alice/error" {
 		t.Errorf("tenant-reloaded events: %v", seen)
+	}
+}
+
+// fileWriter returns a function writing files into a temporary directory
+// and returning their paths.
+func fileWriter(t *testing.T) func(name, content string) string {
+	dir := t.TempDir()
+	return func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
 }
 

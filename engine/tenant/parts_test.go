@@ -195,7 +195,7 @@ pipelines:
 }
 
 // BenchmarkParse and BenchmarkBuild compare loading a tenant of 10,000
-// clients and grants from one file and from its parts.
+// clients and grants from one file and from its parts (as YAML).
 func BenchmarkParse(b *testing.B) {
 	data := bigTenant(10000, 100)
 	b.ReportAllocs()
