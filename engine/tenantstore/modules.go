@@ -17,7 +17,7 @@ import (
 
 // MaxModuleSize bounds a module in the store (as the hook host bounds a
 // module file).
-const MaxModuleSize = 64 << 20
+const MaxModuleSize = 32 << 20
 
 // ErrNoModule: the module store has no module of that digest or name.
 var ErrNoModule = errors.New("tenantstore: no such module")

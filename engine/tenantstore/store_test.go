@@ -187,3 +187,35 @@ func TestModules(t *testing.T) {
 		t.Errorf("pulled:\n%s\n%v", file, err)
 	}
 }
+
+// TestHistoryKeepsTheLastRevisions: the store keeps 64 revisions, and
+// says so of an older one.
+func TestHistoryKeepsTheLastRevisions(t *testing.T) {
+	ctx := context.Background()
+	c := natstest.Start(t, 1)
+	s := openStore(t, c)
+	var first, last tenantstore.Revision
+	for i := range tenantstore.History + 2 {
+		r, err := s.PushFile(ctx, tenantFile(2+i%3), "t.yaml", fmt.Sprint("pusher-", i), last.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = r
+		}
+		last = r
+	}
+	hist, err := s.History(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != tenantstore.History || hist[len(hist)-1].Number != last.Number || hist[0].By != "pusher-2" {
+		t.Fatalf("history of %d revisions, from %q to %d", len(hist), hist[0].By, hist[len(hist)-1].Number)
+	}
+	if _, err := s.Get(ctx, first.Number); !errors.Is(err, tenantstore.ErrNoRevision) {
+		t.Errorf("the first revision: %v", err)
+	}
+	if _, err := s.Rollback(ctx, hist[0].Number, "alice", last.Number); err != nil {
+		t.Errorf("rolling back to the oldest kept revision: %v", err)
+	}
+}
