@@ -23,7 +23,11 @@ import (
 )
 
 // MaxFileSize bounds a tenant file served from a file (serve --config).
-const MaxFileSize = 8 << 20
+const MaxFileSize = 64 << 20
+
+// maxWholeSize bounds a tenant file read as one YAML tree (one whose lists
+// use anchors or aliases): that tree costs about fifty times the file.
+const maxWholeSize = 8 << 20
 
 // MaxPushSize bounds a tenant file pushed to the cluster's store, which
 // keeps it in parts (Split) and builds it part by part.
@@ -98,7 +102,38 @@ func defaultOptions(opts []Option) options {
 
 // Parse validates a tenant file's contents. source names the file in errors;
 // dir is where relative hook module paths are resolved.
+//
+// The file is cut into parts (Split) and built part by part (Builder), so
+// that no YAML tree of the whole file is held, with errors at the line of
+// the field as ever. A file whose lists use YAML anchors or aliases, which
+// parts cannot resolve apart, or that Split does not cut, is read whole.
 func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
+	name := source
+	if name == "" {
+		name = "tenant"
+	}
+	if !anchorOrAlias.Match(data) {
+		if parts, err := Split(data, name); err == nil {
+			t, err := NewBuilder().Build(parts, name, append(opts[:len(opts):len(opts)], WithDir(dir))...)
+			if err != nil {
+				return nil, err
+			}
+			t.Source, t.Dir = source, dir
+			return t, nil
+		}
+	}
+	if len(data) > maxWholeSize {
+		return nil, fmt.Errorf("%s: %d bytes, and read whole (its lists use YAML anchors or aliases, or are not in block style): a file read whole may have %d at most", name, len(data), maxWholeSize)
+	}
+	return parseWhole(data, source, dir, opts...)
+}
+
+// anchorOrAlias matches what may be a YAML anchor (&a) or alias (*a), and
+// things that only look like one: those files are read whole.
+var anchorOrAlias = regexp.MustCompile(`(^|[\s\[{,:-])[&*][^\s,\[\]{}]`)
+
+// parseWhole validates a tenant file read as one YAML tree.
+func parseWhole(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
 	o := defaultOptions(opts)
 	name := source
 	if name == "" {
@@ -108,7 +143,7 @@ func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	if err := processSettings(name, &root); err != nil {
+	if err := processSettings(name, &root, nil); err != nil {
 		return nil, err
 	}
 	var f file
@@ -264,8 +299,8 @@ type fileBreaker struct {
 // tenant files used to hold (nats:, audit:): they are fixed for the life
 // of a process, so a reload could never change them; the tenant file is
 // what reloads. The message says where they go.
-func processSettings(name string, root *yaml.Node) error {
-	c := yamlfile.Checker{Name: name, Root: root}
+func processSettings(name string, root *yaml.Node, rootLine func(int) int) error {
+	c := yamlfile.Checker{Name: name, Root: root, RootLine: rootLine}
 	for _, section := range []string{"nats", "audit"} {
 		if c.Has(section) {
 			c.Fail("a process setting, not tenant data: move the nats: and audit: sections to a settings file, "+

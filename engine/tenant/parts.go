@@ -53,8 +53,9 @@ type Part struct {
 	// read: its first line and the line of each entry, or for the base
 	// the line of each of its lines. Errors of a Build at push name them;
 	// they are not stored.
-	Line  int
-	Lines []int
+	Line    int
+	Lines   []int
+	offsets []int // where each entry starts in Data
 }
 
 // Digest is the part's SHA-256, in hex.
@@ -200,6 +201,7 @@ func splitSection(section string, lines [][]byte, from, to int) ([]Part, bool, e
 			cur = Part{Section: section, Line: start + 1}
 		}
 		h := fnv.New32a()
+		cur.offsets = append(cur.offsets, len(cur.Data))
 		for i := start; i < end; i++ {
 			cur.Data = append(cur.Data, lines[i]...)
 			h.Write(lines[i])
@@ -359,19 +361,31 @@ func (b *Builder) Build(parts []Part, source string, opts ...Option) (*Tenant, e
 		return nil, fmt.Errorf("%s: the first part must be the base", source)
 	}
 	o := defaultOptions(opts)
+	base := parts[0]
+	var rootLine func(int) int
+	if base.Lines != nil {
+		rootLine = func(l int) int {
+			if l < 1 || l > len(base.Lines) {
+				return 0
+			}
+			return base.Lines[l-1]
+		}
+	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(parts[0].Data, &root); err != nil {
-		return nil, fmt.Errorf("%s: %s", source, err)
+	if err := yaml.Unmarshal(base.Data, &root); err != nil {
+		if base.Lines != nil {
+			err = remapLines(err, base.Lines)
+		}
+		return nil, fmt.Errorf("%s: %s", source, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if root.Kind == 0 {
 		root = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
 	}
-	if err := processSettings(source, &root); err != nil {
+	if err := processSettings(source, &root, rootLine); err != nil {
 		return nil, err
 	}
 	var f file
 	var errs []error
-	base := parts[0]
 	if err := decodeStrict(base.Data, &f); err != nil {
 		if base.Lines != nil {
 			errs = append(errs, yamlfile.DecodeError(source, remapLines(err, base.Lines), "tenant", sectionOf))
@@ -388,22 +402,9 @@ func (b *Builder) Build(parts []Part, source string, opts ...Option) (*Tenant, e
 	for i, p := range parts[1:] {
 		f.appendSection(p.Section, decoded[i])
 	}
-	v := &validator{Checker: yamlfile.Checker{Name: source, Root: &root, Unlined: PartSections}, opts: o, dir: o.dir}
-	if base.Lines != nil {
-		v.RootLine = func(l int) int {
-			if l < 1 || l > len(base.Lines) {
-				return 0
-			}
-			return base.Lines[l-1]
-		}
-	}
-	if entryLines := sectionLines(parts[1:]); entryLines != nil {
-		v.EntryLine = func(section string, i int) int {
-			if ls := entryLines[section]; i < len(ls) {
-				return ls[i]
-			}
-			return 0
-		}
+	v := &validator{Checker: yamlfile.Checker{Name: source, Root: &root, Unlined: PartSections, RootLine: rootLine}, opts: o, dir: o.dir}
+	if entries := sectionEntries(parts[1:]); entries != nil {
+		v.EntryLine = entries.line
 	}
 	t := v.tenant(&f)
 	if err := v.Err(); err != nil {
@@ -543,25 +544,70 @@ func forEachPart(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// sectionLines gathers the entry lines of each section's parts, in order;
-// nil when the parts have none.
-func sectionLines(parts []Part) map[string][]int {
-	var out map[string][]int
-	for _, p := range parts {
+// entryIndex finds an entry of a section among the parts Split made, for
+// the line of an error about it.
+type entryIndex map[string][]entryRef
+
+type entryRef struct {
+	part *Part
+	j    int // the entry's index in the part
+}
+
+// sectionEntries indexes the entries of parts that know their lines; nil
+// when none does (parts read from the store).
+func sectionEntries(parts []Part) entryIndex {
+	var out entryIndex
+	for k := range parts {
+		p := &parts[k]
 		if p.Lines == nil {
 			continue
 		}
 		if out == nil {
-			out = map[string][]int{}
+			out = entryIndex{}
 		}
-		out[p.Section] = append(out[p.Section], p.Lines...)
+		for j := range p.Lines {
+			out[p.Section] = append(out[p.Section], entryRef{p, j})
+		}
 	}
 	return out
+}
+
+// line is the line of the field at rest in entry i of section: the
+// entry's text is parsed again to find it (errors are rare; no tree of
+// the whole section is kept for them).
+func (x entryIndex) line(section string, i int, rest []any) int {
+	refs := x[section]
+	if i >= len(refs) {
+		return 0
+	}
+	p, j := refs[i].part, refs[i].j
+	if len(rest) == 0 || p.offsets == nil {
+		return p.Lines[j]
+	}
+	end := len(p.Data)
+	if j+1 < len(p.offsets) {
+		end = p.offsets[j+1]
+	}
+	text := p.Data[p.offsets[j]:end]
+	var doc yaml.Node
+	if err := yaml.Unmarshal(text, &doc); err != nil {
+		return p.Lines[j]
+	}
+	first := p.Line + bytes.Count(p.Data[:p.offsets[j]], []byte("\n"))
+	return first + yamlfile.LineOf(&doc, append([]any{0}, rest...)...) - 1
 }
 
 // remapLines rewrites "line N" in a YAML error of the base to the line of
 // the file the base was cut from.
 func remapLines(err error, lines []int) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		out := &yaml.TypeError{Errors: make([]string, len(te.Errors))}
+		for i, e := range te.Errors {
+			out.Errors[i] = remapLines(errors.New(e), lines).Error()
+		}
+		return out
+	}
 	msg := yamlLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
 		var n int
 		fmt.Sscanf(m, "line %d", &n)

@@ -113,7 +113,7 @@ func TestBuildErrorsNameTheRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = tenant.Build(parts, "tenant revision 7")
-	if err == nil || !strings.Contains(err.Error(), "tenant revision 7:40: grants[0].api: no API has the identifier") {
+	if err == nil || !strings.Contains(err.Error(), "tenant revision 7:41: grants[0].api: no API has the identifier") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -218,3 +218,29 @@ func BenchmarkBuild(b *testing.B) {
 		}
 	}
 }
+
+// TestParseWithAnchors: a file whose lists share values through YAML
+// anchors and aliases, which parts cannot resolve apart, is read whole.
+func TestParseWithAnchors(t *testing.T) {
+	data := []byte(`
+apis: [{identifier: https://api.example.com, scopes: [{name: read}]}]
+clients:
+  - id: a
+    type: m2m
+    secrets: &shared ["` + secretDigestForTest + `"]
+  - id: b
+    type: m2m
+    secrets: *shared
+grants:
+  - {client: b, api: https://api.example.com, scopes: [read]}
+`)
+	tn, err := tenant.Parse(data, "t.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := tn.Client("b"); !ok || !c.VerifySecret("s") {
+		t.Error("client b lost its aliased secret")
+	}
+}
+
+var secretDigestForTest = tenant.FormatDigest("s")

@@ -66,7 +66,7 @@ type Checker struct {
 	// the cluster's store), whose lines Root cannot tell. EntryLine, when
 	// set, gives the line of entry i of such a section instead (0: none).
 	Unlined   []string
-	EntryLine func(section string, i int) int
+	EntryLine func(section string, i int, rest []any) int
 	// RootLine, when set, maps a line of Root to the line of the file
 	// Root was cut from.
 	RootLine func(line int) int
@@ -101,7 +101,7 @@ func (c *Checker) Line(path ...any) int {
 	if len(path) > 0 {
 		if k, ok := path[0].(string); ok && slices.Contains(c.Unlined, k) {
 			if i, ok := elem[int](path, 1); ok && c.EntryLine != nil {
-				return c.EntryLine(k, i)
+				return c.EntryLine(k, i, path[2:])
 			}
 			return 0
 		}
@@ -137,6 +137,10 @@ func (c *Checker) Fail(msg string, path ...any) {
 	}
 	c.errs = append(c.errs, &FieldError{File: c.Name, Line: c.Line(path...), Field: b.String(), Msg: msg})
 }
+
+// LineOf is the line of the node at path under root, or of its nearest
+// ancestor.
+func LineOf(root *yaml.Node, path ...any) int { return lineOf(root, path) }
 
 // lineOf finds the line of the node at path, or of its nearest ancestor.
 func lineOf(root *yaml.Node, path []any) int {
