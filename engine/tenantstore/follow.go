@@ -181,8 +181,10 @@ func (f *Follower) cached(ctx context.Context, dir, key string) ([]byte, error) 
 	return data, writeFile(path, data)
 }
 
+// writeFile writes data to path through a temporary file renamed over
+// it, so that a reader never sees half a file.
 func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".part-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("tenantstore: %w", err)
 	}
@@ -194,7 +196,10 @@ func writeFile(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("tenantstore: %w", err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("tenantstore: %w", err)
+	}
+	return nil
 }
 
 // prune removes the parts Dir keeps that r does not use.

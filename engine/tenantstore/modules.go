@@ -160,20 +160,8 @@ func (s *Store) FetchModule(ctx context.Context, digest, dir string) (string, er
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("tenantstore: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".fetch-*")
-	if err != nil {
-		return "", fmt.Errorf("tenantstore: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(bin); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("tenantstore: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("tenantstore: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("tenantstore: %w", err)
+	if err := writeFile(path, bin); err != nil {
+		return "", err
 	}
 	return path, nil
 }
