@@ -390,6 +390,9 @@ tenant that uses it.`,
 		Example: `  scopeline hook push examples/hooks/wat/tier-gate.wasm --name tier-gate`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.HasPrefix(args[0], "plugin:") {
+				return usageError{errors.New("built-in plugins need no push: name them in the tenant with plugin: NAME")}
+			}
 			if err := hookCheck(cmd.Context(), io.Discard, args[0], *cacheDir); err != nil {
 				return err
 			}
