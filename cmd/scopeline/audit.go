@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -112,28 +111,17 @@ func auditTail(ctx context.Context, out io.Writer, cfg tailConfig, now time.Time
 		return usageError{fmt.Errorf("--durable %q: use letters, digits, '-' and '_'", cfg.durable)}
 	}
 
-	url, natsOpts := "nats://"+settings.DefaultEmbeddedListen, []nats.Option{nats.Name("scopeline audit tail")}
+	var st *settings.Settings
 	if cfg.settingsPath != "" {
-		st, err := settings.Load(cfg.settingsPath)
-		if err != nil {
+		var err error
+		if st, err = settings.Load(cfg.settingsPath); err != nil {
 			return err
 		}
 		opts.Stream, opts.SubjectPrefix = st.Audit.Stream.Name, st.Audit.SubjectPrefix
-		u, connOpts := audit.ClientOptions(st.Audit.NATS)
-		if u == "" {
-			return errors.New("the settings' embedded NATS server does not listen (nats.embedded.listen: off); give --url")
-		}
-		url, natsOpts = u, append(natsOpts, connOpts...)
 	}
-	if cfg.url != "" {
-		url = cfg.url
-	}
-	if cfg.creds != "" {
-		natsOpts = append(natsOpts, nats.UserCredentials(cfg.creds))
-	}
-	nc, err := nats.Connect(url, natsOpts...)
+	nc, err := dialNATS(st, cfg.url, cfg.creds, "scopeline audit tail")
 	if err != nil {
-		return fmt.Errorf("connecting to %s: %w (is scopeline serve running?)", url, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

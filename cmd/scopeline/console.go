@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/tenantstore"
 	"github.com/scopeline/scopeline/hooks"
 )
 
@@ -49,12 +51,16 @@ func openConsole(s *process, reg prometheus.Gatherer, modules *moduleReports, t 
 		return nil, nil
 	}
 	src := &consoleSource{s: s, reg: reg, modules: modules}
-	src.state.Store(&console.TenantState{Tenant: t, Revision: t.Revision, Loaded: time.Now(), Source: tenantSource(s.cfg.configPath)})
-	cons, err := console.New(src, console.Config{
+	src.state.Store(&console.TenantState{Tenant: t, Revision: t.Revision, Loaded: time.Now(), Source: s.tenantSource()})
+	ccfg := console.Config{
 		Issuer: s.issuer.IssuerURL(), Endpoints: s.issuer.Handler(),
 		ClientID: cc.clientID, ClientSecret: os.Getenv(consoleSecretEnv), Audience: cc.audience,
 		Logger: s.log,
-	})
+	}
+	if s.tenants != nil {
+		ccfg.Revisions = storedRevisions{s.tenants}
+	}
+	cons, err := console.New(src, ccfg)
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +75,48 @@ func openConsole(s *process, reg prometheus.Gatherer, modules *moduleReports, t 
 	return cons, nil
 }
 
-func tenantSource(path string) string {
-	if path == "" {
+// tenantSource says where the tenant serving comes from.
+func (s *process) tenantSource() string {
+	switch {
+	case s.follower != nil:
+		return fmt.Sprintf("the cluster's tenant store, revision %d", s.follower.Serving().Number)
+	case s.cfg.configPath == "":
 		return "built-in demo tenant"
 	}
-	return path
+	return s.cfg.configPath
+}
+
+// storedRevisions adapts the cluster's tenant store to the console's
+// revision history.
+type storedRevisions struct{ store *tenantstore.Store }
+
+func (r storedRevisions) Revisions(ctx context.Context, limit int) ([]console.Revision, error) {
+	h, err := r.store.History(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []console.Revision
+	for i := len(h) - 1; i >= 0 && len(out) < limit; i-- { // newest first
+		v := h[i]
+		note := v.Source
+		if v.RollbackOf != 0 {
+			note = fmt.Sprintf("rollback to revision %d", v.RollbackOf)
+		}
+		out = append(out, console.Revision{ID: strconv.FormatUint(v.Number, 10), Time: v.At, By: v.By, Note: note})
+	}
+	return out, nil
+}
+
+func (r storedRevisions) RevisionText(ctx context.Context, id string) ([]byte, error) {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("no revision %q", id)
+	}
+	v, err := r.store.Get(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	return r.store.File(ctx, v)
 }
 
 // consoleSource adapts the running server to console.Source.
@@ -89,7 +132,7 @@ func (c *consoleSource) Tenant() console.TenantState { return *c.state.Load() }
 
 // reloaded records a tenant that started serving.
 func (c *consoleSource) reloaded(t *tenant.Tenant) {
-	c.state.Store(&console.TenantState{Tenant: t, Revision: t.Revision, Loaded: time.Now(), Source: tenantSource(c.s.cfg.configPath)})
+	c.state.Store(&console.TenantState{Tenant: t, Revision: t.Revision, Loaded: time.Now(), Source: c.s.tenantSource()})
 	c.modules.retain(t)
 }
 

@@ -96,7 +96,7 @@ functions and the WASI allow-list only), and that it compiles.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(test, check, list, newHookNewCmd())
+	cmd.AddCommand(test, check, list, newHookNewCmd(), newHookPushCmd(&cacheDir))
 	return cmd
 }
 
@@ -377,4 +377,56 @@ func hookCheck(ctx context.Context, out io.Writer, module, cacheDir string) erro
 		fmt.Fprintf(w, "built with:\t%s\n", strings.Join(rep.Toolchain.Tools, ", "))
 	}
 	return w.Flush()
+}
+
+func newHookPushCmd(cacheDir *string) *cobra.Command {
+	var (
+		sf   storeFlags
+		name string
+	)
+	cmd := &cobra.Command{
+		Use:   "push MODULE.wasm [--name NAME]",
+		Short: "Check a module against the hook ABI and store it in the cluster's module store",
+		Long: `Check MODULE.wasm as scopeline hook check does, then store it in the
+cluster's module store under its SHA-256. A tenant pushed with scopeline
+tenant push names it by digest (module: sha256:<hex>) or, with --name, by
+name (module: store:NAME), which the push resolves to the digest, so a
+revision always runs the same code. A later push of the same name moves
+the name, never a revision already pushed. Replicas fetch the module, and
+compile it (keeping the compiled code on disk), before they swap in a
+tenant that uses it.`,
+		Example: `  scopeline hook push examples/hooks/wat/tier-gate.wasm --name tier-gate`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.HasPrefix(args[0], "plugin:") {
+				return usageError{errors.New("built-in plugins need no push: name them in the tenant with plugin: NAME")}
+			}
+			if err := hookCheck(cmd.Context(), io.Discard, args[0], *cacheDir); err != nil {
+				return err
+			}
+			bin, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			store, closeConn, err := sf.open(cmd.Context(), "scopeline hook push")
+			if err != nil {
+				return err
+			}
+			defer closeConn()
+			digest, err := store.PushModule(cmd.Context(), bin, name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, hook ABI v%d, stored as %s\n", args[0], hooks.ABIVersion, digest)
+			ref := digest
+			if name != "" {
+				ref = tenant.StoreRefPrefix + name
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "name it in the tenant with:  module: %q\n", ref)
+			return nil
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&name, "name", "", "a name for the module, for tenants to name it by (module: store:NAME)")
+	return cmd
 }

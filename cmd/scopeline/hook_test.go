@@ -4,22 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestHookCommands(t *testing.T) {
 	cache := t.TempDir()
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t)
 	loop := write("loop.json", `"L"`)
 	notJSON := write("notjson.json", `"J"`)
 	badCIDR := write("bad.json", `{"cidrs":["nope"]}`)

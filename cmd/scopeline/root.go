@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		newSecretCmd(),
 		newUserCmd(),
 		newKeysCmd(),
+		newTenantCmd(),
 		newHookCmd(),
 		newBenchCmd(),
 		newAuditCmd(),

@@ -32,6 +32,7 @@ import (
 	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/engine/tenantstore"
 	"github.com/scopeline/scopeline/engine/throttle"
 	"github.com/scopeline/scopeline/sdk/resource/replay"
 )
@@ -39,6 +40,7 @@ import (
 // serveConfig is what the serve command's flags say.
 type serveConfig struct {
 	configPath      string
+	tenantSource    string // tenantFromFile or tenantFromNATS
 	settingsPath    string
 	demo            bool
 	addr            string
@@ -131,6 +133,7 @@ docs/deployment.md.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.configPath, "config", "", "tenant file (default: the built-in demo tenant, on a loopback --addr only)")
+	f.StringVar(&cfg.tenantSource, "tenant-source", tenantFromFile, "where the tenant comes from: file (--config, reloaded on SIGHUP) or nats (the cluster's tenant store, which `scopeline tenant push` changes; every revision is applied as it is pushed)")
 	f.StringVar(&cfg.settingsPath, "settings", "", "settings file: the process's NATS connection and audit stream (nats:, audit:), read at start (default: the embedded NATS server, ack mode)")
 	f.BoolVar(&cfg.demo, "demo", false, "serve the built-in demo tenant even on an --addr that is not loopback (its secrets are public)")
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
@@ -162,6 +165,16 @@ docs/deployment.md.`,
 // checkDemo refuses to serve the demo tenant, whose secrets are public, on
 // an address other machines can reach, unless --demo says so.
 func checkDemo(cfg serveConfig) error {
+	switch cfg.tenantSource {
+	case tenantFromFile, "":
+	case tenantFromNATS:
+		if cfg.configPath != "" || cfg.demo {
+			return usageError{errors.New("--tenant-source nats reads the tenant from the cluster's store: give it or --config/--demo, not both")}
+		}
+		return nil
+	default:
+		return usageError{fmt.Errorf("--tenant-source %q: want file or nats", cfg.tenantSource)}
+	}
 	if cfg.configPath != "" {
 		if cfg.demo {
 			return usageError{errors.New("--demo serves the built-in demo tenant: give it or --config, not both")}
@@ -210,6 +223,10 @@ type process struct {
 	console *consoleSource
 	tasks   chan func(context.Context)
 	stopped chan struct{}
+	// tenants and follower are the cluster's tenant store and this
+	// replica's follower of it, with --tenant-source nats (else nil).
+	tenants  *tenantstore.Store
+	follower *tenantstore.Follower
 }
 
 // loadSettings reads the settings file, or gives the defaults.
@@ -233,11 +250,19 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if err := applyFlags(cfg, st); err != nil {
 		return err
 	}
-	t, err := loadTenant(cfg.configPath)
-	if err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		t        *tenant.Tenant
+		follower *tenantstore.Follower
+	)
+	if cfg.tenantSource != tenantFromNATS { // else read once NATS is up, below
+		if t, err = loadTenant(cfg.configPath); err != nil {
+			return err
+		}
 		return err
 	}
-	if cfg.configPath == "" {
+	if cfg.configPath == "" && cfg.tenantSource != tenantFromNATS {
 		log.Warn("no --config given: serving the " + demo.Source + "; its client secrets are public, use it for trying Scopeline only")
 	}
 	var proxies []netip.Prefix
@@ -262,11 +287,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		return fmt.Errorf("data dir: %w", err)
 	}
 	s := &process{cfg: cfg, log: log, settings: st, tasks: make(chan func(context.Context)), stopped: make(chan struct{})}
-	if !cfg.noAudit || cfg.userStore == "nats" {
+	if !cfg.noAudit || cfg.userStore == "nats" || cfg.tenantSource == tenantFromNATS {
 		if s.node, err = startNode(ctx, cfg, st, log); err != nil {
 			return err
 		}
 		defer s.node.Close() // last: after the audit stream and the stores
+	}
+	if cfg.tenantSource == tenantFromNATS {
+		if s.tenants, follower, t, err = openTenantStore(ctx, s.jetStream(), cfg, st, log); err != nil {
+			return err
+		}
+		s.follower = follower
 	}
 	var (
 		ks        *keys.Set
@@ -375,6 +406,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if st.Cluster.Enabled {
 		sc.Ready = append(sc.Ready, endpoint.Check{Name: "nats", Check: s.node.Ready})
 	}
+	if follower != nil {
+		sc.Ready = append(sc.Ready, tenantReady(follower))
+	}
 	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
 		return err
@@ -415,8 +449,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	applies := make(chan func())
+	if follower != nil {
+		go s.followTenant(ctx, follower, applies)
+	}
 	log.Info("scopeline serving", "addr", ln.Addr().String(), "issuer", s.issuer.IssuerURL(),
-		"tenant", tenantSource(cfg.configPath), "data_dir", cfg.dataDir, "version", versionString(), "replica", st.Audit.Instance)
+		"tenant", s.tenantSource(), "data_dir", cfg.dataDir, "version", versionString(), "replica", st.Audit.Instance)
 	if cons != nil {
 		log.Info("console", "url", strings.TrimSuffix(s.issuer.IssuerURL(), "/")+console.PathConsole)
 	}
@@ -446,7 +484,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 			}
 		case err := <-served:
 			return err
+		case apply := <-applies:
+			apply()
 		case <-reload:
+			if follower != nil {
+				log.Info("SIGHUP: the tenant comes from the cluster's store (scopeline tenant push changes it); reloading the signing keys only")
+				s.reloadKeys(true)
+				continue
+			}
 			s.reload(ctx, "")
 		case task := <-s.tasks:
 			task(ctx)
@@ -470,6 +515,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 // reload re-reads the tenant file and keys; a bad file keeps the old
 // tenant. by names a console user who asked for it ("" for SIGHUP).
 func (s *process) reload(ctx context.Context, by string) error {
+	if s.follower != nil {
+		return errors.New("the tenant comes from the cluster's store: change it with `scopeline tenant push`")
+	}
 	start := time.Now()
 	t, err := loadTenant(s.cfg.configPath)
 	if err == nil && s.cfg.issuer == "" && t.Issuer != s.issuer.Tenant().Issuer {

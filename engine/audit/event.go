@@ -318,9 +318,11 @@ type ReloadData struct {
 	Error string `json:"error,omitempty"`
 	// Source is the tenant file.
 	Source string `json:"source,omitempty"`
-	// By names who asked for the reload (a console user); absent for a
-	// reload by signal.
-	By string `json:"by,omitempty"`
+	// Revision is the revision of the cluster's tenant store applied or
+	// refused, and By who pushed it (tenant push --by); absent for a
+	// tenant served from a file.
+	Revision int64  `json:"revision,omitempty"`
+	By       string `json:"by,omitempty"`
 	// Counts of what the new tenant holds (when ok).
 	APIs    int `json:"apis,omitempty"`
 	Clients int `json:"clients,omitempty"`

@@ -306,9 +306,10 @@ func (p *Publisher) Record(ctx context.Context, d *engine.Decision) error {
 type Reload struct {
 	// Source is the tenant file reloaded.
 	Source string
-	// By names who asked for the reload (a console user, by id); empty
-	// for a reload by signal or by the file watcher.
-	By string
+	// Revision and By are the revision of the cluster's tenant store and
+	// who pushed it, when the tenant comes from there.
+	Revision uint64
+	By       string
 	// Tenant is the tenant the reload brought in; nil when it was refused
 	// with Err.
 	Tenant *tenant.Tenant
@@ -322,7 +323,8 @@ type Reload struct {
 // Reloaded publishes a tenant-reloaded event; an error wraps
 // ErrUnavailable. It also starts redacting the new tenant's hook secrets.
 func (p *Publisher) Reloaded(ctx context.Context, r Reload) error {
-	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: r.Source, By: clip(r.By, maxFieldLen), Result: "ok", LogCode: "sapi", RestartRequired: r.RestartRequired}
+	data := &ReloadData{Instance: p.instance, Issuer: p.source, Source: r.Source, Result: "ok", LogCode: "sapi", RestartRequired: r.RestartRequired,
+		Revision: int64(r.Revision), By: clip(r.By, maxFieldLen)}
 	if r.Err != nil {
 		data.Result, data.LogCode = "error", "fapi"
 		data.Error = clip(p.redact(r.Err.Error()), 4096)

@@ -104,7 +104,7 @@ func TestEventsMatchSchema(t *testing.T) {
 	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", By: "alice", Tenant: tn, RestartRequired: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", Err: errors.New("t.yaml:3: bogus")}); err != nil {
+	if err := p.Reloaded(ctx, audit.Reload{Source: "t.yaml", Revision: 7, By: "alice@ops", Err: errors.New("tenant revision 7: bogus")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.RecordLogin(ctx, &engine.Login{Outcome: engine.LoginFailed, Issuer: srv.Issuer, Time: time.Now(),

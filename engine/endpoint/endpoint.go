@@ -39,9 +39,14 @@ const (
 )
 
 // Check is a readiness check of /healthz/ready (the audit stream, say).
+// An Advisory check's failure is reported (under "degraded") without
+// making the replica unready: a replica serving an older tenant revision
+// still serves correctly, and taking every replica out when a revision
+// cannot be built anywhere would stop the issuer.
 type Check struct {
-	Name  string
-	Check func(context.Context) error
+	Name     string
+	Check    func(context.Context) error
+	Advisory bool
 }
 
 // Config is what the endpoints need besides the issuer.

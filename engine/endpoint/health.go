@@ -19,18 +19,28 @@ func (e *Endpoints) handleLive(w http.ResponseWriter, r *http.Request) {
 func (e *Endpoints) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	failing := map[string]string{}
+	failing, degraded := map[string]string{}, map[string]string{}
 	if e.iss.Tenant() == nil {
 		failing["tenant"] = "no tenant loaded"
 	}
 	for _, c := range e.cfg.Ready {
-		if err := c.Check(ctx); err != nil {
+		if err := c.Check(ctx); err != nil && c.Advisory {
+			degraded[c.Name] = err.Error()
+		} else if err != nil {
 			failing[c.Name] = err.Error()
 		}
 	}
 	if len(failing) > 0 {
 		e.cfg.Log.Warn("not ready", slog.Any("checks", failing))
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failing": failing})
+		body := map[string]any{"status": "unavailable", "failing": failing}
+		if len(degraded) > 0 {
+			body["degraded"] = degraded
+		}
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	if len(degraded) > 0 {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "degraded", "degraded": degraded})
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -19,3 +19,9 @@ func (t *Tenant) DecoyCost(login string) string { return t.decoys.forLogin(login
 
 // Cost names the kind and cost of h.
 func (h *PasswordHash) Cost() string { return h.cost() }
+
+// ParseWhole reads a tenant file as one YAML tree, as Parse does for the
+// files it cannot read in parts.
+func ParseWhole(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
+	return parseWhole(data, source, dir, opts...)
+}

@@ -23,8 +23,23 @@ import (
 	"github.com/scopeline/scopeline/engine/internal/yamlfile"
 )
 
-// MaxFileSize bounds a tenant file.
-const MaxFileSize = 8 << 20
+// MaxFileSize bounds a tenant file served from a file (serve --config).
+const MaxFileSize = 64 << 20
+
+// maxWholeSize bounds a tenant file read as one YAML tree (one whose lists
+// use anchors or aliases): that tree costs about fifty times the file.
+const maxWholeSize = 8 << 20
+
+// MaxPushSize bounds a tenant file pushed to the cluster's store, which
+// keeps it in parts (Split) and builds it part by part.
+const MaxPushSize = 256 << 20
+
+// ReadFile reads a tenant file of at most max bytes, and returns it with
+// its absolute path.
+func ReadFile(path string, max int) (data []byte, abs string, err error) {
+	data, abs, _, err = yamlfile.Read(path, max, "tenant")
+	return data, abs, err
+}
 
 // Option changes how a tenant file is read.
 type Option func(*options)
@@ -32,7 +47,37 @@ type Option func(*options)
 type options struct {
 	lookupEnv func(string) (string, bool)
 	stat      func(string) error
+	modules   ModuleResolver
+	dir       string
 }
+
+// WithDir sets the directory relative module paths are resolved against
+// when building from parts (Parse takes it as an argument).
+func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
+
+// ModuleResolver finds a hook module the tenant names in the cluster's
+// module store rather than by path: ref is "sha256:<64 hex digits>" (a
+// digest) or "store:NAME" (a name given at `scopeline hook push`). It
+// returns the module's digest and the path of a local copy to load ("" when
+// the caller only validates).
+type ModuleResolver func(ref string) (digest, path string, err error)
+
+// WithModules lets hooks name modules in the cluster's module store
+// (module: sha256:<hex> or module: store:NAME), found by resolve. Without
+// it, such a module is refused.
+func WithModules(resolve ModuleResolver) Option {
+	return func(o *options) { o.modules = resolve }
+}
+
+// IsModuleRef reports whether a hook's `module:` names a module in the
+// cluster's module store (a digest or a stored name) rather than a file.
+func IsModuleRef(module string) bool {
+	return strings.HasPrefix(module, DigestPrefix) || strings.HasPrefix(module, StoreRefPrefix)
+}
+
+// StoreRefPrefix starts a hook's `module:` that names a module pushed to
+// the cluster's module store under a name (scopeline hook push --name).
+const StoreRefPrefix = "store:"
 
 // WithLookupEnv sets where hook secrets are read from (default os.LookupEnv).
 func WithLookupEnv(f func(string) (string, bool)) Option {
@@ -48,13 +93,49 @@ func Load(path string, opts ...Option) (*Tenant, error) {
 	return Parse(data, abs, dir, opts...)
 }
 
-// Parse validates a tenant file's contents. source names the file in errors;
-// dir is where relative hook module paths are resolved.
-func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
+func defaultOptions(opts []Option) options {
 	o := options{lookupEnv: os.LookupEnv, stat: func(p string) error { _, err := os.Stat(p); return err }}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	return o
+}
+
+// Parse validates a tenant file's contents. source names the file in errors;
+// dir is where relative hook module paths are resolved.
+//
+// The file is cut into parts (Split) and built part by part (Builder), so
+// that no YAML tree of the whole file is held, with errors at the line of
+// the field as ever. A file whose lists use YAML anchors or aliases, which
+// parts cannot resolve apart, or that Split does not cut, is read whole.
+func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
+	name := source
+	if name == "" {
+		name = "tenant"
+	}
+	if !anchorOrAlias.Match(data) {
+		if parts, err := Split(data, name); err == nil {
+			t, err := NewBuilder().Build(parts, name, append(opts[:len(opts):len(opts)], WithDir(dir))...)
+			if err != nil {
+				return nil, err
+			}
+			t.Source, t.Dir = source, dir
+			return t, nil
+		}
+	}
+	if len(data) > maxWholeSize {
+		return nil, fmt.Errorf("%s: %d bytes, and read whole (its lists use YAML anchors or aliases, or are not in block style): a file read whole may have %d at most", name, len(data), maxWholeSize)
+	}
+	return parseWhole(data, source, dir, opts...)
+}
+
+// anchorOrAlias matches what may be a YAML anchor (&a) or alias (*a), and
+// things that only look like one: those files are read whole.
+var anchorOrAlias = regexp.MustCompile(`(^|[\s\[{,:-])[&*][^\s,\[\]{}]`)
+
+// parseWhole validates a tenant file read as one YAML tree.
+func parseWhole(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
+	o := defaultOptions(opts)
 	name := source
 	if name == "" {
 		name = "tenant"
@@ -63,7 +144,7 @@ func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	if err := processSettings(name, &root); err != nil {
+	if err := processSettings(name, &root, nil); err != nil {
 		return nil, err
 	}
 	var f file
@@ -126,6 +207,35 @@ type file struct {
 	UserFlows        fileUserFlows           `yaml:"user_flows"`
 
 	fileProtocolSections `yaml:",inline"` // client_assertions:, dpop:, par:, token_exchange: (protocols.go)
+
+	// clientChunks and grantChunks follow Clients and Grants when a tenant
+	// is built from parts: the entries as each part decoded them, shared
+	// with the Builder's cache rather than copied (parts.go).
+	clientChunks [][]fileClient
+	grantChunks  [][]fileGrant
+}
+
+// eachEntry calls fn for every entry of list and then of chunks, with its
+// index in the section.
+func eachEntry[T any](list []T, chunks [][]T, fn func(i int, e *T)) {
+	for i := range list {
+		fn(i, &list[i])
+	}
+	n := len(list)
+	for _, c := range chunks {
+		for j := range c {
+			fn(n, &c[j])
+			n++
+		}
+	}
+}
+
+func chunksLen[T any](chunks [][]T) int {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	return n
 }
 
 type fileAPI struct {
@@ -192,8 +302,8 @@ type fileBreaker struct {
 // tenant files used to hold (nats:, audit:): they are fixed for the life
 // of a process, so a reload could never change them; the tenant file is
 // what reloads. The message says where they go.
-func processSettings(name string, root *yaml.Node) error {
-	c := yamlfile.Checker{Name: name, Root: root}
+func processSettings(name string, root *yaml.Node, rootLine func(int) int) error {
+	c := yamlfile.Checker{Name: name, Root: root, RootLine: rootLine}
 	for _, section := range []string{"nats", "audit"} {
 		if c.Has(section) {
 			c.Fail("a process setting, not tenant data: move the nats: and audit: sections to a settings file, "+
@@ -265,16 +375,18 @@ func (v *validator) tenant(f *file) *Tenant {
 			v.fail(fmt.Sprintf("no API has the identifier %q", t.DefaultAudience), "default_audience")
 		}
 	}
-	for i := range f.Clients {
-		if c := v.client(t, &f.Clients[i], i); c != nil {
+	t.Clients = make([]*Client, 0, len(f.Clients)+chunksLen(f.clientChunks))
+	eachEntry(f.Clients, f.clientChunks, func(i int, fc *fileClient) {
+		if c := v.client(t, fc, i); c != nil {
 			t.Clients = append(t.Clients, c)
 		}
-	}
-	for i := range f.Grants {
-		if g := v.grant(t, &f.Grants[i], i); g != nil {
+	})
+	t.Grants = make([]*Grant, 0, len(f.Grants)+chunksLen(f.grantChunks))
+	eachEntry(f.Grants, f.grantChunks, func(i int, fg *fileGrant) {
+		if g := v.grant(t, fg, i); g != nil {
 			t.Grants = append(t.Grants, g)
 		}
-	}
+	})
 	v.protocols(t, &f.fileProtocolSections)
 	for _, trig := range Triggers {
 		t.Pipelines[trig] = &Pipeline{Trigger: trig, Timeout: DefaultPipelineTimeout}
@@ -627,6 +739,8 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 			v.fail("set either module or plugin, not both", at...)
 		case fh.Module == "" && fh.Plugin == "":
 			v.fail("a hook needs a module (a .wasm path) or a plugin name", at...)
+		case IsModuleRef(fh.Module):
+			v.storedModule(h, fh.Module, append(at, "module"))
 		case fh.Module != "":
 			h.Module = fh.Module
 			if !filepath.IsAbs(h.Module) {
@@ -693,6 +807,26 @@ func (v *validator) pipeline(t *Tenant, key string, fp filePipeline) {
 		}
 		p.Hooks = append(p.Hooks, h)
 	}
+}
+
+// storedModule resolves a hook's module named by digest or stored name.
+func (v *validator) storedModule(h *HookSpec, ref string, at []any) {
+	if v.opts.modules == nil {
+		v.fail(fmt.Sprintf("%q names a module in the cluster's module store: this tenant must be pushed with `scopeline tenant push` and served from the store", ref), at...)
+		return
+	}
+	if hexPart, ok := strings.CutPrefix(ref, DigestPrefix); ok {
+		if b, err := hex.DecodeString(hexPart); err != nil || len(b) != 32 || strings.ToLower(hexPart) != hexPart {
+			v.fail(`a module digest must be "sha256:" followed by 64 lower-case hex digits`, at...)
+			return
+		}
+	}
+	digest, path, err := v.opts.modules(ref)
+	if err != nil {
+		v.fail(err.Error(), at...)
+		return
+	}
+	h.Digest, h.Module = digest, path
 }
 
 var hookName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

@@ -372,9 +372,14 @@ const (
 type HookSpec struct {
 	Name string
 	// Module is the absolute path of a .wasm file; Plugin the name of a
-	// ready-made plugin. Exactly one is set.
+	// ready-made plugin. Exactly one is set, except while a tenant naming
+	// stored modules is only validated (see Digest).
 	Module string
 	Plugin string
+	// Digest is "sha256:<hex>" when the tenant names the module in the
+	// cluster's module store (by digest or by name); Module is then the
+	// local copy the replica fetched.
+	Digest string
 	// Config is the hook's `config`, converted to JSON.
 	Config json.RawMessage
 	// Secrets maps the names the hook sees to values read from the

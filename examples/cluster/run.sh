@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Three `scopeline serve` replicas on this machine whose embedded NATS
-# servers form one JetStream cluster (R3), serving the demo tenant: the
-# signing keys, sessions, codes, refresh tokens and failure throttles are
-# shared through NATS. It gets a token from each replica, shows that all
-# three sign with the same key, and stops them when you press Enter (or
-# at once with --check, as CI runs it).
+# servers form one JetStream cluster (R3). The replicas read their tenant
+# from the cluster's tenant store (--tenant-source nats), and the script
+# pushes the demo tenant there; the signing keys, sessions, codes, refresh
+# tokens, replay caches and failure throttles are shared through NATS too.
+# It gets a token from each replica, shows that all three sign with the
+# same key, and stops them when you press Enter (or at once with --check,
+# as CI runs it).
 #
 #   examples/cluster/run.sh           # from the repository's root
 #   examples/cluster/run.sh --check   # start, check, stop
@@ -35,13 +37,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# TODO(tenant push): once `scopeline tenant push` is merged, start the
-# replicas without --config and push the demo tenant to the cluster
-# instead: "$bin" tenant push --cluster --data-dir "$work/r1" engine/demo/tenant.yaml
-# Until then every replica serves the built-in demo tenant.
+# The replicas start with no tenant: each forms the NATS cluster with the
+# others, makes (or checks) the buckets, and waits for a first push.
 for i in 1 2 3; do
 	mkdir -p "$work/r$i"
-	"$bin" serve \
+	"$bin" serve --tenant-source nats \
 		--addr 127.0.0.1:808$i --issuer http://localhost:8080/ \
 		--data-dir "$work/r$i" --nats-listen 127.0.0.1:423$i \
 		--cluster-name scopeline-example --cluster-listen 127.0.0.1:623$i --cluster-routes "$routes" \
@@ -49,6 +49,22 @@ for i in 1 2 3; do
 		>"$work/r$i.log" 2>&1 &
 	pids+=($!)
 done
+
+# Push the demo tenant through replica 1's NATS server (with the
+# administrator key it keeps in its data directory), once the cluster
+# has formed and made the tenant store.
+echo "pushing the demo tenant to the cluster's tenant store"
+pushed=false
+for _ in $(seq 300); do
+	if "$bin" tenant push --data-dir "$work/r1" --by example "$root/engine/demo/tenant.yaml" >"$work/push.log" 2>&1; then
+		pushed=true
+		break
+	fi
+	kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/r1.log"; exit 1; }
+	sleep 0.2
+done
+$pushed || { echo "the push did not succeed:"; cat "$work/push.log" "$work/r1.log"; exit 1; }
+cat "$work/push.log"
 
 echo "waiting for the three replicas (the cluster elects its leaders first)"
 for i in 1 2 3; do
@@ -82,4 +98,6 @@ $check && exit 0
 echo
 echo "logs in $work/r{1,2,3}.log; rotate the keys with"
 echo "  $bin keys rotate --cluster --data-dir $work/r1 --kek-file $work/kek --force"
+echo "and change the tenant of all three with"
+echo "  $bin tenant push --data-dir $work/r1 FILE   (then: tenant history, diff, rollback)"
 read -r -p "press Enter to stop the cluster "

@@ -9,7 +9,7 @@
 // CLI and jetstream.KeyValue work on it, with differences the stores rely
 // on:
 //
-//   - Direct gets are off: every read is answered by the stream leader,
+//   - Direct gets are off (unless Spec.Direct): every read is answered by the stream leader,
 //     which has every acknowledged write. A follower answering a direct
 //     get may lag, and a stale refresh-token family would look like a
 //     reused token.
@@ -52,6 +52,11 @@ type Spec struct {
 	// TTL allows per-key TTLs (Msg.TTL). A key whose TTL runs out is
 	// removed without a marker, as Delete removes one.
 	TTL bool
+	// Direct lets any server holding the stream answer reads, with the
+	// value's bytes as they are (no JSON and base64 around them). Only for
+	// a bucket whose values never change once written (content-addressed):
+	// a follower may not have a key yet, never an older value of it.
+	Direct bool
 }
 
 // Stream is the name of the bucket's stream.
@@ -84,7 +89,7 @@ func (s Spec) streamConfig() jetstream.StreamConfig {
 		DenyDelete:        true,
 		Duplicates:        2 * time.Minute,
 		Discard:           jetstream.DiscardNew,
-		AllowDirect:       false,
+		AllowDirect:       s.Direct,
 		AllowMsgTTL:       s.TTL,
 	}
 }

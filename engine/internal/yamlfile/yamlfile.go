@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,16 @@ type Checker struct {
 	// Name names the file in errors; Root is its parsed document.
 	Name string
 	Root *yaml.Node
-	errs []error
+	// Unlined are top-level keys whose errors carry no line: sections
+	// validated from pieces decoded apart from Root (a tenant read from
+	// the cluster's store), whose lines Root cannot tell. EntryLine, when
+	// set, gives the line of entry i of such a section instead (0: none).
+	Unlined   []string
+	EntryLine func(section string, i int, rest []any) int
+	// RootLine, when set, maps a line of Root to the line of the file
+	// Root was cut from.
+	RootLine func(line int) int
+	errs     []error
 }
 
 // Err returns every error recorded, joined; nil when there is none.
@@ -84,7 +94,32 @@ func (c *Checker) Has(key string) bool {
 }
 
 // Line is the line of the node at path, or of its nearest ancestor.
-func (c *Checker) Line(path ...any) int { return lineOf(c.Root, path) }
+func (c *Checker) Line(path ...any) int {
+	if c.Root == nil {
+		return 0
+	}
+	if len(path) > 0 {
+		if k, ok := path[0].(string); ok && slices.Contains(c.Unlined, k) {
+			if i, ok := elem[int](path, 1); ok && c.EntryLine != nil {
+				return c.EntryLine(k, i, path[2:])
+			}
+			return 0
+		}
+	}
+	if c.RootLine != nil {
+		return c.RootLine(lineOf(c.Root, path))
+	}
+	return lineOf(c.Root, path)
+}
+
+func elem[T any](path []any, i int) (T, bool) {
+	var zero T
+	if i >= len(path) {
+		return zero, false
+	}
+	v, ok := path[i].(T)
+	return v, ok
+}
 
 // Fail records an error at a path such as ("grants", 2, "api").
 func (c *Checker) Fail(msg string, path ...any) {
@@ -100,8 +135,12 @@ func (c *Checker) Fail(msg string, path ...any) {
 			b.WriteString(p)
 		}
 	}
-	c.errs = append(c.errs, &FieldError{File: c.Name, Line: lineOf(c.Root, path), Field: b.String(), Msg: msg})
+	c.errs = append(c.errs, &FieldError{File: c.Name, Line: c.Line(path...), Field: b.String(), Msg: msg})
 }
+
+// LineOf is the line of the node at path under root, or of its nearest
+// ancestor.
+func LineOf(root *yaml.Node, path ...any) int { return lineOf(root, path) }
 
 // lineOf finds the line of the node at path, or of its nearest ancestor.
 func lineOf(root *yaml.Node, path []any) int {
@@ -147,6 +186,12 @@ var (
 // into types of package pkg, into "file:line: message"; sectionOf names
 // the part of the file a type of pkg decodes, for unknown fields.
 func DecodeError(name string, err error, pkg string, sectionOf func(typ string) string) error {
+	return DecodeErrorAt(name, err, pkg, sectionOf, 0)
+}
+
+// DecodeErrorAt is DecodeError for a piece of file name that starts after
+// its line offset: the lines of the errors are moved by offset.
+func DecodeErrorAt(name string, err error, pkg string, sectionOf func(typ string) string, offset int) error {
 	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -156,12 +201,12 @@ func DecodeError(name string, err error, pkg string, sectionOf func(typ string) 
 	for _, msg := range msgs {
 		if m := unknownField.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			errs = append(errs, &FieldError{File: name, Line: line, Field: m[2], Msg: "unknown field in " + sectionOf(m[4])})
+			errs = append(errs, &FieldError{File: name, Line: line + offset, Field: m[2], Msg: "unknown field in " + sectionOf(m[4])})
 			continue
 		}
 		if m := lineMessage.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, strings.ReplaceAll(m[2], pkg+".", "")))
+			errs = append(errs, fmt.Errorf("%s:%d: %s", name, line+offset, strings.ReplaceAll(m[2], pkg+".", "")))
 			continue
 		}
 		errs = append(errs, fmt.Errorf("%s: %s", name, msg))
