@@ -260,7 +260,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		if t, err = loadTenant(cfg.configPath); err != nil {
 			return err
 		}
-		return err
 	}
 	if cfg.configPath == "" && cfg.tenantSource != tenantFromNATS {
 		log.Warn("no --config given: serving the " + demo.Source + "; its client secrets are public, use it for trying Scopeline only")
