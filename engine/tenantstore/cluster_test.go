@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/grant"
-	"github.com/scopeline/scopeline/engine/internal/natstest"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/tenantstore"
@@ -66,7 +66,7 @@ func startReplica(t *testing.T, name string, js jetstream.JetStream, opts ...ten
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients := engine.NewClientAuthenticator(throttle.Local, throttle.DefaultNetworks, time.Now)
+	clients := engine.NewClientAuthenticator(throttle.Local, throttle.DefaultNetworks, time.Now, nil)
 	r.issuer, err = engine.New(ctx, tn, ks, engine.WithHookLoader(host), engine.WithGrants(&grant.ClientCredentials{Clients: clients}))
 	if err != nil {
 		t.Fatal(err)

@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/grant"
-	"github.com/scopeline/scopeline/engine/internal/natstest"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/tenantstore"
@@ -137,7 +137,7 @@ func TestLargeTenantReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	iss, err := engine.New(ctx, tn, ks, engine.WithGrants(&grant.ClientCredentials{
-		Clients: engine.NewClientAuthenticator(throttle.Local, throttle.DefaultNetworks, time.Now)}))
+		Clients: engine.NewClientAuthenticator(throttle.Local, throttle.DefaultNetworks, time.Now, nil)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func BenchmarkTokenByTenantSize(b *testing.B) {
 			b.Fatal(err)
 		}
 		iss, err := engine.New(context.Background(), tn, ks, engine.WithGrants(&grant.ClientCredentials{
-			Clients: engine.NewClientAuthenticator(throttle.Local, throttle.DefaultNetworks, time.Now)}))
+			Clients: engine.NewClientAuthenticator(throttle.Local, throttle.DefaultNetworks, time.Now, nil)}))
 		if err != nil {
 			b.Fatal(err)
 		}
