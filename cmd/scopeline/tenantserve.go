@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -53,8 +54,15 @@ func openTenantStore(ctx context.Context, js jetstream.JetStream, cfg serveConfi
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	t.Revision = storeRevision(r)
 	log.Info("tenant from the cluster's store", "revision", r.Number, "by", r.By, "pushed", r.At.Format(time.RFC3339), "clients", len(t.Clients))
 	return store, f, t, nil
+}
+
+// storeRevision is what identifies a tenant built from the store (the
+// file's digest identifies one read from a file): its revision there.
+func storeRevision(r tenantstore.Revision) string {
+	return "store revision " + strconv.FormatUint(r.Number, 10)
 }
 
 // tenantReady is the advisory readiness check of a tenant from the store.
@@ -68,6 +76,7 @@ func tenantReady(f *tenantstore.Follower) endpoint.Check {
 // revision that cannot be applied leaves the previous one serving.
 func (s *process) followTenant(ctx context.Context, f *tenantstore.Follower, applies chan<- func()) {
 	apply := func(ctx context.Context, r tenantstore.Revision, t *tenant.Tenant) error {
+		t.Revision = storeRevision(r)
 		done := make(chan error, 1)
 		select {
 		case applies <- func() { done <- s.applyTenant(ctx, t) }:

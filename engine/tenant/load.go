@@ -120,6 +120,8 @@ func Parse(data []byte, source, dir string, opts ...Option) (*Tenant, error) {
 				return nil, err
 			}
 			t.Source, t.Dir = source, dir
+			sum := sha256.Sum256(data)
+			t.Revision = hex.EncodeToString(sum[:])
 			return t, nil
 		}
 	}

@@ -55,7 +55,8 @@ type Tenant struct {
 	// Dir is the directory relative module paths are resolved against.
 	Source string
 	Dir    string
-	// Revision identifies the file's contents: their SHA-256, in hex.
+	// Revision identifies the contents: the SHA-256 of the file, in hex,
+	// or, for a tenant from the cluster's store, its revision there.
 	Revision string
 
 	apis    map[string]*API
