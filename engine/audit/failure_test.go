@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/settings"
 )
 
@@ -158,7 +159,7 @@ func TestUnreachableAtStartAndDuringLoad(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
-			port := freePort(t)
+			port := natstest.FreePort(t)
 			u := fmt.Sprintf("nats://127.0.0.1:%d", port)
 			sc := runLoad(t, mode, failureAudit(t, mode, u))
 
@@ -278,7 +279,7 @@ func startCluster(t *testing.T, n int) []*natsServer {
 	var routes []*url.URL
 	ports := make([]int, n)
 	for i := range n {
-		ports[i] = freePort(t)
+		ports[i] = natstest.FreePort(t)
 		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
 	}
 	var nodes []*natsServer

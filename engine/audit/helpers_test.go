@@ -71,17 +71,6 @@ func (s *natsServer) stop() {
 // port returns the client port the server listens on.
 func (s *natsServer) port() int { return s.Addr().(*net.TCPAddr).Port }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // testAudit returns settings for tests: fast timeouts, the given mode.
 func testAudit(t testing.TB, mode settings.AuditMode, urls ...string) settings.Audit {
 	a := settings.DefaultAudit()
