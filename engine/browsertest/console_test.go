@@ -142,8 +142,11 @@ func startScopeline(t *testing.T, addr string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed once the process has exited (waitErr says how),
+	// so that both the wait for readiness and the cleanup can see it.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -166,8 +169,8 @@ func startScopeline(t *testing.T, addr string, args ...string) {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("scopeline serve exited: %v\n%s", err, logs)
+		case <-exited:
+			t.Fatalf("scopeline serve exited: %v\n%s", waitErr, logs)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
