@@ -2,6 +2,7 @@ package natstest_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -43,11 +44,12 @@ func TestClusterFailover(t *testing.T) {
 	if next := c.WaitStream("KV_b"); next == leader || next < 0 {
 		t.Fatalf("leader %d after stopping %d", next, leader)
 	}
-	e, err := kv.Get(t.Context(), "k")
-	if err != nil || string(e.Value()) != "v1" {
-		t.Fatalf("after failover: %v, %v", e, err)
+	// The client may have been connected to the stopped node: its first
+	// requests wait for the reconnection, so retry until the deadline.
+	if got := getValue(t, kv, "k"); got != "v1" {
+		t.Fatalf("after failover: %q", got)
 	}
-	if _, err := kv.Put(t.Context(), "k", []byte("v2")); err != nil {
+	if err := retry(t, func() error { _, err := kv.Put(t.Context(), "k", []byte("v2")); return err }); err != nil {
 		t.Fatal(err)
 	}
 	c.Restart(leader)
@@ -56,8 +58,32 @@ func TestClusterFailover(t *testing.T) {
 	second := c.WaitStream("KV_b")
 	c.Stop(second)
 	c.WaitStream("KV_b")
-	e, err = kv.Get(t.Context(), "k")
-	if err != nil || string(e.Value()) != "v2" {
-		t.Fatalf("after the restart: %v, %v", e, err)
+	if got := getValue(t, kv, "k"); got != "v2" {
+		t.Fatalf("after the restart: %q", got)
+	}
+}
+
+// getValue reads key, retrying while the cluster or the client's
+// connection recovers.
+func getValue(t *testing.T, kv jetstream.KeyValue, key string) string {
+	t.Helper()
+	var e jetstream.KeyValueEntry
+	if err := retry(t, func() (err error) { e, err = kv.Get(t.Context(), key); return err }); err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return string(e.Value())
+}
+
+// retry polls try until it succeeds or natstest.Deadline passes, and
+// returns its last error.
+func retry(t *testing.T, try func() error) error {
+	t.Helper()
+	deadline := time.Now().Add(natstest.Deadline)
+	for {
+		err := try()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // a poll interval: "no responders" comes back at once
 	}
 }
