@@ -31,7 +31,9 @@ const (
 	AuthAssertion = "client_assertion"
 )
 
-// TokenRequest is a parsed token endpoint request.
+// TokenRequest is a parsed token endpoint request. The issuer fills in
+// what it learns while it handles one (the client's canonical id), so a
+// request serves one call to Token at a time.
 type TokenRequest struct {
 	GrantType string
 	// ClientID and ClientSecret come from the Authorization header
