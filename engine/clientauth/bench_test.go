@@ -47,7 +47,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 				as[i] = f.assertion(b, m.s, m.client, nil, map[string]any{"jti": fmt.Sprint(m.name, i)})
 			}
 			fresh := func() *clientauth.Verifier {
-				v, err := clientauth.New(clientauth.Config{Issuer: issuer, Replay: replay.NewMemory(1<<20, f.clk.now), Keys: f.remote, Now: f.clk.now})
+				v, err := clientauth.New(clientauth.Config{Issuer: issuer, Replay: replay.NewMemory(1<<20, f.clk.Now), Keys: f.remote, Now: f.clk.Now})
 				if err != nil {
 					b.Fatal(err)
 				}

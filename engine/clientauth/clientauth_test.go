@@ -27,6 +27,7 @@ import (
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/sdk/resource/jwk"
 	"github.com/scopeline/scopeline/sdk/resource/replay"
+	"github.com/scopeline/scopeline/sdk/resource/replay/replaytest"
 )
 
 const (
@@ -90,24 +91,6 @@ var (
 	uriKey   = newSigner("ES256", "u1")
 )
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // keyServer serves a client's JWK Set, counting fetches.
 type keyServer struct {
 	*httptest.Server
@@ -143,14 +126,14 @@ func (ks *keyServer) serve(body string) {
 type fixture struct {
 	t      *tenant.Tenant
 	v      *clientauth.Verifier
-	clk    *clock
+	clk    *replaytest.Clock
 	keys   *keyServer
 	remote *clientauth.RemoteKeys
 }
 
 func setup(t testing.TB, extra string) *fixture {
 	t.Helper()
-	f := &fixture{clk: &clock{t: time.Unix(1_800_000_000, 0)}}
+	f := &fixture{clk: replaytest.NewClock(time.Unix(1_800_000_000, 0))}
 	f.keys = startKeyServer(t, jwks(uriKey))
 	yaml := fmt.Sprintf(`
 apis: [{identifier: https://api}]
@@ -171,13 +154,13 @@ clients:
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.remote = clientauth.NewRemoteKeys(nil, time.Minute, f.clk.now, nil)
+	f.remote = clientauth.NewRemoteKeys(nil, time.Minute, f.clk.Now, nil)
 	f.v, err = clientauth.New(clientauth.Config{
 		Issuer:    issuer,
 		Endpoints: []string{tokenURL, parURL},
-		Replay:    replay.NewMemory(0, f.clk.now),
+		Replay:    replay.NewMemory(0, f.clk.Now),
 		Keys:      f.remote,
-		Now:       f.clk.now,
+		Now:       f.clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +172,7 @@ clients:
 // to the header and claims (nil removes a member).
 func (f *fixture) assertion(t testing.TB, s *signer, client string, header, claims map[string]any) string {
 	t.Helper()
-	now := f.clk.now()
+	now := f.clk.Now()
 	c := map[string]any{"iss": client, "sub": client, "aud": issuer, "exp": now.Add(time.Minute).Unix(),
 		"iat": now.Unix(), "jti": fmt.Sprint("jti-", seq.Add(1))}
 	h := map[string]any{"typ": "JWT"}
@@ -277,9 +260,9 @@ func TestAccepted(t *testing.T) {
 		{"aud an array of one", esKey, "key-es", nil, map[string]any{"aud": []string{issuer}}, tenant.AuthPrivateKeyJWT},
 		{"explicit typ", esKey, "key-es", map[string]any{"typ": clientauth.ExplicitType}, nil, tenant.AuthPrivateKeyJWT},
 		{"no iat, exp soon", esKey, "key-es", nil, map[string]any{"iat": nil}, tenant.AuthPrivateKeyJWT},
-		{"lifetime 5 minutes", esKey, "key-es", nil, map[string]any{"exp": f.clk.now().Add(5 * time.Minute).Unix()}, tenant.AuthPrivateKeyJWT},
-		{"expired within the skew", esKey, "key-es", nil, map[string]any{"exp": f.clk.now().Add(-20 * time.Second).Unix(), "iat": f.clk.now().Add(-time.Minute).Unix()}, tenant.AuthPrivateKeyJWT},
-		{"iat within the skew ahead", esKey, "key-es", nil, map[string]any{"iat": f.clk.now().Add(20 * time.Second).Unix()}, tenant.AuthPrivateKeyJWT},
+		{"lifetime 5 minutes", esKey, "key-es", nil, map[string]any{"exp": f.clk.Now().Add(5 * time.Minute).Unix()}, tenant.AuthPrivateKeyJWT},
+		{"expired within the skew", esKey, "key-es", nil, map[string]any{"exp": f.clk.Now().Add(-20 * time.Second).Unix(), "iat": f.clk.Now().Add(-time.Minute).Unix()}, tenant.AuthPrivateKeyJWT},
+		{"iat within the skew ahead", esKey, "key-es", nil, map[string]any{"iat": f.clk.Now().Add(20 * time.Second).Unix()}, tenant.AuthPrivateKeyJWT},
 		{"jwks_uri", uriKey, "key-uri", nil, nil, tenant.AuthPrivateKeyJWT},
 		{"client_secret_jwt", nil, "hmac", nil, nil, tenant.AuthClientSecretJWT},
 		{"client_secret_jwt, old secret", nil, "hmac", nil, map[string]any{"_secret": oldSec}, tenant.AuthClientSecretJWT},
@@ -305,7 +288,7 @@ func TestAccepted(t *testing.T) {
 // is refused as invalid_client with its reason.
 func TestRefusals(t *testing.T) {
 	f := setup(t, "")
-	now := f.clk.now()
+	now := f.clk.Now()
 	a := func(s *signer, client string, header, claims map[string]any) string {
 		return f.assertion(t, s, client, header, claims)
 	}
@@ -390,7 +373,7 @@ func TestTenantAlgorithms(t *testing.T) {
 	if _, err := f.verify(f.assertion(t, esKey, "key-es", nil, nil)); err != nil {
 		t.Error(err)
 	}
-	if _, err := f.verify(f.assertion(t, esKey, "key-es", nil, map[string]any{"exp": f.clk.now().Add(61 * time.Second).Unix()})); !errors.Is(err, clientauth.ErrInvalidClient) {
+	if _, err := f.verify(f.assertion(t, esKey, "key-es", nil, map[string]any{"exp": f.clk.Now().Add(61 * time.Second).Unix()})); !errors.Is(err, clientauth.ErrInvalidClient) {
 		t.Errorf("a lifetime over max_lifetime: %v", err)
 	}
 	if _, err := f.verify(f.assertion(t, nil, "hmac", nil, nil)); err != nil {
@@ -400,7 +383,7 @@ func TestTenantAlgorithms(t *testing.T) {
 
 func TestReplayCacheFailureFailsClosed(t *testing.T) {
 	f := setup(t, "")
-	v, _ := clientauth.New(clientauth.Config{Issuer: issuer, Replay: replay.NewMemory(1, f.clk.now), Keys: f.remote, Now: f.clk.now})
+	v, _ := clientauth.New(clientauth.Config{Issuer: issuer, Replay: replay.NewMemory(1, f.clk.Now), Keys: f.remote, Now: f.clk.Now})
 	req := func() error {
 		_, err := v.Verify(context.Background(), f.t, clientauth.Request{AssertionType: clientauth.AssertionType, Assertion: f.assertion(t, esKey, "key-es", nil, nil)})
 		return err
@@ -434,7 +417,7 @@ func TestRemoteKeys(t *testing.T) {
 	if err := ok(rotated); err == nil {
 		t.Fatal("refetched within the interval")
 	}
-	f.clk.advance(time.Minute)
+	f.clk.Advance(time.Minute)
 	if err := ok(rotated); err != nil {
 		t.Fatalf("rotated key: %v", err)
 	}
@@ -442,7 +425,7 @@ func TestRemoteKeys(t *testing.T) {
 		t.Fatalf("fetches %d, want 2", n)
 	}
 	// Forged kids cannot make it fetch again within the interval.
-	f.clk.advance(30 * time.Second)
+	f.clk.Advance(30 * time.Second)
 	for i := range 10 {
 		if err := ok(&signer{alg: "ES256", key: uriKey.key, kid: fmt.Sprint("forged-", i)}); err == nil {
 			t.Fatal("unknown kid accepted")
@@ -454,11 +437,11 @@ func TestRemoteKeys(t *testing.T) {
 	// The server goes down: the cached set serves past its expiry (max-age
 	// 600) for up to MaxStale, then authentication fails.
 	f.keys.down.Store(true)
-	f.clk.advance(11 * time.Minute)
+	f.clk.Advance(11 * time.Minute)
 	if err := ok(uriKey); err != nil {
 		t.Fatalf("stale set: %v", err)
 	}
-	f.clk.advance(clientauth.MaxStale)
+	f.clk.Advance(clientauth.MaxStale)
 	err := ok(uriKey)
 	if !errors.Is(err, clientauth.ErrInvalidClient) || !errors.Is(err, clientauth.ErrKeysUnavailable) || !strings.Contains(err.Error(), "cannot be fetched") {
 		t.Fatalf("down past MaxStale: %v", err)
@@ -469,7 +452,7 @@ func TestRemoteKeys(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("never recovered")
 		}
-		f.clk.advance(time.Minute)
+		f.clk.Advance(time.Minute)
 	}
 	f.remote.Retain(func(string) bool { return false })
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,32 +12,16 @@ import (
 	"github.com/scopeline/scopeline/sdk/resource/dpop/dpoptest"
 	"github.com/scopeline/scopeline/sdk/resource/jwk"
 	"github.com/scopeline/scopeline/sdk/resource/replay"
+	"github.com/scopeline/scopeline/sdk/resource/replay/replaytest"
 )
 
 const tokenURL = "https://auth.example.com/oauth/token"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+func newClock() *replaytest.Clock { return replaytest.NewClock(time.Unix(1_800_000_000, 0)) }
 
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *clock { return &clock{t: time.Unix(1_800_000_000, 0)} }
-
-func verifier(t testing.TB, clk *clock, opts ...dpop.Option) *dpop.Verifier {
+func verifier(t testing.TB, clk *replaytest.Clock, opts ...dpop.Option) *dpop.Verifier {
 	t.Helper()
-	v, err := dpop.NewVerifier(append([]dpop.Option{dpop.WithClock(clk.now)}, opts...)...)
+	v, err := dpop.NewVerifier(append([]dpop.Option{dpop.WithClock(clk.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,12 +34,12 @@ func TestEachAlgorithm(t *testing.T) {
 	for _, alg := range dpop.DefaultAlgorithms {
 		t.Run(alg, func(t *testing.T) {
 			k := dpoptest.NewKey(t, alg)
-			proof := k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.now()})
+			proof := k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.Now()})
 			p, err := v.Verify(context.Background(), proof, dpop.Request{Method: "POST", URL: tokenURL})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Thumbprint != k.Thumbprint() || p.Algorithm != alg || p.ID == "" || !p.IssuedAt.Equal(clk.now()) {
+			if p.Thumbprint != k.Thumbprint() || p.Algorithm != alg || p.ID == "" || !p.IssuedAt.Equal(clk.Now()) {
 				t.Errorf("proof = %+v", p)
 			}
 		})
@@ -67,7 +50,7 @@ func TestEachAlgorithm(t *testing.T) {
 // refuse, and checks each is refused with its reason.
 func TestRefusals(t *testing.T) {
 	clk := newClock()
-	now := clk.now()
+	now := clk.Now()
 	es := dpoptest.NewKey(t, jwk.ES256)
 	rs := dpoptest.NewKey(t, jwk.RS256)
 	other := dpoptest.NewKey(t, jwk.ES256)
@@ -172,10 +155,10 @@ func unsigned(t *testing.T, k *dpoptest.Key, p dpoptest.Proof) string {
 
 func TestReplay(t *testing.T) {
 	clk := newClock()
-	cache := replay.NewMemory(0, clk.now)
+	cache := replay.NewMemory(0, clk.Now)
 	v := verifier(t, clk, dpop.WithReplayCache(cache))
 	k := dpoptest.NewKey(t, jwk.EdDSA)
-	proof := k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.now(), ID: "once"})
+	proof := k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.Now(), ID: "once"})
 	r := dpop.Request{Method: "POST", URL: tokenURL}
 	if _, err := v.Verify(context.Background(), proof, r); err != nil {
 		t.Fatal(err)
@@ -184,11 +167,11 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("replay: %v", err)
 	}
 	// The same jti from another key is another proof.
-	if _, err := v.Verify(context.Background(), dpoptest.NewKey(t, jwk.ES256).Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.now(), ID: "once"}), r); err != nil {
+	if _, err := v.Verify(context.Background(), dpoptest.NewKey(t, jwk.ES256).Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.Now(), ID: "once"}), r); err != nil {
 		t.Errorf("same jti, another key: %v", err)
 	}
 	// A refused proof does not use up its jti.
-	fresh := k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.now(), ID: "fresh"})
+	fresh := k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.Now(), ID: "fresh"})
 	if _, err := v.Verify(context.Background(), fresh, dpop.Request{Method: "GET", URL: tokenURL}); err == nil {
 		t.Fatal("wrong method accepted")
 	}
@@ -196,9 +179,9 @@ func TestReplay(t *testing.T) {
 		t.Errorf("a refused proof used up its jti: %v", err)
 	}
 	// A failing cache refuses the proof (fail closed), as a server error.
-	full := verifier(t, clk, dpop.WithReplayCache(replay.NewMemory(1, clk.now)))
-	full.Verify(context.Background(), k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.now()}), r)
-	_, err := full.Verify(context.Background(), k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.now()}), r)
+	full := verifier(t, clk, dpop.WithReplayCache(replay.NewMemory(1, clk.Now)))
+	full.Verify(context.Background(), k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.Now()}), r)
+	_, err := full.Verify(context.Background(), k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.Now()}), r)
 	if !errors.Is(err, dpop.ErrUnavailable) || !errors.Is(err, replay.ErrFull) {
 		t.Errorf("full cache: %v", err)
 	}
@@ -207,7 +190,7 @@ func TestReplay(t *testing.T) {
 func TestNonces(t *testing.T) {
 	clk := newClock()
 	key := []byte(strings.Repeat("k", 32))
-	n, err := dpop.NewNonces(key, time.Minute, clk.now)
+	n, err := dpop.NewNonces(key, time.Minute, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +198,7 @@ func TestNonces(t *testing.T) {
 	k := dpoptest.NewKey(t, jwk.ES256)
 	r := dpop.Request{Method: "POST", URL: tokenURL}
 	proof := func(nonce string) string {
-		return k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.now(), Nonce: nonce})
+		return k.Proof(t, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.Now(), Nonce: nonce})
 	}
 	if _, err := v.Verify(context.Background(), proof(""), r); !errors.Is(err, dpop.ErrUseNonce) {
 		t.Fatalf("no nonce: %v", err)
@@ -229,17 +212,17 @@ func TestNonces(t *testing.T) {
 	}
 	// Another replica with the same key accepts it; one with another key
 	// does not.
-	same, _ := dpop.NewNonces(key, time.Minute, clk.now)
-	diff, _ := dpop.NewNonces([]byte(strings.Repeat("x", 32)), time.Minute, clk.now)
+	same, _ := dpop.NewNonces(key, time.Minute, clk.Now)
+	diff, _ := dpop.NewNonces([]byte(strings.Repeat("x", 32)), time.Minute, clk.Now)
 	if !same.Valid(nonce) || diff.Valid(nonce) {
 		t.Error("nonces are not shared by key")
 	}
 	// Accepted for one more period, then stale.
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if !n.Valid(nonce) || n.Current() == nonce {
 		t.Error("the previous period's nonce must be valid, and a new one current")
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if _, err := v.Verify(context.Background(), proof(nonce), r); !errors.Is(err, dpop.ErrUseNonce) {
 		t.Errorf("stale nonce: %v", err)
 	}

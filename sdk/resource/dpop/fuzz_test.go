@@ -17,7 +17,7 @@ func FuzzVerify(f *testing.F) {
 	clk := newClock()
 	for _, alg := range dpop.DefaultAlgorithms {
 		k := dpoptest.NewKey(f, alg)
-		f.Add(k.Proof(f, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.now(), AccessToken: "t"}))
+		f.Add(k.Proof(f, dpoptest.Proof{Method: "POST", URL: tokenURL, IssuedAt: clk.Now(), AccessToken: "t"}))
 	}
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("a.b.c")

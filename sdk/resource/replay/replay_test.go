@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,66 +11,49 @@ import (
 	"github.com/scopeline/scopeline/sdk/resource/replay/replaytest"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestMemoryConformance(t *testing.T) {
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := replaytest.NewClock(time.Unix(1_700_000_000, 0))
 	replaytest.Run(t, replaytest.Harness{
-		New:     func(*testing.T) replay.Cache { return replay.NewMemory(0, clk.now) },
-		Now:     clk.now,
-		Advance: clk.advance,
+		New:     func(*testing.T) replay.Cache { return replay.NewMemory(0, clk.Now) },
+		Now:     clk.Now,
+		Advance: clk.Advance,
 	})
 }
 
 func TestMemoryBound(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	m := replay.NewMemory(3, clk.now)
+	clk := replaytest.NewClock(time.Unix(1_700_000_000, 0))
+	m := replay.NewMemory(3, clk.Now)
 	for i := range 3 {
-		if ok, err := m.Claim(ctx, fmt.Sprint(i), clk.now().Add(time.Duration(i+1)*time.Second)); !ok || err != nil {
+		if ok, err := m.Claim(ctx, fmt.Sprint(i), clk.Now().Add(time.Duration(i+1)*time.Second)); !ok || err != nil {
 			t.Fatal(ok, err)
 		}
 	}
 	// Full of unexpired keys: refused, not forgotten.
-	if ok, err := m.Claim(ctx, "x", clk.now().Add(time.Minute)); ok || !errors.Is(err, replay.ErrFull) {
+	if ok, err := m.Claim(ctx, "x", clk.Now().Add(time.Minute)); ok || !errors.Is(err, replay.ErrFull) {
 		t.Fatalf("claim into a full cache: %v, %v", ok, err)
 	}
-	if ok, _ := m.Claim(ctx, "0", clk.now().Add(time.Minute)); ok {
+	if ok, _ := m.Claim(ctx, "0", clk.Now().Add(time.Minute)); ok {
 		t.Fatal("a key was forgotten when the cache was full")
 	}
 	// Once one expires, there is room again, and it is dropped.
-	clk.advance(1500 * time.Millisecond)
-	if ok, err := m.Claim(ctx, "x", clk.now().Add(time.Minute)); !ok || err != nil {
+	clk.Advance(1500 * time.Millisecond)
+	if ok, err := m.Claim(ctx, "x", clk.Now().Add(time.Minute)); !ok || err != nil {
 		t.Fatalf("claim after an expiry: %v, %v", ok, err)
 	}
 	if m.Len() != 3 {
 		t.Errorf("Len = %d, want 3", m.Len())
 	}
 	// A key whose expiry has passed is not kept.
-	if ok, _ := m.Claim(ctx, "late", clk.now().Add(-time.Second)); !ok || m.Len() != 3 {
+	if ok, _ := m.Claim(ctx, "late", clk.Now().Add(-time.Second)); !ok || m.Len() != 3 {
 		t.Errorf("an expired claim: %v, len %d", ok, m.Len())
 	}
 	// A key claimed again after expiring but before being swept.
-	clk.advance(time.Hour)
-	if ok, _ := m.Claim(ctx, "x", clk.now().Add(time.Minute)); !ok {
+	clk.Advance(time.Hour)
+	if ok, _ := m.Claim(ctx, "x", clk.Now().Add(time.Minute)); !ok {
 		t.Error("an expired key was refused")
 	}
-	if ok, _ := m.Claim(ctx, "x", clk.now().Add(time.Minute)); ok {
+	if ok, _ := m.Claim(ctx, "x", clk.Now().Add(time.Minute)); ok {
 		t.Error("a reclaimed key was accepted twice")
 	}
 }
