@@ -540,7 +540,7 @@ func (c *EmbeddedCluster) validate() []clusterError {
 	host, port, err := net.SplitHostPort(c.Listen)
 	if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 1 || p > 65535 {
 		errs = append(errs, clusterError{"listen", fmt.Sprintf("%q must be host:port, with a port other members can be told", c.Listen)})
-	} else if !isLoopback(host) && (c.TLS.Cert == "" || c.TLS.CA == "") {
+	} else if !yamlfile.LoopbackHost(host) && (c.TLS.Cert == "" || c.TLS.CA == "") {
 		errs = append(errs, clusterError{"tls", fmt.Sprintf("routes on %q, which is not loopback, must use TLS: set ca, cert and key (a member that joins the cluster reads every bucket)", c.Listen)})
 	}
 	if len(c.Routes) == 0 {
@@ -578,7 +578,7 @@ func ValidateEmbeddedListen(hostport string) error {
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return fmt.Errorf("listen %q: bad port", hostport)
 	}
-	if !isLoopback(host) {
+	if !yamlfile.LoopbackHost(host) {
 		return fmt.Errorf("listen %q must be a loopback address (127.0.0.1, ::1 or localhost): anyone who can connect may read the audit stream; use an external NATS server for remote readers", hostport)
 	}
 	return nil
@@ -680,12 +680,4 @@ func validSubjectPrefix(p string) bool {
 		}
 	}
 	return true
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

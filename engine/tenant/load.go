@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -419,21 +418,13 @@ func ValidateIssuer(s string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !yamlfile.LoopbackHost(u.Hostname()) {
 			return fmt.Errorf("issuer %q must use https (http is only allowed for localhost)", s)
 		}
 	default:
 		return fmt.Errorf("issuer %q must use https", s)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (v *validator) api(t *Tenant, fa *fileAPI, i int) *API {
@@ -631,7 +622,7 @@ func validRedirectURI(s string, typ ClientType) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !yamlfile.LoopbackHost(u.Hostname()) {
 			return fmt.Errorf("redirect URI %q must use https (http only for localhost)", s)
 		}
 	default:

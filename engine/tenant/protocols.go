@@ -437,7 +437,7 @@ func ValidateHTTPSURL(s string) error {
 		return fmt.Errorf("%q must not hold user information", s)
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && yamlfile.LoopbackHost(u.Hostname()):
 		return nil
 	}
 	return fmt.Errorf("%q must use https (http is only allowed for localhost)", s)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -291,4 +292,15 @@ func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("line %d: want a string or a list of strings", n.Line)
+}
+
+// LoopbackHost reports whether a URL's host names this machine
+// (localhost, a name under .localhost, or a loopback address): where the
+// files allow plain http and routes without TLS.
+func LoopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
