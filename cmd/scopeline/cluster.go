@@ -300,7 +300,7 @@ func currentKeys(ks *keys.Set) []string {
 // an external one with the settings' credentials, or the embedded server
 // of the `scopeline serve` whose data directory is dataDir, through its
 // loopback listener with the admin key it wrote there.
-func connectAdmin(st *settings.Settings, dataDir string) (*nats.Conn, error) {
+func connectAdmin(st *settings.Settings, dataDir, name string) (*nats.Conn, error) {
 	n := st.Audit.NATS
 	if !n.External() {
 		u, err := os.ReadFile(filepath.Join(dataDir, adminURLFile))
@@ -313,7 +313,7 @@ func connectAdmin(st *settings.Settings, dataDir string) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(url, append(opts, nats.Name("scopeline keys"))...)
+	nc, err := nats.Connect(url, append(opts, nats.Name(name))...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", url, err)
 	}

@@ -170,7 +170,7 @@ func (kc keysConfig) with(ctx context.Context, f func(*keys.KVStore) error) erro
 	if err != nil {
 		return err
 	}
-	nc, err := connectAdmin(st, kc.dataDir)
+	nc, err := connectAdmin(st, kc.dataDir, "scopeline keys")
 	if err != nil {
 		return err
 	}

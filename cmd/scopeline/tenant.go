@@ -51,7 +51,7 @@ func (f *storeFlags) open(ctx context.Context, name string) (store *tenantstore.
 		if st == nil {
 			st = settings.Default()
 		}
-		nc, err = connectAdmin(st, f.dataDir)
+		nc, err = connectAdmin(st, f.dataDir, name)
 	} else {
 		nc, err = dialNATS(st, f.url, f.creds, name)
 	}
