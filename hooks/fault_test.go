@@ -78,6 +78,19 @@ func faultyHook(mode string, failure tenant.FailurePolicy) string {
 	return fmt.Sprintf("      - name: faulty\n        module: %s\n        config: %q\n        failure: %s\n        timeout: 50ms\n        memory: 1MiB\n", abs, mode, failure)
 }
 
+// faultyTenant is the pipeline of faulty.wasm alone, in a mode. Its
+// deadline is 50ms, so that the runaway loop is stopped quickly, but a
+// second for the deep recursion, which must overflow the stack rather than
+// run out of time on a busy machine.
+func faultyTenant(mode string, failure tenant.FailurePolicy) []byte {
+	src := string(pipelineTenant(faultyHook(mode, failure)))
+	if mode == "R" {
+		src = strings.Replace(src, "timeout: 200ms", "timeout: 2s", 1)
+		src = strings.Replace(src, "timeout: 50ms", "timeout: 1s", 1)
+	}
+	return []byte(src)
+}
+
 type tokenReply struct {
 	status int
 	body   map[string]any
@@ -156,7 +169,7 @@ func TestFaults(t *testing.T) {
 				rec := &recorder{host: host}
 				audit := &auditLog{}
 				s := enginetest.Start(t, enginetest.Config{
-					Tenant: pipelineTenant(faultyHook(tc.mode, policy)),
+					Tenant: faultyTenant(tc.mode, policy),
 					Server: server.Config{Hooks: rec, Auditor: audit},
 				})
 				hk := rec.hook("faulty")

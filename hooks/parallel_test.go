@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,13 +21,14 @@ import (
 )
 
 // tierGateTenant gives client m2m the gold tier and a pipeline of the
-// tier-gate examples at the given paths.
+// tier-gate examples at the given paths. The deadlines are generous: these
+// tests are about concurrency, not timeouts, and run on busy machines.
 func tierGateTenant(modules ...string) []byte {
 	var b strings.Builder
 	for i, m := range modules {
-		fmt.Fprintf(&b, "      - name: gate-%d\n        module: %s\n        timeout: 100ms\n", i, m)
+		fmt.Fprintf(&b, "      - name: gate-%d\n        module: %s\n        timeout: 1s\n", i, m)
 	}
-	return []byte(strings.Replace(string(pipelineTenant(b.String())), "timeout: 200ms", "timeout: 500ms", 1))
+	return []byte(strings.Replace(string(pipelineTenant(b.String())), "timeout: 200ms", "timeout: 5s", 1))
 }
 
 func tokenRequest() *engine.TokenRequest {
@@ -103,19 +105,31 @@ func TestHotReload(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	halt := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(halt) // also when a wait below fails
+	waitServed := func(n int64) {
+		t.Helper()
+		want := served.Load() + n
+		deadline := time.Now().Add(10 * time.Second)
+		for served.Load() < want && failed.Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d requests served in 10s", served.Load())
+			}
+			runtime.Gosched()
+		}
+	}
+	waitServed(20) // requests are in flight on the old module
 	// The new module: faulty.wasm in mode K sets claim k and logs "ok".
 	copyFile(t, "testdata/faulty.wasm", module)
-	tn, err := tenant.Parse([]byte(strings.Replace(string(src), "timeout: 100ms", "timeout: 100ms\n        config: \"K\"", 1)), "tenant.yaml", ".")
+	tn, err := tenant.Parse([]byte(strings.Replace(string(src), "timeout: 1s", "timeout: 1s\n        config: \"K\"", 1)), "tenant.yaml", ".")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Engine.Reload(context.Background(), tn, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	waitServed(20) // and go on through the swap
+	halt()
 	if failed.Load() > 0 || served.Load() == 0 {
 		t.Fatalf("%d served, %d failed", served.Load(), failed.Load())
 	}
