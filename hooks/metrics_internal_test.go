@@ -3,7 +3,7 @@ package hooks
 import (
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine/tenant"
 )
@@ -14,10 +14,7 @@ import (
 // observation of the run's duration and its outcome, the extra clock
 // reading, and the breaker's admit and done on a closed breaker.
 func BenchmarkPerRunBookkeeping(b *testing.B) {
-	m, err := newMetrics(prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := newHookMetrics(metrics.NewSet())
 	hk := &WasmHook{breaker: newBreaker(tenant.Breaker{After: 10, Cooldown: 1e9})}
 	s := m.acquire(&tenant.HookSpec{Name: "tier-gate", Trigger: tenant.TriggerCredentialsExchange}, hk)
 	wd := newWatchdog(watchdogTick)
@@ -26,7 +23,7 @@ func BenchmarkPerRunBookkeeping(b *testing.B) {
 		start := wd.now()
 		for b.Loop() {
 			end := wd.now()
-			s.runTime.Observe(float64(end-start) / 1e9)
+			s.ran(float64(end-start) / 1e9)
 			s.outcomes[0].Inc()
 		}
 	})
