@@ -1,7 +1,9 @@
 package console
 
 import (
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/scopeline/scopeline/engine"
 )
@@ -26,4 +28,17 @@ func ObserveRuns(st *engine.HookStats, n int, d float64, outcome string) {
 		}
 	}
 	st.Outcomes[outcome] += uint64(n)
+}
+
+// CopyHookStats copies hooks' figures, as Source.HookStats returns them:
+// values the caller owns.
+func CopyHookStats(hooks []*engine.HookStats) []engine.HookStats {
+	var all []engine.HookStats
+	for _, st := range hooks {
+		c := *st
+		c.Outcomes = maps.Clone(st.Outcomes)
+		c.RunTime = slices.Clone(st.RunTime)
+		all = append(all, c)
+	}
+	return all
 }

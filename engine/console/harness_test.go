@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,14 +217,7 @@ func (s *testSource) Events() console.Events { return s.h.pub.Reader() }
 func (s *testSource) HookStats() []engine.HookStats {
 	s.h.hooksMu.Lock()
 	defer s.h.hooksMu.Unlock()
-	var all []engine.HookStats
-	for _, st := range s.h.hooks {
-		c := *st
-		c.Outcomes = maps.Clone(st.Outcomes)
-		c.RunTime = slices.Clone(st.RunTime)
-		all = append(all, c)
-	}
-	return all
+	return console.CopyHookStats(s.h.hooks)
 }
 
 // addHookStats adds a hook's figures to those the source gives.

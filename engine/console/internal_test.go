@@ -1,7 +1,6 @@
 package console
 
 import (
-	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -93,16 +92,7 @@ type hookSource struct {
 	hooks []*engine.HookStats
 }
 
-func (s *hookSource) HookStats() []engine.HookStats {
-	var all []engine.HookStats
-	for _, st := range s.hooks {
-		c := *st
-		c.Outcomes = maps.Clone(st.Outcomes)
-		c.RunTime = slices.Clone(st.RunTime)
-		all = append(all, c)
-	}
-	return all
-}
+func (s *hookSource) HookStats() []engine.HookStats { return CopyHookStats(s.hooks) }
 
 // TestHookCost reads a hook's runs, quantiles and faults over the window
 // from samples of the hooks' figures, as the hook runtime keeps them.
