@@ -38,10 +38,10 @@ type grantSeries struct {
 	label  string
 	time   *metrics.PrometheusHistogram
 	issued *metrics.Counter // nil for "other": no grant issues its tokens
-	// refused holds the counter of each outcome but issued (an OAuth
-	// error code, from a fixed set: Error values are made in code),
-	// resolved on its first use.
-	refused sync.Map
+	// outcomes holds, by OAuth error code ("" for issued under "other"),
+	// the counters resolved on their first use. The codes are a fixed
+	// set: Error values are made in code, not from input.
+	outcomes sync.Map
 }
 
 // LatencyBuckets are the buckets of Scopeline's latency histograms, in
@@ -91,7 +91,7 @@ func (m *issuerMetrics) observeToken(grantType, code string, d time.Duration) {
 // outcome returns the counter of the requests of g answered with code
 // ("" for issued).
 func (g *grantSeries) outcome(set *metrics.Set, code string) *metrics.Counter {
-	if c, ok := g.refused.Load(code); ok {
+	if c, ok := g.outcomes.Load(code); ok {
 		return c.(*metrics.Counter)
 	}
 	outcome := code
@@ -99,7 +99,7 @@ func (g *grantSeries) outcome(set *metrics.Set, code string) *metrics.Counter {
 		outcome = "issued"
 	}
 	c := set.GetOrCreateCounter(MetricName(metricTokenRequests, "grant_type", g.label, "outcome", outcome))
-	g.refused.Store(code, c)
+	g.outcomes.Store(code, c)
 	return c
 }
 
