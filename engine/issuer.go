@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -35,8 +35,8 @@ type Issuer struct {
 	rand        io.Reader
 	loader      HookLoader
 	auditor     Auditor
-	registerer  prometheus.Registerer
-	metrics     *metrics
+	metricSet   *metrics.Set
+	metrics     *issuerMetrics
 	grants      map[string]Grant
 	grantTypes  []string
 	dpopReplay  replay.Cache
@@ -69,8 +69,11 @@ func WithHookLoader(l HookLoader) Option { return func(i *Issuer) { i.loader = l
 // WithAuditor sets where decisions are recorded (default: nowhere).
 func WithAuditor(a Auditor) Option { return func(i *Issuer) { i.auditor = a } }
 
-// WithRegisterer registers the issuer's Prometheus metrics there.
-func WithRegisterer(r prometheus.Registerer) Option { return func(i *Issuer) { i.registerer = r } }
+// WithMetrics makes the issuer's metrics (token requests by grant type
+// and outcome, their durations, tenant reloads) in set, which the caller
+// exports (docs/configuration.md lists them). Without it they are
+// counted but not exported.
+func WithMetrics(set *metrics.Set) Option { return func(i *Issuer) { i.metricSet = set } }
 
 // WithGrants sets the grant types the issuer answers, one Grant each
 // (package grant has the standard ones). Without it the issuer answers
@@ -114,7 +117,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, opts ...Option) (*
 	if i.dpopReplay == nil {
 		i.dpopReplay = replay.NewMemory(t.Protocols.DPoP.ReplayCacheSize, i.now)
 	}
-	i.metrics = newMetrics(i.registerer, i.grantTypes)
+	i.metrics = newIssuerMetrics(i.metricSet, i.grantTypes)
 	// The hooks first: their load errors name the hook and its line.
 	s, err := i.build(ctx, t, nil)
 	if err != nil {
@@ -181,10 +184,10 @@ func (i *Issuer) Reload(ctx context.Context, t *tenant.Tenant, ks *keys.Set) err
 	defer i.mu.Unlock()
 	err := i.reload(ctx, t, ks)
 	if err != nil {
-		i.metrics.reloads.WithLabelValues("error").Inc()
+		i.metrics.reloadsFailed.Inc()
 		return err
 	}
-	i.metrics.reloads.WithLabelValues("ok").Inc()
+	i.metrics.reloadsOK.Inc()
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/tetratelabs/wazero"
 
 	"github.com/scopeline/scopeline/engine"
@@ -466,7 +466,7 @@ func benchModules() []benchModule {
 func BenchmarkMetricsCost(b *testing.B) {
 	tx := transaction(b)
 	var hks []*hooks.WasmHook
-	for _, opts := range [][]hooks.Option{nil, {hooks.WithRegisterer(prometheus.NewRegistry())}} {
+	for _, opts := range [][]hooks.Option{nil, {hooks.WithMetrics(metrics.NewSet())}} {
 		sp := spec("tier-gate", "../examples/hooks/wat/tier-gate.wasm", "", tenant.FailDeny)
 		sp.Trigger = tenant.TriggerCredentialsExchange
 		sp.Timeout = time.Second // a stall of the machine is not a fault here

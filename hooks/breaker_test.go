@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/tenant"
+	"github.com/scopeline/scopeline/hooks"
 )
 
 // agentTx is a transaction whose user agent makes the mode-V hook loop
@@ -36,8 +37,7 @@ func faultKind(err error) string {
 // request probes it: a probe that times out keeps the breaker open, one
 // that returns closes it. Good runs between timeouts reset the count.
 func TestBreaker(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	h := newHost(t, withRegistry(reg))
+	h := newHost(t, hooks.WithMetrics(metrics.NewSet()))
 	sp := spec("storm", "testdata/faulty.wasm", `"V"`, tenant.FailDeny)
 	sp.Timeout = 50 * time.Millisecond // a good run never comes near it, even on a loaded machine
 	sp.Trigger = tenant.TriggerCredentialsExchange
@@ -64,8 +64,8 @@ func TestBreaker(t *testing.T) {
 	if got := invoke("good"); got != "circuit-open" {
 		t.Fatalf("with the breaker open: fault %q, want circuit-open", got)
 	}
-	if v := gauge(t, reg, "scopeline_hook_breaker_open", "storm"); v != 1 {
-		t.Errorf("breaker_open %v, want 1", v)
+	if st := statsOf(h, "storm"); !st.BreakerOpen {
+		t.Errorf("breaker not open in %+v", st)
 	}
 	// After the cool-down, a probe that loops keeps it open.
 	waitFor(t, "a probe to be let through", func() bool { return invoke("Loop") == "timeout" })
@@ -77,14 +77,15 @@ func TestBreaker(t *testing.T) {
 	if got := invoke("good"); got != "" {
 		t.Fatalf("after a good probe: fault %q", got)
 	}
-	if v := gauge(t, reg, "scopeline_hook_breaker_open", "storm"); v != 0 {
-		t.Errorf("breaker_open %v, want 0", v)
+	st := statsOf(h, "storm")
+	if st.BreakerOpen {
+		t.Errorf("breaker still open in %+v", st)
 	}
-	if v := counter(t, reg, "scopeline_hook_breaker_opened_total", "storm", ""); v != 2 {
-		t.Errorf("breaker_opened_total %v, want 2 (opened, reopened)", v)
+	if st.BreakerOpened != 2 {
+		t.Errorf("breaker opened %d times, want 2 (opened, reopened)", st.BreakerOpened)
 	}
-	if v := counter(t, reg, "scopeline_hook_runs_total", "storm", "circuit-open"); v < 2 {
-		t.Errorf("runs_total{outcome=circuit-open} %v, want at least 2", v)
+	if v := st.Outcomes["circuit-open"]; v < 2 {
+		t.Errorf("runs by outcome circuit-open %v, want at least 2", v)
 	}
 }
 

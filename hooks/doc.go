@@ -15,7 +15,7 @@
 // and calls scopeline_run. The guest checks its deadline itself every few
 // thousand loop iterations or calls (the guard's yields), and the host's
 // watchdog stops it from outside in between. A per-hook circuit breaker
-// stops running a hook that keeps timing out, and WithRegisterer exports
+// stops running a hook that keeps timing out, and WithMetrics exports
 // per-hook metrics. The guest reads the transaction
 // through host functions and stages ops; the engine applies them with its
 // rules. Any trap, timeout, memory-cap hit, call-depth overflow, ABI

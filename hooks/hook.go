@@ -42,7 +42,7 @@ type WasmHook struct {
 	closed  atomic.Bool
 
 	breaker *breaker
-	// series are the hook's metrics; nil when the host has no registry.
+	// series are the hook's metrics; nil when the host measures nothing.
 	series *hookSeries
 
 	mu        sync.Mutex
@@ -346,7 +346,7 @@ func (hk *WasmHook) Invoke(ctx context.Context, v engine.View) (*engine.HookResu
 	ret, fault := in.guarded(in.run, c, d, start)
 	end := wd.now()
 	if s := hk.series; s != nil {
-		s.runTime.Observe(float64(end-start) / 1e9)
+		s.ran(float64(end-start) / 1e9)
 	}
 	switch {
 	case fault != nil:
@@ -475,7 +475,7 @@ func (hk *WasmHook) busy(waited time.Duration) error {
 
 func (hk *WasmHook) waited(since int64) {
 	if s := hk.series; s != nil {
-		s.waitTime.Observe(float64(hk.host.wd.now()-since) / 1e9)
+		s.waited(float64(hk.host.wd.now()-since) / 1e9)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -40,8 +40,7 @@ type Host struct {
 	// runaway guests to the watchdog).
 	yieldPages uint32
 
-	registerer prometheus.Registerer
-	metrics    *metrics
+	metrics *hookMetrics // nil: nothing is measured
 
 	cache wazero.CompilationCache
 	wd    *watchdog
@@ -71,12 +70,18 @@ func WithPlugins(lookup func(name string) ([]byte, bool)) Option {
 // (default crypto/rand).
 func WithRand(r io.Reader) Option { return func(h *Host) { h.rand = r } }
 
-// WithRegisterer exports each hook's metrics (runs by outcome, run and
-// wait durations, pool size, busy instances, circuit breaker state; see
-// docs/hooks.md) to reg, labelled by trigger and hook name. Without it
-// nothing is measured.
-func WithRegisterer(reg prometheus.Registerer) Option {
-	return func(h *Host) { h.registerer = reg }
+// WithMetrics makes each hook's metrics (runs by outcome, run and wait
+// durations, pool size, busy instances, circuit breaker state; see
+// docs/hooks.md) in set, labelled by trigger and hook name, for the
+// caller to export; Host.Stats reads them. Without it nothing is
+// measured.
+func WithMetrics(set *metrics.Set) Option {
+	return func(h *Host) {
+		h.metrics = nil
+		if set != nil {
+			h.metrics = newHookMetrics(set)
+		}
+	}
 }
 
 // WithPoolSize sets how many instances of each hook are made at load
@@ -119,14 +124,6 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
-	if h.registerer != nil {
-		m, err := newMetrics(h.registerer)
-		if err != nil {
-			h.cache.Close(ctx)
-			return nil, fmt.Errorf("hooks: metrics: %w", err)
-		}
-		h.metrics = m
-	}
 	rt, err := newRuntime(ctx, h.cache)
 	if err != nil {
 		h.cache.Close(ctx)
@@ -152,6 +149,16 @@ func (h *Host) Close(ctx context.Context) error {
 	errs := []error{h.rt.r.Close(ctx)}
 	errs = append(errs, h.cache.Close(ctx))
 	return errors.Join(errs...)
+}
+
+// Stats returns what the host measured of the hooks it has loaded, one
+// entry per trigger and hook name (the labels of their series), sorted;
+// nil without WithMetrics.
+func (h *Host) Stats() []engine.HookStats {
+	if h.metrics == nil {
+		return nil
+	}
+	return h.metrics.stats()
 }
 
 // LoadHook implements engine.HookLoader: it reads the hook's module (a

@@ -1,12 +1,16 @@
 package hooks
 
 import (
+	"cmp"
+	"math"
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
@@ -28,8 +32,8 @@ func outcomeOf(kind string) int {
 
 // maxSeries bounds how many (trigger, hook) label pairs a host exports at
 // once; the hooks past it share the pair (trigger, "_overflow"). Series of
-// hooks that are gone (removed or renamed by a reload) are deleted, so a
-// long-running issuer exports the hooks of its current tenant only.
+// hooks that are gone (removed or renamed by a reload) are unregistered,
+// so a long-running issuer exports the hooks of its current tenant only.
 const maxSeries = 256
 
 // seriesName matches the hook names a tenant file allows; a name that does
@@ -38,55 +42,31 @@ var seriesName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 var runBuckets = []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
 
-// metrics holds a Host's Prometheus collectors. The counters and
-// histograms of a hook are resolved once, when it loads (hookSeries), so
-// that a run costs no label lookup; the gauges (pool size, busy instances,
-// breaker state) are read from the pools when /metrics is scraped, at no
-// cost per run.
-type metrics struct {
-	runs     *prometheus.CounterVec
-	runTime  *prometheus.HistogramVec
-	waitTime *prometheus.HistogramVec
-	opened   *prometheus.CounterVec
+// The hooks' metric families; docs/hooks.md says what each means.
+const (
+	metricRuns      = "scopeline_hook_runs_total"
+	metricRunTime   = "scopeline_hook_run_duration_seconds"
+	metricWaitTime  = "scopeline_hook_wait_duration_seconds"
+	metricOpened    = "scopeline_hook_breaker_opened_total"
+	metricInstances = "scopeline_hook_instances"
+	metricBusy      = "scopeline_hook_instances_busy"
+	metricOpen      = "scopeline_hook_breaker_open"
+)
 
-	instances, busy, open *prometheus.Desc
+// hookMetrics holds a Host's series. The counters and histograms of a
+// hook are resolved once, when it loads (hookSeries), so that a run costs
+// no label lookup; the gauges (pool size, busy instances, breaker state)
+// are read from the pools when the metrics are written, at no cost per
+// run.
+type hookMetrics struct {
+	set *metrics.Set
 
 	mu     sync.Mutex
 	series map[[2]string]*hookSeries
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	labels := []string{"trigger", "hook"}
-	m := &metrics{
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopeline_hook_runs_total",
-			Help: "Requests to a hook by outcome: ok, or the fault kind (timeout, trap, busy, circuit-open, ...).",
-		}, append(labels, "outcome")),
-		runTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "scopeline_hook_run_duration_seconds",
-			Help:    "Time a hook's runs took in the guest, from the call to its return or stop.",
-			Buckets: runBuckets,
-		}, labels),
-		waitTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "scopeline_hook_wait_duration_seconds",
-			Help:    "Time requests waited for an instance of a hook because every instance was busy (its count is the number of waits).",
-			Buckets: runBuckets,
-		}, labels),
-		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopeline_hook_breaker_opened_total",
-			Help: "Times a hook's circuit breaker opened (or reopened after a failed probe).",
-		}, labels),
-		instances: prometheus.NewDesc("scopeline_hook_instances", "Instances in a hook's pool, idle or busy.", labels, nil),
-		busy:      prometheus.NewDesc("scopeline_hook_instances_busy", "Instances of a hook running a request.", labels, nil),
-		open:      prometheus.NewDesc("scopeline_hook_breaker_open", "1 while a hook's circuit breaker is open or half-open.", labels, nil),
-		series:    map[[2]string]*hookSeries{},
-	}
-	for _, c := range []prometheus.Collector{m.runs, m.runTime, m.waitTime, m.opened, m} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+func newHookMetrics(set *metrics.Set) *hookMetrics {
+	return &hookMetrics{set: set, series: map[[2]string]*hookSeries{}}
 }
 
 // hookSeries is the pre-resolved series of one (trigger, hook) pair,
@@ -94,15 +74,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // the new).
 type hookSeries struct {
 	labels   [2]string
+	names    []string // of every series, to unregister them
 	hooks    []*WasmHook
-	runTime  prometheus.Observer
-	waitTime prometheus.Observer
-	opened   prometheus.Counter
-	outcomes []prometheus.Counter
+	runTime  *metrics.PrometheusHistogram
+	waitTime *metrics.PrometheusHistogram
+	opened   *metrics.Counter
+	outcomes []*metrics.Counter
+	// runCounts counts the runs again by runBuckets' bucket (not
+	// cumulative; the last past the largest bound), and waits the waits,
+	// for Host.Stats: a metrics.PrometheusHistogram does not give its
+	// counts back.
+	runCounts []atomic.Uint64
+	waits     atomic.Uint64
 }
 
 // acquire returns the series of spec for hk.
-func (m *metrics) acquire(spec *tenant.HookSpec, hk *WasmHook) *hookSeries {
+func (m *hookMetrics) acquire(spec *tenant.HookSpec, hk *WasmHook) *hookSeries {
 	trigger := string(spec.Trigger)
 	if !slices.Contains(tenant.Triggers, spec.Trigger) {
 		trigger = "none"
@@ -119,24 +106,41 @@ func (m *metrics) acquire(spec *tenant.HookSpec, hk *WasmHook) *hookSeries {
 	}
 	s, ok := m.series[key]
 	if !ok {
-		s = &hookSeries{
-			labels:   key,
-			runTime:  m.runTime.WithLabelValues(key[0], key[1]),
-			waitTime: m.waitTime.WithLabelValues(key[0], key[1]),
-			opened:   m.opened.WithLabelValues(key[0], key[1]),
-		}
-		for _, o := range outcomes {
-			s.outcomes = append(s.outcomes, m.runs.WithLabelValues(key[0], key[1], o))
-		}
+		s = m.newSeries(key)
 		m.series[key] = s
 	}
 	s.hooks = append(s.hooks, hk)
 	return s
 }
 
-// release drops hk from its series, and deletes the series once no loaded
-// hook uses it.
-func (m *metrics) release(s *hookSeries, hk *WasmHook) {
+// newSeries registers the series of the labels key.
+func (m *hookMetrics) newSeries(key [2]string) *hookSeries {
+	s := &hookSeries{labels: key, runCounts: make([]atomic.Uint64, len(runBuckets)+1)}
+	name := func(family string, labels ...string) string {
+		n := engine.MetricName(family, append([]string{"trigger", key[0], "hook", key[1]}, labels...)...)
+		s.names = append(s.names, n)
+		return n
+	}
+	s.runTime = m.set.NewPrometheusHistogramExt(name(metricRunTime), runBuckets)
+	s.waitTime = m.set.NewPrometheusHistogramExt(name(metricWaitTime), runBuckets)
+	s.opened = m.set.NewCounter(name(metricOpened))
+	for _, o := range outcomes {
+		s.outcomes = append(s.outcomes, m.set.NewCounter(name(metricRuns, "outcome", o)))
+	}
+	m.set.NewGauge(name(metricInstances), func() float64 { return float64(m.pool(s).Instances) })
+	m.set.NewGauge(name(metricBusy), func() float64 { return float64(m.pool(s).Busy) })
+	m.set.NewGauge(name(metricOpen), func() float64 {
+		if m.pool(s).BreakerOpen {
+			return 1
+		}
+		return 0
+	})
+	return s
+}
+
+// release drops hk from its series, and unregisters the series once no
+// loaded hook uses it.
+func (m *hookMetrics) release(s *hookSeries, hk *WasmHook) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.hooks = slices.DeleteFunc(s.hooks, func(h *WasmHook) bool { return h == hk })
@@ -144,37 +148,76 @@ func (m *metrics) release(s *hookSeries, hk *WasmHook) {
 		return
 	}
 	delete(m.series, s.labels)
-	m.runTime.DeleteLabelValues(s.labels[0], s.labels[1])
-	m.waitTime.DeleteLabelValues(s.labels[0], s.labels[1])
-	m.opened.DeleteLabelValues(s.labels[0], s.labels[1])
-	for _, o := range outcomes {
-		m.runs.DeleteLabelValues(s.labels[0], s.labels[1], o)
+	for _, n := range s.names {
+		m.set.UnregisterMetric(n)
 	}
 }
 
-// Describe implements prometheus.Collector for the gauges.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- m.instances
-	ch <- m.busy
-	ch <- m.open
+// ran records a run that took d seconds in the guest.
+func (s *hookSeries) ran(d float64) {
+	s.runTime.Update(d)
+	i := 0
+	for i < len(runBuckets) && d > runBuckets[i] {
+		i++
+	}
+	s.runCounts[i].Add(1)
 }
 
-// Collect implements prometheus.Collector: it reads the pools' gauges.
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+// waited records a request that waited d seconds for an instance.
+func (s *hookSeries) waited(d float64) {
+	s.waitTime.Update(d)
+	s.waits.Add(1)
+}
+
+// pool reads the gauges of s from its hooks' pools.
+func (m *hookMetrics) pool(s *hookSeries) engine.HookStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, s := range m.series {
-		var live, busy, open float64
-		for _, hk := range s.hooks {
-			n, idle := hk.live.Load(), len(hk.idle)
-			live += float64(n)
-			busy += float64(max(int(n)-idle, 0))
-			if hk.breaker.open() {
-				open = 1
-			}
+	return s.pool()
+}
+
+// pool is what the pools of s's hooks hold now; the caller holds m.mu.
+func (s *hookSeries) pool() engine.HookStats {
+	var st engine.HookStats
+	for _, hk := range s.hooks {
+		n, idle := int(hk.live.Load()), len(hk.idle)
+		st.Instances += n
+		st.Busy += max(n-idle, 0)
+		if hk.breaker.open() {
+			st.BreakerOpen = true
 		}
-		ch <- prometheus.MustNewConstMetric(m.instances, prometheus.GaugeValue, live, s.labels[0], s.labels[1])
-		ch <- prometheus.MustNewConstMetric(m.busy, prometheus.GaugeValue, busy, s.labels[0], s.labels[1])
-		ch <- prometheus.MustNewConstMetric(m.open, prometheus.GaugeValue, open, s.labels[0], s.labels[1])
 	}
+	return st
+}
+
+// stats returns the figures of every series, sorted by trigger and hook.
+func (m *hookMetrics) stats() []engine.HookStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	all := make([]engine.HookStats, 0, len(m.series))
+	for _, s := range m.series {
+		st := s.pool()
+		st.Trigger, st.Hook = s.labels[0], s.labels[1]
+		st.Outcomes = make(map[string]uint64, len(outcomes))
+		for i, o := range outcomes {
+			st.Outcomes[o] = s.outcomes[i].Get()
+		}
+		var below uint64
+		st.RunTime = make([]engine.Bucket, len(s.runCounts))
+		for i := range s.runCounts {
+			below += s.runCounts[i].Load()
+			upper := math.Inf(1)
+			if i < len(runBuckets) {
+				upper = runBuckets[i]
+			}
+			st.RunTime[i] = engine.Bucket{Upper: upper, Count: below}
+		}
+		st.Waits = s.waits.Load()
+		st.BreakerOpened = s.opened.Get()
+		all = append(all, st)
+	}
+	slices.SortFunc(all, func(a, b engine.HookStats) int {
+		return cmp.Or(cmp.Compare(a.Trigger, b.Trigger), cmp.Compare(a.Hook, b.Hook))
+	})
+	return all
 }

@@ -2,68 +2,43 @@ package hooks_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/hooks"
 )
 
-func withRegistry(reg prometheus.Registerer) hooks.Option { return hooks.WithRegisterer(reg) }
-
-// series returns the metric family name's series of hook (and, when
-// outcome is set, of that outcome).
-func series(t testing.TB, reg *prometheus.Registry, name, hook, outcome string) []*dto.Metric {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*dto.Metric
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if (hook == "" || labels["hook"] == hook) && (outcome == "" || labels["outcome"] == outcome) {
-				out = append(out, m)
-			}
+// statsOf returns the figures of hook in h.Stats (the zero value when it
+// has none).
+func statsOf(h *hooks.Host, hook string) engine.HookStats {
+	for _, st := range h.Stats() {
+		if st.Hook == hook {
+			return st
 		}
 	}
-	return out
+	return engine.HookStats{}
 }
 
-func counter(t testing.TB, reg *prometheus.Registry, name, hook, outcome string) float64 {
-	t.Helper()
-	var v float64
-	for _, m := range series(t, reg, name, hook, outcome) {
-		v += m.GetCounter().GetValue()
+// runs is the number of runs a hook's run-time histogram counted.
+func runs(st engine.HookStats) uint64 {
+	if len(st.RunTime) == 0 {
+		return 0
 	}
-	return v
-}
-
-func gauge(t testing.TB, reg *prometheus.Registry, name, hook string) float64 {
-	t.Helper()
-	var v float64
-	for _, m := range series(t, reg, name, hook, "") {
-		v += m.GetGauge().GetValue()
-	}
-	return v
+	return st.RunTime[len(st.RunTime)-1].Count
 }
 
 // TestMetrics: runs are counted by outcome and timed, waits are timed,
-// and the pool gauges follow the pool, under the hook's trigger and name.
+// and the pool gauges follow the pool, under the hook's trigger and name,
+// both in Host.Stats and in the exported series.
 func TestMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	h := newHost(t, withRegistry(reg)) // pools of 1 to 2
+	set := metrics.NewSet()
+	h := newHost(t, hooks.WithMetrics(set)) // pools of 1 to 2
 	sp := spec("storm", "testdata/faulty.wasm", `"V"`, tenant.FailDeny)
 	sp.Trigger = tenant.TriggerPostLogin
 	sp.Timeout = 50 * time.Millisecond
@@ -75,26 +50,35 @@ func TestMetrics(t *testing.T) {
 	for _, agent := range []string{"good", "good", "Loop"} {
 		hk.Invoke(context.Background(), agentTx(t, agent).View())
 	}
-	if v := counter(t, reg, "scopeline_hook_runs_total", "storm", "ok"); v != 2 {
-		t.Errorf("runs ok %v, want 2", v)
+	st := statsOf(h, "storm")
+	if st.Trigger != "post-login" {
+		t.Errorf("trigger %q, want post-login", st.Trigger)
 	}
-	if v := counter(t, reg, "scopeline_hook_runs_total", "storm", "timeout"); v != 1 {
-		t.Errorf("runs timeout %v, want 1", v)
+	if st.Outcomes["ok"] != 2 || st.Outcomes["timeout"] != 1 || st.Outcomes["trap"] != 0 {
+		t.Errorf("outcomes %v, want ok 2, timeout 1", st.Outcomes)
 	}
-	if v := counter(t, reg, "scopeline_hook_runs_total", "storm", "trap"); v != 0 || len(series(t, reg, "scopeline_hook_runs_total", "storm", "trap")) != 1 {
-		t.Errorf("runs trap %v, want a series at 0", v)
+	if n := runs(st); n != 3 {
+		t.Errorf("run time histogram counted %d runs, want 3", n)
 	}
-	hist := series(t, reg, "scopeline_hook_run_duration_seconds", "storm", "")
-	if len(hist) != 1 || hist[0].GetHistogram().GetSampleCount() != 3 {
-		t.Fatalf("run duration %v, want 3 samples", hist)
+	if b := st.RunTime[len(st.RunTime)-2]; b.Upper != 1 || b.Count != 3 || !math.IsInf(st.RunTime[len(st.RunTime)-1].Upper, 1) {
+		t.Errorf("run time buckets %v, want the 3 runs under 1 s and +Inf last", st.RunTime)
 	}
-	for _, l := range hist[0].GetLabel() {
-		if l.GetName() == "trigger" && l.GetValue() != "post-login" {
-			t.Errorf("trigger label %q", l.GetValue())
-		}
+	if b := st.RunTime[len(st.RunTime)-6]; b.Upper != .05 || b.Count < 2 {
+		t.Errorf("run time bucket %v, want the 2 good runs at most 50 ms", b)
 	}
-	if hist[0].GetHistogram().GetSampleSum() < 0.05 {
-		t.Errorf("run duration sum %v, want the timed-out run's 50 ms at least", hist[0].GetHistogram().GetSampleSum())
+	exp := enginetest.Metrics(t, set)
+	labels := []string{"trigger", "post-login", "hook", "storm"}
+	if v := exp.Sum("scopeline_hook_runs_total", append(labels, "outcome", "ok")...); v != 2 {
+		t.Errorf("exported runs ok %v, want 2", v)
+	}
+	if ss := exp.Series("scopeline_hook_runs_total", append(labels, "outcome", "trap")...); len(ss) != 1 || ss[0].Value != 0 {
+		t.Errorf("exported runs trap %v, want a series at 0", ss)
+	}
+	if v := exp.Sum("scopeline_hook_run_duration_seconds_count", labels...); v != 3 {
+		t.Errorf("exported run duration count %v, want 3", v)
+	}
+	if v := exp.Sum("scopeline_hook_run_duration_seconds_sum", labels...); v < 0.05 {
+		t.Errorf("exported run duration sum %v, want the timed-out run's 50 ms at least", v)
 	}
 
 	// Both instances busy: a request waits, then is served.
@@ -106,11 +90,15 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	b := hooks.Take(hk)
-	if v := gauge(t, reg, "scopeline_hook_instances", "storm"); v != 2 {
-		t.Errorf("instances %v, want 2", v)
+	if st := statsOf(h, "storm"); st.Instances != 2 || st.Busy != 2 {
+		t.Errorf("instances %d, busy %d, want 2 and 2", st.Instances, st.Busy)
 	}
-	if v := gauge(t, reg, "scopeline_hook_instances_busy", "storm"); v != 2 {
-		t.Errorf("busy %v, want 2", v)
+	exp = enginetest.Metrics(t, set)
+	if v := exp.Sum("scopeline_hook_instances", labels...); v != 2 {
+		t.Errorf("exported instances %v, want 2", v)
+	}
+	if v := exp.Sum("scopeline_hook_instances_busy", labels...); v != 2 {
+		t.Errorf("exported busy %v, want 2", v)
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -125,9 +113,11 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	hooks.Give(hk, b)
-	wait := series(t, reg, "scopeline_hook_wait_duration_seconds", "storm", "")
-	if len(wait) != 1 || wait[0].GetHistogram().GetSampleCount() != 1 {
-		t.Errorf("wait duration %v, want 1 sample", wait)
+	if st := statsOf(h, "storm"); st.Waits != 1 {
+		t.Errorf("waits %d, want 1", st.Waits)
+	}
+	if v := enginetest.Metrics(t, set).Sum("scopeline_hook_wait_duration_seconds_count", labels...); v != 1 {
+		t.Errorf("exported wait duration count %v, want 1", v)
 	}
 }
 
@@ -135,8 +125,8 @@ func TestMetrics(t *testing.T) {
 // series (counters go on); a hook that is gone takes its series with it,
 // so the label sets do not grow across reloads.
 func TestMetricsSeriesFollowTheTenant(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	h := newHost(t, withRegistry(reg))
+	set := metrics.NewSet()
+	h := newHost(t, hooks.WithMetrics(set))
 	load := func(name string) *hooks.WasmHook {
 		sp := spec(name, "testdata/faulty.wasm", `"K"`, tenant.FailDeny)
 		sp.Trigger = tenant.TriggerCredentialsExchange
@@ -156,23 +146,28 @@ func TestMetricsSeriesFollowTheTenant(t *testing.T) {
 	renamed := load("renamed-2")
 	old.Close()
 	gone.Close()
-	if v := counter(t, reg, "scopeline_hook_runs_total", "kept", "ok"); v != 2 {
+	if v := statsOf(h, "kept").Outcomes["ok"]; v != 2 {
 		t.Errorf("kept: runs %v, want 2 (across the reload)", v)
 	}
-	if n := len(series(t, reg, "scopeline_hook_runs_total", "renamed", "")); n != 0 {
-		t.Errorf("the removed hook still has %d series", n)
+	if st := statsOf(h, "renamed"); st.Hook != "" {
+		t.Errorf("the removed hook still has stats %+v", st)
 	}
-	if n := len(series(t, reg, "scopeline_hook_instances", "renamed", "")); n != 0 {
-		t.Errorf("the removed hook still has %d gauges", n)
+	exp := enginetest.Metrics(t, set)
+	if v := exp.Sum("scopeline_hook_runs_total", "hook", "kept", "outcome", "ok"); v != 2 {
+		t.Errorf("kept: exported runs %v, want 2", v)
+	}
+	for _, s := range exp.Samples {
+		if s.Labels["hook"] == "renamed" {
+			t.Errorf("the removed hook still has the series %s %v", s.Name, s.Labels)
+		}
 	}
 	kept.Close()
 	renamed.Close()
-	if mfs, _ := reg.Gather(); len(mfs) != 0 {
-		var names []string
-		for _, mf := range mfs {
-			names = append(names, mf.GetName())
-		}
+	if names := set.ListMetricNames(); len(names) != 0 {
 		t.Errorf("series left after every hook closed: %v", names)
+	}
+	if st := h.Stats(); len(st) != 0 {
+		t.Errorf("stats left after every hook closed: %+v", st)
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/cluster"
@@ -16,7 +16,7 @@ import (
 
 // openAudit starts the audit publisher on the process's NATS node, which
 // records every decision and reports its readiness.
-func openAudit(ctx context.Context, node *cluster.Node, dataDir string, st *settings.Settings, t *tenant.Tenant, issuer string, log *slog.Logger, reg prometheus.Registerer) (*audit.Publisher, error) {
+func openAudit(ctx context.Context, node *cluster.Node, dataDir string, st *settings.Settings, t *tenant.Tenant, issuer string, log *slog.Logger, set *metrics.Set) (*audit.Publisher, error) {
 	conf := st.Audit
 	if issuer == "" {
 		issuer = t.Issuer
@@ -24,7 +24,7 @@ func openAudit(ctx context.Context, node *cluster.Node, dataDir string, st *sett
 	pub, err := audit.Open(ctx, conf,
 		audit.WithNode(node),
 		audit.WithLogger(log),
-		audit.WithRegisterer(reg),
+		audit.WithMetrics(set),
 		audit.WithDataDir(dataDir),
 		audit.WithSource(issuer),
 		audit.WithTenant(t))

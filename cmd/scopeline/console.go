@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/console"
@@ -35,7 +33,7 @@ const consoleSecretEnv = "SCOPELINE_CONSOLE_CLIENT_SECRET"
 
 // openConsole makes the console for s, or returns nil when it is off:
 // turned off, or (auto) the tenant has no client set up for it.
-func openConsole(s *process, reg prometheus.Gatherer, modules *moduleReports, t *tenant.Tenant) (*console.Console, error) {
+func openConsole(s *process, hookStats func() []engine.HookStats, modules *moduleReports, t *tenant.Tenant) (*console.Console, error) {
 	cc := s.cfg.console
 	switch cc.mode {
 	case "off":
@@ -50,7 +48,7 @@ func openConsole(s *process, reg prometheus.Gatherer, modules *moduleReports, t 
 		}
 		return nil, nil
 	}
-	src := &consoleSource{s: s, reg: reg, modules: modules}
+	src := &consoleSource{s: s, hookStats: hookStats, modules: modules}
 	src.state.Store(&console.TenantState{Tenant: t, Revision: t.Revision, Loaded: time.Now(), Source: s.tenantSource()})
 	ccfg := console.Config{
 		Issuer: s.issuer.IssuerURL(), Endpoints: s.issuer.Handler(),
@@ -121,9 +119,10 @@ func (r storedRevisions) RevisionText(ctx context.Context, id string) ([]byte, e
 
 // consoleSource adapts the running server to console.Source.
 type consoleSource struct {
-	s       *process
-	reg     prometheus.Gatherer
-	modules *moduleReports
+	s *process
+	// hookStats reads the hook runtime's figures (hooks.Host.Stats).
+	hookStats func() []engine.HookStats
+	modules   *moduleReports
 	// state is the tenant serving, swapped whole after each reload.
 	state atomic.Pointer[console.TenantState]
 }
@@ -162,7 +161,7 @@ func (c *consoleSource) DryRun(ctx context.Context, r *console.DryRunRequest) (*
 	return c.s.audit.DecisionData(d), nil
 }
 
-func (c *consoleSource) Metrics() prometheus.Gatherer { return c.reg }
+func (c *consoleSource) HookStats() []engine.HookStats { return c.hookStats() }
 
 func (c *consoleSource) Events() console.Events { return c.s.audit.Reader() }
 

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -20,8 +20,8 @@ type hookRuntime struct {
 	// module compiles once per machine, not once per process; "" keeps
 	// them in memory.
 	cacheDir string
-	// registerer, when set, gets the hooks' metrics.
-	registerer prometheus.Registerer
+	// metrics, when set, gets the hooks' metrics.
+	metrics *metrics.Set
 	// say, when set, is told about a hook whose load takes longer than
 	// slowLoad: compiling a large module on a cold cache takes seconds,
 	// and a silent command looks hung.
@@ -29,28 +29,27 @@ type hookRuntime struct {
 	slowLoad time.Duration
 }
 
-// newHookLoader returns the hook runtime and how to close it once the
-// issuer is closed. Without an error, the loader is never nil.
-func newHookLoader(ctx context.Context, rt hookRuntime) (engine.HookLoader, func(), error) {
+// newHookLoader returns the loader of the issuer's hooks and the hook
+// runtime under it, which the caller closes once the issuer is closed.
+func newHookLoader(ctx context.Context, rt hookRuntime) (engine.HookLoader, *hooks.Host, error) {
 	opts := []hooks.Option{hooks.WithPlugins(plugins.Lookup)}
 	if rt.cacheDir != "" {
 		opts = append(opts, hooks.WithCacheDir(rt.cacheDir))
 	}
-	if rt.registerer != nil {
-		opts = append(opts, hooks.WithRegisterer(rt.registerer))
+	if rt.metrics != nil {
+		opts = append(opts, hooks.WithMetrics(rt.metrics))
 	}
 	h, err := hooks.New(ctx, opts...)
 	if err != nil {
-		return nil, func() {}, err
+		return nil, nil, err
 	}
-	closeHost := func() { h.Close(context.Background()) }
 	if rt.say == nil {
-		return h, closeHost, nil
+		return h, h, nil
 	}
 	if rt.slowLoad <= 0 {
 		rt.slowLoad = time.Second
 	}
-	return &slowLoads{HookLoader: h, rt: rt}, closeHost, nil
+	return &slowLoads{HookLoader: h, rt: rt}, h, nil
 }
 
 // slowLoads is a HookLoader that says what it is doing when loading a

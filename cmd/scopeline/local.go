@@ -46,12 +46,12 @@ func localIssuer(ctx context.Context, t *tenant.Tenant, rt hookRuntime, cfg serv
 	if t.Issuer == "" && cfg.Issuer == "" {
 		cfg.Issuer = "http://localhost/"
 	}
-	hooks, closeHooks, err := newHookLoader(ctx, rt)
+	hooks, host, err := newHookLoader(ctx, rt)
 	if err != nil {
 		done()
 		return nil, nil, err
 	}
-	cleanup = append(cleanup, closeHooks)
+	cleanup = append(cleanup, func() { host.Close(context.Background()) })
 	cfg.Hooks = hooks
 	iss, err := server.New(ctx, t, ks, cfg)
 	if err != nil {

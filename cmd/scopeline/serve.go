@@ -17,9 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/scopeline/scopeline/engine/audit"
@@ -365,19 +362,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 		issuerURL = "http://" + ln.Addr().String() + "/"
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "scopeline_build_info", Help: "Scopeline build information.",
-		ConstLabels: prometheus.Labels{"version": versionString()},
-	})
-	build.Set(1)
-	reg.MustRegister(build)
+	set := newMetrics()
 
 	sc := server.Config{
 		Issuer:         issuerURL,
 		Logger:         log,
-		Registerer:     reg,
+		Metrics:        set,
 		TrustedProxies: proxies,
 		Networks:       networks,
 		Storage:        flows,
@@ -389,7 +379,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if cfg.noAudit {
 		log.Warn("audit stream off (--no-audit): tokens are issued without audit events; use this for measurements only")
 	} else {
-		if s.audit, err = openAudit(ctx, s.node, cfg.dataDir, st, t, issuerURL, log, reg); err != nil {
+		if s.audit, err = openAudit(ctx, s.node, cfg.dataDir, st, t, issuerURL, log, set); err != nil {
 			return err
 		}
 		// Runs after the HTTP server stopped: drain events, then stop NATS.
@@ -408,11 +398,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	if follower != nil {
 		sc.Ready = append(sc.Ready, tenantReady(follower))
 	}
-	hooks, closeHooks, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, registerer: reg, say: func(msg string) { log.Info(msg) }})
+	hooks, hookHost, err := newHookLoader(ctx, hookRuntime{cacheDir: cfg.dataDir, metrics: set, say: func(msg string) { log.Info(msg) }})
 	if err != nil {
 		return err
 	}
-	defer closeHooks()
+	defer hookHost.Close(context.Background())
 	modules := newModuleReports()
 	sc.Hooks = modules.loader(hooks)
 	s.issuer, err = server.New(ctx, t, ks, sc)
@@ -427,9 +417,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, reload <-chan
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/metrics", metricsHandler(set))
 	mux.Handle("/", s.issuer.Handler())
-	cons, err := openConsole(s, reg, modules, t)
+	cons, err := openConsole(s, hookHost.Stats, modules, t)
 	if err != nil {
 		return err
 	}

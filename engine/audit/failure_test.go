@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/cluster/natstest"
+	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/settings"
 )
 
@@ -51,7 +52,7 @@ type scenario struct {
 	t     *testing.T
 	mode  settings.AuditMode
 	p     *audit.Publisher
-	reg   *prometheus.Registry
+	reg   *metrics.Set
 	r     *results
 	stop  chan struct{}
 	wait  func()
@@ -59,8 +60,8 @@ type scenario struct {
 }
 
 func runLoad(t *testing.T, mode settings.AuditMode, cfg settings.Audit) *scenario {
-	reg := prometheus.NewRegistry()
-	p := openPublisher(t, cfg, audit.WithRegisterer(reg))
+	reg := metrics.NewSet()
+	p := openPublisher(t, cfg, audit.WithMetrics(reg))
 	srv := startIssuer(t, p)
 	sc := &scenario{t: t, mode: mode, p: p, reg: reg, r: newResults(), stop: make(chan struct{}), start: time.Now()}
 	sc.wait = load(t, newTokenClient(srv), sc.r, workers, 0, sc.stop)
@@ -226,8 +227,8 @@ func TestClusterLeaderKilledMidLoad(t *testing.T) {
 // failed, whatever its kind.
 func TestEventThatCannotBeBuilt(t *testing.T) {
 	rnd := &breakableRand{}
-	reg := prometheus.NewRegistry()
-	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithRand(rnd), audit.WithRegisterer(reg))
+	reg := metrics.NewSet()
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithRand(rnd), audit.WithMetrics(reg))
 	rnd.broken.Store(true)
 	if err := p.Reloaded(context.Background(), audit.Reload{Source: "t.yaml", Err: errors.New("t.yaml:3: bogus")}); !errors.Is(err, audit.ErrUnavailable) {
 		t.Errorf("Reloaded = %v, want an ErrUnavailable", err)
@@ -248,27 +249,9 @@ func (r *breakableRand) Read(b []byte) (int, error) {
 }
 
 // metricValue sums a metric's samples.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func metricValue(t *testing.T, set *metrics.Set, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
+	return enginetest.Metrics(t, set).Sum(name)
 }
 
 // startCluster starts n JetStream servers routed to each other. A

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine/server"
 	"github.com/scopeline/scopeline/engine/settings"
@@ -132,8 +132,8 @@ func TestReadinessFollowsAServerThatStopsAnswering(t *testing.T) {
 	ns := startNATS(t, "n1", 0, t.TempDir())
 	proxy := startFreezer(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
 	cfg := failureAudit(t, settings.AuditAck, proxy.url())
-	reg := prometheus.NewRegistry()
-	p := openPublisher(t, cfg, audit.WithRegisterer(reg))
+	reg := metrics.NewSet()
+	p := openPublisher(t, cfg, audit.WithMetrics(reg))
 	srv := enginetest.Start(t, enginetest.Config{Server: server.Config{
 		Auditor: p, Ready: []endpoint.Check{{Name: "audit", Check: p.Ready}},
 	}})

@@ -1,118 +1,90 @@
 package audit
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/scopeline/scopeline/engine"
 )
 
-// metrics are the publisher's Prometheus collectors.
-type metrics struct {
-	// kinds holds each kind's counters of the vectors below, looked up
-	// once.
+// The publisher's metric families; docs/events.md says what each means.
+const (
+	metricPublished  = "scopeline_audit_events_published_total"
+	metricAcked      = "scopeline_audit_events_acknowledged_total"
+	metricRetries    = "scopeline_audit_publish_retries_total"
+	metricDuplicates = "scopeline_audit_duplicates_total"
+	metricSpooled    = "scopeline_audit_events_spooled_total"
+	metricFailed     = "scopeline_audit_events_failed_total"
+	metricLatency    = "scopeline_audit_publish_latency_seconds"
+	metricSpoolDepth = "scopeline_audit_spool_depth"
+	metricSpoolBytes = "scopeline_audit_spool_bytes"
+	metricConnected  = "scopeline_audit_connected"
+	metricAnswering  = "scopeline_audit_stream_answering"
+)
+
+// publisherMetrics are the publisher's series. The counters of each kind
+// are resolved once; the gauges are read from the publisher when the
+// metrics are written.
+type publisherMetrics struct {
+	set   *metrics.Set
 	kinds map[Kind]*kindMetrics
 
-	published  *prometheus.CounterVec
-	acked      *prometheus.CounterVec
-	retries    prometheus.Counter
-	duplicates prometheus.Counter
-	spooled    *prometheus.CounterVec
-	failed     *prometheus.CounterVec
-	latency    prometheus.Histogram
-	spoolDepth prometheus.GaugeFunc
-	spoolBytes prometheus.GaugeFunc
-	connected  prometheus.GaugeFunc
-	answering  prometheus.GaugeFunc
+	retries    *metrics.Counter
+	duplicates *metrics.Counter
+	latency    *metrics.PrometheusHistogram
 }
 
 // kindMetrics are the counters of one kind of event.
 type kindMetrics struct {
-	published, acked, spooled, failed prometheus.Counter
+	published, acked, spooled, failed *metrics.Counter
 }
 
 // of returns kind's counters.
-func (m *metrics) of(kind Kind) *kindMetrics {
+func (m *publisherMetrics) of(kind Kind) *kindMetrics {
 	if km, ok := m.kinds[kind]; ok {
 		return km
 	}
 	return m.newKind(kind)
 }
 
-func (m *metrics) newKind(kind Kind) *kindMetrics {
-	k := string(kind)
+func (m *publisherMetrics) newKind(kind Kind) *kindMetrics {
+	name := func(family string) string { return engine.MetricName(family, "kind", string(kind)) }
 	return &kindMetrics{
-		published: m.published.WithLabelValues(k),
-		acked:     m.acked.WithLabelValues(k),
-		spooled:   m.spooled.WithLabelValues(k),
-		failed:    m.failed.WithLabelValues(k),
+		published: m.set.GetOrCreateCounter(name(metricPublished)),
+		acked:     m.set.GetOrCreateCounter(name(metricAcked)),
+		spooled:   m.set.GetOrCreateCounter(name(metricSpooled)),
+		failed:    m.set.GetOrCreateCounter(name(metricFailed)),
 	}
 }
 
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
-func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
-	m := &metrics{
-		published: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopeline_audit_events_published_total",
-			Help: "Audit events sent to the stream for the first time, by kind. In ack mode a denial caused by the audit stream itself is sent without waiting: it counts here, but as acknowledged never and as failed only if the send fails at once.",
-		}, []string{"kind"}),
-		acked: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopeline_audit_events_acknowledged_total",
-			Help: "Audit events the stream acknowledged as stored, by kind.",
-		}, []string{"kind"}),
-		retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scopeline_audit_publish_retries_total",
-			Help: "Audit events sent again (same id) after a failed or unanswered attempt.",
-		}),
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scopeline_audit_duplicates_total",
-			Help: "Re-sent audit events the stream recognised as already stored (and did not store again).",
-		}),
-		spooled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopeline_audit_events_spooled_total",
-			Help: "Audit events written to the local spool (buffered mode), by kind.",
-		}, []string{"kind"}),
-		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopeline_audit_events_failed_total",
-			Help: "Audit events that could not be made durable in time, by kind: the token was withheld (issued) or the denial, sign-in or reload only logged.",
-		}, []string{"kind"}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "scopeline_audit_publish_latency_seconds",
-			Help:    "Time from an event's first send to its acknowledgement by the stream (re-sends included).",
-			Buckets: latencyBuckets,
-		}),
-		spoolDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "scopeline_audit_spool_depth",
-			Help: "Audit events in the local spool not yet acknowledged by the stream (buffered mode).",
-		}, func() float64 { return float64(p.spoolStats().Depth) }),
-		spoolBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "scopeline_audit_spool_bytes",
-			Help: "Size of the local spool's files (buffered mode).",
-		}, func() float64 { return float64(p.spoolStats().Bytes) }),
-		connected: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "scopeline_audit_connected",
-			Help: "1 when connected to NATS, else 0.",
-		}, func() float64 {
-			if p.nc.IsConnected() {
-				return 1
-			}
-			return 0
-		}),
+// newPublisherMetrics makes p's series in set (nil: a set of their own,
+// which nothing exports).
+func newPublisherMetrics(set *metrics.Set, p *Publisher) *publisherMetrics {
+	if set == nil {
+		set = metrics.NewSet()
 	}
-	m.answering = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "scopeline_audit_stream_answering",
-		Help: "1 when the stream answered the last acknowledgement or probe it was asked for in time, else 0 (in ack mode /healthz/ready fails while 0).",
-	}, func() float64 {
-		if p.health.err() == nil {
-			return 1
-		}
-		return 0
-	})
+	m := &publisherMetrics{
+		set:        set,
+		retries:    set.NewCounter(metricRetries),
+		duplicates: set.NewCounter(metricDuplicates),
+		latency:    set.NewPrometheusHistogramExt(metricLatency, latencyBuckets),
+	}
+	set.NewGauge(metricSpoolDepth, func() float64 { return float64(p.spoolStats().Depth) })
+	set.NewGauge(metricSpoolBytes, func() float64 { return float64(p.spoolStats().Bytes) })
+	set.NewGauge(metricConnected, func() float64 { return flag(p.nc.IsConnected()) })
+	set.NewGauge(metricAnswering, func() float64 { return flag(p.health.err() == nil) })
 	m.kinds = make(map[Kind]*kindMetrics, len(Kinds))
 	for _, k := range Kinds {
 		m.kinds[k] = m.newKind(k)
 	}
-	if reg != nil {
-		reg.MustRegister(m.published, m.acked, m.retries, m.duplicates, m.spooled, m.failed, m.latency,
-			m.spoolDepth, m.spoolBytes, m.connected, m.answering)
-	}
 	return m
+}
+
+// flag is a gauge's value for a condition: 1 when it holds, else 0.
+func flag(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

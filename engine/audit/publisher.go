@@ -15,10 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit/internal/spool"
@@ -62,7 +62,7 @@ type Publisher struct {
 	scratch sync.Pool           // *eventScratch
 	spool   *spool.Spool
 	fwd     *forwarder
-	metrics *metrics
+	metrics *publisherMetrics
 	// stallWait bounds how long a send without a deadline of its own
 	// waits for room among the events in flight.
 	stallWait jetstream.PublishOpt
@@ -89,7 +89,7 @@ type Option func(*options)
 
 type options struct {
 	log      *slog.Logger
-	reg      prometheus.Registerer
+	metrics  *metrics.Set
 	now      func() time.Time
 	rand     io.Reader
 	source   string
@@ -105,8 +105,10 @@ type options struct {
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithRegisterer registers the publisher's Prometheus metrics there.
-func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
+// WithMetrics makes the publisher's metrics in set, which the caller
+// exports (docs/events.md lists them). Without it they are counted but
+// not exported.
+func WithMetrics(set *metrics.Set) Option { return func(o *options) { o.metrics = set } }
 
 // WithClock sets the clock used for event times (default time.Now).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -222,7 +224,7 @@ func Open(ctx context.Context, cfg settings.Audit, opts ...Option) (*Publisher, 
 		p.shutdownServer()
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	p.metrics = newMetrics(o.reg, p)
+	p.metrics = newPublisherMetrics(o.metrics, p)
 	p.stallWait = jetstream.WithStallWait(cfg.AckTimeout)
 	if cfg.Mode == settings.AuditBuffered {
 		dir := cfg.Spool.Dir
@@ -546,7 +548,7 @@ func (p *Publisher) acked(kind Kind, duplicate bool, start time.Time) {
 		p.metrics.duplicates.Inc()
 	}
 	p.metrics.of(kind).acked.Inc()
-	p.metrics.latency.Observe(time.Since(start).Seconds())
+	p.metrics.latency.Update(time.Since(start).Seconds())
 }
 
 func isNoStream(err error) bool {

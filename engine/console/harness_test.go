@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/console"
@@ -119,7 +117,9 @@ type harness struct {
 	pub     *audit.Publisher
 	src     *testSource
 	console *console.Console
-	reg     *prometheus.Registry
+	// hooks are the figures the source gives for the hooks.
+	hooksMu sync.Mutex
+	hooks   []*engine.HookStats
 	// skew moves the console's clock forward.
 	skew atomic.Int64
 }
@@ -138,7 +138,7 @@ func newHarness(t *testing.T) *harness {
 		}
 	})
 	hs := httptest.NewUnstartedServer(nil)
-	h := &harness{t: t, URL: "http://" + hs.Listener.Addr().String() + "/", reg: prometheus.NewRegistry()}
+	h := &harness{t: t, URL: "http://" + hs.Listener.Addr().String() + "/"}
 	src := strings.NewReplacer("ISSUER", h.URL, "HASH", hash).Replace(testTenant)
 	tn, err := tenant.Parse([]byte(src), "tenant.yaml", ".")
 	if err != nil {
@@ -162,7 +162,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h.issuer, err = server.New(context.Background(), tn, ks, server.Config{Issuer: h.URL, Auditor: h.pub,
-		Hooks: goHooks{}, Registerer: h.reg})
+		Hooks: goHooks{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,8 +212,20 @@ func (s *testSource) DryRun(ctx context.Context, r *console.DryRunRequest) (*aud
 	return s.h.pub.DecisionData(d), nil
 }
 
-func (s *testSource) Metrics() prometheus.Gatherer { return s.h.reg }
-func (s *testSource) Events() console.Events       { return s.h.pub.Reader() }
+func (s *testSource) Events() console.Events { return s.h.pub.Reader() }
+
+func (s *testSource) HookStats() []engine.HookStats {
+	s.h.hooksMu.Lock()
+	defer s.h.hooksMu.Unlock()
+	return console.CopyHookStats(s.h.hooks)
+}
+
+// addHookStats adds a hook's figures to those the source gives.
+func (h *harness) addHookStats(st *engine.HookStats) {
+	h.hooksMu.Lock()
+	defer h.hooksMu.Unlock()
+	h.hooks = append(h.hooks, st)
+}
 
 func (s *testSource) Reload(ctx context.Context, by string) error {
 	s.reloads.Add(1)

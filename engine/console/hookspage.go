@@ -34,11 +34,7 @@ type hooksView struct {
 
 func (c *Console) handleHooks(w http.ResponseWriter, r *http.Request) {
 	ts := c.src.Tenant()
-	now, err := gatherHooks(c.src.Metrics(), c.now())
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
+	now := takeSample(c.src, c.now())
 	base := c.stats.base(now.At)
 	v := &hooksView{File: ts.Source}
 	if base != nil {

@@ -7,52 +7,27 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/scopeline/scopeline/engine"
 )
 
-// The hooks' costs over the last minutes come from the engine's own
-// metrics (package hooks exports them): the console gathers them every
-// sampleEvery and keeps a short ring of samples, and a page compares a
-// fresh gathering with the sample from statsWindow ago. Nothing is added
-// to a request's work.
+// The hooks' costs over the last minutes come from the hook runtime's
+// own figures, those it exports as metrics (Source.HookStats): the
+// console reads them every sampleEvery and keeps a short ring of samples,
+// and a page compares a fresh reading with the sample from statsWindow
+// ago. Nothing is added to a request's work.
 const (
 	sampleEvery = 15 * time.Second
 	statsWindow = 5 * time.Minute
 	keptSamples = int(statsWindow/sampleEvery) + 2
 )
 
-// The metrics read.
-const (
-	metricRuns      = "scopeline_hook_runs_total"
-	metricDuration  = "scopeline_hook_run_duration_seconds"
-	metricBreaker   = "scopeline_hook_breaker_open"
-	metricInstances = "scopeline_hook_instances"
-)
-
 // hookKey names a hook's series: its trigger and name.
 type hookKey struct{ Trigger, Hook string }
 
-// hookSample is one hook's counters at one time.
-type hookSample struct {
-	// Buckets are the duration histogram's cumulative counts by upper
-	// bound (seconds), +Inf last.
-	Buckets []bucket
-	Count   uint64
-	// Outcomes counts runs by outcome (ok, or a fault kind).
-	Outcomes  map[string]float64
-	Open      bool
-	Instances float64
-}
-
-type bucket struct {
-	Upper float64
-	Count uint64
-}
-
+// sample is the hooks' figures at one time.
 type sample struct {
 	At    time.Time
-	Hooks map[hookKey]*hookSample
+	Hooks map[hookKey]engine.HookStats
 }
 
 // hookStats is the ring of samples.
@@ -63,13 +38,15 @@ type hookStats struct {
 
 func newHookStats() *hookStats { return &hookStats{} }
 
-func (c *Console) sample() {
-	s, err := gatherHooks(c.src.Metrics(), c.now())
-	if err != nil {
-		c.log.Warn("console: gathering the hooks' metrics", "err", err)
-		return
+func (c *Console) sample() { c.stats.add(takeSample(c.src, c.now())) }
+
+// takeSample reads the hooks' figures from src.
+func takeSample(src Source, now time.Time) *sample {
+	s := &sample{At: now, Hooks: map[hookKey]engine.HookStats{}}
+	for _, st := range src.HookStats() {
+		s.Hooks[hookKey{st.Trigger, st.Hook}] = st
 	}
-	c.stats.add(s)
+	return s
 }
 
 func (h *hookStats) add(s *sample) {
@@ -93,58 +70,6 @@ func (h *hookStats) base(now time.Time) *sample {
 		}
 	}
 	return b
-}
-
-// gatherHooks reads the hooks' series from g.
-func gatherHooks(g prometheus.Gatherer, now time.Time) (*sample, error) {
-	fams, err := g.Gather()
-	if err != nil && len(fams) == 0 {
-		return nil, err
-	}
-	s := &sample{At: now, Hooks: map[hookKey]*hookSample{}}
-	get := func(m *dto.Metric) *hookSample {
-		k := hookKey{}
-		for _, l := range m.GetLabel() {
-			switch l.GetName() {
-			case "trigger":
-				k.Trigger = l.GetValue()
-			case "hook":
-				k.Hook = l.GetValue()
-			}
-		}
-		hs := s.Hooks[k]
-		if hs == nil {
-			hs = &hookSample{Outcomes: map[string]float64{}}
-			s.Hooks[k] = hs
-		}
-		return hs
-	}
-	for _, f := range fams {
-		for _, m := range f.GetMetric() {
-			switch f.GetName() {
-			case metricRuns:
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "outcome" {
-						get(m).Outcomes[l.GetValue()] += m.GetCounter().GetValue()
-					}
-				}
-			case metricDuration:
-				hs, h := get(m), m.GetHistogram()
-				hs.Count = h.GetSampleCount()
-				for _, b := range h.GetBucket() {
-					hs.Buckets = append(hs.Buckets, bucket{Upper: b.GetUpperBound(), Count: b.GetCumulativeCount()})
-				}
-				if n := len(hs.Buckets); n == 0 || !math.IsInf(hs.Buckets[n-1].Upper, 1) {
-					hs.Buckets = append(hs.Buckets, bucket{Upper: math.Inf(1), Count: hs.Count})
-				}
-			case metricBreaker:
-				get(m).Open = m.GetGauge().GetValue() > 0
-			case metricInstances:
-				get(m).Instances = m.GetGauge().GetValue()
-			}
-		}
-	}
-	return s, nil
 }
 
 // HookCost is one hook's runs over a window.
@@ -182,31 +107,33 @@ func (h HookCost) FaultTotal() int {
 // cost compares a hook's sample now with its sample in base (which may be
 // nil, or lack the hook: then since its counters started).
 func cost(now, base *sample, k hookKey) HookCost {
-	cur := now.Hooks[k]
-	if cur == nil {
+	cur, ok := now.Hooks[k]
+	if !ok {
 		return HookCost{}
 	}
-	hc := HookCost{Known: true, Open: cur.Open, Instances: int(cur.Instances)}
-	var old *hookSample
+	hc := HookCost{Known: true, Open: cur.BreakerOpen, Instances: cur.Instances}
+	var old *engine.HookStats
 	if base != nil {
 		hc.Window = now.At.Sub(base.At)
-		old = base.Hooks[k]
+		if o, ok := base.Hooks[k]; ok {
+			old = &o
+		}
 	}
 	// A hook loaded again (a reload that changed it) starts its counters
 	// over: a count lower than the base's means the base is void.
-	if old != nil && old.Count > cur.Count {
+	if old != nil && runCount(old.RunTime) > runCount(cur.RunTime) {
 		old = nil
 	}
-	delta := make([]bucket, len(cur.Buckets))
-	for i, b := range cur.Buckets {
+	delta := make([]engine.Bucket, len(cur.RunTime))
+	for i, b := range cur.RunTime {
 		delta[i] = b
-		if old != nil && i < len(old.Buckets) && old.Buckets[i].Upper == b.Upper {
-			delta[i].Count -= min(old.Buckets[i].Count, b.Count)
+		if old != nil && i < len(old.RunTime) && old.RunTime[i].Upper == b.Upper {
+			delta[i].Count -= min(old.RunTime[i].Count, b.Count)
 		}
 	}
-	hc.Runs = cur.Count
+	hc.Runs = runCount(cur.RunTime)
 	if old != nil {
-		hc.Runs -= old.Count
+		hc.Runs -= runCount(old.RunTime)
 	}
 	hc.P50, hc.P50Over = quantile(0.5, delta)
 	hc.P99, hc.P99Over = quantile(0.99, delta)
@@ -225,11 +152,20 @@ func cost(now, base *sample, k hookKey) HookCost {
 	return hc
 }
 
+// runCount is the number of observations of a histogram (its +Inf
+// bucket's count).
+func runCount(bs []engine.Bucket) uint64 {
+	if len(bs) == 0 {
+		return 0
+	}
+	return bs[len(bs)-1].Count
+}
+
 // quantile estimates the q-quantile of a histogram's cumulative buckets as
 // Prometheus' histogram_quantile does: linearly within the bucket that
 // holds it (from 0 for the first). Past the largest finite bound it
 // returns that bound, and over.
-func quantile(q float64, bs []bucket) (time.Duration, bool) {
+func quantile(q float64, bs []engine.Bucket) (time.Duration, bool) {
 	if len(bs) == 0 || bs[len(bs)-1].Count == 0 {
 		return 0, false
 	}

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 )
@@ -55,7 +53,7 @@ func TestSafeReturn(t *testing.T) {
 // TestQuantile estimates quantiles from cumulative buckets as
 // Prometheus' histogram_quantile does.
 func TestQuantile(t *testing.T) {
-	bs := []bucket{{0.001, 50}, {0.002, 90}, {0.005, 100}, {math.Inf(1), 100}}
+	bs := buckets(0.001, 50, 0.002, 90, 0.005, 100, math.Inf(1), 100)
 	for _, c := range []struct {
 		q    float64
 		want time.Duration
@@ -71,49 +69,50 @@ func TestQuantile(t *testing.T) {
 			t.Errorf("q%v = %v (over %v), want %v", c.q, got, over, c.want)
 		}
 	}
-	if got, over := quantile(0.99, []bucket{{0.001, 1}, {math.Inf(1), 10}}); !over || got != time.Millisecond {
+	if got, over := quantile(0.99, buckets(0.001, 1, math.Inf(1), 10)); !over || got != time.Millisecond {
 		t.Errorf("past the last finite bucket: %v %v", got, over)
 	}
-	if got, _ := quantile(0.5, []bucket{{0.001, 0}, {math.Inf(1), 0}}); got != 0 {
+	if got, _ := quantile(0.5, buckets(0.001, 0, math.Inf(1), 0)); got != 0 {
 		t.Errorf("no runs: %v", got)
 	}
 }
 
-// TestHookCost reads a hook's runs, quantiles and faults over the window
-// from samples of the hooks' metrics, as the hooks package exports them.
-func TestHookCost(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	runs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricRuns}, []string{"trigger", "hook", "outcome"})
-	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metricDuration, Buckets: []float64{.0001, .001, .01}}, []string{"trigger", "hook"})
-	open := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricBreaker}, []string{"trigger", "hook"})
-	reg.MustRegister(runs, dur, open)
-	observe := func(n int, d float64, outcome string) {
-		for range n {
-			dur.WithLabelValues("credentials-exchange", "tier").Observe(d)
-			runs.WithLabelValues("credentials-exchange", "tier", outcome).Inc()
-		}
+// buckets makes a histogram's buckets from upper bound, count pairs.
+func buckets(pairs ...float64) []engine.Bucket {
+	var bs []engine.Bucket
+	for i := 0; i+1 < len(pairs); i += 2 {
+		bs = append(bs, engine.Bucket{Upper: pairs[i], Count: uint64(pairs[i+1])})
 	}
+	return bs
+}
+
+// hookSource is a Source whose hooks' figures are hooks.
+type hookSource struct {
+	Source
+	hooks []*engine.HookStats
+}
+
+func (s *hookSource) HookStats() []engine.HookStats { return CopyHookStats(s.hooks) }
+
+// TestHookCost reads a hook's runs, quantiles and faults over the window
+// from samples of the hooks' figures, as the hook runtime keeps them.
+func TestHookCost(t *testing.T) {
+	tier := NewHookStats("credentials-exchange", "tier", .0001, .001, .01)
+	src := &hookSource{hooks: []*engine.HookStats{tier}}
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	observe(1000, 0.05, "timeout") // before the window: must not count
+	ObserveRuns(tier, 1000, 0.05, "timeout") // before the window: must not count
 	hs := newHookStats()
 	for i := range keptSamples + 5 {
-		s, err := gatherHooks(reg, t0.Add(time.Duration(i)*sampleEvery))
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs.add(s)
+		hs.add(takeSample(src, t0.Add(time.Duration(i)*sampleEvery)))
 	}
 	if len(hs.samples) != keptSamples {
 		t.Errorf("%d samples kept", len(hs.samples))
 	}
-	observe(90, 0.00005, "ok")
-	observe(9, 0.0005, "ok")
-	observe(1, 0.005, "trap")
-	open.WithLabelValues("credentials-exchange", "tier").Set(1)
-	now, err := gatherHooks(reg, t0.Add(time.Duration(keptSamples+5)*sampleEvery))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ObserveRuns(tier, 90, 0.00005, "ok")
+	ObserveRuns(tier, 9, 0.0005, "ok")
+	ObserveRuns(tier, 1, 0.005, "trap")
+	tier.BreakerOpen = true
+	now := takeSample(src, t0.Add(time.Duration(keptSamples+5)*sampleEvery))
 	base := hs.base(now.At)
 	if w := now.At.Sub(base.At); w != statsWindow {
 		t.Errorf("window %v", w)
@@ -129,11 +128,9 @@ func TestHookCost(t *testing.T) {
 		t.Errorf("faults %+v", hc.Faults)
 	}
 	// A hook loaded again starts its counters over: the base is void.
-	reg2 := prometheus.NewRegistry()
-	dur2 := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metricDuration, Buckets: []float64{.0001, .001, .01}}, []string{"trigger", "hook"})
-	reg2.MustRegister(dur2)
-	dur2.WithLabelValues("credentials-exchange", "tier").Observe(0.0005)
-	fresh, _ := gatherHooks(reg2, now.At)
+	again := NewHookStats("credentials-exchange", "tier", .0001, .001, .01)
+	ObserveRuns(again, 1, 0.0005, "ok")
+	fresh := takeSample(&hookSource{hooks: []*engine.HookStats{again}}, now.At)
 	if hc := cost(fresh, base, hookKey{"credentials-exchange", "tier"}); hc.Runs != 1 {
 		t.Errorf("after a reset: %+v", hc)
 	}

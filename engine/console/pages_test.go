@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/console"
 )
@@ -165,18 +163,14 @@ func TestTryRequest(t *testing.T) {
 }
 
 // TestHooksPage draws each trigger's pipeline with the hooks' module,
-// failure policy and costs over the last minutes, from the metrics.
+// failure policy and costs over the last minutes, from the hook
+// runtime's figures.
 func TestHooksPage(t *testing.T) {
 	h := newHarness(t)
-	runs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scopeline_hook_runs_total"}, []string{"trigger", "hook", "outcome"})
-	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "scopeline_hook_run_duration_seconds", Buckets: []float64{.00001, .0001, .001}}, []string{"trigger", "hook"})
-	h.reg.MustRegister(runs, dur)
-	for range 99 {
-		dur.WithLabelValues("credentials-exchange", "tier-claim").Observe(.00005)
-		runs.WithLabelValues("credentials-exchange", "tier-claim", "ok").Inc()
-	}
-	dur.WithLabelValues("credentials-exchange", "tier-claim").Observe(.0005)
-	runs.WithLabelValues("credentials-exchange", "tier-claim", "timeout").Inc()
+	tier := console.NewHookStats("credentials-exchange", "tier-claim", .00001, .0001, .001)
+	console.ObserveRuns(tier, 99, .00005, "ok")
+	console.ObserveRuns(tier, 1, .0005, "timeout")
+	h.addHookStats(tier)
 	b := h.signIn("bob")
 	status, page, _ := b.Visit(h.URL + "console/hooks")
 	if status != http.StatusOK {

@@ -4,8 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -27,9 +26,10 @@ type Source interface {
 	// stream carries it; an error means the dry run could not be run or
 	// recorded (a refusal is a decision with outcome denied).
 	DryRun(ctx context.Context, r *DryRunRequest) (*audit.DecisionData, error)
-	// Metrics gathers the process's Prometheus metrics, among them the
-	// hooks' (scopeline_hook_*).
-	Metrics() prometheus.Gatherer
+	// HookStats returns what the hook runtime measured of the hooks it
+	// has loaded (hooks.Host.Stats; the figures of the scopeline_hook_*
+	// metrics); nil when it measures nothing.
+	HookStats() []engine.HookStats
 	// Events reads the audit stream; nil when there is none.
 	Events() Events
 }

@@ -181,11 +181,7 @@ func (c *Console) handleOverview(w http.ResponseWriter, r *http.Request) {
 	t := ts.Tenant
 	v := &overviewView{State: ts, Clients: len(t.Clients), APIs: len(t.APIs), Grants: len(t.Grants), Users: len(t.Users)}
 	v.Uncapped = NewMatrix(t, MatrixFilter{}).Uncapped()
-	now, err := gatherHooks(c.src.Metrics(), c.now())
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
+	now := takeSample(c.src, c.now())
 	base := c.stats.base(now.At)
 	if base != nil {
 		v.Window = now.At.Sub(base.At)

@@ -16,7 +16,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/clientauth"
@@ -48,8 +48,9 @@ type Config struct {
 	// Auditor records every decision; when it is also an
 	// engine.LoginAuditor, every sign-in attempt too.
 	Auditor engine.Auditor
-	// Registerer gets the Prometheus metrics of the issuer and its routes.
-	Registerer prometheus.Registerer
+	// Metrics gets the metrics of the issuer and its routes, for the
+	// caller to export (docs/configuration.md lists them).
+	Metrics *metrics.Set
 	// Storage keeps the end-user flows' codes, refresh tokens, sessions
 	// and consents (default: in memory, lost on restart). The caller
 	// closes the storage it gives.
@@ -122,7 +123,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 		engine.WithRand(cfg.Rand),
 		engine.WithHookLoader(cfg.Hooks),
 		engine.WithAuditor(cfg.Auditor),
-		engine.WithRegisterer(cfg.Registerer),
+		engine.WithMetrics(cfg.Metrics),
 		engine.WithGrants(
 			&grant.ClientCredentials{Clients: clients},
 			&grant.AuthorizationCode{EndUser: users},
@@ -142,7 +143,7 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	}
 	logins, _ := cfg.Auditor.(engine.LoginAuditor)
 	proxies := httpx.Proxies(cfg.TrustedProxies)
-	rt := httpx.NewRouter(cfg.Logger, proxies, cfg.Registerer)
+	rt := httpx.NewRouter(cfg.Logger, proxies, cfg.Metrics)
 	endpoint.New(s.Issuer, endpoint.Config{Log: cfg.Logger, Now: cfg.Now, Proxies: proxies, Ready: cfg.Ready,
 		Clients: clients, Storage: s.storage}).Mount(rt)
 	pages.New(s.Issuer, pages.Config{

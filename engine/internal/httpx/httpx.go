@@ -22,9 +22,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/internal/form"
@@ -46,39 +47,50 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // Router routes requests to the issuer's handlers, each wrapped with a
 // request id, metrics and panic recovery.
 type Router struct {
-	mux      *http.ServeMux
-	log      *slog.Logger
-	proxies  Proxies
-	httpReqs *prometheus.CounterVec
-	httpTime *prometheus.HistogramVec
+	mux     *http.ServeMux
+	log     *slog.Logger
+	proxies Proxies
+	metrics *metrics.Set
+	routes  map[string]*routeSeries
 }
 
-// NewRouter returns a router whose metrics are registered with reg (when
-// not nil).
-func NewRouter(log *slog.Logger, proxies Proxies, reg prometheus.Registerer) *Router {
-	rt := &Router{
-		mux: http.NewServeMux(), log: log, proxies: proxies,
-		httpReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopeline_http_requests_total",
-			Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
-		httpTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "scopeline_http_request_duration_seconds",
-			Help:    "HTTP request latency by route.",
-			Buckets: engine.LatencyBuckets,
-		}, []string{"route"}),
+// The router's metric families (docs/configuration.md).
+const (
+	metricRequests = "scopeline_http_requests_total"
+	metricDuration = "scopeline_http_request_duration_seconds"
+)
+
+// routeSeries are the series of one route name: its latency histogram,
+// and a counter per status code resolved on the code's first use, so that
+// a request costs no label lookup.
+type routeSeries struct {
+	name  string
+	set   *metrics.Set
+	time  *metrics.PrometheusHistogram
+	codes [600 - 100]atomic.Pointer[metrics.Counter] // by status code - 100
+}
+
+// NewRouter returns a router whose metrics are made in set (nil: a set
+// of their own, which nothing exports).
+func NewRouter(log *slog.Logger, proxies Proxies, set *metrics.Set) *Router {
+	if set == nil {
+		set = metrics.NewSet()
 	}
-	if reg != nil {
-		reg.MustRegister(rt.httpReqs, rt.httpTime)
-	}
-	return rt
+	return &Router{mux: http.NewServeMux(), log: log, proxies: proxies, metrics: set, routes: map[string]*routeSeries{}}
 }
 
 // ServeHTTP serves a request.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
 
-// Route serves pattern with h; name labels its metrics.
+// Route serves pattern with h; name labels its metrics (routes may share
+// a name).
 func (rt *Router) Route(name, pattern string, h http.HandlerFunc) {
+	rs := rt.routes[name]
+	if rs == nil {
+		rs = &routeSeries{name: name, set: rt.metrics,
+			time: rt.metrics.NewPrometheusHistogramExt(engine.MetricName(metricDuration, "route", name), engine.LatencyBuckets)}
+		rt.routes[name] = rs
+	}
 	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := rt.requestID(r)
@@ -94,11 +106,25 @@ func (rt *Router) Route(name, pattern string, h http.HandlerFunc) {
 					WriteError(sw, engine.ErrServerError, false)
 				}
 			}
-			rt.httpReqs.WithLabelValues(name, strconv.Itoa(sw.code())).Inc()
-			rt.httpTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
+			rs.code(sw.code()).Inc()
+			rs.time.Update(time.Since(start).Seconds())
 		}()
 		h(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
+}
+
+// code returns the counter of the route's responses with status code.
+func (rs *routeSeries) code(code int) *metrics.Counter {
+	slot := code - 100
+	if slot < 0 || slot >= len(rs.codes) { // not a status net/http writes
+		return rs.set.GetOrCreateCounter(engine.MetricName(metricRequests, "route", rs.name, "code", strconv.Itoa(code)))
+	}
+	if c := rs.codes[slot].Load(); c != nil {
+		return c
+	}
+	c := rs.set.GetOrCreateCounter(engine.MetricName(metricRequests, "route", rs.name, "code", strconv.Itoa(code)))
+	rs.codes[slot].Store(c)
+	return c
 }
 
 // requestID is the id of request r: the X-Request-Id header when a trusted
