@@ -299,7 +299,10 @@ func TestNormalizeURL(t *testing.T) {
 			t.Errorf("NormalizeURL(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "/users", "ftp://x/y", "https://", "https://u@x/", "https://x/%zz", "https://x/%4", "mailto:a@b", strings.Repeat("a", 5000)} {
+	for _, bad := range []string{"", "/users", "ftp://x/y", "https://", "https://u@x/", "https://x/%zz", "https://x/%4", "mailto:a@b", strings.Repeat("a", 5000),
+		"http://0" + strings.Repeat("\xb7", 1400) + "/",   // not UTF-8, and three times longer once lower-cased
+		"https://" + strings.Repeat("\u023a", 1500) + "/", // Ⱥ (2 bytes) lower-cases to ⱥ (3 bytes): past the bound
+	} {
 		if got, err := dpop.NormalizeURL(bad); err == nil {
 			t.Errorf("NormalizeURL(%q) = %q", bad, got)
 		}

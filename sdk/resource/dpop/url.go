@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxURLBytes bounds an htu.
@@ -15,7 +16,8 @@ const maxURLBytes = 4 << 10
 // scheme and host, percent-encodings in upper case and decoded where they
 // encode an unreserved character, dot segments removed) and §6.2.3 (the
 // default port left out, an empty path made "/"). A URL with user
-// information is refused.
+// information, a host that is not UTF-8, or a result longer than the
+// input's bound is refused, so that the result normalises to itself.
 func NormalizeURL(s string) (string, error) {
 	if len(s) > maxURLBytes {
 		return "", errors.New("dpop: URL too long")
@@ -34,10 +36,14 @@ func NormalizeURL(s string) (string, error) {
 	if u.User != nil {
 		return "", errors.New("dpop: URL with user information")
 	}
-	host, port := strings.ToLower(u.Hostname()), u.Port()
+	host, port := u.Hostname(), u.Port()
 	if host == "" {
 		return "", errors.New("dpop: URL without a host")
 	}
+	if !utf8.ValidString(host) { // strings.ToLower would make each bad byte a 3-byte U+FFFD
+		return "", errors.New("dpop: URL host is not UTF-8")
+	}
+	host = strings.ToLower(host)
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
 		port = ""
 	}
@@ -51,7 +57,11 @@ func NormalizeURL(s string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return scheme + "://" + host + removeDotSegments(path), nil
+	n := scheme + "://" + host + removeDotSegments(path)
+	if len(n) > maxURLBytes { // lower case can be longer than upper case
+		return "", errors.New("dpop: URL too long")
+	}
+	return n, nil
 }
 
 // normalizePath upper-cases percent-encodings and decodes those of
