@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pmezard/go-difflib/difflib"
 
@@ -196,6 +197,13 @@ func ensureObjectStore(ctx context.Context, js jetstream.JetStream, name string,
 		return nil, fmt.Errorf("tenantstore: object store %s: %w", name, err)
 	}
 	st, err := os.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tenantstore: object store %s: %w", name, err)
+	}
+	stream, err := js.Stream(ctx, "OBJ_"+name) // the object store's stream, as nats.go names it
+	if err == nil {
+		err = jskv.WaitLeader(ctx, stream)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tenantstore: object store %s: %w", name, err)
 	}
@@ -409,16 +417,16 @@ func (s *Store) part(ctx context.Context, ref PartRef) (tenant.Part, error) {
 // value reads the value of key from the parts bucket, checking it against
 // the key, its SHA-256.
 func (s *Store) value(ctx context.Context, key string) ([]byte, error) {
+	// Parts are read from any server (direct gets). One that has not yet
+	// applied a part just written answers no key, and right after the
+	// bucket is made no server may answer yet (no responders): wait and
+	// ask again, for about a second.
 	e, err := s.parts.Get(ctx, key)
-	if errors.Is(err, jskv.ErrNoKey) {
-		// Read from any server: one that has not yet applied a part just
-		// written answers no key; wait and ask again (the leader, likely).
-		for attempt := 1; attempt < 8 && errors.Is(err, jskv.ErrNoKey); attempt++ {
-			if berr := jskv.Backoff(ctx, attempt+3); berr != nil {
-				return nil, berr
-			}
-			e, err = s.parts.Get(ctx, key)
+	for attempt := 1; attempt < 24 && (errors.Is(err, jskv.ErrNoKey) || errors.Is(err, nats.ErrNoResponders)); attempt++ {
+		if berr := jskv.Backoff(ctx, attempt+3); berr != nil {
+			return nil, berr
 		}
+		e, err = s.parts.Get(ctx, key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tenantstore: part %s: %w", key, err)

@@ -156,6 +156,9 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec Spec) (*Bucket, er
 	if m := mismatch(stream.CachedInfo().Config, want); m != "" {
 		return nil, fmt.Errorf("%w: bucket %s exists with other settings: %s (change the bucket or the configuration; Scopeline does not alter an existing bucket)", ErrMismatch, spec.Bucket, m)
 	}
+	if err := WaitLeader(ctx, stream); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", spec.Bucket, err)
+	}
 	kv, err := js.KeyValue(ctx, spec.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", spec.Bucket, err)
@@ -170,6 +173,31 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec Spec) (*Bucket, er
 		b.api = jetstream.DefaultAPIPrefix
 	}
 	return b, nil
+}
+
+// leaderWait bounds how long WaitLeader waits for a stream's leader.
+const leaderWait = 30 * time.Second
+
+// WaitLeader waits until a stream of a cluster has a leader, which a
+// stream just created does not have until its servers elect one: until
+// then a write to it gets no answer ("no response from stream"). A stream
+// of a single server has no election and returns at once.
+func WaitLeader(ctx context.Context, stream jetstream.Stream) error {
+	info := stream.CachedInfo()
+	if info.Cluster == nil || info.Cluster.Leader != "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, leaderWait)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		if err := Backoff(ctx, attempt+3); err != nil {
+			return fmt.Errorf("stream %s elected no leader: %w", info.Config.Name, err)
+		}
+		info, err := stream.Info(ctx)
+		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
+			return nil
+		}
+	}
 }
 
 // Name is the bucket's name.
@@ -252,10 +280,16 @@ func ttlString(d time.Duration) string {
 	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) + "s"
 }
 
+// putRetries is how many times Put sends a write again that no server
+// took in (no responders): each 250 ms apart, about five seconds in all,
+// the time a cluster may take to tell its servers of a stream just made
+// or moved. A write nobody took in is safe to send again.
+const putRetries = 20
+
 // Put writes one key and returns its new revision. A write whose Expect
 // does not hold fails with ErrConflict.
 func (b *Bucket) Put(ctx context.Context, m Msg) (uint64, error) {
-	ack, err := b.js.PublishMsg(ctx, b.natsMsg(m))
+	ack, err := b.js.PublishMsg(ctx, b.natsMsg(m), jetstream.WithRetryAttempts(putRetries))
 	if err != nil {
 		return 0, b.mapError(err)
 	}
