@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scopeline/scopeline/engine"
+	"github.com/scopeline/scopeline/engine/cluster"
 	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/grant"
 	"github.com/scopeline/scopeline/engine/keys"
@@ -35,7 +37,15 @@ type replica struct {
 func startReplica(t *testing.T, name string, js jetstream.JetStream, opts ...tenantstore.Option) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	store, err := tenantstore.Open(ctx, js, opts...)
+	// As serve does: a cluster just formed may not answer at once, and a
+	// busy machine makes that longer.
+	var store *tenantstore.Store
+	openCtx, opened := context.WithTimeout(ctx, natstest.Deadline)
+	err := cluster.Retry(openCtx, slog.New(slog.DiscardHandler), "the tenant store", func(ctx context.Context) (err error) {
+		store, err = tenantstore.Open(ctx, js, opts...)
+		return err
+	})
+	opened()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +82,22 @@ func startReplica(t *testing.T, name string, js jetstream.JetStream, opts ...ten
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- r.follower.Run(ctx, apply, report) }()
+	go func() {
+		// As serve does: a follow that fails (its watch could not be set
+		// up in time) starts again until the replica stops.
+		for {
+			err := r.follower.Run(ctx, apply, report)
+			if ctx.Err() != nil {
+				done <- err
+				return
+			}
+			t.Logf("%s: following again after: %v", name, err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
