@@ -281,10 +281,12 @@ func ttlString(d time.Duration) string {
 }
 
 // putRetries is how many times Put sends a write again that no server
-// took in (no responders): each 250 ms apart, about five seconds in all,
-// the time a cluster may take to tell its servers of a stream just made
-// or moved. A write nobody took in is safe to send again.
-const putRetries = 20
+// took in (no responders): each 250 ms apart, two seconds in all, about
+// the time a cluster takes to tell its servers of a stream just made or
+// to elect a stream's new leader. A write nobody took in is safe to send
+// again; past that, the store is unavailable, and a token request is
+// answered 503 with Retry-After rather than kept waiting.
+const putRetries = 8
 
 // Put writes one key and returns its new revision. A write whose Expect
 // does not hold fails with ErrConflict.
