@@ -290,17 +290,7 @@ func revocationData(r *engine.Revocation, t *tenant.Tenant, instance string) *Re
 		Audience: r.Audience, JTI: r.JTI, FamilyID: r.FamilyID, Reason: clip(r.Reason, maxErrorLen),
 		IP: r.IP, UserAgent: clip(r.UserAgent, maxFieldLen),
 	}
-	if !r.Expires.IsZero() {
-		d.Expires = r.Expires.Unix()
-	}
-	if r.Err != nil {
-		d.Error = &ErrorData{Code: r.Err.Code(), Description: clip(r.Err.Description(), maxErrorLen)}
-	}
-	if t != nil {
-		if c, ok := t.Client(r.ClientID); ok {
-			d.ClientName = c.Name
-		}
-	}
+	d.Expires, d.Error, d.ClientName = unixTime(r.Expires), errorData(r.Err), clientName(t, r.ClientID)
 	return d
 }
 
@@ -343,18 +333,36 @@ func introspectionData(r *engine.Introspection, t *tenant.Tenant, instance strin
 		Audience: clip(r.Audience, maxFieldLen), JTI: clip(r.JTI, maxFieldLen), Reason: clip(r.Reason, maxErrorLen),
 		IP: r.IP, UserAgent: clip(r.UserAgent, maxFieldLen),
 	}
-	if !r.Expires.IsZero() {
-		d.Expires = r.Expires.Unix()
-	}
-	if r.Err != nil {
-		d.Error = &ErrorData{Code: r.Err.Code(), Description: clip(r.Err.Description(), maxErrorLen)}
-	}
-	if t != nil {
-		if c, ok := t.Client(r.ClientID); ok {
-			d.ClientName = c.Name
-		}
-	}
+	d.Expires, d.Error, d.ClientName = unixTime(r.Expires), errorData(r.Err), clientName(t, r.ClientID)
 	return d
+}
+
+// unixTime is t in seconds since the epoch, 0 when t is zero.
+func unixTime(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// errorData is the OAuth error e answered, nil when none.
+func errorData(e *engine.Error) *ErrorData {
+	if e == nil {
+		return nil
+	}
+	return &ErrorData{Code: e.Code(), Description: clip(e.Description(), maxErrorLen)}
+}
+
+// clientName is the name of client id in t (nil when unknown), "" when
+// t has no such client.
+func clientName(t *tenant.Tenant, id string) string {
+	if t == nil {
+		return ""
+	}
+	if c, ok := t.Client(id); ok {
+		return c.Name
+	}
+	return ""
 }
 
 // HookFailure is a hook that faulted during the request.
