@@ -123,16 +123,16 @@ type stdAuditor struct {
 	mu             sync.Mutex
 	revocations    []*engine.Revocation
 	introspections []*engine.Introspection
-	// failIntrospections makes RecordIntrospection fail, as an audit
-	// stream that cannot take events does.
-	failIntrospections bool
+	// failing makes RecordRevocation and RecordIntrospection fail, as an
+	// audit stream that cannot take events does.
+	failing bool
 }
 
 func (a *stdAuditor) RecordIntrospection(_ context.Context, r *engine.Introspection) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.introspections = append(a.introspections, r)
-	if a.failIntrospections {
+	if a.failing {
 		return errors.New("audit stream down")
 	}
 	return nil
@@ -144,16 +144,19 @@ func (a *stdAuditor) lastIntrospection() *engine.Introspection {
 	return a.introspections[len(a.introspections)-1]
 }
 
-func (a *stdAuditor) failIntrospection(fail bool) {
+func (a *stdAuditor) fail(fail bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.failIntrospections = fail
+	a.failing = fail
 }
 
 func (a *stdAuditor) RecordRevocation(_ context.Context, r *engine.Revocation) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.revocations = append(a.revocations, r)
+	if a.failing {
+		return errors.New("audit stream down")
+	}
 	return nil
 }
 
@@ -538,9 +541,10 @@ func TestIntrospectionIsAudited(t *testing.T) {
 		}
 	}
 
-	// An introspection the audit stream cannot record is not answered: the
-	// client asks again; a refusal is answered all the same.
-	audit.failIntrospection(true)
+	// An introspection (or revocation) the audit stream cannot record is
+	// not answered: the client asks again; a refusal is answered all the
+	// same.
+	audit.fail(true)
 	fresh := clientToken(t, srv, "worker", usersAPI)
 	status, raw, h := introspect(t, srv, "gateway", secret, fresh, "")
 	if status != http.StatusServiceUnavailable || !strings.Contains(string(raw), "temporarily_unavailable") || h.Get("Retry-After") == "" || strings.Contains(string(raw), "active") {
@@ -549,7 +553,19 @@ func TestIntrospectionIsAudited(t *testing.T) {
 	if status, _, _ := introspect(t, srv, "intruder", secret, fresh, ""); status != http.StatusForbidden {
 		t.Errorf("audit stream down, refused: %d", status)
 	}
-	audit.failIntrospection(false)
+	other := clientToken(t, srv, "worker", usersAPI)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+endpoint.PathRevoke, strings.NewReader(url.Values{"token": {other}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("worker", secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("audit stream down, revocation: %s Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	audit.fail(false)
 	if a := active(t, srv, fresh); a["active"] != true {
 		t.Errorf("asked again: %v", a)
 	}
