@@ -270,6 +270,16 @@ const MaxBearerTokenLen = 16 << 10
 // typ at+jwt, the snapshot's iss, not expired at now (with 30 seconds of
 // leeway). It returns the token's claims.
 func (s *Snapshot) VerifyAccessToken(token string, now time.Time) (jwt.MapClaims, error) {
+	claims, err := s.verifyAccessToken(token, now)
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// verifyAccessToken is VerifyAccessToken, returning the claims read even
+// when the token is refused.
+func (s *Snapshot) verifyAccessToken(token string, now time.Time) (jwt.MapClaims, error) {
 	if len(token) > MaxBearerTokenLen {
 		return nil, errors.New("engine: token too long")
 	}
@@ -287,11 +297,12 @@ func (s *Snapshot) VerifyAccessToken(token string, now time.Time) (jwt.MapClaims
 		return nil, errors.New("unknown key")
 	}, jwt.WithValidMethods(s.tenant.AccessTokenAlgorithms()), jwt.WithIssuer(s.issuer), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(30*time.Second))
-	if err != nil {
-		return nil, err
-	}
-	return claims, nil
+	return claims, err
 }
+
+// ErrAccessTokenExpired is ActiveAccessToken's error for an access token
+// this issuer signed that has expired.
+var ErrAccessTokenExpired = errors.New("engine: the token has expired")
 
 // IntrospectionType is the JWT typ of signed introspection answers (RFC
 // 9701 §5).
@@ -325,14 +336,22 @@ func (s *Snapshot) SignIntrospection(alg, audience string, answer map[string]any
 // revoked): VerifyAccessToken, then not expired at now without the
 // leeway resource servers get (the issuer's clock is the one that
 // counts), and for an API of the tenant (a single aud). It returns the
-// claims and the API.
+// claims and the API. A token this issuer signed that has expired is
+// ErrAccessTokenExpired, returned with the token's claims (to record
+// which token it was, never to trust them).
 func (s *Snapshot) ActiveAccessToken(token string, now time.Time) (jwt.MapClaims, *tenant.API, error) {
-	claims, err := s.VerifyAccessToken(token, now)
+	claims, err := s.verifyAccessToken(token, now)
 	if err != nil {
+		// Signed by one of the snapshot's keys, with its iss: only the
+		// expiry is wrong.
+		if errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenInvalidIssuer) && !errors.Is(err, jwt.ErrTokenSignatureInvalid) &&
+			!errors.Is(err, jwt.ErrTokenUnverifiable) && !errors.Is(err, jwt.ErrTokenMalformed) {
+			return claims, nil, ErrAccessTokenExpired
+		}
 		return nil, nil, err
 	}
 	if exp, err := claims.GetExpirationTime(); err != nil || exp == nil || !now.Before(exp.Time) {
-		return nil, nil, errors.New("engine: the token has expired")
+		return claims, nil, ErrAccessTokenExpired
 	}
 	aud, _ := claims["aud"].(string)
 	api, ok := s.tenant.API(aud)

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -118,14 +120,43 @@ func startStd(t *testing.T, opts ...option) (*enginetest.Server, *stdAuditor) {
 
 type stdAuditor struct {
 	recorder
-	mu          sync.Mutex
-	revocations []*engine.Revocation
+	mu             sync.Mutex
+	revocations    []*engine.Revocation
+	introspections []*engine.Introspection
+	// failing makes RecordRevocation and RecordIntrospection fail, as an
+	// audit stream that cannot take events does.
+	failing bool
+}
+
+func (a *stdAuditor) RecordIntrospection(_ context.Context, r *engine.Introspection) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.introspections = append(a.introspections, r)
+	if a.failing {
+		return errors.New("audit stream down")
+	}
+	return nil
+}
+
+func (a *stdAuditor) lastIntrospection() *engine.Introspection {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.introspections[len(a.introspections)-1]
+}
+
+func (a *stdAuditor) fail(fail bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failing = fail
 }
 
 func (a *stdAuditor) RecordRevocation(_ context.Context, r *engine.Revocation) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.revocations = append(a.revocations, r)
+	if a.failing {
+		return errors.New("audit stream down")
+	}
 	return nil
 }
 
@@ -399,6 +430,144 @@ func TestIntrospection(t *testing.T) {
 	}
 	if status, _, _ := introspect(t, srv, "gateway", secret, "", ""); status != http.StatusBadRequest {
 		t.Errorf("no token: %d", status)
+	}
+}
+
+// TestIntrospectionIsAudited: every introspection request is recorded,
+// with who asked, about which token and what they were told, and for an
+// inactive token why (which the client is never told); never the token.
+func TestIntrospectionIsAudited(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	srv, audit := startStd(t, withClock(clock.Now))
+	access, refresh := userToken(t, srv)
+	claims, _ := enginetest.Verify(t, srv.Issuer, access)
+	exp, _ := claims.GetExpirationTime()
+
+	// checked returns the introspection recorded last, failing when it
+	// holds the token.
+	checked := func(name, token string) *engine.Introspection {
+		t.Helper()
+		r := audit.lastIntrospection()
+		rendered := fmt.Sprintf("%+v", *r)
+		if r.Err != nil {
+			rendered += " " + r.Err.Description()
+		}
+		if token != "" && strings.Contains(rendered, token) {
+			t.Errorf("%s: the record holds the token: %+v", name, r)
+		}
+		if r.RequestID == "" || r.IP == "" || r.UserAgent == "" || r.Issuer != srv.Issuer || r.Time.IsZero() {
+			t.Errorf("%s: request fields %+v", name, r)
+		}
+		return r
+	}
+
+	// Active: the token's identity, no reason.
+	active(t, srv, access)
+	r := checked("active", access)
+	if r.Outcome != engine.IntrospectionActive || r.ClientID != "gateway" || r.TokenType != "access_token" || r.Owner != "demo-spa" ||
+		r.Subject != "alice" || r.Audience != usersAPI || r.JTI != claims["jti"] || r.JTI == "" || !r.Expires.Equal(exp.Time) || r.Reason != "" || r.Err != nil {
+		t.Errorf("active: recorded %+v", r)
+	}
+
+	// Inactive, each for its reason; the client is told {"active": false}
+	// alone.
+	robot := clientToken(t, srv, "robot", auditAPI)
+	worker := clientToken(t, srv, "worker", usersAPI)
+	for _, c := range []struct {
+		name, token, reason string
+		owner, audience     string // "" when the token is not this issuer's
+	}{
+		{"an API the client may not introspect", robot, "an access token of an API the client may not introspect", "robot", auditAPI},
+		{"malformed", "a.b.c", "malformed, or not an access token of this issuer", "", ""},
+		{"forged", forge(t, srv.Issuer), "malformed, or not an access token of this issuer", "", ""},
+		{"not a JWT", "garbage", "malformed, or not a token of this issuer", "", ""},
+		{"refresh", refresh, "a refresh token: introspection answers access tokens only", "demo-spa", ""},
+	} {
+		if a := active(t, srv, c.token); len(a) != 1 || a["active"] != false {
+			t.Errorf("%s: answered %v", c.name, a)
+		}
+		r := checked(c.name, c.token)
+		if r.Outcome != engine.IntrospectionInactive || r.ClientID != "gateway" || !strings.HasPrefix(r.Reason, c.reason) ||
+			r.Owner != c.owner || r.Audience != c.audience || r.Err != nil {
+			t.Errorf("%s: recorded %+v", c.name, r)
+		}
+		if c.owner == "" && (r.JTI != "" || r.Subject != "" || r.TokenType != "") {
+			t.Errorf("%s: a token not this issuer's is described: %+v", c.name, r)
+		}
+	}
+	if r := audit.lastIntrospection(); r.TokenType != "refresh_token" || r.Subject != "alice" || r.Expires.IsZero() {
+		t.Errorf("refresh: recorded %+v", r)
+	}
+
+	// Revoked: on the denylist.
+	if status := revoke(t, srv, "demo-spa", "", access, ""); status != 200 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if a := active(t, srv, access); len(a) != 1 || a["active"] != false {
+		t.Errorf("revoked: answered %v", a)
+	}
+	if r := checked("revoked", access); r.Outcome != engine.IntrospectionInactive || r.Reason != "revoked: on the access-token denylist" || r.JTI != claims["jti"] || r.Owner != "demo-spa" {
+		t.Errorf("revoked: recorded %+v", r)
+	}
+
+	// Expired: at its exp (within the leeway resource servers get), and
+	// long after; still named by its jti.
+	wclaims, _ := enginetest.Verify(t, srv.Issuer, worker)
+	for _, after := range []time.Duration{time.Hour, 3 * time.Hour} {
+		clock.Add(after)
+		if a := active(t, srv, worker); len(a) != 1 || a["active"] != false {
+			t.Errorf("expired: answered %v", a)
+		}
+		if r := checked("expired", worker); r.Outcome != engine.IntrospectionInactive || r.Reason != "expired" || r.JTI != wclaims["jti"] || r.Owner != "worker" || r.Audience != usersAPI || r.Expires.IsZero() {
+			t.Errorf("expired %s later: recorded %+v", after, r)
+		}
+	}
+
+	// Refused: the OAuth error answered.
+	for _, c := range []struct {
+		name, client, secret, token, code string
+		status                            int
+	}{
+		{"a client that may introspect nothing", "intruder", secret, worker, "unauthorized_client", http.StatusForbidden},
+		{"a wrong secret", "gateway", "wrong", worker, "invalid_client", http.StatusUnauthorized},
+		{"no token", "gateway", secret, "", "invalid_request", http.StatusBadRequest},
+	} {
+		if status, raw, _ := introspect(t, srv, c.client, c.secret, c.token, ""); status != c.status || !strings.Contains(string(raw), c.code) {
+			t.Errorf("%s: %d %s", c.name, status, raw)
+		}
+		r := checked(c.name, c.token)
+		if r.Outcome != engine.IntrospectionRefused || r.ClientID != c.client || r.Err == nil || r.Err.Code() != c.code || r.Reason == "" || r.JTI != "" {
+			t.Errorf("%s: recorded %+v", c.name, r)
+		}
+	}
+
+	// An introspection (or revocation) the audit stream cannot record is
+	// not answered: the client asks again; a refusal is answered all the
+	// same.
+	audit.fail(true)
+	fresh := clientToken(t, srv, "worker", usersAPI)
+	status, raw, h := introspect(t, srv, "gateway", secret, fresh, "")
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(raw), "temporarily_unavailable") || h.Get("Retry-After") == "" || strings.Contains(string(raw), "active") {
+		t.Errorf("audit stream down: %d %s Retry-After %q", status, raw, h.Get("Retry-After"))
+	}
+	if status, _, _ := introspect(t, srv, "intruder", secret, fresh, ""); status != http.StatusForbidden {
+		t.Errorf("audit stream down, refused: %d", status)
+	}
+	other := clientToken(t, srv, "worker", usersAPI)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+endpoint.PathRevoke, strings.NewReader(url.Values{"token": {other}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("worker", secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("audit stream down, revocation: %s Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	audit.fail(false)
+	if a := active(t, srv, fresh); a["active"] != true {
+		t.Errorf("asked again: %v", a)
 	}
 }
 

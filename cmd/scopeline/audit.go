@@ -78,7 +78,7 @@ on where this one stopped.`,
 	f.StringVar(&cfg.creds, "creds", "", "NATS credentials file (default: from --settings)")
 	f.StringVar(&cfg.since, "since", "", "start at events stored since then: a duration (30m, 24h), an RFC 3339 time or a date (2006-01-02)")
 	f.StringVar(&cfg.client, "client", "", "only events of requests naming this client id")
-	f.StringSliceVar(&cfg.types, "type", nil, "only events of these kinds: issued, denied, hook-failed, tenant-reloaded, login, revoked (repeatable)")
+	f.StringSliceVar(&cfg.types, "type", nil, "only events of these kinds: issued, denied, hook-failed, tenant-reloaded, login, dry-run, revoked, introspected (repeatable)")
 	f.StringVar(&cfg.durable, "durable", "", "read through a durable consumer of this name, remembering the position")
 	f.BoolVar(&cfg.json, "json", false, "print each event as one line of JSON (the CloudEvent as stored)")
 	f.BoolVar(&cfg.trace, "trace", false, "print each decision's trace below it")
@@ -198,6 +198,30 @@ func (w *eventWriter) write(e *audit.TailedEvent) error {
 		}
 		if r.Error != nil {
 			detail += ": " + r.Error.Code
+		}
+		_, err = fmt.Fprintf(w.out, "%-24s %-15s %-20s %-28s %-24s %s\n", when, kind, cell(r.ClientID, 20), cell(r.Audience, 28), "-", oneLine(detail))
+		return err
+	}
+	if kind == audit.KindIntrospected {
+		r, err := e.Introspection()
+		if err != nil {
+			return err
+		}
+		detail := r.Outcome
+		if r.TokenType != "" {
+			detail += " " + r.TokenType
+		}
+		if r.JTI != "" {
+			detail += " jti=" + r.JTI
+		}
+		if r.Owner != "" && r.Owner != r.ClientID {
+			detail += " owner=" + r.Owner
+		}
+		switch {
+		case r.Error != nil:
+			detail += ": " + r.Error.Code
+		case r.Reason != "":
+			detail += ": " + r.Reason
 		}
 		_, err = fmt.Fprintf(w.out, "%-24s %-15s %-20s %-28s %-24s %s\n", when, kind, cell(r.ClientID, 20), cell(r.Audience, 28), "-", oneLine(detail))
 		return err

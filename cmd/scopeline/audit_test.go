@@ -176,6 +176,30 @@ func TestServePublishesAndTailReads(t *testing.T) {
 		t.Errorf("revocation in the table (exit %d):\n%s", code, out)
 	}
 
+	// So are introspections. No demo client may introspect: refused, and
+	// recorded so, without the token.
+	req, _ = http.NewRequest(http.MethodPost, "http://"+addr+"/oauth/introspect", strings.NewReader("token="+tok))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("demo-m2m", "demo-m2m-secret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("introspection by a client that may introspect nothing: %s", resp.Status)
+	}
+	introspected := tailEvents(t, 1, "--url", url, "--type", "introspected")
+	if d, _ := introspected[0]["data"].(map[string]any); d["outcome"] != "refused" || d["client_id"] != "demo-m2m" || d["error"] == nil || d["reason"] == nil {
+		t.Errorf("introspection event %v", introspected[0])
+	}
+	if b, _ := json.Marshal(introspected[0]); strings.Contains(string(b), tok) {
+		t.Errorf("the introspection event holds the token: %s", b)
+	}
+	if code, out, _ := runCLI(t, "", "audit", "tail", "--url", url, "--follow=false", "--type", "introspected"); code != 0 || !strings.Contains(out, "introspected") || !strings.Contains(out, "refused: unauthorized_client") {
+		t.Errorf("introspection in the table (exit %d):\n%s", code, out)
+	}
+
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,13 +2,20 @@ package audit_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
+	"github.com/scopeline/scopeline/engine/endpoint"
+	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/keys"
 	"github.com/scopeline/scopeline/engine/settings"
 	"github.com/scopeline/scopeline/engine/tenant"
@@ -267,4 +274,62 @@ func BenchmarkRecordAck(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/event")
+}
+
+// BenchmarkIntrospection introspects one active token through HTTP with
+// events off, in ack mode and in buffered mode: what recording every
+// introspection costs an API that introspects without a cache.
+func BenchmarkIntrospection(b *testing.B) {
+	for _, mode := range []string{"off", "ack", "buffered"} {
+		b.Run(mode, func(b *testing.B) {
+			cfg := enginetest.Config{Tenant: []byte(introspectTenant)}
+			var p *audit.Publisher
+			if mode != "off" {
+				p = benchPublisher(b, settings.AuditMode(mode), false)
+				cfg.Server.Auditor = p
+			}
+			srv := enginetest.Start(b, cfg)
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			post := func(form url.Values, client string) (*http.Response, error) {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+endpoint.PathIntrospect, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(client, "demo-m2m-secret")
+				return c.Do(req)
+			}
+			req, _ := http.NewRequest(http.MethodPost, srv.TokenEndpoint(), strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("demo-m2m", "demo-m2m-secret")
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			json.NewDecoder(resp.Body).Decode(&tok)
+			resp.Body.Close()
+			form := url.Values{"token": {tok.AccessToken}}
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := post(form, "gateway")
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Errorf("introspection: %s", resp.Status)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			if p != nil {
+				waitBacklog(b, p)
+			}
+		})
+	}
 }

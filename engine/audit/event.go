@@ -52,11 +52,14 @@ const (
 	KindDryRun Kind = "dry-run"
 	// KindRevoked is a revocation request (RFC 7009), whatever it revoked.
 	KindRevoked Kind = "revoked"
+	// KindIntrospected is an introspection request (RFC 7662), whatever
+	// it answered.
+	KindIntrospected Kind = "introspected"
 )
 
 // Kinds lists every kind. (Spooled events record their kind's index here:
 // new kinds go at the end.)
-var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, KindLogin, KindDryRun, KindRevoked}
+var Kinds = []Kind{KindIssued, KindDenied, KindHookFailed, KindTenantReloaded, KindLogin, KindDryRun, KindRevoked, KindIntrospected}
 
 // DecisionKinds are the kinds of token decisions, whose data is a
 // DecisionData.
@@ -79,6 +82,8 @@ func (k Kind) Type() string {
 		return typePrefix + "token.dry-run." + SchemaVersion
 	case KindRevoked:
 		return typePrefix + "token.revoked." + SchemaVersion
+	case KindIntrospected:
+		return typePrefix + "token.introspected." + SchemaVersion
 	}
 	return typePrefix + "token." + string(k) + "." + SchemaVersion
 }
@@ -92,7 +97,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed, tenant-reloaded, login, dry-run or revoked)", s)
+	return "", fmt.Errorf("audit: unknown event kind %q (want issued, denied, hook-failed, tenant-reloaded, login, dry-run, revoked or introspected)", s)
 }
 
 // KindOfType returns the kind of a CloudEvents type, false when the type is
@@ -152,6 +157,11 @@ func (e *Event) Login() (*LoginData, error) {
 // Revocation decodes the data of a revoked event.
 func (e *Event) Revocation() (*RevocationData, error) {
 	return decodeData[RevocationData](e, "a revocation", KindRevoked)
+}
+
+// Introspection decodes the data of an introspected event.
+func (e *Event) Introspection() (*IntrospectionData, error) {
+	return decodeData[IntrospectionData](e, "an introspection", KindIntrospected)
 }
 
 // decodeData decodes e's data as a T, if e is of one of kinds.
@@ -280,18 +290,79 @@ func revocationData(r *engine.Revocation, t *tenant.Tenant, instance string) *Re
 		Audience: r.Audience, JTI: r.JTI, FamilyID: r.FamilyID, Reason: clip(r.Reason, maxErrorLen),
 		IP: r.IP, UserAgent: clip(r.UserAgent, maxFieldLen),
 	}
-	if !r.Expires.IsZero() {
-		d.Expires = r.Expires.Unix()
-	}
-	if r.Err != nil {
-		d.Error = &ErrorData{Code: r.Err.Code(), Description: clip(r.Err.Description(), maxErrorLen)}
-	}
-	if t != nil {
-		if c, ok := t.Client(r.ClientID); ok {
-			d.ClientName = c.Name
-		}
-	}
+	d.Expires, d.Error, d.ClientName = unixTime(r.Expires), errorData(r.Err), clientName(t, r.ClientID)
 	return d
+}
+
+// IntrospectionData is the data of an introspected event (RFC 7662). It
+// never holds the token: for a token of this issuer's, its jti (access
+// tokens) and the claims that say whose it is.
+type IntrospectionData struct {
+	// Outcome is active, inactive (the client was told only that; Reason
+	// says why) or refused.
+	Outcome   string `json:"outcome"`
+	Instance  string `json:"instance"`
+	Issuer    string `json:"issuer"`
+	RequestID string `json:"request_id,omitempty"`
+	// ClientID is the client that asked.
+	ClientID   string `json:"client_id,omitempty"`
+	ClientName string `json:"client_name,omitempty"`
+	// TokenType is access_token or refresh_token, when the token is
+	// this issuer's.
+	TokenType string `json:"token_type,omitempty"`
+	// Owner is the client the token was issued to; Subject its sub;
+	// Audience its API (access tokens).
+	Owner    string `json:"owner,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	Audience string `json:"audience,omitempty"`
+	JTI      string `json:"jti,omitempty"`
+	// Expires is the token's exp, seconds since the epoch.
+	Expires   int64      `json:"exp,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Error     *ErrorData `json:"error,omitempty"`
+	IP        string     `json:"ip,omitempty"`
+	UserAgent string     `json:"user_agent,omitempty"`
+}
+
+// introspectionData builds the data of an introspected event; t (nil
+// when unknown) names the client.
+func introspectionData(r *engine.Introspection, t *tenant.Tenant, instance string) *IntrospectionData {
+	d := &IntrospectionData{
+		Outcome: string(r.Outcome), Instance: instance, Issuer: r.Issuer, RequestID: r.RequestID,
+		ClientID: clip(r.ClientID, maxFieldLen), TokenType: r.TokenType, Owner: clip(r.Owner, maxFieldLen), Subject: clip(r.Subject, maxFieldLen),
+		Audience: clip(r.Audience, maxFieldLen), JTI: clip(r.JTI, maxFieldLen), Reason: clip(r.Reason, maxErrorLen),
+		IP: r.IP, UserAgent: clip(r.UserAgent, maxFieldLen),
+	}
+	d.Expires, d.Error, d.ClientName = unixTime(r.Expires), errorData(r.Err), clientName(t, r.ClientID)
+	return d
+}
+
+// unixTime is t in seconds since the epoch, 0 when t is zero.
+func unixTime(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// errorData is the OAuth error e answered, nil when none.
+func errorData(e *engine.Error) *ErrorData {
+	if e == nil {
+		return nil
+	}
+	return &ErrorData{Code: e.Code(), Description: clip(e.Description(), maxErrorLen)}
+}
+
+// clientName is the name of client id in t (nil when unknown), "" when
+// t has no such client.
+func clientName(t *tenant.Tenant, id string) string {
+	if t == nil {
+		return ""
+	}
+	if c, ok := t.Client(id); ok {
+		return c.Name
+	}
+	return ""
 }
 
 // HookFailure is a hook that faulted during the request.

@@ -360,6 +360,14 @@ func (p *Publisher) RecordRevocation(ctx context.Context, r *engine.Revocation) 
 	return p.emit(ctx, s, KindRevoked, r.Issuer, clip(r.ClientID, maxFieldLen), r.Time, revocationData(r, p.tenant.Load(), p.instance), true)
 }
 
+// RecordIntrospection publishes an introspection request
+// (engine.IntrospectionAuditor), like a decision in either mode.
+func (p *Publisher) RecordIntrospection(ctx context.Context, r *engine.Introspection) error {
+	s := p.scratch.Get().(*eventScratch)
+	defer p.putScratch(s)
+	return p.emit(ctx, s, KindIntrospected, r.Issuer, clip(r.ClientID, maxFieldLen), r.Time, introspectionData(r, p.tenant.Load(), p.instance), true)
+}
+
 // emit builds an event in s and delivers it (deliver), from issuer (the
 // publisher's source when "") about clientID; an error wraps
 // ErrUnavailable and counts as a failed event.
@@ -800,7 +808,8 @@ func (p *Publisher) setSecrets(t *tenant.Tenant) {
 func (p *Publisher) redact(s string) string { return p.redactor.Load().Redact(s) }
 
 var (
-	_ engine.Auditor           = (*Publisher)(nil)
-	_ engine.LoginAuditor      = (*Publisher)(nil)
-	_ engine.RevocationAuditor = (*Publisher)(nil)
+	_ engine.Auditor              = (*Publisher)(nil)
+	_ engine.LoginAuditor         = (*Publisher)(nil)
+	_ engine.RevocationAuditor    = (*Publisher)(nil)
+	_ engine.IntrospectionAuditor = (*Publisher)(nil)
 )

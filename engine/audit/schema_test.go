@@ -134,10 +134,24 @@ func TestEventsMatchSchema(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, r := range []*engine.Introspection{
+		{Outcome: engine.IntrospectionActive, ClientID: "demo-m2m", TokenType: "access_token", Owner: "demo-spa", Subject: "alice",
+			Audience: "https://api.example.com", JTI: "j1", Expires: time.Now().Add(time.Hour), IP: "127.0.0.1", UserAgent: "Go-http-client/1.1"},
+		{Outcome: engine.IntrospectionInactive, ClientID: "demo-m2m", TokenType: "access_token", Owner: "demo-spa", Subject: "alice",
+			Audience: "https://api.example.com", JTI: "j1", Expires: time.Now().Add(time.Hour), Reason: "revoked: on the access-token denylist", IP: "127.0.0.1"},
+		{Outcome: engine.IntrospectionInactive, ClientID: "demo-m2m", Reason: "malformed, or not an access token of this issuer", IP: "127.0.0.1"},
+		{Outcome: engine.IntrospectionRefused, ClientID: "demo-spa", Reason: "the client may introspect no API",
+			Err: engine.ErrUnauthorizedClient.WithDescription(`client "demo-spa" may not introspect tokens`)},
+	} {
+		r.Issuer, r.Time = srv.Issuer, time.Now()
+		if err := p.RecordIntrospection(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var events []*audit.TailedEvent
-	waitFor(t, "12 events", patience, func() bool {
+	waitFor(t, "16 events", patience, func() bool {
 		events = streamEvents(t, p.ClientURL())
-		return len(events) >= 12
+		return len(events) >= 16
 	})
 	validateEvents(t, sch, events)
 	if *updateSamples {
@@ -155,14 +169,15 @@ func TestEventsMatchSchema(t *testing.T) {
 	// Every member the types produce is documented.
 	defs := plain["$defs"].(map[string]any)
 	for def, typ := range map[string]reflect.Type{
-		"decision":    reflect.TypeFor[audit.DecisionData](),
-		"reload":      reflect.TypeFor[audit.ReloadData](),
-		"traceEntry":  reflect.TypeFor[engine.TraceEntry](),
-		"hookFailure": reflect.TypeFor[audit.HookFailure](),
-		"hookLog":     reflect.TypeFor[engine.HookLog](),
-		"login":       reflect.TypeFor[audit.LoginData](),
-		"revocation":  reflect.TypeFor[audit.RevocationData](),
-		"exchange":    reflect.TypeFor[audit.ExchangeData](),
+		"decision":      reflect.TypeFor[audit.DecisionData](),
+		"reload":        reflect.TypeFor[audit.ReloadData](),
+		"traceEntry":    reflect.TypeFor[engine.TraceEntry](),
+		"hookFailure":   reflect.TypeFor[audit.HookFailure](),
+		"hookLog":       reflect.TypeFor[engine.HookLog](),
+		"login":         reflect.TypeFor[audit.LoginData](),
+		"revocation":    reflect.TypeFor[audit.RevocationData](),
+		"introspection": reflect.TypeFor[audit.IntrospectionData](),
+		"exchange":      reflect.TypeFor[audit.ExchangeData](),
 	} {
 		props := defs[def].(map[string]any)["properties"].(map[string]any)
 		for i := range typ.NumField() {

@@ -24,6 +24,10 @@ const (
 // denylist.
 var errUnsupportedTokenType = engine.NewError("unsupported_token_type", http.StatusBadRequest)
 
+// errAuditUnavailable answers a request the audit stream could not record
+// (revocation, introspection): the client sends it again.
+var errAuditUnavailable = engine.ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").WithRetryAfter(engine.RetryUnavailable)
+
 // authenticate reads a request to an endpoint that authenticates clients
 // the way the token endpoint reads its own (parseTokenRequest, so that
 // every client authentication method of the token endpoint is accepted
@@ -79,7 +83,7 @@ func (e *Endpoints) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := e.iss.RecordRevocation(ctx, rec); err != nil {
 		// The revocation is done and idempotent: the client may send it again.
-		httpx.WriteError(w, engine.ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").Wrap(err), false)
+		httpx.WriteError(w, errAuditUnavailable.Wrap(err), false)
 		return
 	}
 	httpx.NoStore(w.Header())

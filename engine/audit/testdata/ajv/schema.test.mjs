@@ -56,6 +56,11 @@ test("what events must not be is refused", () => {
     "a negative stage timing": () => { const e = sample("token.issued"); e.data.timings = [{ stage: "baseline", ns: -1 }]; return e; },
     "a revocation that revoked no jti": () => { const e = sample("token.revoked", "revoked"); delete e.data.jti; return e; },
     "a refused revocation without an error": () => { const e = sample("token.revoked", "refused"); delete e.data.error; return e; },
+    "an active introspection without its audience": () => { const e = sample("token.introspected", "active"); delete e.data.audience; return e; },
+    "an active introspection with an error": () => { const e = sample("token.introspected", "active"); e.data.error = { code: "x" }; return e; },
+    "an inactive introspection without a reason": () => { const e = sample("token.introspected", "inactive"); delete e.data.reason; return e; },
+    "a refused introspection without an error": () => { const e = sample("token.introspected", "refused"); delete e.data.error; return e; },
+    "an introspection that names an unknown outcome": () => { const e = sample("token.introspected", "active"); e.data.outcome = "valid"; return e; },
     "an exchange without its actor chain": () => { const e = samples.find((e) => e.data.exchange); assert.ok(e); const c = structuredClone(e); delete c.data.exchange.actor_chain; return c; },
   };
   for (const [name, make] of Object.entries(cases)) {
