@@ -46,21 +46,16 @@ func (e *Endpoints) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		answer, err = e.introspect(ctx, s, req, c, now, rec)
 	}
+	var refused *engine.Error
 	if err != nil {
-		refused := engine.AsError(err)
+		refused = engine.AsError(err)
 		rec.Outcome, rec.Err = engine.IntrospectionRefused, refused
 		if rec.Reason == "" {
 			rec.Reason = refused.Description()
 		}
-		if rerr := e.iss.RecordIntrospection(ctx, rec); rerr != nil {
-			e.cfg.Log.Error("recording a refused introspection failed", "request_id", req.RequestID, "err", rerr)
-		}
-		httpx.WriteError(w, refused, req.AuthMethod == engine.AuthSecretBasic)
-		return
 	}
-	if err := e.iss.RecordIntrospection(ctx, rec); err != nil {
-		// Introspection changes nothing: the client may ask again.
-		httpx.WriteError(w, errAuditUnavailable.Wrap(err), false)
+	// Introspection changes nothing: a client answered 503 may ask again.
+	if !e.recorded(ctx, w, req, "introspection", refused, func(ctx context.Context) error { return e.iss.RecordIntrospection(ctx, rec) }) {
 		return
 	}
 	httpx.NoStore(w.Header())

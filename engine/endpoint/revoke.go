@@ -28,6 +28,28 @@ var errUnsupportedTokenType = engine.NewError("unsupported_token_type", http.Sta
 // (revocation, introspection): the client sends it again.
 var errAuditUnavailable = engine.ErrTemporarilyUnavailable.WithDescription("the audit stream is unavailable; try again").WithRetryAfter(engine.RetryUnavailable)
 
+// recorded records a request of an endpoint that audits every one it
+// answers (revocation, introspection), before the answer, and reports
+// whether the caller goes on to write its answer. A request refused with
+// refused is answered that error here, recorded or not (a refusal changes
+// nothing; a failure to record it is logged); any other request that
+// cannot be recorded is answered 503 with Retry-After.
+func (e *Endpoints) recorded(ctx context.Context, w http.ResponseWriter, req *engine.TokenRequest, what string, refused *engine.Error, record func(context.Context) error) bool {
+	err := record(ctx)
+	if refused != nil {
+		if err != nil {
+			e.cfg.Log.Error("recording a refused "+what+" failed", "request_id", req.RequestID, "err", err)
+		}
+		httpx.WriteError(w, refused, req.AuthMethod == engine.AuthSecretBasic)
+		return false
+	}
+	if err != nil {
+		httpx.WriteError(w, errAuditUnavailable.Wrap(err), false)
+		return false
+	}
+	return true
+}
+
 // authenticate reads a request to an endpoint that authenticates clients
 // the way the token endpoint reads its own (parseTokenRequest, so that
 // every client authentication method of the token endpoint is accepted
@@ -69,21 +91,17 @@ func (e *Endpoints) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = e.revoke(ctx, s, req, c, rec)
 	}
+	var refused *engine.Error
 	if err != nil {
-		refused := engine.AsError(err)
+		refused = engine.AsError(err)
 		rec.Outcome, rec.Err = engine.RevocationRefused, refused
 		if rec.Reason == "" {
 			rec.Reason = refused.Description()
 		}
-		if rerr := e.iss.RecordRevocation(ctx, rec); rerr != nil {
-			e.cfg.Log.Error("recording a refused revocation failed", "request_id", req.RequestID, "err", rerr)
-		}
-		httpx.WriteError(w, refused, req.AuthMethod == engine.AuthSecretBasic)
-		return
 	}
-	if err := e.iss.RecordRevocation(ctx, rec); err != nil {
-		// The revocation is done and idempotent: the client may send it again.
-		httpx.WriteError(w, errAuditUnavailable.Wrap(err), false)
+	// The revocation is done and idempotent: a client answered 503 may
+	// send it again.
+	if !e.recorded(ctx, w, req, "revocation", refused, func(ctx context.Context) error { return e.iss.RecordRevocation(ctx, rec) }) {
 		return
 	}
 	httpx.NoStore(w.Header())
