@@ -654,7 +654,10 @@ func (p *Publisher) ensureStream(ctx context.Context) error {
 	want := streamConfig(p.cfg)
 	s, err := p.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = p.js.CreateStream(ctx, want)
+		err = jskv.WhilePlacing(ctx, func() error {
+			_, err := p.js.CreateStream(ctx, want)
+			return err
+		})
 		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return err
 		}

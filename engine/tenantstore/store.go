@@ -186,8 +186,11 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 func ensureObjectStore(ctx context.Context, js jetstream.JetStream, name string, replicas int) (jetstream.ObjectStore, error) {
 	os, err := js.ObjectStore(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		os, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: name, Description: "Scopeline hook modules, by SHA-256", Replicas: replicas, Storage: jetstream.FileStorage,
+		err = jskv.WhilePlacing(ctx, func() (err error) {
+			os, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket: name, Description: "Scopeline hook modules, by SHA-256", Replicas: replicas, Storage: jetstream.FileStorage,
+			})
+			return err
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			os, err = js.ObjectStore(ctx, name)

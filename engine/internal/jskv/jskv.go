@@ -144,7 +144,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec Spec) (*Bucket, er
 	want := spec.streamConfig()
 	stream, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		stream, err = js.CreateStream(ctx, want)
+		err = WhilePlacing(ctx, func() (err error) {
+			stream, err = js.CreateStream(ctx, want)
+			return err
+		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another replica created it meanwhile, perhaps otherwise.
 			stream, err = js.Stream(ctx, want.Name)
@@ -173,6 +176,38 @@ func Ensure(ctx context.Context, js jetstream.JetStream, spec Spec) (*Bucket, er
 		b.api = jetstream.DefaultAPIPrefix
 	}
 	return b, nil
+}
+
+// placeWait bounds how long WhilePlacing waits for a cluster to place a
+// new stream's copies.
+const placeWait = 30 * time.Second
+
+// codeNoPeers is the server's answer to a new stream whose copies it
+// cannot place: "no suitable peers for placement".
+const codeNoPeers jetstream.ErrorCode = 10005
+
+// WhilePlacing calls create, a call that makes a stream, again while the
+// server answers that it has no servers to place the stream's copies on,
+// for at most 30 seconds, and returns create's last error. A cluster just
+// started answers so until its leader has heard from every server
+// (it places copies only on servers whose limits it knows): the servers
+// of a cluster start together, and the buckets they need would otherwise
+// fail for a few moments. A cluster short of servers for good answers so
+// after the wait, with the server's reason.
+func WhilePlacing(ctx context.Context, create func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, placeWait)
+	defer cancel()
+	var err error
+	for attempt := 0; ; attempt++ {
+		if Backoff(ctx, attempt) != nil {
+			return err // the server's last answer, which names its reason
+		}
+		err = create()
+		var api *jetstream.APIError
+		if !errors.As(err, &api) || api.ErrorCode != codeNoPeers {
+			return err
+		}
+	}
 }
 
 // leaderWait bounds how long WaitLeader waits for a stream's leader.

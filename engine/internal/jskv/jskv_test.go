@@ -1,10 +1,13 @@
 package jskv_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/internal/jskv"
@@ -152,5 +155,44 @@ func TestTTL(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("the key did not expire: %v", err)
+	}
+}
+
+// A new stream that the cluster has no servers for is tried again (a
+// cluster just started has not heard from all of its servers) until the
+// context ends, and the server's reason comes back.
+func TestEnsureWaitsForServersToPlaceOn(t *testing.T) {
+	js := natstest.Start(t, 3).JetStream(t)
+	sp := spec("five")
+	sp.Replicas = 5 // more copies than servers: never placed
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := jskv.Ensure(ctx, js, sp)
+	if err == nil || !strings.Contains(err.Error(), "bucket five: nats: API error: code=400 err_code=10005 description=no suitable peers for placement") {
+		t.Fatalf("got %v", err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("Ensure gave up before its context ended")
+	}
+}
+
+func TestWhilePlacing(t *testing.T) {
+	noPeers := &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}
+	calls := 0
+	err := jskv.WhilePlacing(t.Context(), func() error {
+		if calls++; calls < 3 {
+			return noPeers
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("placed after %d calls: %v; want 3 calls and no error", calls, err)
+	}
+
+	other := &jetstream.APIError{Code: 500, ErrorCode: 10049, Description: "insufficient storage resources available"}
+	calls = 0
+	err = jskv.WhilePlacing(t.Context(), func() error { calls++; return other })
+	if !errors.Is(err, other) || calls != 1 {
+		t.Fatalf("another error: %d calls, %v; want it at once", calls, err)
 	}
 }
