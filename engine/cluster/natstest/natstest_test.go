@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scopeline/scopeline/engine/cluster/natstest"
+	"github.com/scopeline/scopeline/engine/internal/jskv"
 )
 
 func TestSingle(t *testing.T) {
@@ -32,7 +33,11 @@ func TestSingle(t *testing.T) {
 func TestClusterFailover(t *testing.T) {
 	c := natstest.Start(t, 3)
 	js := c.JetStream(t)
-	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "b", Replicas: 3})
+	var kv jetstream.KeyValue
+	err := jskv.WhilePlacing(t.Context(), func() (err error) {
+		kv, err = js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "b", Replicas: 3})
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
