@@ -25,7 +25,7 @@ func (l Logger) Warnf(format string, v ...any) {
 
 const plaintextWarning = "Plaintext passwords detected, use nkeys or bcrypt"
 
-// Fatalf logs an error (the server stops on its own).
+// Fatalf logs an error (StartServer ends the start with it).
 func (l Logger) Fatalf(format string, v ...any) { l.Log.Error(fmt.Sprintf(format, v...)) }
 
 // Errorf logs an error.

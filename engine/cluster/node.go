@@ -174,14 +174,11 @@ func (n *Node) startServer() error {
 	if err != nil {
 		return fmt.Errorf("nats: embedded server: %w", err)
 	}
-	srv.SetLoggerV2(Logger{n.log.With("component", "nats")}, false, false, false)
-	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		if e.Listen != "" || e.Cluster.Enabled() {
-			return fmt.Errorf("nats: the embedded NATS server did not start; is %s already in use? (set nats.embedded.listen to another address, or off)", cmpOr(e.Listen, e.Cluster.Listen))
+	if err := StartServer(srv, Logger{n.log.With("component", "nats")}, 30*time.Second); err != nil {
+		if errors.Is(err, ErrFatal) {
+			return fmt.Errorf("%w (for an address in use, set nats.embedded.listen or nats.embedded.cluster.listen to another)", err)
 		}
-		return errors.New("nats: the embedded NATS server did not start")
+		return err
 	}
 	n.srv = srv
 	if e.Listen != "" {
@@ -190,13 +187,6 @@ func (n *Node) startServer() error {
 	n.log.Info("nats: embedded server started", "server_name", cfg.ServerName, "store_dir", cfg.StoreDir,
 		"client_url", n.url, "sync", e.Sync.String(), "cluster", e.Cluster.Name, "cluster_listen", e.Cluster.Listen)
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // clusterOptions makes the server a member of cluster c.

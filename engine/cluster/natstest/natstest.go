@@ -14,9 +14,11 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +28,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scopeline/scopeline/engine/cluster"
 )
 
 // Deadline bounds every wait of this package: for a node to start, a
@@ -62,6 +66,35 @@ func Start(t testing.TB, n int, configure ...func(*server.Options)) *Cluster {
 	dir := t.TempDir() // before the shutdown, so removed after it
 	c := &Cluster{t: t}
 	t.Cleanup(c.shutdown)
+	for attempt := 1; ; attempt++ {
+		c.nodes = newNodes(t, dir, n, configure)
+		err := c.startAll()
+		if err == nil {
+			break
+		}
+		c.shutdown()
+		if !errors.Is(err, cluster.ErrFatal) || attempt == startAttempts {
+			t.Fatal(err)
+		}
+		// A route port found free was taken before its server
+		// listened on it: start over on other ports and empty stores.
+		for _, nd := range c.nodes {
+			if err := os.RemoveAll(nd.opts.StoreDir); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.WaitReady()
+	return c
+}
+
+// startAttempts bounds how many times Start starts a cluster over on
+// other route ports.
+const startAttempts = 5
+
+// newNodes configures n servers storing under dir, on route ports free
+// now.
+func newNodes(t testing.TB, dir string, n int, configure []func(*server.Options)) []*node {
 	var routes []*url.URL
 	clusterPorts := make([]int, n)
 	if n > 1 {
@@ -72,6 +105,7 @@ func Start(t testing.TB, n int, configure ...func(*server.Options)) *Cluster {
 			routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", clusterPorts[i])})
 		}
 	}
+	nodes := make([]*node, n)
 	for i := range n {
 		opts := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i),
@@ -89,22 +123,21 @@ func Start(t testing.TB, n int, configure ...func(*server.Options)) *Cluster {
 		for _, f := range configure {
 			f(opts)
 		}
-		c.nodes = append(c.nodes, &node{opts: opts})
+		nodes[i] = &node{opts: opts}
 	}
-	// Cluster nodes start together: each waits for the others' routes.
+	return nodes
+}
+
+// startAll starts every node at once (each waits for the others'
+// routes) and returns the first node's error.
+func (c *Cluster) startAll() error {
 	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range c.nodes {
-		wg.Go(func() { errs[i] = c.nodes[i].start() })
+	errs := make([]error, len(c.nodes))
+	for i, nd := range c.nodes {
+		wg.Go(func() { errs[i] = nd.start() })
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.WaitReady()
-	return c
+	return errors.Join(errs...)
 }
 
 // FreePort finds a loopback port nothing listens on, for a route: routes
@@ -124,16 +157,47 @@ func (n *node) start() error {
 	if err != nil {
 		return fmt.Errorf("natstest: %s: %w", n.opts.ServerName, err)
 	}
-	go srv.Start()
-	if !srv.ReadyForConnections(Deadline) {
-		srv.Shutdown()
-		return fmt.Errorf("natstest: %s did not start", n.opts.ServerName)
+	log := &startLog{}
+	if err := cluster.StartServer(srv, log, Deadline); err != nil {
+		if errors.Is(err, cluster.ErrFatal) {
+			return fmt.Errorf("natstest: %s: %w", n.opts.ServerName, err)
+		}
+		return fmt.Errorf("natstest: %s: %w; its last errors and warnings: %q", n.opts.ServerName, err, log.last())
 	}
-	// A restart listens for clients on the same port, so that clients
-	// find it again at the address they know.
+	// A restart listens on the same ports, so that clients find it again
+	// at the address they know.
 	n.opts.Port = srv.Addr().(*net.TCPAddr).Port
 	n.srv = srv
 	return nil
+}
+
+// startLog keeps a server's last few errors and warnings, to say why it
+// did not start, and drops the rest of its log.
+type startLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *startLog) Fatalf(format string, v ...any) { l.keep("fatal: " + fmt.Sprintf(format, v...)) }
+func (l *startLog) Errorf(format string, v ...any) { l.keep("error: " + fmt.Sprintf(format, v...)) }
+func (l *startLog) Warnf(format string, v ...any)  { l.keep("warning: " + fmt.Sprintf(format, v...)) }
+func (*startLog) Noticef(string, ...any)           {}
+func (*startLog) Debugf(string, ...any)            {}
+func (*startLog) Tracef(string, ...any)            {}
+
+func (l *startLog) keep(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 5 {
+		l.lines = l.lines[1:]
+	}
+	l.lines = append(l.lines, line)
+}
+
+func (l *startLog) last() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
 }
 
 func (c *Cluster) shutdown() {

@@ -1,9 +1,11 @@
 package natstest_test
 
 import (
+	"net"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scopeline/scopeline/engine/cluster/natstest"
@@ -41,10 +43,11 @@ func TestClusterFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kv.Put(t.Context(), "k", []byte("v1")); err != nil {
+	// A bucket just made has no leader until its servers elect one.
+	leader := c.WaitStream("KV_b")
+	if err := retry(t, func() error { _, err := kv.Put(t.Context(), "k", []byte("v1")); return err }); err != nil {
 		t.Fatal(err)
 	}
-	leader := c.WaitStream("KV_b")
 	c.Stop(leader)
 	if next := c.WaitStream("KV_b"); next == leader || next < 0 {
 		t.Fatalf("leader %d after stopping %d", next, leader)
@@ -90,5 +93,29 @@ func retry(t *testing.T, try func() error) error {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond) // a poll interval: "no responders" comes back at once
+	}
+}
+
+// A port found free but taken before the server listens on it (another
+// test's connection, say) makes Start start over on other ports, at
+// once rather than after the deadline.
+func TestStartOverWhenAPortIsTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	starts := 0
+	c := natstest.Start(t, 1, func(o *server.Options) {
+		if starts++; starts == 1 {
+			o.Port = taken
+		}
+	})
+	if starts != 2 {
+		t.Fatalf("configured %d times, want 2 (a start over)", starts)
+	}
+	if _, err := c.JetStream(t).CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "b"}); err != nil {
+		t.Fatal(err)
 	}
 }
