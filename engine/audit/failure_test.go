@@ -5,14 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -189,10 +187,10 @@ func TestClusterLeaderKilledMidLoad(t *testing.T) {
 	}
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
-			nodes := startCluster(t, 3)
+			c := natstest.Start(t, 3)
 			var urls []string
-			for _, n := range nodes {
-				urls = append(urls, n.ClientURL())
+			for i := range c.Size() {
+				urls = append(urls, c.Server(i).ClientURL())
 			}
 			cfg := failureAudit(t, mode, urls...)
 			cfg.Stream.Replicas = 3
@@ -204,11 +202,11 @@ func TestClusterLeaderKilledMidLoad(t *testing.T) {
 			sc.issued(batch, "before the leader is killed")
 			leader := streamLeader(t, urls)
 			var survivor string
-			for _, n := range nodes {
-				if n.Name() == leader {
-					n.stop()
+			for i := range c.Size() {
+				if s := c.Server(i); s.Name() == leader {
+					c.Stop(i)
 				} else {
-					survivor = n.ClientURL()
+					survivor = s.ClientURL()
 				}
 			}
 			t.Logf("killed the stream leader %s", leader)
@@ -252,46 +250,6 @@ func (r *breakableRand) Read(b []byte) (int, error) {
 func metricValue(t *testing.T, set *metrics.Set, name string) float64 {
 	t.Helper()
 	return enginetest.Metrics(t, set).Sum(name)
-}
-
-// startCluster starts n JetStream servers routed to each other. A
-// clustered server is ready only once its peers are there, so all are
-// started before any is waited for.
-func startCluster(t *testing.T, n int) []*natsServer {
-	t.Helper()
-	var routes []*url.URL
-	ports := make([]int, n)
-	for i := range n {
-		ports[i] = natstest.FreePort(t)
-		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
-	}
-	var nodes []*natsServer
-	for i := range n {
-		opts := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       server.RANDOM_PORT,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			NoSigs:     true,
-			NoLog:      true,
-			Cluster:    server.ClusterOpts{Name: "audit-test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     routes,
-		}
-		s, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		nodes = append(nodes, &natsServer{Server: s, opts: opts})
-	}
-	for _, node := range nodes {
-		if !node.ReadyForConnections(60 * time.Second) {
-			t.Fatalf("nats server %s did not start", node.Name())
-		}
-	}
-	return nodes
 }
 
 // streamLeader returns the name of the audit stream's leader, "" while
