@@ -569,11 +569,15 @@ func TestPushedAuthorizationRequests(t *testing.T) {
 	if status, _, _ := enginetest.NewBrowser(t, s.URL).Visit(s.authorizeURL("par-web", r.body["request_uri"].(string))); status != 400 {
 		t.Errorf("expired request_uri: %d", status)
 	}
-	// A request_uri is its client's only.
+	// A request_uri is its client's only. (The public client pushes
+	// from its browser origin, as a single-page app does: CORS.)
 	form, _ = s.pushForm(t, "spa", false)
-	r = s.post(t, endpoint.PathPAR, form)
+	r = s.post(t, endpoint.PathPAR, form, "Origin", "http://localhost:3000")
 	if r.status != 201 {
 		t.Fatalf("a public client's push: %d %v", r.status, r.body)
+	}
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "http://localhost:3000" {
+		t.Errorf("a push from the spa's origin: Access-Control-Allow-Origin %q", got)
 	}
 	if status, _, _ := enginetest.NewBrowser(t, s.URL).Visit(s.authorizeURL("par-web", r.body["request_uri"].(string))); status != 400 {
 		t.Errorf("another client's request_uri: %d", status)

@@ -942,8 +942,16 @@ func TestUserinfoRefusals(t *testing.T) {
 
 func TestCORSForPublicClients(t *testing.T) {
 	srv := enginetest.Start(t, enginetest.Config{})
+	for _, target := range []string{srv.TokenEndpoint(), srv.URL + endpoint.PathPAR, srv.URL + endpoint.PathRevoke, srv.URL + endpoint.PathUserinfo} {
+		t.Run(strings.TrimPrefix(target, srv.URL), func(t *testing.T) { testCORS(t, target) })
+	}
+}
+
+// testCORS checks the preflight of a request to target from the demo
+// spa's origin, and from another.
+func testCORS(t *testing.T, target string) {
 	preflight := func(origin string) *http.Response {
-		req, _ := http.NewRequest(http.MethodOptions, srv.TokenEndpoint(), nil)
+		req, _ := http.NewRequest(http.MethodOptions, target, nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		resp, err := http.DefaultClient.Do(req)

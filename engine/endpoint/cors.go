@@ -8,10 +8,11 @@ import (
 	"github.com/scopeline/scopeline/engine/tenant"
 )
 
-// cors lets the browser origins of the tenant's public clients call an
-// endpoint (the token endpoint and userinfo, from single-page apps).
-// Origins come from the redirect URIs of spa and native clients.
-func (e *Endpoints) cors(h http.HandlerFunc) http.HandlerFunc {
+// CORS lets the browser origins of the tenant's public clients call an
+// endpoint (the token, PAR, revocation and userinfo endpoints, from
+// single-page apps). Origins come from the redirect URIs of spa and
+// native clients.
+func (e *Endpoints) CORS(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		if origin != "" && e.allowedOrigin(origin) {

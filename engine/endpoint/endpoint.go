@@ -98,16 +98,16 @@ func New(iss *engine.Issuer, cfg Config) *Endpoints {
 // Mount adds the endpoints to rt.
 func (e *Endpoints) Mount(rt *httpx.Router) {
 	p := e.prefix
-	rt.Route("token", p+PathToken, e.cors(e.handleToken))
+	rt.Route("token", p+PathToken, e.CORS(e.handleToken))
 	rt.Route("jwks", p+PathJWKS, publicCORS(e.handleJWKS))
 	rt.Route("discovery", PathOAuthMeta+p, publicCORS(e.handleDiscovery("oauth")))
 	rt.Route("discovery", p+PathOIDCMeta, publicCORS(e.handleDiscovery("openid")))
 	if p != "" {
 		rt.Route("discovery", p+PathOAuthMeta, publicCORS(e.handleDiscovery("oauth")))
 	}
-	rt.Route("userinfo", p+PathUserinfo, e.cors(e.handleUserinfo))
+	rt.Route("userinfo", p+PathUserinfo, e.CORS(e.handleUserinfo))
 	if e.cfg.Clients != nil && e.cfg.Storage != nil {
-		rt.Route("revoke", p+PathRevoke, e.cors(e.handleRevoke)) // public clients revoke from browsers
+		rt.Route("revoke", p+PathRevoke, e.CORS(e.handleRevoke)) // public clients revoke from browsers
 		rt.Route("introspect", p+PathIntrospect, e.handleIntrospect)
 	}
 	rt.Route("health", PathLive, e.handleLive)

@@ -67,6 +67,9 @@ type Config struct {
 	// Clients authenticates clients at the PAR endpoint, as the token
 	// endpoint's grants do.
 	Clients *engine.ClientAuthenticator
+	// CORS, when set, lets browser apps call the PAR endpoint, as the
+	// token endpoint (endpoint.Endpoints.CORS).
+	CORS func(http.HandlerFunc) http.HandlerFunc
 }
 
 // Pages serves the hosted sign-in of an issuer.
@@ -122,7 +125,11 @@ func (pg *Pages) Mount(rt *httpx.Router) {
 	}
 	p := pg.prefix
 	rt.Route("authorize", p+endpoint.PathAuthorize, pg.handleAuthorize)
-	rt.Route("par", p+endpoint.PathPAR, pg.handlePAR)
+	par := pg.handlePAR
+	if pg.cfg.CORS != nil {
+		par = pg.cfg.CORS(par) // a single-page app pushes its request too
+	}
+	rt.Route("par", p+endpoint.PathPAR, par)
 	rt.Route("login", p+endpoint.PathLogin, protect(pg.handleLogin))
 	rt.Route("consent", p+endpoint.PathConsent, protect(pg.handleConsent))
 	rt.Route("logout", p+endpoint.PathLogout, protect(pg.handleLogout))

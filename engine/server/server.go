@@ -144,11 +144,12 @@ func New(ctx context.Context, t *tenant.Tenant, ks *keys.Set, cfg Config) (*Serv
 	logins, _ := cfg.Auditor.(engine.LoginAuditor)
 	proxies := httpx.Proxies(cfg.TrustedProxies)
 	rt := httpx.NewRouter(cfg.Logger, proxies, cfg.Metrics)
-	endpoint.New(s.Issuer, endpoint.Config{Log: cfg.Logger, Now: cfg.Now, Proxies: proxies, Ready: cfg.Ready,
-		Clients: clients, Storage: s.storage}).Mount(rt)
+	ep := endpoint.New(s.Issuer, endpoint.Config{Log: cfg.Logger, Now: cfg.Now, Proxies: proxies, Ready: cfg.Ready,
+		Clients: clients, Storage: s.storage})
+	ep.Mount(rt)
 	pages.New(s.Issuer, pages.Config{
 		Log: cfg.Logger, Now: cfg.Now, Rand: cfg.Rand, Proxies: proxies, Storage: s.storage,
-		Throttles: cfg.Throttles, Networks: cfg.Networks, Logins: logins, Clients: clients,
+		Throttles: cfg.Throttles, Networks: cfg.Networks, Logins: logins, Clients: clients, CORS: ep.CORS,
 	}).Mount(rt)
 	rt.Route("other", "/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
