@@ -85,10 +85,14 @@ type Spool struct {
 	next       uint64              // sequence of the next append
 	lowWater   uint64              // every sequence below it is acknowledged
 	ackedAbove map[uint64]struct{} // acknowledged sequences >= lowWater
-	diskBytes  int64
-	cursor     *os.File
-	closed     bool
-	err        error // a failed write or sync: the spool refuses appends
+	// gaps are the sequences above lowWater that no segment holds, in
+	// order: the records lost with a damaged or missing segment, found at
+	// recovery. They count as acknowledged.
+	gaps      []gap
+	diskBytes int64
+	cursor    *os.File
+	closed    bool
+	err       error // a failed write or sync: the spool refuses appends
 
 	synced   uint64 // every sequence below it is on stable storage
 	syncCond *sync.Cond
@@ -109,6 +113,9 @@ type segment struct {
 }
 
 func (s *segment) end() uint64 { return s.first + s.count }
+
+// gap is the sequences from (included) to to (excluded).
+type gap struct{ from, to uint64 }
 
 // Open opens (or creates) the spool in dir, recovering what a previous
 // process left: unacknowledged records are read again, a torn tail is cut.
@@ -181,6 +188,9 @@ func (s *Spool) recover() error {
 			// A gap or overlap means a segment was lost or damaged: keep
 			// what is readable and carry on from the later numbering.
 			s.log.Error("spool: segments do not follow each other; records may have been lost", "previous_end", prev.end(), "next_first", first)
+			if prev.end() < first {
+				s.gaps = append(s.gaps, gap{prev.end(), first})
+			}
 		}
 		last := i == len(firsts)-1
 		if err := s.scan(seg, last); err != nil {
@@ -207,6 +217,7 @@ func (s *Spool) recover() error {
 	if s.lowWater > s.next {
 		s.lowWater = s.next
 	}
+	s.skipGaps()
 	s.active, err = os.OpenFile(s.lastSegment().path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -474,6 +485,7 @@ func (s *Spool) Ack(seqs ...uint64) error {
 		return nil
 	}
 	for {
+		s.skipGaps()
 		if _, ok := s.ackedAbove[s.lowWater]; !ok {
 			break
 		}
@@ -518,7 +530,20 @@ func (s *Spool) Stats() Stats {
 }
 
 func (s *Spool) depthLocked() int64 {
-	return int64(s.next-s.lowWater) - int64(len(s.ackedAbove))
+	n := int64(s.next-s.lowWater) - int64(len(s.ackedAbove))
+	for _, g := range s.gaps {
+		n -= int64(g.to - g.from)
+	}
+	return n
+}
+
+// skipGaps moves lowWater past the gaps it has reached: their records are
+// lost, and nothing will acknowledge them. The caller holds mu.
+func (s *Spool) skipGaps() {
+	for len(s.gaps) > 0 && s.gaps[0].from <= s.lowWater {
+		s.lowWater = max(s.lowWater, s.gaps[0].to)
+		s.gaps = s.gaps[1:]
+	}
 }
 
 // Err returns the error that stopped the spool accepting appends, if any.
@@ -601,6 +626,20 @@ func (r *Reader) Next(max int) ([]Record, error) {
 			r.seq = r.s.lowWater
 			r.s.mu.Unlock()
 			continue
+		}
+		if !found {
+			// In a gap (records lost with a damaged segment): go on
+			// with the next segment.
+			for _, sg := range r.s.segs {
+				if sg.first > r.seq {
+					r.seq, found = sg.first, true
+					break
+				}
+			}
+			if found {
+				r.s.mu.Unlock()
+				continue
+			}
 		}
 		r.s.mu.Unlock()
 		if !found {

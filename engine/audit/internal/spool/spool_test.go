@@ -327,3 +327,60 @@ func TestDamagedCursorResendsEverything(t *testing.T) {
 		t.Fatalf("read %v: a damaged cursor must resend, never skip", got)
 	}
 }
+
+// A damaged record in a full segment loses the records after it in that
+// segment; the spool must carry on with the next segment rather than stop
+// forwarding (and, once full, refuse every append).
+func TestDamagedSegmentLeavesAGapNotAStop(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	s.opts.SegmentBytes = 200 // force many small segments
+	appendN(t, s, 0, 40)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("segments %v, %v", segs, err)
+	}
+	slices.Sort(segs)
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff // a flipped bit in the middle of the first segment
+	if err := os.WriteFile(segs[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := open(t, dir, Options{})
+	r := s2.Reader()
+	defer r.Close()
+	var got []string
+	var seqs []uint64
+	for {
+		recs, err := r.Next(7)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, rec := range recs {
+			got = append(got, string(rec.Data))
+			seqs = append(seqs, rec.Seq)
+		}
+	}
+	if len(got) == 0 || got[0] != "record-0" || got[len(got)-1] != "record-39" || len(got) >= 40 {
+		t.Fatalf("read %v: want the records before the damage and every later segment's", got)
+	}
+	if err := s2.Ack(seqs...); err != nil {
+		t.Fatal(err)
+	}
+	if st := s2.Stats(); st.Depth != 0 {
+		t.Fatalf("depth %d once every readable record is acknowledged, want 0", st.Depth)
+	}
+	if seq := appendN(t, s2, 40, 1); seq[0] != 41 {
+		t.Fatalf("next sequence %d, want 41", seq[0])
+	}
+}
