@@ -215,7 +215,16 @@ func (s *Spool) recover() error {
 	s.lowWater = max(lowWater, first)
 	s.next = s.lastSegment().end()
 	if s.lowWater > s.next {
+		// The cursor outlived records it passed (an OS crash lost the end
+		// of a segment): the sequences from next on are numbered again,
+		// so the cursor must stop counting them acknowledged at once.
 		s.lowWater = s.next
+		if err := s.writeCursor(); err != nil {
+			return fmt.Errorf("spool: cursor: %w", err)
+		}
+		if err := s.cursor.Sync(); err != nil {
+			return fmt.Errorf("spool: cursor: %w", err)
+		}
 	}
 	s.skipGaps()
 	s.active, err = os.OpenFile(s.lastSegment().path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)

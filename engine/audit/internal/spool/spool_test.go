@@ -384,3 +384,49 @@ func TestDamagedSegmentLeavesAGapNotAStop(t *testing.T) {
 		t.Fatalf("next sequence %d, want 41", seq[0])
 	}
 }
+
+// An OS crash may keep a cursor written after records it lost the end of
+// the segment of: the next process numbers its records from below that
+// cursor, and they must not count as acknowledged if it crashes in turn
+// before acknowledging anything.
+func TestCursorAheadOfTheRecordsIsCorrected(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	seqs := appendN(t, s, 0, 5)
+	if err := s.Ack(seqs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(dir, fmt.Sprintf("%020d.seg", 1))
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(seg, b[:2*(headerLen+len("record-0"))], 0o600); err != nil { // the last 3 records lost
+		t.Fatal(err)
+	}
+
+	s2, err := Open(dir, Options{MaxBytes: 1 << 30, MaxRecords: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	appendN(t, s2, 100, 2)
+	// s2 crashes here, before acknowledging anything: the next Open reads
+	// what is on disk.
+	s3, err := Open(dir, Options{MaxBytes: 1 << 30, MaxRecords: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	if st := s3.Stats(); st.Depth != 2 {
+		t.Errorf("depth %d, want the 2 records appended after the loss", st.Depth)
+	}
+	r := s3.Reader()
+	defer r.Close()
+	if got := readAll(t, r); !slices.Equal(got, names(100, 2)) {
+		t.Fatalf("read %v", got)
+	}
+}
