@@ -606,7 +606,8 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 }
 
 // clip cuts s to at most n bytes without splitting a UTF-8 sequence, and
-// makes it valid UTF-8.
+// makes it valid UTF-8. It cuts again after the repair, which writes each
+// invalid sequence as U+FFFD (three bytes).
 func clip(s string, n int) string {
-	return strings.ToValidUTF8(text.Truncate(s, n), "\uFFFD")
+	return text.Truncate(strings.ToValidUTF8(text.Truncate(s, n), "\uFFFD"), n)
 }

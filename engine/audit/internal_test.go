@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -108,5 +109,27 @@ func TestRedaction(t *testing.T) {
 	p.setSecrets(mk("newer"))
 	if got := p.redact("abc new-secret newer"); got != "abc [redacted] [redacted]" {
 		t.Errorf("redact after two reloads = %q", got)
+	}
+}
+
+// Fields copied from a request are at most maxFieldLen bytes
+// (docs/events.md says so of client_id, grant_type and user_agent), also
+// when invalid UTF-8 in them is replaced by U+FFFD (three bytes each).
+func TestRequestFieldsStayWithinTheirBytes(t *testing.T) {
+	junk := strings.Repeat("\xffa", 200) // 400 bytes, 200 invalid sequences
+	tx := &engine.Transaction{ClientID: junk, GrantType: junk, UserAgent: junk}
+	d := decisionData(&engine.Decision{Outcome: engine.OutcomeDenied, Tx: tx, Time: time.Now(), Err: engine.ErrInvalidClient}, "i", nil)
+	l := loginData(&engine.Login{ClientID: junk, UserAgent: junk}, nil, "i")
+	r := revocationData(&engine.Revocation{ClientID: junk, UserAgent: junk}, nil, "i")
+	in := introspectionData(&engine.Introspection{ClientID: junk, UserAgent: junk, Subject: junk}, nil, "i")
+	for name, v := range map[string]string{
+		"decision client_id": d.ClientID, "decision grant_type": d.GrantType, "decision user_agent": d.UserAgent,
+		"login client_id": l.ClientID, "login user_agent": l.UserAgent,
+		"revocation client_id": r.ClientID, "revocation user_agent": r.UserAgent,
+		"introspection client_id": in.ClientID, "introspection user_agent": in.UserAgent, "introspection subject": in.Subject,
+	} {
+		if len(v) > maxFieldLen || !utf8.ValidString(v) {
+			t.Errorf("%s is %d bytes (valid UTF-8: %v), want at most %d", name, len(v), utf8.ValidString(v), maxFieldLen)
+		}
 	}
 }
