@@ -574,7 +574,8 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 	default: // never null: an empty trace is []
 		out.Trace = make([]engine.TraceEntry, len(tx.Trace))
 		for i, e := range tx.Trace {
-			e.Reason = redact(e.Reason)
+			// A scope or claim a hook asked for is its writing too.
+			e.Scope, e.Claim, e.Reason = redact(e.Scope), redact(e.Claim), redact(e.Reason)
 			out.Trace[i] = e
 		}
 	}
