@@ -45,6 +45,8 @@ func TestHostileRequestsMakeOneBoundedEventEach(t *testing.T) {
 	reqs := []req{
 		{name: "60 KiB user agent", path: endpoint.PathToken, form: url.Values{"grant_type": {"client_credentials"}},
 			basic: [2]string{"demo-m2m", "demo-m2m-secret"}, headers: map[string]string{"User-Agent": strings.Repeat("u", 60<<10)}},
+		{name: "user agent of invalid UTF-8", path: endpoint.PathToken, form: url.Values{"grant_type": {"client_credentials"}},
+			basic: [2]string{"demo-m2m", "demo-m2m-secret"}, headers: map[string]string{"User-Agent": strings.Repeat("\xffa", 200)}},
 		{name: "10k client_id in Basic", path: endpoint.PathToken, form: url.Values{"grant_type": {"client_credentials"}},
 			basic: [2]string{long, secret(40)}},
 		{name: "4k client_id in the form", path: endpoint.PathToken, form: url.Values{"grant_type": {"client_credentials"},
@@ -113,6 +115,8 @@ func TestHostileRequestsMakeOneBoundedEventEach(t *testing.T) {
 	if len(events) != sent {
 		t.Errorf("%d events for %d requests", len(events), sent)
 	}
+	sch, _ := compileSchema(t)
+	validateEvents(t, sch, events)
 	for _, e := range events {
 		if len(e.Raw) > audit.MaxEventBytes {
 			t.Errorf("event %s is %d bytes", e.ID, len(e.Raw))
@@ -190,6 +194,8 @@ func TestHostileHooksMakeOneBoundedEvent(t *testing.T) {
 	if len(events) != 1 {
 		t.Fatalf("%d events", len(events))
 	}
+	sch, _ := compileSchema(t)
+	validateEvents(t, sch, events)
 	e := events[0]
 	if i := bytes.Index(e.Raw, []byte(hookSecret)); i >= 0 {
 		t.Errorf("the event holds the hook secret: ...%s...", e.Raw[max(0, i-300):i+len(hookSecret)])
