@@ -273,3 +273,38 @@ func streamLeader(t *testing.T, urls []string) string {
 	}
 	return info.Cluster.Leader
 }
+
+// Events left in the spool are sent at the next start even when the
+// settings changed the subject prefix meanwhile (they apply at a
+// restart): the stream then captures only the new prefix, and a spooled
+// event sent on the old one would be refused for ever, holding back every
+// event behind it.
+func TestSpooledEventsSurviveANewSubjectPrefix(t *testing.T) {
+	port := natstest.FreePort(t)
+	u := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	cfg := testAudit(t, settings.AuditBuffered, u)
+	cfg.SubjectPrefix = "old.audit"
+	p, err := audit.Open(context.Background(), cfg, audit.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := p.Reloaded(context.Background(), audit.Reload{Source: "t.yaml"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	p.Close(ctx) // nothing listens: the events stay in the spool
+	cancel()
+
+	ns := startNATS(t, "n1", port, t.TempDir())
+	cfg.SubjectPrefix = "new.audit"
+	p2 := openPublisher(t, cfg)
+	if p2.Backlog() != 3 {
+		t.Fatalf("backlog %d at the restart, want 3", p2.Backlog())
+	}
+	waitFor(t, "the spooled events in the stream", 20*time.Second, func() bool { return p2.Backlog() == 0 })
+	if n := streamMsgCount(t, ns.ClientURL()); n != 3 {
+		t.Fatalf("%d events in the stream, want 3", n)
+	}
+}

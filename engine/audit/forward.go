@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,8 +37,10 @@ func encodeRecord(kind Kind, m *nats.Msg) []byte {
 var errBadRecord = errors.New("audit: unreadable spool record")
 
 // decodeRecord reads a spooled event back into the message first built
-// for it: same subject, same id, same bytes.
-func decodeRecord(b []byte, stream string) (Kind, *nats.Msg, error) {
+// for it: same id, same bytes, same subject but under prefix, the subject
+// prefix of the settings now (they may have changed since the event was
+// spooled, and the stream captures the new prefix only).
+func decodeRecord(b []byte, stream, prefix string) (Kind, *nats.Msg, error) {
 	if len(b) < 5 || b[0] != recordFormat || int(b[1]) >= len(Kinds) {
 		return "", nil, errBadRecord
 	}
@@ -48,6 +51,9 @@ func decodeRecord(b []byte, stream string) (Kind, *nats.Msg, error) {
 		return "", nil, errBadRecord
 	}
 	subject := string(b[:n])
+	if i := strings.LastIndexByte(subject, '.'); i >= 0 { // the client token
+		subject = prefix + "." + string(kind) + subject[i:]
+	}
 	b = b[n:]
 	idLen := int(b[0])
 	b = b[1:]
@@ -175,7 +181,7 @@ func (f *forwarder) fill() time.Duration {
 			return idle
 		}
 		for _, r := range recs {
-			kind, msg, err := decodeRecord(r.Data, f.p.cfg.Stream.Name)
+			kind, msg, err := decodeRecord(r.Data, f.p.cfg.Stream.Name, f.p.cfg.SubjectPrefix)
 			if err != nil {
 				// Checksummed on disk, so only a bug or a foreign file gets
 				// here: dropping it is the only way forward; say so loudly.

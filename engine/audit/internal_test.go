@@ -18,7 +18,7 @@ import (
 func TestRecordRoundTrip(t *testing.T) {
 	for _, kind := range Kinds {
 		m := newMsg(Subject("scopeline.audit", kind, "a.b"), "01936f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f", "S", []byte(`{"x":1}`))
-		gotKind, got, err := decodeRecord(encodeRecord(kind, m), "S")
+		gotKind, got, err := decodeRecord(encodeRecord(kind, m), "S", "scopeline.audit")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,13 +30,13 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	good := encodeRecord(KindIssued, newMsg("s.t", "id", "S", []byte("{}")))
 	for i := range len(good) - 2 { // cut anywhere before the data
-		if _, _, err := decodeRecord(good[:i], "S"); !errors.Is(err, errBadRecord) {
+		if _, _, err := decodeRecord(good[:i], "S", "p"); !errors.Is(err, errBadRecord) {
 			t.Errorf("a record cut to %d bytes decoded: %v", i, err)
 		}
 	}
 	bad := bytes.Clone(good)
 	bad[1] = 99
-	if _, _, err := decodeRecord(bad, "S"); !errors.Is(err, errBadRecord) {
+	if _, _, err := decodeRecord(bad, "S", "p"); !errors.Is(err, errBadRecord) {
 		t.Errorf("unknown kind decoded: %v", err)
 	}
 }
@@ -47,7 +47,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(encodeRecord(KindDenied, newMsg("a.b.c", "id", "S", []byte(`{"k":"v"}`))))
 	f.Add([]byte{1, 0, 255, 255})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		kind, m, err := decodeRecord(b, "S")
+		kind, m, err := decodeRecord(b, "S", "p")
 		if err == nil && (kind == "" || m == nil) {
 			t.Fatal("decoded to nothing")
 		}
