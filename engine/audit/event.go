@@ -574,8 +574,10 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 	default: // never null: an empty trace is []
 		out.Trace = make([]engine.TraceEntry, len(tx.Trace))
 		for i, e := range tx.Trace {
-			// A scope or claim a hook asked for is its writing too.
-			e.Scope, e.Claim, e.Reason = redact(e.Scope), redact(e.Claim), redact(e.Reason)
+			// A scope or claim a hook asked for is its writing too. A
+			// secret shorter than "[redacted]" lengthens a text: cut it
+			// back to its bound.
+			e.Scope, e.Claim, e.Reason = redact(e.Scope), redact(e.Claim), clip(redact(e.Reason), engine.MaxReasonLen)
 			out.Trace[i] = e
 		}
 	}
@@ -591,7 +593,7 @@ func fillDecision(out *DecisionData, d *engine.Decision, instance string, r *ten
 	} else if len(tx.Logs) > 0 {
 		out.HookLogs = make([]engine.HookLog, len(tx.Logs))
 		for i, l := range tx.Logs {
-			out.HookLogs[i] = engine.HookLog{Hook: l.Hook, Message: redact(l.Message)}
+			out.HookLogs[i] = engine.HookLog{Hook: l.Hook, Message: clip(redact(l.Message), engine.MaxHookLogLine)}
 		}
 	}
 	if d.Err != nil {

@@ -133,3 +133,21 @@ func TestRequestFieldsStayWithinTheirBytes(t *testing.T) {
 		}
 	}
 }
+
+// The publisher's redaction writes "[redacted]" for a secret that may be
+// shorter: a trace reason or hook log line at its bound must not pass it
+// (the schema's maxLength of a reason, docs/events.md's 1 KiB lines).
+func TestRedactionKeepsTheBounds(t *testing.T) {
+	r := tenant.NewRedactor("ab")
+	tx := &engine.Transaction{ClientID: "c",
+		Trace: engine.Trace{{Stage: "h", Op: engine.OpAdd, Scope: "s", Reason: strings.Repeat("ab ", engine.MaxReasonLen/3)}},
+		Logs:  []engine.HookLog{{Hook: "h", Message: strings.Repeat("ab ", engine.MaxHookLogLine/3)}},
+	}
+	d := decisionData(&engine.Decision{Outcome: engine.OutcomeDenied, Tx: tx, Time: time.Now(), Err: engine.ErrAccessDenied}, "i", r)
+	if n := len(d.Trace[0].Reason); n > engine.MaxReasonLen || !strings.HasPrefix(d.Trace[0].Reason, "[redacted] ") {
+		t.Errorf("a reason of %d bytes after redaction: %.40q...", n, d.Trace[0].Reason)
+	}
+	if n := len(d.HookLogs[0].Message); n > engine.MaxHookLogLine || !strings.HasPrefix(d.HookLogs[0].Message, "[redacted] ") {
+		t.Errorf("a hook log line of %d bytes after redaction: %.40q...", n, d.HookLogs[0].Message)
+	}
+}
