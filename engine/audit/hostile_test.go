@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/audit"
@@ -224,4 +228,69 @@ func TestHostileHooksMakeOneBoundedEvent(t *testing.T) {
 	}
 	t.Logf("event: %d bytes, %d trace entries, %d hook logs, %d failures, truncated %v, outcome %s %+v",
 		len(e.Raw), len(d.Trace), len(d.HookLogs), len(d.HookFailures), d.Truncated, d.Outcome, d.Error)
+}
+
+// TestHostileRequestsDoNotGrowTheSeries sends requests whose grant types,
+// client ids, paths and answers all differ: the series of the issuer and
+// the publisher stay the same few, and no label holds what a request
+// sent.
+func TestHostileRequestsDoNotGrowTheSeries(t *testing.T) {
+	set := metrics.NewSet()
+	p := openPublisher(t, testAudit(t, settings.AuditAck), audit.WithMetrics(set))
+	srv := enginetest.Start(t, enginetest.Config{Server: server.Config{Auditor: p, Metrics: set}})
+	send := func(i int) {
+		form := url.Values{"grant_type": {fmt.Sprintf("gt-%d", i)}}
+		switch i % 4 {
+		case 1:
+			form.Set("grant_type", "client_credentials")
+			form.Set("scope", fmt.Sprintf("sc-%d", i))
+		case 2:
+			form.Set("grant_type", "refresh_token")
+			form.Set("refresh_token", fmt.Sprintf("rt-%d", i))
+		case 3:
+			form.Set("grant_type", "client_credentials")
+		}
+		path := endpoint.PathToken
+		if i%5 == 0 {
+			path = fmt.Sprintf("/path-%d", i)
+		}
+		hr, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form.Encode()))
+		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		secret := "demo-m2m-secret"
+		if i%3 == 0 {
+			secret = fmt.Sprintf("wrong-%d", i)
+		}
+		hr.SetBasicAuth(fmt.Sprintf("client-%d", i%7)+map[bool]string{true: "", false: "x"}[i%2 == 0], secret)
+		if i%2 == 0 {
+			hr.SetBasicAuth("demo-m2m", secret)
+		}
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// The first round meets every answer (each status code and OAuth
+	// error is a series of its own from its first request, a bounded
+	// set); the second, with other values, adds nothing.
+	for i := range 300 {
+		send(i)
+	}
+	before := set.ListMetricNames()
+	for i := 300; i < 600; i++ {
+		send(i)
+	}
+	names := set.ListMetricNames()
+	if len(names) != len(before) {
+		t.Errorf("%d series after a round of requests, %d after another: new %v", len(before), len(names),
+			slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(before, n) }))
+	}
+	for _, n := range names {
+		for _, bad := range []string{"gt-", "sc-", "rt-", "path-", "client-", "wrong-"} {
+			if strings.Contains(n, bad) {
+				t.Errorf("a series label holds request input: %s", n)
+			}
+		}
+	}
 }
