@@ -430,7 +430,11 @@ func TestHookSecretsAreRedacted(t *testing.T) {
 		"leaky": func(v engine.View) (*engine.HookResult, error) {
 			res := &engine.HookResult{
 				Logs: []string{"token is " + secret},
-				Ops:  []engine.HookOp{{Kind: engine.HookRemoveScope, Name: "write", Reason: "because " + secret}},
+				Ops: []engine.HookOp{
+					{Kind: engine.HookRemoveScope, Name: "write", Reason: "because " + secret},
+					{Kind: engine.HookRemoveScope, Name: "write-" + secret},
+					{Kind: engine.HookSetClaim, Name: "c-" + secret, Value: []byte(`1`)},
+				},
 			}
 			if slices.Contains(v.Requested(), "extra") {
 				res.Deny = &engine.HookDenial{Code: "access_denied", Reason: "denied with " + secret}

@@ -240,3 +240,15 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// What a hook logs before its scopeline_init fails goes into the load
+// error (a reload's error and audit event) with the hook's secrets
+// redacted: the hook may have read them at init.
+func TestInitLogsAreRedacted(t *testing.T) {
+	sp := spec("bad", "testdata/faulty.wasm", `"Y"`, tenant.FailDeny) // logs "bad config", returns 1
+	sp.Secrets = map[string]tenant.Secret{"KEY": "bad config"}
+	_, err := newHost(t).Load(context.Background(), sp)
+	if err == nil || strings.Contains(err.Error(), "bad config") || !strings.Contains(err.Error(), "the hook logged: [error] [redacted]") {
+		t.Fatalf("got %v, want the init failure with its log redacted", err)
+	}
+}

@@ -239,13 +239,19 @@ func (hk *WasmHook) instantiate(ctx context.Context) (*instance, error) {
 		if fault != nil {
 			hk.closeInstance(in) // the caller counts live instances
 			if logs := setup.res.Logs; len(logs) > 0 {
-				return nil, fmt.Errorf("hooks: %s failed: %w; the hook logged: %s", name, fault, strings.Join(logs, " | "))
+				// The hook may have read its secrets: what it logged goes
+				// into a reload's error and its audit event redacted.
+				logged := tenant.NewRedactor(hk.spec.SecretValues()...).Redact(strings.Join(logs, " | "))
+				return nil, fmt.Errorf("hooks: %s failed: %w; the hook logged: %s", name, fault, logged)
 			}
 			return nil, fmt.Errorf("hooks: %s failed: %w", name, fault)
 		}
 	}
-	for _, l := range setup.res.Logs {
-		hk.host.log.Debug("hook logged at start", "hook", hk.spec.Name, "message", l)
+	if logs := setup.res.Logs; len(logs) > 0 {
+		redact := tenant.NewRedactor(hk.spec.SecretValues()...)
+		for _, l := range logs {
+			hk.host.log.Debug("hook logged at start", "hook", hk.spec.Name, "message", redact.Redact(l))
+		}
 	}
 	return in, nil
 }
