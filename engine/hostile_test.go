@@ -1,16 +1,113 @@
 package engine_test
 
 import (
+	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/scopeline/scopeline/engine/endpoint"
+	"github.com/scopeline/scopeline/engine/enginetest"
+	"github.com/scopeline/scopeline/engine/server"
+	"github.com/scopeline/scopeline/engine/tenant"
 )
 
 // Hostile requests to the HTTP endpoints and pages, each the regression
 // test of a defect an adversarial review found.
+
+// Sign-in failures were checked against the throttle before the password
+// and counted after it: guesses sent at once all passed the check before
+// the first was counted, and waited for their turn at the password gate,
+// so 40 guesses for one user sent together were all checked instead of 5.
+// Now the check and the count of one login name are made together.
+func TestSignInThrottleHoldsForConcurrentGuesses(t *testing.T) {
+	// A password hash of real cost: the guesses overlap as they would.
+	h, err := tenant.HashPassword("alice-password", tenant.Argon2Params{Memory: 8 << 10, Time: 2, Threads: 1}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := `
+default_audience: https://api.example.com
+apis:
+  - identifier: https://api.example.com
+    scopes: [{name: read:users}]
+clients:
+  - {id: demo-spa, type: spa, redirect_uris: ["http://localhost:3000/callback"]}
+grants:
+  - {client: demo-spa, api: https://api.example.com, scopes: [read:users], subjects: [user]}
+users:
+  - {id: alice, username: alice, password_hash: "` + h + `"}
+`
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: configure(server.Config{}, trustLoopback)})
+	authURL := spaConfig(srv, "read:users").AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+
+	// Every guess for alice from its own network, so only the per-user
+	// count holds them back; then guesses for as many unknown names from
+	// one network, held back by the per-network count alone.
+	checked, others := guessTogether(t, srv, authURL, 40, func(i int) (string, string) { return fmt.Sprintf("198.51.%d.1", i+1), "alice" })
+	if checked > 5 {
+		t.Errorf("%d of 40 concurrent guesses for one user were checked, want at most 5 (other answers: %v)", checked, others)
+	}
+	checked, others = guessTogether(t, srv, authURL, 40, func(i int) (string, string) { return fmt.Sprintf("203.0.113.%d", i+1), fmt.Sprint("user", i) })
+	if checked > 20 {
+		t.Errorf("%d of 40 concurrent guesses from one network were checked, want at most 20 (other answers: %v)", checked, others)
+	}
+}
+
+// guessTogether opens n login pages, the i-th from the address and for
+// the login name of who(i), then posts a wrong password on all of them at
+// once. It returns how many were checked (answered "wrong password") and
+// the other answers' statuses, which must be 429 (throttled) or 503
+// (busy).
+func guessTogether(t *testing.T, srv *enginetest.Server, authURL string, n int, who func(i int) (addr, login string)) (int, map[int]int) {
+	t.Helper()
+	type attempt struct {
+		b           *enginetest.Browser
+		page, login string
+	}
+	attempts := make([]attempt, n)
+	for i := range attempts {
+		addr, login := who(i)
+		b := browserFrom(t, srv, addr)
+		status, page, loc := b.Visit(authURL)
+		if status != http.StatusOK || loc != nil {
+			t.Fatalf("no login page: %d %v", status, loc)
+		}
+		attempts[i] = attempt{b, page, login}
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		checked int
+		others  = map[int]int{}
+	)
+	for i, a := range attempts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, page, _ := a.b.Submit(a.page, url.Values{"username": {a.login}, "password": {fmt.Sprint("guess", i)}})
+			mu.Lock()
+			defer mu.Unlock()
+			if status == http.StatusOK && strings.Contains(page, "Wrong username or password") {
+				checked++
+			} else {
+				others[status]++
+			}
+		}()
+	}
+	wg.Wait()
+	for status := range others {
+		if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
+			t.Errorf("answers %v: want only 429 (throttled) or 503 (busy) besides the checked ones", others)
+		}
+	}
+	return checked, others
+}
 
 // /userinfo took a revoked access token: the denylist that introspection
 // and token exchange consult was not consulted, so a client (or whoever
