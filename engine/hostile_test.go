@@ -1,13 +1,16 @@
 package engine_test
 
 import (
+	"bufio"
 	"crypto/rand"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -141,4 +144,42 @@ func TestUserinfoRefusesRevokedAccessTokens(t *testing.T) {
 	if status, challenge := userinfo(); status != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) {
 		t.Errorf("userinfo with a revoked token: %d %q, want 401 invalid_token", status, challenge)
 	}
+}
+
+// A request that declared a body larger than its endpoint reads (but
+// within the 256 KiB net/http reads for a handler that did not) and sent
+// none went unanswered until the read timeout at every endpoint but the
+// token endpoint, which alone closed the connection: net/http waited for
+// the body before answering. So did any refusal made before the body was
+// read. Every endpoint now answers at once and closes the connection.
+func TestUnreadBodiesAreNotWaitedFor(t *testing.T) {
+	srv, _ := startStd(t)
+	paths := []string{endpoint.PathToken, endpoint.PathToken + "?x=1", endpoint.PathPAR, endpoint.PathRevoke, endpoint.PathIntrospect,
+		endpoint.PathUserinfo, endpoint.PathJWKS, endpoint.PathAuthorize, endpoint.PathLogin, endpoint.PathConsent, endpoint.PathLogout}
+	var wg sync.WaitGroup
+	for _, path := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second)) // the old code waits for the body until then
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nx=y",
+				path, srv.Listener.Addr())
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Errorf("%s: no answer before the body was sent: %v", path, err)
+				return
+			}
+			resp.Body.Close()
+			if !resp.Close {
+				t.Errorf("%s: %d, and the connection is kept waiting for the body", path, resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
 }
