@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"net"
@@ -182,4 +183,58 @@ func TestUnreadBodiesAreNotWaitedFor(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A sign-in started before a tenant reload was finished against the
+// redirect URI verified then: once the operator had removed the URI (a
+// domain given up, say), the login post, or the consent of a third-party
+// client, still sent the code there. The client and its redirect URI are
+// now verified again against the snapshot that serves the request, and a
+// request they no longer pass is shown an error page, never redirected.
+func TestRedirectURIRemovedMidSignIn(t *testing.T) {
+	reloadWithout := func(t *testing.T, srv *enginetest.Server, uri string) {
+		t.Helper()
+		src := strings.Replace(flowTenant(t), `"`+uri+`"`, `"`+uri+`-moved"`, 1)
+		tn, err := tenant.Parse([]byte(src), "tenant.yaml", ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(t *testing.T, status int, page string, loc *url.URL) {
+		t.Helper()
+		if loc != nil {
+			t.Fatalf("redirected to %s, a URI no longer registered", loc)
+		}
+		if status != http.StatusBadRequest || !strings.Contains(page, "is not registered") {
+			t.Errorf("%d, want the page of an unverified client:\n%s", status, page)
+		}
+	}
+	t.Run("login", func(t *testing.T) {
+		srv, _ := startFlows(t)
+		b := enginetest.NewBrowser(t, srv.URL)
+		authURL := spaConfig(srv, "read:users").AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+		status, page, loc := b.Visit(authURL)
+		if status != http.StatusOK || loc != nil {
+			t.Fatalf("no login page: %d %v", status, loc)
+		}
+		reloadWithout(t, srv, spaCallback)
+		status, page, loc = b.Submit(page, url.Values{"username": {"alice"}, "password": {"alice-password"}})
+		refused(t, status, page, loc)
+	})
+	t.Run("consent", func(t *testing.T) {
+		srv, _ := startFlows(t)
+		b := enginetest.NewBrowser(t, srv.URL)
+		web := &oauth2.Config{ClientID: "partner-web", RedirectURL: "https://partner.example.com/cb", Scopes: []string{"read:users"},
+			Endpoint: oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize}}
+		loc, page := b.SignInPage(web.AuthCodeURL("s"), "alice", "alice-password")
+		if loc != nil || !strings.Contains(page, `name="decision"`) {
+			t.Fatalf("no consent page: %v\n%s", loc, page)
+		}
+		reloadWithout(t, srv, "https://partner.example.com/cb")
+		status, page, loc := b.Submit(page, url.Values{"decision": {"allow"}})
+		refused(t, status, page, loc)
+	})
 }

@@ -284,7 +284,7 @@ func (pg *Pages) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.Release()
 	ar, browser, ok := pg.loadAuthRequest(w, r, id)
-	if !ok {
+	if !ok || !pg.stillVerified(w, r, s, ar) {
 		return
 	}
 	sess := pg.session(r.Context(), s.Tenant(), r, pg.cfg.Now())
