@@ -22,9 +22,6 @@ func (e *Endpoints) handleToken(w http.ResponseWriter, r *http.Request) {
 	req, err := e.parseTokenRequest(r)
 	if err != nil {
 		refused := e.iss.Refuse(r.Context(), req, err)
-		if refused.Status() == http.StatusRequestEntityTooLarge {
-			w.Header().Set("Connection", "close") // the body is not read
-		}
 		httpx.WriteError(w, refused, req.AuthMethod == engine.AuthSecretBasic)
 		return
 	}

@@ -13,7 +13,8 @@ import (
 
 // handleUserinfo is the OpenID Connect userinfo endpoint (OIDC Core §5.3):
 // it takes an access token of this issuer that carries `openid` in the
-// Authorization header (RFC 6750 §2.1).
+// Authorization header (RFC 6750 §2.1), and is not revoked (the
+// access-token denylist of its API).
 func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	httpx.NoStore(h)
@@ -53,6 +54,21 @@ func (e *Endpoints) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		bearerError(http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 		return
+	}
+	// A revoked token of an API that keeps a denylist is refused here as
+	// introspection and token exchange refuse it.
+	aud, _ := claims["aud"].(string)
+	if api, ok := s.Tenant().API(aud); ok && api.AccessTokenDenylist && e.cfg.Storage != nil {
+		jti, _ := claims["jti"].(string)
+		denied, err := e.cfg.Storage.AccessTokenDenied(r.Context(), jti, e.cfg.Now())
+		switch {
+		case err != nil:
+			httpx.WriteError(w, engine.ErrServerError.Wrap(err), false)
+			return
+		case denied:
+			bearerError(http.StatusUnauthorized, "invalid_token", "the access token was revoked")
+			return
+		}
 	}
 	// A DPoP-bound token (RFC 9449 §7) comes with the DPoP scheme and a
 	// proof by its key, and never as a bearer token.

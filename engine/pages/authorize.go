@@ -402,8 +402,26 @@ func (pg *Pages) openLoginRequest(w http.ResponseWriter, r *http.Request, s *eng
 	}
 	// Only a request nobody has signed in to yet is ever sealed.
 	ar.UserID, ar.AuthTime, ar.Outcome = "", time.Time{}, nil
+	if !pg.stillVerified(w, r, s, ar) {
+		return nil, "", false
+	}
 	browser, ok := pg.checkBinding(w, r, ar)
 	return ar, browser, ok
+}
+
+// stillVerified checks the client and the redirect URI of a request
+// verified under an older snapshot (sealed, or waiting for consent)
+// against s, which serves this request: a reload may have removed either.
+// A request that no longer passes is shown clientNotVerified, never
+// redirected.
+func (pg *Pages) stillVerified(w http.ResponseWriter, r *http.Request, s *engine.Snapshot, ar *authRequest) bool {
+	if c, ok := s.Tenant().Client(ar.ClientID); ok && c.Type != tenant.ClientM2M && redirectRegistered(c, ar.RedirectURI) {
+		return true
+	}
+	pg.cfg.Log.Info("sign-in refused: its client or redirect URI is no longer registered", "request_id", httpx.RequestID(r.Context()),
+		"client_id", ar.ClientID, "redirect_uri", text.Truncate(ar.RedirectURI, 512))
+	pg.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", clientNotVerified)
+	return false
 }
 
 // loadAuthRequest finds a stored request (waiting for consent) and checks

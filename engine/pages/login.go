@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/scopeline/scopeline/engine"
@@ -120,14 +122,17 @@ func (pg *Pages) postLogin(w http.ResponseWriter, r *http.Request) {
 		pg.loginPage(w, s, http.StatusOK, sealed, ar, browser, login, "Enter your username and your password.")
 		return
 	}
-	now := pg.cfg.Now()
 	userKey, network := loginThrottleKey(s.Tenant(), login), pg.cfg.Networks.Key(ip)
-	if wait := max(pg.loginUser.Delay(ctx, userKey, now), pg.loginNetwork.Delay(ctx, network, now)); wait > 0 {
+	throttled := func(wait time.Duration) {
 		ev.Outcome = engine.LoginThrottled
 		pg.recordLogin(ctx, ev)
 		w.Header().Set("Retry-After", text.RetryAfter(wait))
 		pg.loginPage(w, s, http.StatusTooManyRequests, sealed, ar, browser, login,
 			fmt.Sprintf("Too many failed sign-ins. Wait %s and try again.", wait.Round(time.Second)))
+	}
+	// Refused at once, without waiting for a turn, when already throttled.
+	if wait := pg.loginDelay(ctx, userKey, network); wait > 0 {
+		throttled(wait)
 		return
 	}
 
@@ -141,12 +146,14 @@ func (pg *Pages) postLogin(w http.ResponseWriter, r *http.Request) {
 		pg.loginPage(w, s, http.StatusServiceUnavailable, sealed, ar, browser, login, "The server is busy. Try again in a moment.")
 		return
 	}
-	u, ok := s.Tenant().Authenticate(login, password)
+	u, wait := pg.checkPassword(ctx, s.Tenant(), userKey, network, login, password)
 	<-pg.passwordGate
-	now = pg.cfg.Now()
-	if !ok {
-		pg.loginUser.Fail(ctx, userKey, now)
-		pg.loginNetwork.Fail(ctx, network, now)
+	now := pg.cfg.Now()
+	switch {
+	case wait > 0:
+		throttled(wait)
+		return
+	case u == nil:
 		ev.Outcome = engine.LoginFailed
 		pg.recordLogin(ctx, ev)
 		pg.loginPage(w, s, http.StatusOK, sealed, ar, browser, login, badCredentials)
@@ -173,6 +180,52 @@ func (pg *Pages) postLogin(w http.ResponseWriter, r *http.Request) {
 	pg.setCookie(w, cookieSession, value, int(s.Tenant().Flows.SessionLifetime/time.Second))
 	ar.UserID, ar.AuthTime, ar.Outcome = u.ID, now, nil
 	pg.proceed(w, r, s, ar)
+}
+
+// loginDelay is how long a sign-in of the login name userKey from network
+// must wait: the longer of the two throttles' delays.
+func (pg *Pages) loginDelay(ctx context.Context, userKey, network string) time.Duration {
+	now := pg.cfg.Now()
+	return max(pg.loginUser.Delay(ctx, userKey, now), pg.loginNetwork.Delay(ctx, network, now))
+}
+
+// checkPassword checks a sign-in's password unless its login name or its
+// network is throttled (then it returns the wait), and counts a failure
+// against both. The throttle check, the password check and the count are
+// one step for a login name and for a network (loginLocks): apart,
+// guesses sent at once all passed the check before the first failure
+// counted, and each was checked.
+func (pg *Pages) checkPassword(ctx context.Context, t *tenant.Tenant, userKey, network, login, password string) (*tenant.User, time.Duration) {
+	defer pg.loginLocks.lock(userKey, network)()
+	if wait := pg.loginDelay(ctx, userKey, network); wait > 0 {
+		return nil, wait
+	}
+	u, ok := t.Authenticate(login, password)
+	if !ok {
+		now := pg.cfg.Now()
+		pg.loginUser.Fail(ctx, userKey, now)
+		pg.loginNetwork.Fail(ctx, network, now)
+		return nil, 0
+	}
+	return u, 0
+}
+
+// loginLocks serialize the password checks of one login name, and of one
+// network (checkPassword), in this process: a lock of each of two sets
+// of stripes, always the login name's first, so that no two sign-ins
+// wait for each other in a cycle.
+type loginLocks struct {
+	seed           maphash.Seed
+	users, network [64]sync.Mutex
+}
+
+// lock locks the stripes of userKey and network, and returns the unlock.
+func (l *loginLocks) lock(userKey, network string) func() {
+	u := &l.users[maphash.String(l.seed, userKey)%uint64(len(l.users))]
+	n := &l.network[maphash.String(l.seed, network)%uint64(len(l.network))]
+	u.Lock()
+	n.Lock()
+	return func() { n.Unlock(); u.Unlock() }
 }
 
 // recordLogin hands a sign-in attempt to the auditor, when it records
@@ -231,7 +284,7 @@ func (pg *Pages) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.Release()
 	ar, browser, ok := pg.loadAuthRequest(w, r, id)
-	if !ok {
+	if !ok || !pg.stillVerified(w, r, s, ar) {
 		return
 	}
 	sess := pg.session(r.Context(), s.Tenant(), r, pg.cfg.Now())

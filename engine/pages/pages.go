@@ -9,6 +9,7 @@ package pages
 
 import (
 	"crypto/rand"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/http"
@@ -78,8 +79,11 @@ type Pages struct {
 	cfg    Config
 	prefix string // the issuer URL's path
 	tmpl   *templates
-	// passwordGate bounds concurrent password hashing.
+	// passwordGate bounds concurrent password hashing; loginLocks make
+	// the throttle check, the password check and the failure count of a
+	// login name, and of a network, one step.
 	passwordGate chan struct{}
+	loginLocks   loginLocks
 	// sealers seal authorization requests with the keys of a snapshot.
 	sealers *httpx.Derived[*sealers]
 
@@ -101,13 +105,15 @@ func New(iss *engine.Issuer, cfg Config) *Pages {
 		cfg.Throttles = throttle.Local
 	}
 	mk := cfg.Throttles
-	return &Pages{
+	pg := &Pages{
 		iss: iss, cfg: cfg, prefix: endpoint.IssuerPath(iss.IssuerURL()), tmpl: newTemplates(),
 		passwordGate: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		sealers:      httpx.NewDerived(newSealers),
 		loginUser:    mk(ruleLoginUser), loginNetwork: mk(ruleLoginNetwork),
 		authorizeNetwork: mk(ruleAuthorizeNetwork), pendingUser: mk(rulePendingUser),
 	}
+	pg.loginLocks.seed = maphash.MakeSeed()
+	return pg
 }
 
 // Mount adds the pages to rt. The forms are protected against cross-site

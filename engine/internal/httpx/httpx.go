@@ -96,6 +96,11 @@ func (rt *Router) Route(name, pattern string, h http.HandlerFunc) {
 		id := rt.requestID(r)
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		if r.ContentLength != 0 && r.ProtoMajor == 1 {
+			sw.body = &bodyReader{ReadCloser: r.Body}
+			r.Body = sw.body
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -106,11 +111,28 @@ func (rt *Router) Route(name, pattern string, h http.HandlerFunc) {
 					WriteError(sw, engine.ErrServerError, false)
 				}
 			}
+			if sw.status == 0 { // net/http answers 200 for the handler
+				sw.closeUnread()
+			}
 			rs.code(sw.code()).Inc()
 			rs.time.Update(time.Since(start).Seconds())
 		}()
-		h(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		h(sw, r)
 	})
+}
+
+// bodyReader is a request body that tells whether it was read to its end.
+type bodyReader struct {
+	io.ReadCloser
+	done bool
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.done = true
+	}
+	return n, err
 }
 
 // code returns the counter of the route's responses with status code.
@@ -149,11 +171,13 @@ func (rt *Router) requestID(r *http.Request) string {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	body   *bodyReader // an HTTP/1 request's body, nil when it has none
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.closeUnread()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -161,8 +185,20 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.closeUnread()
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// closeUnread closes the connection after an answer given before the
+// request's body was read to its end (a form refused by its declared
+// length, a refusal before the body is looked at). Else net/http reads
+// up to 256 KiB of the body before it answers, and waits, until the read
+// timeout, for a client that declared a body it does not send.
+func (w *statusWriter) closeUnread() {
+	if w.body != nil && !w.body.done {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 func (w *statusWriter) code() int {
