@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -183,6 +185,40 @@ func TestUnreadBodiesAreNotWaitedFor(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// Requests whose bodies are read, answered or refused, keep their
+// connection: closing it is for bodies left unread.
+func TestReadBodiesKeepTheConnection(t *testing.T) {
+	srv := enginetest.Start(t, enginetest.Config{})
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	for _, tc := range []struct {
+		user, body string
+		status     int
+	}{
+		{"demo-m2m:demo-m2m-secret", "grant_type=client_credentials&scope=read%3Ausers", http.StatusOK},
+		{"demo-m2m:demo-m2m-secret", "grant_type=client_credentials&scope=nope", http.StatusBadRequest},
+		{"demo-m2m:wrong", "grant_type=client_credentials", http.StatusUnauthorized},
+		{"demo-m2m:demo-m2m-secret", "grant_type=client_credentials&scope=read%3Ausers", http.StatusOK},
+	} {
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
+			endpoint.PathToken, srv.Listener.Addr(), base64.StdEncoding.EncodeToString([]byte(tc.user)), len(tc.body), tc.body)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Close {
+			t.Fatalf("%s: %d (close %v), want %d on a connection kept open", tc.body, resp.StatusCode, resp.Close, tc.status)
+		}
+	}
 }
 
 // A sign-in started before a tenant reload was finished against the
