@@ -283,7 +283,7 @@ func (p Proxies) ClientIP(r *http.Request) string {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for j := len(hops) - 1; j >= 0; j-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+		a, err := parseHop(hops[j])
 		if err != nil {
 			break
 		}
@@ -293,6 +293,23 @@ func (p Proxies) ClientIP(r *http.Request) string {
 		}
 	}
 	return addr.String()
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address
+// and port as some proxies write them ("192.0.2.7:50312",
+// "[2001:db8::7]:443", "[2001:db8::7]").
+func parseHop(s string) (netip.Addr, error) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, nil
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr(), nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		return netip.ParseAddr(s[1 : len(s)-1])
+	}
+	return netip.Addr{}, errors.New("httpx: not an address")
 }
 
 func (p Proxies) trusted(a netip.Addr) bool {
