@@ -184,7 +184,11 @@ func (a *ClientAuthenticator) UserClient(ctx context.Context, t *tenant.Tenant, 
 			return nil, err
 		}
 		if c.Type == tenant.ClientM2M {
-			return nil, ErrUnauthorizedClient.WithDescription("an m2m client has no users; it cannot use %s", r.GrantType)
+			what := r.GrantType
+			if what == "" { // the PAR endpoint
+				what = "pushed authorization requests"
+			}
+			return nil, ErrUnauthorizedClient.WithDescription("an m2m client has no users; it cannot use %s", what)
 		}
 		return c, nil
 	}

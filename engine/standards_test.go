@@ -624,7 +624,7 @@ func TestPushedAuthorizationRequests(t *testing.T) {
 	// A machine client makes no authorization requests.
 	f := url.Values{"client_id": {"key-m2m"}, "response_type": {"code"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
 		"client_assertion": {s.assertion(t, "key-m2m", map[string]any{"aud": s.Issuer + "oauth/par"})}}
-	if r := s.post(t, endpoint.PathPAR, f); r.error() != "unauthorized_client" {
+	if r := s.post(t, endpoint.PathPAR, f); r.error() != "unauthorized_client" || r.body["error_description"] != "an m2m client has no users; it cannot use pushed authorization requests" {
 		t.Errorf("an m2m client's push: %d %v", r.status, r.body)
 	}
 	m := enginetest.Discover(t, s.Issuer)
