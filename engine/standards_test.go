@@ -699,3 +699,41 @@ grants: [{client: svc, api: https://api.example.com, scopes: [read:users], subje
 		t.Errorf("%d fetches after the jwks_uri was dropped and registered again, want 2", n)
 	}
 }
+
+// A web app pushes the requests of all its users from its own servers:
+// an authenticated client's pushes count per client, not against the
+// network allowance of /authorize (100, then 5 a second), which a public
+// client's pushes, anybody's to send, still use.
+func TestPushThrottles(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	s := startStandards(t, "", withClock(clock.Now))
+	for i := range 150 {
+		form, _ := s.pushForm(t, "par-web", true)
+		if r := s.post(t, endpoint.PathPAR, form); r.status != http.StatusCreated {
+			t.Fatalf("par-web's push %d: %d %v", i+1, r.status, r.body)
+		}
+	}
+	for i := range 101 {
+		form, _ := s.pushForm(t, "spa", false)
+		r := s.post(t, endpoint.PathPAR, form)
+		switch {
+		case i < 100 && r.status != http.StatusCreated:
+			t.Fatalf("spa's push %d: %d %v", i+1, r.status, r.body)
+		case i == 100 && (r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" ||
+			r.body["error_description"] != "too many authorization requests from this network"):
+			t.Fatalf("spa's push past the network's allowance: %d %v %v", r.status, r.header, r.body)
+		}
+	}
+	// The authenticated client has an allowance of its own, 1,000 then
+	// 100 a second.
+	for i := 150; i <= 1000; i++ {
+		form, _ := s.pushForm(t, "par-web", true)
+		r := s.post(t, endpoint.PathPAR, form)
+		switch {
+		case i < 1000 && r.status != http.StatusCreated:
+			t.Fatalf("par-web's push %d: %d %v", i+1, r.status, r.body)
+		case i == 1000 && (r.status != http.StatusTooManyRequests || r.body["error_description"] != "too many authorization requests from this client"):
+			t.Fatalf("par-web's push past its allowance: %d %v", r.status, r.body)
+		}
+	}
+}

@@ -41,12 +41,17 @@ const passwordChecksWaitSecs = 5
 // normalized login name for unknown ones, so the limit does not tell) and
 // per client network; the authorization requests anybody can start are
 // limited per network; consent-pending requests, the only ones stored
-// before a code, per signed-in user.
+// before a code, per signed-in user. Pushed requests are stored: a public
+// client's count per network, as /authorize's; an authenticated
+// client's per client (a web app pushes for all its users from its own
+// servers: one network), at most about 6,000 stored per client in a
+// 60-second lifetime.
 var (
 	ruleLoginUser        = throttle.Rule{Name: "login-user", Burst: 5, Refill: time.Minute}
 	ruleLoginNetwork     = throttle.Rule{Name: "login-network", Burst: 20, Refill: 10 * time.Second}
 	ruleAuthorizeNetwork = throttle.Rule{Name: "authorize-network", Burst: 100, Refill: 200 * time.Millisecond}
 	rulePendingUser      = throttle.Rule{Name: "pending-user", Burst: 20, Refill: AuthRequestLifetime / 20}
+	rulePARClient        = throttle.Rule{Name: "par-client", Burst: 1000, Refill: 10 * time.Millisecond}
 )
 
 // Config is what the pages need besides the issuer.
@@ -87,7 +92,7 @@ type Pages struct {
 	// sealers seal authorization requests with the keys of a snapshot.
 	sealers *httpx.Derived[*sealers]
 
-	loginUser, loginNetwork, authorizeNetwork, pendingUser throttle.Throttle
+	loginUser, loginNetwork, authorizeNetwork, pendingUser, parClient throttle.Throttle
 }
 
 // New returns the pages of iss.
@@ -110,7 +115,7 @@ func New(iss *engine.Issuer, cfg Config) *Pages {
 		passwordGate: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		sealers:      httpx.NewDerived(newSealers),
 		loginUser:    mk(ruleLoginUser), loginNetwork: mk(ruleLoginNetwork),
-		authorizeNetwork: mk(ruleAuthorizeNetwork), pendingUser: mk(rulePendingUser),
+		authorizeNetwork: mk(ruleAuthorizeNetwork), pendingUser: mk(rulePendingUser), parClient: mk(rulePARClient),
 	}
 	pg.loginLocks.seed = maphash.MakeSeed()
 	return pg

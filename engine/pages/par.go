@@ -73,11 +73,6 @@ func (pg *Pages) handlePAR(w http.ResponseWriter, r *http.Request) {
 		refuse(engine.ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the URL"))
 		return
 	}
-	if wait := pg.authorizeNetwork.Take(ctx, pg.cfg.Networks.Key(req.IP), tx.Time); wait > 0 {
-		refuse(engine.ErrTemporarilyUnavailable.WithDescription("too many authorization requests from this network").
-			WithStatus(http.StatusTooManyRequests).WithRetryAfter(wait))
-		return
-	}
 	params, err := authorizeParams(r)
 	if err != nil {
 		refuse(engine.ErrInvalidRequest.WithDescription("%s", err.Error()))
@@ -116,6 +111,19 @@ func (pg *Pages) push(ctx context.Context, s *engine.Snapshot, req *engine.Token
 		return "", 0, err
 	}
 	tx.Client = c
+	// A public client's pushes (anybody can send them) count per network,
+	// as /authorize's requests; an authenticated client's per client.
+	var wait time.Duration
+	var from string
+	if tx.ClientAuth == engine.AuthNone {
+		wait, from = pg.authorizeNetwork.Take(ctx, pg.cfg.Networks.Key(req.IP), tx.Time), "this network"
+	} else {
+		wait, from = pg.parClient.Take(ctx, c.ID, tx.Time), "this client"
+	}
+	if wait > 0 {
+		return "", 0, engine.ErrTemporarilyUnavailable.WithDescription("too many authorization requests from %s", from).
+			WithStatus(http.StatusTooManyRequests).WithRetryAfter(wait)
+	}
 	switch {
 	case params.Has("request_uri"):
 		return "", 0, engine.ErrInvalidRequest.WithDescription("request_uri cannot be pushed (RFC 9126 §2.1)")

@@ -37,7 +37,7 @@ type Rule struct {
 	// Name says what the throttle counts, for a backend's key space:
 	// login-user, login-network, authorize-network, pending-user,
 	// client-auth, client-auth-network, client-auth-pair,
-	// client-auth-known.
+	// client-auth-known, par-client.
 	Name   string
 	Burst  int
 	Refill time.Duration
