@@ -489,25 +489,37 @@ func TestEmptyScopeIsAbsent(t *testing.T) {
 
 // Also fixed: a token request announcing a body larger than the limit
 // was read (and waited for) until the server's read timeout. It is now
-// refused at once, unread, with 413 and a JSON error.
+// refused at once, unread, with 413 and a JSON error; so are PAR,
+// revocation and introspection requests, and /authorize shows a 413 page
+// (PAR and /authorize answered 400).
 func TestDeclaredBodyTooLarge(t *testing.T) {
 	srv := enginetest.Start(t, enginetest.Config{})
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second)) // the old code waits for the body until then
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\ngrant_type=client_credentials", endpoint.PathToken)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer before the body was sent: %v", err)
-	}
-	defer resp.Body.Close()
-	var body map[string]string
-	json.NewDecoder(resp.Body).Decode(&body)
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || body["error"] != "invalid_request" || !strings.Contains(body["error_description"], "larger than") {
-		t.Errorf("got %d %v, want 413 invalid_request", resp.StatusCode, body)
+	for _, path := range []string{endpoint.PathToken, endpoint.PathPAR, endpoint.PathRevoke, endpoint.PathIntrospect, endpoint.PathAuthorize} {
+		t.Run(path, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(30 * time.Second)) // the old code waits for the body until then
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\ngrant_type=client_credentials", path)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer before the body was sent: %v", err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("got %d, want 413", resp.StatusCode)
+			}
+			if path == endpoint.PathAuthorize { // a page, for the browser
+				return
+			}
+			var body map[string]string
+			json.NewDecoder(resp.Body).Decode(&body)
+			if body["error"] != "invalid_request" || !strings.Contains(body["error_description"], "larger than") {
+				t.Errorf("got %v, want invalid_request, larger than", body)
+			}
+		})
 	}
 }
 

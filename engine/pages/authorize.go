@@ -67,7 +67,11 @@ func (pg *Pages) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 
 	params, err := authorizeParams(r)
 	if err != nil {
-		pg.errorPage(w, http.StatusBadRequest, "Invalid sign-in request", "The application sent a malformed request: "+err.Error()+".")
+		status := http.StatusBadRequest
+		if errors.Is(err, httpx.ErrFormTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		pg.errorPage(w, status, "Invalid sign-in request", "The application sent a malformed request: "+err.Error()+".")
 		return
 	}
 	if params.Get("client_id") == "" {
@@ -162,11 +166,21 @@ func authorizeParams(r *http.Request) (url.Values, error) {
 	switch {
 	case errors.Is(err, httpx.ErrNotForm):
 		return nil, errors.New("Content-Type must be application/x-www-form-urlencoded")
-	case errors.Is(err, httpx.ErrFormTooLarge), errors.Is(err, httpx.ErrFormUnreadable):
-		return nil, errors.New("the request body is too large or unreadable")
+	case errors.Is(err, httpx.ErrFormTooLarge):
+		return nil, bodyTooLarge{}
+	case errors.Is(err, httpx.ErrFormUnreadable):
+		return nil, errors.New("the request body is unreadable")
 	}
 	return p, err
 }
+
+// bodyTooLarge is a form body past its limit (an httpx.ErrFormTooLarge).
+type bodyTooLarge struct{}
+
+func (bodyTooLarge) Error() string {
+	return fmt.Sprintf("the request body is larger than %d bytes", endpoint.MaxTokenRequestBytes)
+}
+func (bodyTooLarge) Unwrap() error { return httpx.ErrFormTooLarge }
 
 // verifyClient checks client_id and redirect_uri: until both are known
 // good, errors are shown to the user and never redirected (RFC 6749

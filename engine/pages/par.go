@@ -75,7 +75,11 @@ func (pg *Pages) handlePAR(w http.ResponseWriter, r *http.Request) {
 	}
 	params, err := authorizeParams(r)
 	if err != nil {
-		refuse(engine.ErrInvalidRequest.WithDescription("%s", err.Error()))
+		e := engine.ErrInvalidRequest.WithDescription("%s", err.Error())
+		if errors.Is(err, httpx.ErrFormTooLarge) {
+			e = e.WithStatus(http.StatusRequestEntityTooLarge) // as the token endpoint's
+		}
+		refuse(e)
 		return
 	}
 	err = endpoint.ReadClientAuth(r, params, req)
