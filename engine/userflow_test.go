@@ -871,6 +871,53 @@ func TestSessionsAndPrompts(t *testing.T) {
 	}
 }
 
+// A session ends when its user's password changes in the tenant (or the
+// user goes): whoever changed it meant to shut out whoever knew the old
+// one. A reload that leaves the password as it was keeps it.
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	src := flowTenant(t)
+	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: server.Config{Hooks: flowHooks(&sync.Map{})}})
+	reload := func(src string) {
+		t.Helper()
+		tn, err := tenant.Parse([]byte(src), "tenant.yaml", ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := spaConfig(srv, "openid", "read:users")
+	authURL := func(opts ...oauth2.AuthCodeOption) string {
+		return cfg.AuthCodeURL("st", append(opts, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))...)
+	}
+	b := enginetest.NewBrowser(t, srv.URL)
+	silent := func() url.Values {
+		t.Helper()
+		_, _, loc := b.Visit(authURL(oauth2.SetAuthURLParam("prompt", "none")))
+		return callback(t, srv, loc, spaCallback, "st")
+	}
+	if callback(t, srv, b.SignIn(authURL(), "alice", "alice-password"), spaCallback, "st").Get("code") == "" {
+		t.Fatal("no code")
+	}
+	reload(src)
+	if q := silent(); q.Get("code") == "" {
+		t.Fatalf("after a reload of the same tenant: %v", q)
+	}
+	old := regexp.MustCompile(`password_hash: "([^"]+)"`).FindStringSubmatch(src)[1] // alice's, the first user
+	fresh, err := tenant.HashPassword("alice-new-password", tenant.Argon2Params{Memory: 64, Time: 1, Threads: 1}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload(strings.Replace(src, old, fresh, 1))
+	if q := silent(); q.Get("error") != "login_required" {
+		t.Fatalf("after alice's password changed: %v, want login_required", q)
+	}
+	if callback(t, srv, b.SignIn(authURL(), "alice", "alice-new-password"), spaCallback, "st").Get("code") == "" {
+		t.Fatal("no code with the new password")
+	}
+}
+
 func TestConsentPage(t *testing.T) {
 	audit := &recorder{}
 	srv, _ := startFlows(t, withAuditor(audit))

@@ -170,6 +170,7 @@ func (pg *Pages) postLogin(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = pg.cfg.Storage.CreateSession(ctx, &storage.Session{
 			Hash: storage.Hash(value), UserID: u.ID, AuthTime: now, Expires: now.Add(s.Tenant().Flows.SessionLifetime),
+			Credential: u.Credential(),
 		})
 	}
 	if err != nil {
@@ -251,7 +252,10 @@ func (pg *Pages) session(ctx context.Context, t *tenant.Tenant, r *http.Request,
 	if err != nil {
 		return nil
 	}
-	if _, ok := t.User(sess.UserID); !ok {
+	// A user removed, or whose password changed (or was removed) since
+	// the session was made, signs in again. A session of an older
+	// Scopeline has no Credential: it ends too.
+	if u, ok := t.User(sess.UserID); !ok || sess.Credential == "" || sess.Credential != u.Credential() {
 		return nil
 	}
 	return sess

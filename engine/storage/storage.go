@@ -165,6 +165,10 @@ type Session struct {
 	UserID   string
 	AuthTime time.Time
 	Expires  time.Time
+	// Credential is the user's tenant.User.Credential when the session
+	// was made: a session whose user's password changed since is not
+	// believed.
+	Credential string
 }
 
 // Consent is a user's consent to a (third-party) client's access to an API.

@@ -49,6 +49,9 @@ type PasswordHash struct {
 	salt   []byte
 	key    []byte
 	bcrypt []byte
+	// digest is the SHA-256 of the hash as written: it changes with the
+	// password (a new salt), and says nothing of it.
+	digest [sha256.Size]byte
 }
 
 var phcB64 = base64.RawStdEncoding
@@ -56,6 +59,15 @@ var phcB64 = base64.RawStdEncoding
 // ParsePasswordHash reads an argon2id or bcrypt hash, refusing costs above
 // Scopeline's limits.
 func ParsePasswordHash(s string) (*PasswordHash, error) {
+	h, err := parsePasswordHash(s)
+	if err != nil {
+		return nil, err
+	}
+	h.digest = sha256.Sum256([]byte(s))
+	return h, nil
+}
+
+func parsePasswordHash(s string) (*PasswordHash, error) {
 	switch {
 	case strings.HasPrefix(s, "$argon2id$"):
 		return parseArgon2(s)

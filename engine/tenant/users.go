@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -78,6 +79,18 @@ func (t *Tenant) Authenticate(login, password string) (*User, bool) {
 		return nil, false
 	}
 	return u, true
+}
+
+// Credential names the user's password as the tenant has it now, for a
+// session to be made with and checked against: it changes when the
+// password does, so a session made before a password change (or its
+// removal: "") is not believed after it. It tells nothing of the
+// password or its hash.
+func (u *User) Credential() string {
+	if u.password == nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(u.password.digest[:16])
 }
 
 // LoginKey is the form of a login (username or email) users are found by

@@ -203,12 +203,12 @@ func testConcurrentRotation(t *testing.T, s storage.Storage) {
 }
 
 func testSessions(t *testing.T, s storage.Storage) {
-	sess := &storage.Session{Hash: storage.Hash("cookie"), UserID: "alice", AuthTime: t0, Expires: t0.Add(time.Hour)}
+	sess := &storage.Session{Hash: storage.Hash("cookie"), UserID: "alice", AuthTime: t0, Expires: t0.Add(time.Hour), Credential: "c1"}
 	must(t, s.CreateSession(ctx, sess))
 	wantErr(t, "create twice", s.CreateSession(ctx, sess), storage.ErrExists)
 	got, err := s.GetSession(ctx, sess.Hash, t0.Add(time.Minute))
 	must(t, err)
-	if got.UserID != "alice" || !got.AuthTime.Equal(t0) {
+	if got.UserID != "alice" || !got.AuthTime.Equal(t0) || got.Credential != "c1" {
 		t.Errorf("session %+v", got)
 	}
 	_, err = s.GetSession(ctx, sess.Hash, t0.Add(time.Hour))
