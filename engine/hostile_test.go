@@ -230,14 +230,7 @@ func TestReadBodiesKeepTheConnection(t *testing.T) {
 func TestRedirectURIRemovedMidSignIn(t *testing.T) {
 	reloadWithout := func(t *testing.T, srv *enginetest.Server, uri string) {
 		t.Helper()
-		src := strings.Replace(flowTenant(t), `"`+uri+`"`, `"`+uri+`-moved"`, 1)
-		tn, err := tenant.Parse([]byte(src), "tenant.yaml", ".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
-			t.Fatal(err)
-		}
+		reloadTenant(t, srv, strings.Replace(flowTenant(t), `"`+uri+`"`, `"`+uri+`-moved"`, 1))
 	}
 	refused := func(t *testing.T, status int, page string, loc *url.URL) {
 		t.Helper()
@@ -273,4 +266,58 @@ func TestRedirectURIRemovedMidSignIn(t *testing.T) {
 		status, page, loc := b.Submit(page, url.Values{"decision": {"allow"}})
 		refused(t, status, page, loc)
 	})
+}
+
+// reloadTenant swaps srv's tenant for the one src describes, as the
+// tenant watcher does when the operator edits the file.
+func reloadTenant(t *testing.T, srv *enginetest.Server, src string) {
+	t.Helper()
+	tn, err := tenant.Parse([]byte(src), "tenant.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A refresh request naming another API (audience or resource, RFC 8707)
+// was answered with a token for the refresh token's own API, as if the
+// parameter had not been sent, while the code exchange refuses one. A
+// refresh now refuses a target that is not its token's API with
+// invalid_target (RFC 8707 §2), and rotates nothing.
+func TestRefreshRefusesAnotherAPI(t *testing.T) {
+	srv, _ := startStd(t)
+	cfg := spaConfig(srv, "offline_access", "read:users")
+	code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
+	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := func(rt string, extra url.Values) (int, map[string]any) {
+		form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"demo-spa"}, "refresh_token": {rt}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		return tokenRequest(t, srv, form)
+	}
+	rt := tok.RefreshToken
+	for _, target := range []url.Values{
+		{"audience": {billingAPI}},
+		{"resource": {billingAPI}},
+		{"audience": {"https://nope.example.com"}},
+		{"resource": {usersAPI, billingAPI}},
+	} {
+		status, body := refresh(rt, target)
+		wantOAuthError(t, fmt.Sprint("refresh for ", target), status, body, "invalid_target")
+	}
+	// Naming the token's own API, or none, is fine, and the refused
+	// requests above rotated nothing.
+	for _, target := range []url.Values{{"audience": {usersAPI}}, {"resource": {usersAPI}}, nil} {
+		status, body := refresh(rt, target)
+		if status != http.StatusOK || body["scope"] != "offline_access read:users" {
+			t.Fatalf("refresh for %v: %d %v", target, status, body)
+		}
+		rt = body["refresh_token"].(string)
+	}
 }

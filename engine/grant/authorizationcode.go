@@ -72,14 +72,8 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, s *engine.Snapshot, r 
 	if err := userflow.CheckDPoPKey(tx, code.DPoPKey, "authorization code"); err != nil {
 		return nil, err
 	}
-	if r.Audience != "" || len(r.Resource) > 0 {
-		api, err := engine.ResolveAPI(s.Tenant(), r.Audience, r.Resource)
-		if err != nil {
-			return nil, err
-		}
-		if api.Identifier != code.API {
-			return nil, engine.ErrInvalidTarget.WithDescription("the authorization code is for %q", code.API)
-		}
+	if err := checkTarget(s.Tenant(), r, code.API, "authorization code"); err != nil {
+		return nil, err
 	}
 	api, aok := s.Tenant().API(code.API)
 	u, uok := s.Tenant().User(code.UserID)
