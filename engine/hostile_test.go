@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/server"
@@ -319,5 +321,250 @@ func TestRefreshRefusesAnotherAPI(t *testing.T) {
 			t.Fatalf("refresh for %v: %d %v", target, status, body)
 		}
 		rt = body["refresh_token"].(string)
+	}
+}
+
+// A code carried the scopes decided when the user signed in, and its
+// exchange checked only that the client's grant still existed: an
+// operator who narrowed the grant, took a role from the user, or removed
+// the redirect URI between the sign-in and the exchange (up to the code's
+// lifetime, and longer for a request waiting for consent) saw the old
+// scopes issued anyway. The exchange now caps them again by the tenant
+// that serves it, with the baseline's rules, traces each scope it drops
+// with the reason, refuses as the pipeline does when nothing asked for is
+// left, and refuses a redirect URI no longer registered.
+func TestCodeExchangeRechecksTheTenant(t *testing.T) {
+	const grant = "{client: demo-spa, api: https://api.example.com, scopes: [read:users, write:users], subjects: [user]}"
+	narrowGrant := func(src string) string {
+		return strings.Replace(src, grant, "{client: demo-spa, api: https://api.example.com, scopes: [read:users], subjects: [user]}", 1)
+	}
+	aliceReads := func(src string) string {
+		return strings.Replace(src, "roles: [admin], metadata", "roles: [reader], metadata", 1)
+	}
+	aliceNobody := func(src string) string {
+		return strings.Replace(src, "roles: [admin], metadata", "roles: [nobody], metadata", 1)
+	}
+	// start serves flowTenant, whose post-login pipeline ends with a hook
+	// that gives bob write:users, which his role (reader) does not allow,
+	// and one allowed to exceed the grant that gives carol delete:users.
+	const hooks = "      - {name: bob-writes, plugin: bob-writes}\n      - {name: carol-deletes, plugin: carol-deletes, allow_exceed_grant: true}\n"
+	add := func(user, scope string) func(v engine.View) (*engine.HookResult, error) {
+		return func(v engine.View) (*engine.HookResult, error) {
+			if v.User().ID != user {
+				return nil, nil
+			}
+			return &engine.HookResult{Ops: []engine.HookOp{{Kind: engine.HookAddScope, Name: scope, Reason: "test"}}}, nil
+		}
+	}
+	start := func(t *testing.T) (*enginetest.Server, *recorder) {
+		t.Helper()
+		loader := flowHooks(&sync.Map{})
+		loader.hooks["bob-writes"], loader.hooks["carol-deletes"] = add("bob", "write:users"), add("carol", "delete:users")
+		audit := &recorder{}
+		srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(flowTenant(t) + hooks), Server: server.Config{Hooks: loader, Auditor: audit}})
+		return srv, audit
+	}
+	reload := func(t *testing.T, srv *enginetest.Server, edits ...func(string) string) {
+		t.Helper()
+		src := flowTenant(t) + hooks
+		for _, edit := range edits {
+			if src2 := edit(src); src2 != src {
+				src = src2
+			} else {
+				t.Fatal("the edit of the tenant changed nothing")
+			}
+		}
+		reloadTenant(t, srv, src)
+	}
+	exchange := func(t *testing.T, srv *enginetest.Server, code, verifier string) (int, map[string]any) {
+		t.Helper()
+		return tokenRequest(t, srv, url.Values{"grant_type": {"authorization_code"}, "client_id": {"demo-spa"},
+			"code": {code}, "code_verifier": {verifier}, "redirect_uri": {spaCallback}})
+	}
+	// dropped returns the scopes the last decision's trace says were
+	// removed by the baseline, each with its reason.
+	dropped := func(audit *recorder) map[string]string {
+		out := map[string]string{}
+		for _, e := range audit.last().Tx.Trace {
+			if e.Stage == engine.StageBaseline && e.Op == engine.OpRemove && !e.Refused {
+				out[e.Scope] = e.Reason
+			}
+		}
+		return out
+	}
+	issued := func(t *testing.T, srv *enginetest.Server, status int, body map[string]any, scope, permissions string) {
+		t.Helper()
+		if status != http.StatusOK || body["scope"] != scope {
+			t.Fatalf("exchange: %d %v %v, want scope %q", status, body["error"], body["scope"], scope)
+		}
+		claims, _ := enginetest.Verify(t, srv.Issuer, body["access_token"].(string))
+		if p, _ := json.Marshal(claims["permissions"]); string(p) != permissions {
+			t.Errorf("permissions claim %s, want %s", p, permissions)
+		}
+	}
+	scopes := []string{"openid", "offline_access", "read:users", "write:users"}
+
+	t.Run("unchanged tenant", func(t *testing.T) {
+		srv, audit := start(t)
+		cfg := spaConfig(srv, scopes...)
+		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
+		reload(t, srv) // the same tenant, reloaded
+		status, body := exchange(t, srv, code, verifier)
+		issued(t, srv, status, body, "openid offline_access read:users write:users", `["read:users","write:users"]`)
+		if d := dropped(audit); len(d) != 0 {
+			t.Errorf("dropped %v from an unchanged tenant", d)
+		}
+		// A scope a hook added beyond the user's permissions, within the
+		// ceiling, is the hook's decision: it stays.
+		code, verifier = codeFor(t, srv, cfg, "bob", "bob-password")
+		reload(t, srv)
+		status, body = exchange(t, srv, code, verifier)
+		issued(t, srv, status, body, "openid offline_access read:users write:users", `["read:users"]`)
+		// So is one a hook allowed to exceed the grant added.
+		code, verifier = codeFor(t, srv, cfg, "carol", "carol-password")
+		reload(t, srv)
+		status, body = exchange(t, srv, code, verifier)
+		issued(t, srv, status, body, "openid offline_access delete:users", `[]`)
+	})
+	t.Run("hook no longer allowed to exceed the grant", func(t *testing.T) {
+		srv, audit := start(t)
+		cfg := spaConfig(srv, scopes...)
+		code, verifier := codeFor(t, srv, cfg, "carol", "carol-password")
+		reload(t, srv, func(src string) string { return strings.Replace(src, ", allow_exceed_grant: true}", "}", 1) })
+		status, body := exchange(t, srv, code, verifier)
+		wantOAuthError(t, "exchange", status, body, "access_denied")
+		if d := dropped(audit); len(d) != 1 || !strings.Contains(d["delete:users"], "outside the grant ceiling") {
+			t.Errorf("dropped %v, want delete:users outside the grant ceiling", d)
+		}
+	})
+	t.Run("grant narrowed", func(t *testing.T) {
+		srv, audit := start(t)
+		cfg := spaConfig(srv, scopes...)
+		for _, user := range []string{"alice", "bob"} { // bob's write:users is the hook's
+			code, verifier := codeFor(t, srv, cfg, user, user+"-password")
+			reload(t, srv, narrowGrant)
+			status, body := exchange(t, srv, code, verifier)
+			issued(t, srv, status, body, "openid offline_access read:users", `["read:users"]`)
+			if d := dropped(audit); len(d) != 1 || !strings.Contains(d["write:users"], "outside the grant ceiling") {
+				t.Errorf("%s: dropped %v, want write:users outside the grant ceiling", user, d)
+			}
+			reload(t, srv)
+			if user != "alice" {
+				continue // bob's hook adds write:users again at each refresh
+			}
+			// The refresh token of that exchange is for read:users only.
+			status, body = tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "client_id": {"demo-spa"},
+				"refresh_token": {body["refresh_token"].(string)}})
+			if status != http.StatusOK || body["scope"] != "openid offline_access read:users" {
+				t.Errorf("%s: refresh after the grant was widened again: %d %v", user, status, body)
+			}
+		}
+	})
+	t.Run("role taken away", func(t *testing.T) {
+		srv, audit := start(t)
+		cfg := spaConfig(srv, scopes...)
+		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
+		reload(t, srv, aliceReads)
+		status, body := exchange(t, srv, code, verifier)
+		issued(t, srv, status, body, "openid offline_access read:users", `["read:users"]`)
+		if d := dropped(audit); len(d) != 1 || !strings.Contains(d["write:users"], "RBAC") {
+			t.Errorf("dropped %v, want write:users as not in the user's permissions", d)
+		}
+	})
+	t.Run("nothing left", func(t *testing.T) {
+		srv, audit := start(t)
+		cfg := spaConfig(srv, scopes...)
+		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
+		reload(t, srv, aliceNobody)
+		status, body := exchange(t, srv, code, verifier)
+		wantOAuthError(t, "exchange", status, body, "access_denied")
+		d := audit.last()
+		if d.Outcome != engine.OutcomeDenied || len(dropped(audit)) != 2 {
+			t.Errorf("denial recorded as %v with trace %+v", d.Outcome, d.Tx.Trace)
+		}
+		// The code is used up.
+		reload(t, srv)
+		status, body = exchange(t, srv, code, verifier)
+		wantOAuthError(t, "second exchange", status, body, "invalid_grant")
+	})
+	t.Run("grant removed", func(t *testing.T) {
+		srv, _ := start(t)
+		cfg := spaConfig(srv, scopes...)
+		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
+		reload(t, srv, func(src string) string { return strings.Replace(src, "  - "+grant+"\n", "", 1) })
+		status, body := exchange(t, srv, code, verifier)
+		wantOAuthError(t, "exchange", status, body, "invalid_grant")
+	})
+	t.Run("redirect URI removed", func(t *testing.T) {
+		srv, _ := start(t)
+		cfg := spaConfig(srv, scopes...)
+		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
+		reload(t, srv, func(src string) string {
+			return strings.Replace(src, `"`+spaCallback+`"`, `"`+spaCallback+`-moved"`, 1)
+		})
+		status, body := exchange(t, srv, code, verifier)
+		wantOAuthError(t, "exchange", status, body, "invalid_grant")
+	})
+	t.Run("waiting for consent", func(t *testing.T) {
+		srv, audit := start(t)
+		web := &oauth2.Config{ClientID: "partner-web", ClientSecret: "demo-m2m-secret", RedirectURL: "https://partner.example.com/cb",
+			Scopes:   []string{"read:users", "write:users"},
+			Endpoint: oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInHeader}}
+		b := enginetest.NewBrowser(t, srv.URL)
+		loc, page := b.SignInPage(web.AuthCodeURL("s"), "alice", "alice-password")
+		if loc != nil || !strings.Contains(page, `name="decision"`) {
+			t.Fatalf("no consent page: %v\n%s", loc, page)
+		}
+		reload(t, srv, func(src string) string {
+			return strings.Replace(src, "{client: partner-web, api: https://api.example.com, scopes: [read:users, write:users]",
+				"{client: partner-web, api: https://api.example.com, scopes: [read:users]", 1)
+		})
+		_, _, loc = b.Submit(page, url.Values{"decision": {"allow"}})
+		code := callback(t, srv, loc, "https://partner.example.com/cb", "s").Get("code")
+		tok, err := web.Exchange(context.Background(), code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Extra("scope") != "read:users" {
+			t.Errorf("scope %v, want read:users", tok.Extra("scope"))
+		}
+		if d := dropped(audit); len(d) != 1 || d["write:users"] == "" {
+			t.Errorf("dropped %v, want write:users", d)
+		}
+	})
+}
+
+// A refresh runs the post-login pipeline again against the tenant that
+// serves it, so what the operator narrows applies at the next refresh:
+// the grant's ceiling, the user's roles, the grant itself.
+func TestRefreshRechecksTheTenant(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to string
+		status         int
+		scope          string
+	}{
+		{"grant narrowed", "scopes: [read:users, write:users], subjects: [user]}", "scopes: [read:users], subjects: [user]}", http.StatusOK, "offline_access read:users"},
+		{"role taken away", "roles: [admin], metadata", "roles: [reader], metadata", http.StatusOK, "offline_access read:users"},
+		{"no role left", "roles: [admin], metadata", "roles: [nobody], metadata", http.StatusForbidden, ""},
+		{"grant removed", "  - {client: demo-spa, api: https://api.example.com, scopes: [read:users, write:users], subjects: [user]}\n", "", http.StatusForbidden, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := startFlows(t)
+			cfg := spaConfig(srv, "offline_access", "read:users", "write:users")
+			code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
+			tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := flowTenant(t)
+			if !strings.Contains(src, tc.from) {
+				t.Fatalf("the tenant has no %q", tc.from)
+			}
+			reloadTenant(t, srv, strings.Replace(src, tc.from, tc.to, 1))
+			status, body := tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "client_id": {"demo-spa"}, "refresh_token": {tok.RefreshToken}})
+			if status != tc.status || (tc.scope != "" && body["scope"] != tc.scope) {
+				t.Errorf("refresh: %d %v, want %d %q", status, body, tc.status, tc.scope)
+			}
+		})
 	}
 }
