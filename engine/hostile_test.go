@@ -290,12 +290,7 @@ func reloadTenant(t *testing.T, srv *enginetest.Server, src string) {
 // invalid_target (RFC 8707 §2), and rotates nothing.
 func TestRefreshRefusesAnotherAPI(t *testing.T) {
 	srv, _ := startStd(t)
-	cfg := spaConfig(srv, "offline_access", "read:users")
-	code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
-	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := tokensFor(t, srv, spaConfig(srv, "offline_access", "read:users"), "alice", "alice-password")
 	refresh := func(rt string, extra url.Values) (int, map[string]any) {
 		form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"demo-spa"}, "refresh_token": {rt}}
 		for k, v := range extra {
@@ -402,36 +397,34 @@ func TestCodeExchangeRechecksTheTenant(t *testing.T) {
 			t.Errorf("permissions claim %s, want %s", p, permissions)
 		}
 	}
-	scopes := []string{"openid", "offline_access", "read:users", "write:users"}
+	// redeem signs user in to demo-spa, reloads the tenant with edits and
+	// exchanges the code.
+	redeem := func(t *testing.T, srv *enginetest.Server, user string, edits ...func(string) string) (int, map[string]any) {
+		t.Helper()
+		cfg := spaConfig(srv, "openid", "offline_access", "read:users", "write:users")
+		code, verifier := codeFor(t, srv, cfg, user, user+"-password")
+		reload(t, srv, edits...)
+		return exchange(t, srv, code, verifier)
+	}
 
 	t.Run("unchanged tenant", func(t *testing.T) {
 		srv, audit := start(t)
-		cfg := spaConfig(srv, scopes...)
-		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
-		reload(t, srv) // the same tenant, reloaded
-		status, body := exchange(t, srv, code, verifier)
+		status, body := redeem(t, srv, "alice") // the same tenant, reloaded
 		issued(t, srv, status, body, "openid offline_access read:users write:users", `["read:users","write:users"]`)
 		if d := dropped(audit); len(d) != 0 {
 			t.Errorf("dropped %v from an unchanged tenant", d)
 		}
 		// A scope a hook added beyond the user's permissions, within the
 		// ceiling, is the hook's decision: it stays.
-		code, verifier = codeFor(t, srv, cfg, "bob", "bob-password")
-		reload(t, srv)
-		status, body = exchange(t, srv, code, verifier)
+		status, body = redeem(t, srv, "bob")
 		issued(t, srv, status, body, "openid offline_access read:users write:users", `["read:users"]`)
 		// So is one a hook allowed to exceed the grant added.
-		code, verifier = codeFor(t, srv, cfg, "carol", "carol-password")
-		reload(t, srv)
-		status, body = exchange(t, srv, code, verifier)
+		status, body = redeem(t, srv, "carol")
 		issued(t, srv, status, body, "openid offline_access delete:users", `[]`)
 	})
 	t.Run("hook no longer allowed to exceed the grant", func(t *testing.T) {
 		srv, audit := start(t)
-		cfg := spaConfig(srv, scopes...)
-		code, verifier := codeFor(t, srv, cfg, "carol", "carol-password")
-		reload(t, srv, func(src string) string { return strings.Replace(src, ", allow_exceed_grant: true}", "}", 1) })
-		status, body := exchange(t, srv, code, verifier)
+		status, body := redeem(t, srv, "carol", func(src string) string { return strings.Replace(src, ", allow_exceed_grant: true}", "}", 1) })
 		wantOAuthError(t, "exchange", status, body, "access_denied")
 		if d := dropped(audit); len(d) != 1 || !strings.Contains(d["delete:users"], "outside the grant ceiling") {
 			t.Errorf("dropped %v, want delete:users outside the grant ceiling", d)
@@ -439,11 +432,8 @@ func TestCodeExchangeRechecksTheTenant(t *testing.T) {
 	})
 	t.Run("grant narrowed", func(t *testing.T) {
 		srv, audit := start(t)
-		cfg := spaConfig(srv, scopes...)
 		for _, user := range []string{"alice", "bob"} { // bob's write:users is the hook's
-			code, verifier := codeFor(t, srv, cfg, user, user+"-password")
-			reload(t, srv, narrowGrant)
-			status, body := exchange(t, srv, code, verifier)
+			status, body := redeem(t, srv, user, narrowGrant)
 			issued(t, srv, status, body, "openid offline_access read:users", `["read:users"]`)
 			if d := dropped(audit); len(d) != 1 || !strings.Contains(d["write:users"], "outside the grant ceiling") {
 				t.Errorf("%s: dropped %v, want write:users outside the grant ceiling", user, d)
@@ -462,10 +452,7 @@ func TestCodeExchangeRechecksTheTenant(t *testing.T) {
 	})
 	t.Run("role taken away", func(t *testing.T) {
 		srv, audit := start(t)
-		cfg := spaConfig(srv, scopes...)
-		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
-		reload(t, srv, aliceReads)
-		status, body := exchange(t, srv, code, verifier)
+		status, body := redeem(t, srv, "alice", aliceReads)
 		issued(t, srv, status, body, "openid offline_access read:users", `["read:users"]`)
 		if d := dropped(audit); len(d) != 1 || !strings.Contains(d["write:users"], "RBAC") {
 			t.Errorf("dropped %v, want write:users as not in the user's permissions", d)
@@ -473,38 +460,24 @@ func TestCodeExchangeRechecksTheTenant(t *testing.T) {
 	})
 	t.Run("nothing left", func(t *testing.T) {
 		srv, audit := start(t)
-		cfg := spaConfig(srv, scopes...)
-		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
-		reload(t, srv, aliceNobody)
-		status, body := exchange(t, srv, code, verifier)
+		status, body := redeem(t, srv, "alice", aliceNobody)
 		wantOAuthError(t, "exchange", status, body, "access_denied")
-		d := audit.last()
-		if d.Outcome != engine.OutcomeDenied || len(dropped(audit)) != 2 {
+		if d := audit.last(); d.Outcome != engine.OutcomeDenied || len(dropped(audit)) != 2 {
 			t.Errorf("denial recorded as %v with trace %+v", d.Outcome, d.Tx.Trace)
 		}
-		// The code is used up.
-		reload(t, srv)
-		status, body = exchange(t, srv, code, verifier)
-		wantOAuthError(t, "second exchange", status, body, "invalid_grant")
 	})
-	t.Run("grant removed", func(t *testing.T) {
-		srv, _ := start(t)
-		cfg := spaConfig(srv, scopes...)
-		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
-		reload(t, srv, func(src string) string { return strings.Replace(src, "  - "+grant+"\n", "", 1) })
-		status, body := exchange(t, srv, code, verifier)
-		wantOAuthError(t, "exchange", status, body, "invalid_grant")
-	})
-	t.Run("redirect URI removed", func(t *testing.T) {
-		srv, _ := start(t)
-		cfg := spaConfig(srv, scopes...)
-		code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
-		reload(t, srv, func(src string) string {
+	for name, edit := range map[string]func(string) string{
+		"grant removed": func(src string) string { return strings.Replace(src, "  - "+grant+"\n", "", 1) },
+		"redirect URI removed": func(src string) string {
 			return strings.Replace(src, `"`+spaCallback+`"`, `"`+spaCallback+`-moved"`, 1)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, _ := start(t)
+			status, body := redeem(t, srv, "alice", edit)
+			wantOAuthError(t, "exchange", status, body, "invalid_grant")
 		})
-		status, body := exchange(t, srv, code, verifier)
-		wantOAuthError(t, "exchange", status, body, "invalid_grant")
-	})
+	}
 	t.Run("waiting for consent", func(t *testing.T) {
 		srv, audit := start(t)
 		web := &oauth2.Config{ClientID: "partner-web", ClientSecret: "demo-m2m-secret", RedirectURL: "https://partner.example.com/cb",
@@ -550,12 +523,7 @@ func TestRefreshRechecksTheTenant(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := startFlows(t)
-			cfg := spaConfig(srv, "offline_access", "read:users", "write:users")
-			code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
-			tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := tokensFor(t, srv, spaConfig(srv, "offline_access", "read:users", "write:users"), "alice", "alice-password")
 			src := flowTenant(t)
 			if !strings.Contains(src, tc.from) {
 				t.Fatalf("the tenant has no %q", tc.from)
