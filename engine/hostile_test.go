@@ -458,6 +458,11 @@ func TestCodeExchangeRechecksTheTenant(t *testing.T) {
 			t.Errorf("dropped %v, want write:users as not in the user's permissions", d)
 		}
 	})
+	t.Run("permissions claim no longer asked for", func(t *testing.T) {
+		srv, _ := start(t)
+		status, body := redeem(t, srv, "alice", func(src string) string { return strings.Replace(src, "    permissions_claim: true\n", "", 1) })
+		issued(t, srv, status, body, "openid offline_access read:users write:users", "null")
+	})
 	t.Run("nothing left", func(t *testing.T) {
 		srv, audit := start(t)
 		status, body := redeem(t, srv, "alice", aliceNobody)

@@ -145,7 +145,7 @@ func scopeRefusal(g *tenant.Grant, permitted []string, scope, ceiling string) st
 func (s *Snapshot) Recheck(tx *Transaction) {
 	g, permitted := tx.Grant, userPermissions(tx)
 	for _, sc := range slices.Clone(tx.Scopes) {
-		stage := tx.Trace.grantedBy(sc)
+		stage := tx.Trace.madeBy(OpAdd, sc, "")
 		var why string
 		switch {
 		case !tx.API.Defines(sc):
@@ -164,25 +164,16 @@ func (s *Snapshot) Recheck(tx *Transaction) {
 		if v := permissionsValue(g, permitted); !bytes.Equal(tx.Claims[permissionsClaim], v) {
 			tx.setIssuerClaim(StageBaseline, permissionsClaim, v, "the user's permissions on the API within the grant (permissions_claim), as they are now")
 		}
-	case tx.Trace.setBy(permissionsClaim) == StageBaseline:
+	case tx.Trace.madeBy(OpSetClaim, "", permissionsClaim) == StageBaseline:
 		tx.RemoveClaim(StageBaseline, permissionsClaim, "the API no longer asks for permissions_claim")
 	}
 }
 
-// grantedBy is the stage that last added scope, "" if none did.
-func (tr Trace) grantedBy(scope string) string {
+// madeBy is the stage of the last entry that applied op to scope or
+// claim, "" if none did.
+func (tr Trace) madeBy(op Op, scope, claim string) string {
 	for i := len(tr) - 1; i >= 0; i-- {
-		if e := tr[i]; e.Op == OpAdd && !e.Refused && e.Scope == scope {
-			return e.Stage
-		}
-	}
-	return ""
-}
-
-// setBy is the stage that last set claim, "" if none did.
-func (tr Trace) setBy(claim string) string {
-	for i := len(tr) - 1; i >= 0; i-- {
-		if e := tr[i]; e.Op == OpSetClaim && !e.Refused && e.Claim == claim {
+		if e := tr[i]; e.Op == op && !e.Refused && e.Scope == scope && e.Claim == claim {
 			return e.Stage
 		}
 	}
