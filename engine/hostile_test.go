@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/server"
@@ -230,14 +232,7 @@ func TestReadBodiesKeepTheConnection(t *testing.T) {
 func TestRedirectURIRemovedMidSignIn(t *testing.T) {
 	reloadWithout := func(t *testing.T, srv *enginetest.Server, uri string) {
 		t.Helper()
-		src := strings.Replace(flowTenant(t), `"`+uri+`"`, `"`+uri+`-moved"`, 1)
-		tn, err := tenant.Parse([]byte(src), "tenant.yaml", ".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
-			t.Fatal(err)
-		}
+		reloadTenant(t, srv, strings.Replace(flowTenant(t), `"`+uri+`"`, `"`+uri+`-moved"`, 1))
 	}
 	refused := func(t *testing.T, status int, page string, loc *url.URL) {
 		t.Helper()
@@ -273,4 +268,276 @@ func TestRedirectURIRemovedMidSignIn(t *testing.T) {
 		status, page, loc := b.Submit(page, url.Values{"decision": {"allow"}})
 		refused(t, status, page, loc)
 	})
+}
+
+// reloadTenant swaps srv's tenant for the one src describes, as the
+// tenant watcher does when the operator edits the file.
+func reloadTenant(t *testing.T, srv *enginetest.Server, src string) {
+	t.Helper()
+	tn, err := tenant.Parse([]byte(src), "tenant.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A refresh request naming another API (audience or resource, RFC 8707)
+// was answered with a token for the refresh token's own API, as if the
+// parameter had not been sent, while the code exchange refuses one. A
+// refresh now refuses a target that is not its token's API with
+// invalid_target (RFC 8707 §2), and rotates nothing.
+func TestRefreshRefusesAnotherAPI(t *testing.T) {
+	srv, _ := startStd(t)
+	tok := tokensFor(t, srv, spaConfig(srv, "offline_access", "read:users"), "alice", "alice-password")
+	refresh := func(rt string, extra url.Values) (int, map[string]any) {
+		form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"demo-spa"}, "refresh_token": {rt}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		return tokenRequest(t, srv, form)
+	}
+	rt := tok.RefreshToken
+	for _, target := range []url.Values{
+		{"audience": {billingAPI}},
+		{"resource": {billingAPI}},
+		{"audience": {"https://nope.example.com"}},
+		{"resource": {usersAPI, billingAPI}},
+	} {
+		status, body := refresh(rt, target)
+		wantOAuthError(t, fmt.Sprint("refresh for ", target), status, body, "invalid_target")
+	}
+	// Naming the token's own API, or none, is fine, and the refused
+	// requests above rotated nothing.
+	for _, target := range []url.Values{{"audience": {usersAPI}}, {"resource": {usersAPI}}, nil} {
+		status, body := refresh(rt, target)
+		if status != http.StatusOK || body["scope"] != "offline_access read:users" {
+			t.Fatalf("refresh for %v: %d %v", target, status, body)
+		}
+		rt = body["refresh_token"].(string)
+	}
+}
+
+// A code carried the scopes decided when the user signed in, and its
+// exchange checked only that the client's grant still existed: an
+// operator who narrowed the grant, took a role from the user, or removed
+// the redirect URI between the sign-in and the exchange (up to the code's
+// lifetime, and longer for a request waiting for consent) saw the old
+// scopes issued anyway. The exchange now caps them again by the tenant
+// that serves it, with the baseline's rules, traces each scope it drops
+// with the reason, refuses as the pipeline does when nothing asked for is
+// left, and refuses a redirect URI no longer registered.
+func TestCodeExchangeRechecksTheTenant(t *testing.T) {
+	const grant = "{client: demo-spa, api: https://api.example.com, scopes: [read:users, write:users], subjects: [user]}"
+	narrowGrant := func(src string) string {
+		return strings.Replace(src, grant, "{client: demo-spa, api: https://api.example.com, scopes: [read:users], subjects: [user]}", 1)
+	}
+	aliceReads := func(src string) string {
+		return strings.Replace(src, "roles: [admin], metadata", "roles: [reader], metadata", 1)
+	}
+	aliceNobody := func(src string) string {
+		return strings.Replace(src, "roles: [admin], metadata", "roles: [nobody], metadata", 1)
+	}
+	// start serves flowTenant, whose post-login pipeline ends with a hook
+	// that gives bob write:users, which his role (reader) does not allow,
+	// and one allowed to exceed the grant that gives carol delete:users.
+	const hooks = "      - {name: bob-writes, plugin: bob-writes}\n      - {name: carol-deletes, plugin: carol-deletes, allow_exceed_grant: true}\n"
+	add := func(user, scope string) func(v engine.View) (*engine.HookResult, error) {
+		return func(v engine.View) (*engine.HookResult, error) {
+			if v.User().ID != user {
+				return nil, nil
+			}
+			return &engine.HookResult{Ops: []engine.HookOp{{Kind: engine.HookAddScope, Name: scope, Reason: "test"}}}, nil
+		}
+	}
+	start := func(t *testing.T) (*enginetest.Server, *recorder) {
+		t.Helper()
+		loader := flowHooks(&sync.Map{})
+		loader.hooks["bob-writes"], loader.hooks["carol-deletes"] = add("bob", "write:users"), add("carol", "delete:users")
+		audit := &recorder{}
+		srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(flowTenant(t) + hooks), Server: server.Config{Hooks: loader, Auditor: audit}})
+		return srv, audit
+	}
+	reload := func(t *testing.T, srv *enginetest.Server, edits ...func(string) string) {
+		t.Helper()
+		src := flowTenant(t) + hooks
+		for _, edit := range edits {
+			if src2 := edit(src); src2 != src {
+				src = src2
+			} else {
+				t.Fatal("the edit of the tenant changed nothing")
+			}
+		}
+		reloadTenant(t, srv, src)
+	}
+	exchange := func(t *testing.T, srv *enginetest.Server, code, verifier string) (int, map[string]any) {
+		t.Helper()
+		return tokenRequest(t, srv, url.Values{"grant_type": {"authorization_code"}, "client_id": {"demo-spa"},
+			"code": {code}, "code_verifier": {verifier}, "redirect_uri": {spaCallback}})
+	}
+	// dropped returns the scopes the last decision's trace says were
+	// removed by the baseline, each with its reason.
+	dropped := func(audit *recorder) map[string]string {
+		out := map[string]string{}
+		for _, e := range audit.last().Tx.Trace {
+			if e.Stage == engine.StageBaseline && e.Op == engine.OpRemove && !e.Refused {
+				out[e.Scope] = e.Reason
+			}
+		}
+		return out
+	}
+	issued := func(t *testing.T, srv *enginetest.Server, status int, body map[string]any, scope, permissions string) {
+		t.Helper()
+		if status != http.StatusOK || body["scope"] != scope {
+			t.Fatalf("exchange: %d %v %v, want scope %q", status, body["error"], body["scope"], scope)
+		}
+		claims, _ := enginetest.Verify(t, srv.Issuer, body["access_token"].(string))
+		if p, _ := json.Marshal(claims["permissions"]); string(p) != permissions {
+			t.Errorf("permissions claim %s, want %s", p, permissions)
+		}
+	}
+	// redeem signs user in to demo-spa, reloads the tenant with edits and
+	// exchanges the code.
+	redeem := func(t *testing.T, srv *enginetest.Server, user string, edits ...func(string) string) (int, map[string]any) {
+		t.Helper()
+		cfg := spaConfig(srv, "openid", "offline_access", "read:users", "write:users")
+		code, verifier := codeFor(t, srv, cfg, user, user+"-password")
+		reload(t, srv, edits...)
+		return exchange(t, srv, code, verifier)
+	}
+
+	t.Run("unchanged tenant", func(t *testing.T) {
+		srv, audit := start(t)
+		status, body := redeem(t, srv, "alice") // the same tenant, reloaded
+		issued(t, srv, status, body, "openid offline_access read:users write:users", `["read:users","write:users"]`)
+		if d := dropped(audit); len(d) != 0 {
+			t.Errorf("dropped %v from an unchanged tenant", d)
+		}
+		// A scope a hook added beyond the user's permissions, within the
+		// ceiling, is the hook's decision: it stays.
+		status, body = redeem(t, srv, "bob")
+		issued(t, srv, status, body, "openid offline_access read:users write:users", `["read:users"]`)
+		// So is one a hook allowed to exceed the grant added.
+		status, body = redeem(t, srv, "carol")
+		issued(t, srv, status, body, "openid offline_access delete:users", `[]`)
+	})
+	t.Run("hook no longer allowed to exceed the grant", func(t *testing.T) {
+		srv, audit := start(t)
+		status, body := redeem(t, srv, "carol", func(src string) string { return strings.Replace(src, ", allow_exceed_grant: true}", "}", 1) })
+		wantOAuthError(t, "exchange", status, body, "access_denied")
+		if d := dropped(audit); len(d) != 1 || !strings.Contains(d["delete:users"], "outside the grant ceiling") {
+			t.Errorf("dropped %v, want delete:users outside the grant ceiling", d)
+		}
+	})
+	t.Run("grant narrowed", func(t *testing.T) {
+		srv, audit := start(t)
+		for _, user := range []string{"alice", "bob"} { // bob's write:users is the hook's
+			status, body := redeem(t, srv, user, narrowGrant)
+			issued(t, srv, status, body, "openid offline_access read:users", `["read:users"]`)
+			if d := dropped(audit); len(d) != 1 || !strings.Contains(d["write:users"], "outside the grant ceiling") {
+				t.Errorf("%s: dropped %v, want write:users outside the grant ceiling", user, d)
+			}
+			reload(t, srv)
+			if user != "alice" {
+				continue // bob's hook adds write:users again at each refresh
+			}
+			// The refresh token of that exchange is for read:users only.
+			status, body = tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "client_id": {"demo-spa"},
+				"refresh_token": {body["refresh_token"].(string)}})
+			if status != http.StatusOK || body["scope"] != "openid offline_access read:users" {
+				t.Errorf("%s: refresh after the grant was widened again: %d %v", user, status, body)
+			}
+		}
+	})
+	t.Run("role taken away", func(t *testing.T) {
+		srv, audit := start(t)
+		status, body := redeem(t, srv, "alice", aliceReads)
+		issued(t, srv, status, body, "openid offline_access read:users", `["read:users"]`)
+		if d := dropped(audit); len(d) != 1 || !strings.Contains(d["write:users"], "RBAC") {
+			t.Errorf("dropped %v, want write:users as not in the user's permissions", d)
+		}
+	})
+	t.Run("permissions claim no longer asked for", func(t *testing.T) {
+		srv, _ := start(t)
+		status, body := redeem(t, srv, "alice", func(src string) string { return strings.Replace(src, "    permissions_claim: true\n", "", 1) })
+		issued(t, srv, status, body, "openid offline_access read:users write:users", "null")
+	})
+	t.Run("nothing left", func(t *testing.T) {
+		srv, audit := start(t)
+		status, body := redeem(t, srv, "alice", aliceNobody)
+		wantOAuthError(t, "exchange", status, body, "access_denied")
+		if d := audit.last(); d.Outcome != engine.OutcomeDenied || len(dropped(audit)) != 2 {
+			t.Errorf("denial recorded as %v with trace %+v", d.Outcome, d.Tx.Trace)
+		}
+	})
+	for name, edit := range map[string]func(string) string{
+		"grant removed": func(src string) string { return strings.Replace(src, "  - "+grant+"\n", "", 1) },
+		"redirect URI removed": func(src string) string {
+			return strings.Replace(src, `"`+spaCallback+`"`, `"`+spaCallback+`-moved"`, 1)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, _ := start(t)
+			status, body := redeem(t, srv, "alice", edit)
+			wantOAuthError(t, "exchange", status, body, "invalid_grant")
+		})
+	}
+	t.Run("waiting for consent", func(t *testing.T) {
+		srv, audit := start(t)
+		web := &oauth2.Config{ClientID: "partner-web", ClientSecret: "demo-m2m-secret", RedirectURL: "https://partner.example.com/cb",
+			Scopes:   []string{"read:users", "write:users"},
+			Endpoint: oauth2.Endpoint{AuthURL: srv.URL + endpoint.PathAuthorize, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInHeader}}
+		b := enginetest.NewBrowser(t, srv.URL)
+		loc, page := b.SignInPage(web.AuthCodeURL("s"), "alice", "alice-password")
+		if loc != nil || !strings.Contains(page, `name="decision"`) {
+			t.Fatalf("no consent page: %v\n%s", loc, page)
+		}
+		reload(t, srv, func(src string) string {
+			return strings.Replace(src, "{client: partner-web, api: https://api.example.com, scopes: [read:users, write:users]",
+				"{client: partner-web, api: https://api.example.com, scopes: [read:users]", 1)
+		})
+		_, _, loc = b.Submit(page, url.Values{"decision": {"allow"}})
+		code := callback(t, srv, loc, "https://partner.example.com/cb", "s").Get("code")
+		tok, err := web.Exchange(context.Background(), code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Extra("scope") != "read:users" {
+			t.Errorf("scope %v, want read:users", tok.Extra("scope"))
+		}
+		if d := dropped(audit); len(d) != 1 || d["write:users"] == "" {
+			t.Errorf("dropped %v, want write:users", d)
+		}
+	})
+}
+
+// A refresh runs the post-login pipeline again against the tenant that
+// serves it, so what the operator narrows applies at the next refresh:
+// the grant's ceiling, the user's roles, the grant itself.
+func TestRefreshRechecksTheTenant(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to string
+		status         int
+		scope          string
+	}{
+		{"grant narrowed", "scopes: [read:users, write:users], subjects: [user]}", "scopes: [read:users], subjects: [user]}", http.StatusOK, "offline_access read:users"},
+		{"role taken away", "roles: [admin], metadata", "roles: [reader], metadata", http.StatusOK, "offline_access read:users"},
+		{"no role left", "roles: [admin], metadata", "roles: [nobody], metadata", http.StatusForbidden, ""},
+		{"grant removed", "  - {client: demo-spa, api: https://api.example.com, scopes: [read:users, write:users], subjects: [user]}\n", "", http.StatusForbidden, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := startFlows(t)
+			tok := tokensFor(t, srv, spaConfig(srv, "offline_access", "read:users", "write:users"), "alice", "alice-password")
+			src := flowTenant(t)
+			if !strings.Contains(src, tc.from) {
+				t.Fatalf("the tenant has no %q", tc.from)
+			}
+			reloadTenant(t, srv, strings.Replace(src, tc.from, tc.to, 1))
+			status, body := tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "client_id": {"demo-spa"}, "refresh_token": {tok.RefreshToken}})
+			if status != tc.status || (tc.scope != "" && body["scope"] != tc.scope) {
+				t.Errorf("refresh: %d %v, want %d %q", status, body, tc.status, tc.scope)
+			}
+		})
+	}
 }

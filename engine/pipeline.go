@@ -47,6 +47,20 @@ func (p *Pipeline) Run(ctx context.Context, tx *Transaction) error {
 	return nil
 }
 
+// exceedsGrant reports whether the hook named stage in p may add scopes
+// outside the grant's ceiling (allow_exceed_grant).
+func (p *Pipeline) exceedsGrant(stage string) bool {
+	if p == nil {
+		return false
+	}
+	for _, st := range p.Stages {
+		if h, ok := st.(*hookStage); ok && h.spec.Name == stage {
+			return h.spec.AllowExceedGrant
+		}
+	}
+	return false
+}
+
 // Hook is a loaded hook, ready to run: package hooks implements it for
 // WebAssembly modules (hooks.WasmHook), from the tenant file's
 // tenant.HookSpec. Invoke runs the hook once against a read-only view of

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
@@ -48,23 +49,14 @@ func (b baseline) Run(_ context.Context, tx *Transaction) error {
 	}
 	tx.Grant = g
 
-	var permitted []string // nil: no RBAC cap
-	if forUser && tx.API.RBAC {
-		permitted = tx.User.Permissions[tx.API.Identifier]
-		if permitted == nil {
-			permitted = []string{}
-		}
-	}
+	permitted := userPermissions(tx)
 	allow := func(scope, why string) {
-		switch {
-		case !g.Allows(scope):
-			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Refused: true, Reason: ceiling})
-		case permitted != nil && !slices.Contains(permitted, scope):
-			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Refused: true, Reason: "not in the user's permissions (RBAC)"})
-		default:
-			tx.Scopes = append(tx.Scopes, scope)
-			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Reason: why})
+		if refusal := scopeRefusal(g, permitted, scope, ceiling); refusal != "" {
+			tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Refused: true, Reason: refusal})
+			return
 		}
+		tx.Scopes = append(tx.Scopes, scope)
+		tx.record(TraceEntry{Stage: StageBaseline, Op: OpAdd, Scope: scope, Reason: why})
 	}
 
 	if tx.Requested == nil {
@@ -86,11 +78,7 @@ func (b baseline) Run(_ context.Context, tx *Transaction) error {
 		}
 	}
 	if forUser && tx.API.PermissionsClaim {
-		// RFC 9068 §2.2.3.1 style entitlements: what the user may do on
-		// this API through this client, whatever this token's scope.
-		perms := slices.DeleteFunc(slices.Clone(permitted), func(s string) bool { return !g.Allows(s) })
-		claim, _ := json.Marshal(perms)
-		tx.setIssuerClaim(StageBaseline, "permissions", claim, "the user's permissions on the API within the grant (permissions_claim)")
+		tx.setIssuerClaim(StageBaseline, permissionsClaim, permissionsValue(g, permitted), "the user's permissions on the API within the grant (permissions_claim)")
 	}
 	if len(tx.Scopes) == 0 && (!forUser || tx.Exchange != nil) {
 		tx.record(TraceEntry{Stage: StageBaseline, Op: OpDeny, Reason: "no scope left to grant"})
@@ -100,4 +88,94 @@ func (b baseline) Run(_ context.Context, tx *Transaction) error {
 		return ErrInvalidScope.WithDescription("none of the requested scopes is granted")
 	}
 	return nil
+}
+
+// permissionsClaim is the claim of an API with permissions_claim: RFC
+// 9068 §2.2.3.1 style entitlements, what the user may do on the API
+// through this client, whatever this token's scope.
+const permissionsClaim = "permissions"
+
+// permissionsValue is the value of the permissions claim: the user's
+// permissions within the grant's ceiling.
+func permissionsValue(g *tenant.Grant, permitted []string) json.RawMessage {
+	perms := slices.DeleteFunc(slices.Clone(permitted), func(s string) bool { return !g.Allows(s) })
+	v, _ := json.Marshal(perms)
+	return v
+}
+
+// userPermissions are the scopes the user of tx may be granted on tx's
+// API when it enforces RBAC (empty when the user has none), or nil when
+// no RBAC caps the token: a client's token, or an API without rbac.
+func userPermissions(tx *Transaction) []string {
+	if tx.User == nil || !tx.API.RBAC {
+		return nil
+	}
+	if p := tx.User.Permissions[tx.API.Identifier]; p != nil {
+		return p
+	}
+	return []string{}
+}
+
+// scopeRefusal says why the baseline does not grant scope under grant g
+// ("" when it does): outside the grant's ceiling (ceiling says which), or
+// not in the user's permissions when permitted is not nil.
+func scopeRefusal(g *tenant.Grant, permitted []string, scope, ceiling string) string {
+	switch {
+	case !g.Allows(scope):
+		return ceiling
+	case permitted != nil && !slices.Contains(permitted, scope):
+		return "not in the user's permissions (RBAC)"
+	}
+	return ""
+}
+
+// Recheck applies the rules again to an end user's result decided under
+// an older snapshot and restored into tx (Transaction.Restore): the
+// result of a sign-in, redeemed with its code after the tenant may have
+// been reloaded (see docs/design.md, "A code is checked again at its
+// exchange"). tx.API, tx.User and tx.Grant must be s's. Each scope is
+// held to the rule it was granted under: the baseline's, the grant's
+// ceiling and, on an RBAC API, the user's permissions; a hook's, the
+// ceiling, unless that hook of s's pipeline has allow_exceed_grant; and
+// for both, the API must still define it. A scope no longer allowed is
+// removed, and the trace says why. The permissions claim the issuer
+// writes is written again from the user's current permissions. Whether
+// anything the user asked for is left is the caller's to check, as after
+// a pipeline.
+func (s *Snapshot) Recheck(tx *Transaction) {
+	g, permitted := tx.Grant, userPermissions(tx)
+	for _, sc := range slices.Clone(tx.Scopes) {
+		stage := tx.Trace.madeBy(OpAdd, sc, "")
+		var why string
+		switch {
+		case !tx.API.Defines(sc):
+			why = "the API does not define this scope"
+		case stage == StageBaseline || stage == "":
+			why = scopeRefusal(g, permitted, sc, "outside the grant ceiling")
+		case !g.Allows(sc) && !s.Pipeline(tx.Trigger).exceedsGrant(stage):
+			why = "outside the grant ceiling"
+		}
+		if why != "" {
+			tx.RemoveScope(StageBaseline, sc, "no longer granted: "+why)
+		}
+	}
+	switch {
+	case tx.API.PermissionsClaim:
+		if v := permissionsValue(g, permitted); !bytes.Equal(tx.Claims[permissionsClaim], v) {
+			tx.setIssuerClaim(StageBaseline, permissionsClaim, v, "the user's permissions on the API within the grant (permissions_claim), as they are now")
+		}
+	case tx.Trace.madeBy(OpSetClaim, "", permissionsClaim) == StageBaseline:
+		tx.RemoveClaim(StageBaseline, permissionsClaim, "the API no longer asks for permissions_claim")
+	}
+}
+
+// madeBy is the stage of the last entry that applied op to scope or
+// claim, "" if none did.
+func (tr Trace) madeBy(op Op, scope, claim string) string {
+	for i := len(tr) - 1; i >= 0; i-- {
+		if e := tr[i]; e.Op == op && !e.Refused && e.Scope == scope && e.Claim == claim {
+			return e.Stage
+		}
+	}
+	return ""
 }

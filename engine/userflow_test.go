@@ -351,6 +351,17 @@ func codeFor(t *testing.T, srv *enginetest.Server, cfg *oauth2.Config, user, pas
 	return q.Get("code"), verifier
 }
 
+// tokensFor signs user in through cfg's client and exchanges the code.
+func tokensFor(t *testing.T, srv *enginetest.Server, cfg *oauth2.Config, user, password string) *oauth2.Token {
+	t.Helper()
+	code, verifier := codeFor(t, srv, cfg, user, password)
+	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // tokenRequest posts a token request for a public client.
 func tokenRequest(t *testing.T, srv *enginetest.Server, form url.Values) (int, map[string]any) {
 	t.Helper()
@@ -808,12 +819,7 @@ func TestRefreshTokenRotationAndReuse(t *testing.T) {
 
 func TestConcurrentRefreshOnlyOneWins(t *testing.T) {
 	srv, _ := startFlows(t)
-	cfg := spaConfig(srv, "offline_access", "read:users")
-	code, verifier := codeFor(t, srv, cfg, "alice", "alice-password")
-	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := tokensFor(t, srv, spaConfig(srv, "offline_access", "read:users"), "alice", "alice-password")
 	const n = 8
 	var wg sync.WaitGroup
 	statuses := make([]int, n)

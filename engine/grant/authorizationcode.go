@@ -16,7 +16,8 @@ import (
 // one use per code, bound to its client, redirect URI and PKCE challenge
 // (RFC 7636). The post-login pipeline already ran when the user signed
 // in, at the hosted pages; its result, kept with the code
-// (userflow.Code), is what the token carries. With offline_access the
+// (userflow.Code), is what the token carries, capped again by the tenant
+// serving the exchange (engine.Snapshot.Recheck). With offline_access the
 // token comes with a refresh token, the first of a new family.
 type AuthorizationCode struct{ EndUser }
 
@@ -65,6 +66,8 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, s *engine.Snapshot, r 
 		return nil, engine.ErrInvalidGrant.WithDescription("the authorization code was issued to another client")
 	case (code.RedirectGiven || redirect != "") && redirect != code.RedirectURI:
 		return nil, engine.ErrInvalidGrant.WithDescription("redirect_uri does not match the authorization request")
+	case !c.RedirectRegistered(code.RedirectURI): // removed by a reload since
+		return nil, engine.ErrInvalidGrant.WithDescription("the redirect URI of the authorization request is no longer registered for this client")
 	}
 	if err := checkPKCE(code.Challenge, r.Params.Get("code_verifier")); err != nil {
 		return nil, err
@@ -72,14 +75,8 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, s *engine.Snapshot, r 
 	if err := userflow.CheckDPoPKey(tx, code.DPoPKey, "authorization code"); err != nil {
 		return nil, err
 	}
-	if r.Audience != "" || len(r.Resource) > 0 {
-		api, err := engine.ResolveAPI(s.Tenant(), r.Audience, r.Resource)
-		if err != nil {
-			return nil, err
-		}
-		if api.Identifier != code.API {
-			return nil, engine.ErrInvalidTarget.WithDescription("the authorization code is for %q", code.API)
-		}
+	if err := checkTarget(s.Tenant(), r, code.API, "authorization code"); err != nil {
+		return nil, err
 	}
 	api, aok := s.Tenant().API(code.API)
 	u, uok := s.Tenant().User(code.UserID)
@@ -90,6 +87,13 @@ func (g *AuthorizationCode) Exchange(ctx context.Context, s *engine.Snapshot, r 
 	tx.API, tx.Grant, tx.User, tx.Subject = api, grant, u, u.ID
 	tx.Requested = code.Requested
 	tx.Restore(code.Result)
+	// The tenant may have been reloaded since the sign-in: what the code
+	// grants is capped again by the grant and the user's permissions of
+	// the snapshot serving the exchange.
+	s.Recheck(tx)
+	if err := userflow.CheckResult(tx); err != nil {
+		return nil, err
+	}
 
 	x := &userTokens{rand: d.rand, tx: tx, nonce: code.Nonce, authTime: code.AuthTime}
 	if slices.Contains(tx.Identity, "offline_access") {

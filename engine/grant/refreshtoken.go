@@ -70,6 +70,9 @@ func (g *RefreshToken) Exchange(ctx context.Context, s *engine.Snapshot, r *engi
 	if err := userflow.CheckDPoPKey(tx, fg.DPoPKey, "refresh token"); err != nil {
 		return nil, err
 	}
+	if err := checkTarget(s.Tenant(), r, fg.API, "refresh token"); err != nil {
+		return nil, err
+	}
 	api, aok := s.Tenant().API(fg.API)
 	u, uok := s.Tenant().User(fam.UserID)
 	if !aok || !uok {

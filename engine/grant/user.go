@@ -10,6 +10,7 @@ import (
 
 	"github.com/scopeline/scopeline/engine"
 	"github.com/scopeline/scopeline/engine/storage"
+	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/engine/userflow"
 )
 
@@ -46,6 +47,25 @@ func (e *EndUser) deps() userDeps {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	return d
+}
+
+// checkTarget refuses a request whose audience or resource (RFC 8707)
+// names another API than api, the one the code or the refresh token
+// (what) is for, with invalid_target (§2): a code or a refresh token
+// never yields a token for another API. A request that names no API is
+// for api.
+func checkTarget(t *tenant.Tenant, r *engine.TokenRequest, api, what string) error {
+	if r.Audience == "" && len(r.Resource) == 0 {
+		return nil
+	}
+	named, err := engine.ResolveAPI(t, r.Audience, r.Resource)
+	if err != nil {
+		return err
+	}
+	if named.Identifier != api {
+		return engine.ErrInvalidTarget.WithDescription("the %s is for %q", what, api)
+	}
+	return nil
 }
 
 // userTokens are the ID token and the refresh token of an end-user grant:

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -201,7 +200,7 @@ func verifyClient(t *tenant.Tenant, p url.Values) (c *tenant.Client, redirectURI
 	redirectURI = p.Get("redirect_uri")
 	switch {
 	case redirectURI != "":
-		if !redirectRegistered(c, redirectURI) {
+		if !c.RedirectRegistered(redirectURI) {
 			return nil, "", "redirect_uri is not registered for the client"
 		}
 	case len(c.RedirectURIs) == 1:
@@ -212,48 +211,6 @@ func verifyClient(t *tenant.Tenant, p url.Values) (c *tenant.Client, redirectURI
 		return nil, "", "the client has several redirect URIs and the request names none"
 	}
 	return c, redirectURI, ""
-}
-
-// redirectRegistered compares a redirect URI with the client's by exact
-// string match (RFC 9700 §2.1), except that a native app's loopback IP
-// redirect may use any port (RFC 8252 §7.3): any port from 1 to 65535,
-// written in digits without a leading zero, with the rest of the URI
-// exactly as registered.
-func redirectRegistered(c *tenant.Client, uri string) bool {
-	if slices.Contains(c.RedirectURIs, uri) {
-		return true
-	}
-	if c.Type != tenant.ClientNative {
-		return false
-	}
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "http" || u.User != nil || !isLoopbackIP(u.Hostname()) || !validPort(u.Port()) {
-		return false
-	}
-	for _, reg := range c.RedirectURIs {
-		ru, err := url.Parse(reg)
-		if err != nil || ru.Scheme != "http" || ru.Hostname() != u.Hostname() || !isLoopbackIP(ru.Hostname()) {
-			continue
-		}
-		// The registered URI with the request's port in place of its own.
-		rest := strings.TrimPrefix(reg, "http://"+ru.Host)
-		if uri == "http://"+net.JoinHostPort(ru.Hostname(), u.Port())+rest {
-			return true
-		}
-	}
-	return false
-}
-
-// validPort reports whether p is a TCP port number from 1 to 65535, in
-// digits without a leading zero.
-func validPort(p string) bool {
-	n, err := strconv.Atoi(p)
-	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
-}
-
-func isLoopbackIP(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // parseAuthorize validates the rest of an authorization request, whose
@@ -429,7 +386,7 @@ func (pg *Pages) openLoginRequest(w http.ResponseWriter, r *http.Request, s *eng
 // A request that no longer passes is shown clientNotVerified, never
 // redirected.
 func (pg *Pages) stillVerified(w http.ResponseWriter, r *http.Request, s *engine.Snapshot, ar *authRequest) bool {
-	if c, ok := s.Tenant().Client(ar.ClientID); ok && c.Type != tenant.ClientM2M && redirectRegistered(c, ar.RedirectURI) {
+	if c, ok := s.Tenant().Client(ar.ClientID); ok && c.Type != tenant.ClientM2M && c.RedirectRegistered(ar.RedirectURI) {
 		return true
 	}
 	pg.cfg.Log.Info("sign-in refused: its client or redirect URI is no longer registered", "request_id", httpx.RequestID(r.Context()),

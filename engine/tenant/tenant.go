@@ -6,7 +6,10 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"net"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -256,6 +259,48 @@ type Client struct {
 	Introspection ClientIntrospection
 
 	secrets []Digest
+}
+
+// RedirectRegistered reports whether uri is one of the client's redirect
+// URIs, compared by exact string match (RFC 9700 §2.1), except that a native app's loopback IP
+// redirect may use any port (RFC 8252 §7.3): any port from 1 to 65535,
+// written in digits without a leading zero, with the rest of the URI
+// exactly as registered.
+func (c *Client) RedirectRegistered(uri string) bool {
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	if c.Type != ClientNative {
+		return false
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.User != nil || !isLoopbackIP(u.Hostname()) || !validPort(u.Port()) {
+		return false
+	}
+	for _, reg := range c.RedirectURIs {
+		ru, err := url.Parse(reg)
+		if err != nil || ru.Scheme != "http" || ru.Hostname() != u.Hostname() || !isLoopbackIP(ru.Hostname()) {
+			continue
+		}
+		// The registered URI with the request's port in place of its own.
+		rest := strings.TrimPrefix(reg, "http://"+ru.Host)
+		if uri == "http://"+net.JoinHostPort(ru.Hostname(), u.Port())+rest {
+			return true
+		}
+	}
+	return false
+}
+
+// validPort reports whether p is a TCP port number from 1 to 65535, in
+// digits without a leading zero.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
+}
+
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Digest is the SHA-256 digest of a client secret.
