@@ -204,14 +204,24 @@ func userinfo(t *testing.T, srv *enginetest.Server, token string, wantStatus int
 
 // flowTenant has more clients than the demo, for the negative tests. Its
 // users' hashes are made with small parameters, so tests stay fast.
+// flowHashes are flowTenant's password hashes, by password.
+var flowHashes sync.Map
+
 func flowTenant(t testing.TB) string {
 	t.Helper()
+	// The same hash for a password every time: a test that reloads the
+	// tenant keeps its users' sessions, as a reload of an unchanged file
+	// does (a changed hash ends them).
 	hash := func(pw string) string {
+		if h, ok := flowHashes.Load(pw); ok {
+			return h.(string)
+		}
 		h, err := tenant.HashPassword(pw, tenant.Argon2Params{Memory: 64, Time: 1, Threads: 1}, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return h
+		h2, _ := flowHashes.LoadOrStore(pw, h)
+		return h2.(string)
 	}
 	return `
 default_audience: https://api.example.com
