@@ -648,9 +648,23 @@ func streamConfig(cfg settings.Audit) jetstream.StreamConfig {
 // copies is the operator's decision, made with the nats CLI).
 var ErrStreamReplicas = fmt.Errorf("audit: the stream's replica count differs from the settings (%w)", jskv.ErrMismatch)
 
+// ErrMaxPayload: the NATS server's max_payload is below the largest
+// event. Waiting does not fix it; the server's configuration does.
+var ErrMaxPayload = fmt.Errorf("audit: the NATS server's max_payload is too small (%w)", jskv.ErrMismatch)
+
+// maxEventMessage is the largest event message: the event and its
+// headers (id, expected stream, content type).
+const maxEventMessage = MaxEventBytes + 4<<10
+
 // ensureStream creates the stream, or updates its settings but for the
 // replica count: a stream with another count is ErrStreamReplicas.
 func (p *Publisher) ensureStream(ctx context.Context) error {
+	// A server that takes smaller messages than the largest event would
+	// refuse that event for ever (and, buffered, every event behind it).
+	if mp := p.nc.MaxPayload(); mp > 0 && mp < maxEventMessage {
+		return fmt.Errorf("%w: the NATS server takes messages of at most %d bytes (max_payload), and an event may be %d: raise the server's max_payload (its default, 1 MiB, is enough)",
+			ErrMaxPayload, mp, maxEventMessage)
+	}
 	want := streamConfig(p.cfg)
 	s, err := p.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {

@@ -3,8 +3,10 @@ package audit_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scopeline/scopeline/engine/audit"
@@ -40,5 +42,27 @@ func TestStreamReplicasAreCheckedNotChanged(t *testing.T) {
 	}
 	if err := p.Ready(ctx); err == nil {
 		t.Error("ready with a stream of the wrong replica count")
+	}
+}
+
+// A server whose max_payload is below the largest event is refused with
+// a reason that names the setting: it would refuse such an event for
+// ever, and in buffered mode hold back every event behind it.
+func TestServerMaxPayloadIsChecked(t *testing.T) {
+	c := natstest.Start(t, 1, func(o *server.Options) { o.MaxPayload = 64 << 10 })
+	ctx := context.Background()
+	cfg := settings.DefaultAudit()
+	cfg.NATS = settings.NATS{URLs: []string{c.URL()}}
+	p, err := audit.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	err = p.EnsureStream(ctx)
+	if !errors.Is(err, audit.ErrMaxPayload) || !strings.Contains(err.Error(), "at most 65536 bytes (max_payload)") {
+		t.Fatalf("EnsureStream: %v, want ErrMaxPayload", err)
+	}
+	if err := p.Ready(ctx); err == nil {
+		t.Error("ready on a server that cannot take every event")
 	}
 }
