@@ -1,8 +1,10 @@
 package natskv_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scopeline/scopeline/engine/cluster"
 	"github.com/scopeline/scopeline/engine/cluster/natstest"
 	"github.com/scopeline/scopeline/engine/storage"
 	"github.com/scopeline/scopeline/engine/storage/natskv"
@@ -25,12 +28,25 @@ func opener(js jetstream.JetStream, name string, before func(n int), opts ...nat
 		if before != nil {
 			before(i)
 		}
-		s, err := natskv.Open(t.Context(), js, append([]natskv.Option{natskv.WithBucketPrefix(fmt.Sprintf("%s%d_", name, i))}, opts...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return open(t, js, append([]natskv.Option{natskv.WithBucketPrefix(fmt.Sprintf("%s%d_", name, i))}, opts...)...)
 	}
+}
+
+// open opens a store as serve does: trying again (cluster.Retry) while a
+// cluster that just formed or lost a server is slow to answer.
+func open(t *testing.T, js jetstream.JetStream, opts ...natskv.Option) *natskv.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), natstest.Deadline)
+	defer cancel()
+	var s *natskv.Store
+	err := cluster.Retry(ctx, slog.New(slog.DiscardHandler), "the store", func(ctx context.Context) (err error) {
+		s, err = natskv.Open(ctx, js, opts...)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestConformance(t *testing.T) {
@@ -80,10 +96,7 @@ func TestFailoverKeepsState(t *testing.T) {
 	c := natstest.Start(t, 3)
 	ctx := t.Context()
 	now := time.Now()
-	a, err := natskv.Open(ctx, c.JetStream(t), natskv.WithReplicas(3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := open(t, c.JetStream(t), natskv.WithReplicas(3))
 	code := &storage.AuthCode{Hash: storage.Hash("code"), Expires: now.Add(time.Minute), Data: []byte("d")}
 	must(t, a.CreateAuthCode(ctx, code))
 	fam := &storage.RefreshFamily{ID: "fam", Current: storage.Hash("rt1"), CurrentExpires: now.Add(time.Hour), Created: now, Expires: now.Add(time.Hour)}
@@ -96,10 +109,7 @@ func TestFailoverKeepsState(t *testing.T) {
 		c.WaitStream(stream)
 	}
 	// Another replica, connected to another server.
-	b, err := natskv.Open(ctx, c.JetStream(t), natskv.WithReplicas(3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := open(t, c.JetStream(t), natskv.WithReplicas(3))
 	if got, err := b.ConsumeAuthCode(ctx, code.Hash, "f1", now); err != nil || string(got.Data) != "d" {
 		t.Fatalf("consume after failover: %+v, %v", got, err)
 	}
