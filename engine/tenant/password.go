@@ -49,9 +49,10 @@ type PasswordHash struct {
 	salt   []byte
 	key    []byte
 	bcrypt []byte
-	// digest is the SHA-256 of the hash as written: it changes with the
-	// password (a new salt), and says nothing of it.
-	digest [sha256.Size]byte
+	// credential names the hash as written (the start of its SHA-256,
+	// base64url): it changes with the password (a new salt), and says
+	// nothing of it (User.Credential).
+	credential string
 }
 
 var phcB64 = base64.RawStdEncoding
@@ -63,7 +64,8 @@ func ParsePasswordHash(s string) (*PasswordHash, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.digest = sha256.Sum256([]byte(s))
+	sum := sha256.Sum256([]byte(s))
+	h.credential = base64.RawURLEncoding.EncodeToString(sum[:16])
 	return h, nil
 }
 

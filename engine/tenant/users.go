@@ -2,7 +2,6 @@ package tenant
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -90,7 +89,7 @@ func (u *User) Credential() string {
 	if u.password == nil {
 		return ""
 	}
-	return base64.RawURLEncoding.EncodeToString(u.password.digest[:16])
+	return u.password.credential
 }
 
 // LoginKey is the form of a login (username or email) users are found by
