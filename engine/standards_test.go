@@ -6,7 +6,6 @@ package engine_test
 // what discovery says of them.
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -28,7 +27,6 @@ import (
 	"github.com/scopeline/scopeline/engine/endpoint"
 	"github.com/scopeline/scopeline/engine/enginetest"
 	"github.com/scopeline/scopeline/engine/server"
-	"github.com/scopeline/scopeline/engine/tenant"
 	"github.com/scopeline/scopeline/sdk/resource/dpop/dpoptest"
 )
 
@@ -676,16 +674,7 @@ grants: [{client: svc, api: https://api.example.com, scopes: [read:users], subje
 			t.Fatalf("token: %d %v", r.status, r.body)
 		}
 	}
-	reload := func(src []byte) {
-		t.Helper()
-		tn, err := tenant.Parse(src, "tenant.yaml", ".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	reload := func(src []byte) { t.Helper(); reloadTenant(t, srv, string(src)) }
 	token()
 	reload(withURI)
 	token()

@@ -893,16 +893,6 @@ func TestSessionsAndPrompts(t *testing.T) {
 func TestPasswordChangeEndsSessions(t *testing.T) {
 	src := flowTenant(t)
 	srv := enginetest.Start(t, enginetest.Config{Tenant: []byte(src), Server: server.Config{Hooks: flowHooks(&sync.Map{})}})
-	reload := func(src string) {
-		t.Helper()
-		tn, err := tenant.Parse([]byte(src), "tenant.yaml", ".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Engine.Reload(context.Background(), tn, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
 	cfg := spaConfig(srv, "openid", "read:users")
 	authURL := func(opts ...oauth2.AuthCodeOption) string {
 		return cfg.AuthCodeURL("st", append(opts, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))...)
@@ -916,7 +906,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	if callback(t, srv, b.SignIn(authURL(), "alice", "alice-password"), spaCallback, "st").Get("code") == "" {
 		t.Fatal("no code")
 	}
-	reload(src)
+	reloadTenant(t, srv, src)
 	if q := silent(); q.Get("code") == "" {
 		t.Fatalf("after a reload of the same tenant: %v", q)
 	}
@@ -925,7 +915,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reload(strings.Replace(src, old, fresh, 1))
+	reloadTenant(t, srv, strings.Replace(src, old, fresh, 1))
 	if q := silent(); q.Get("error") != "login_required" {
 		t.Fatalf("after alice's password changed: %v, want login_required", q)
 	}
