@@ -209,15 +209,6 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 		return base.WithDescription("%s", reason).Wrap(&HookDenied{Hook: s.spec.Name, Code: d.Code})
 	}
 	mark := len(tx.Trace)
-	defer func() {
-		// A scope or claim a hook names is its writing too: the trace
-		// (read in the console, logs and the audit stream) shows it
-		// redacted; the token has it as the hook wrote it.
-		for i := mark; i < len(tx.Trace); i++ {
-			e := &tx.Trace[i]
-			e.Scope, e.Claim = s.clean(e.Scope), s.clean(e.Claim)
-		}
-	}()
 	for _, op := range res.Ops {
 		switch op.Kind {
 		case HookAddScope:
@@ -228,6 +219,15 @@ func (s *hookStage) Run(ctx context.Context, tx *Transaction) error {
 			tx.SetClaim(s.spec.Name, op.Name, op.Value, s.clean(op.Reason))
 		case HookRemoveClaim:
 			tx.RemoveClaim(s.spec.Name, op.Name, s.clean(op.Reason))
+		}
+	}
+	if s.redact != nil {
+		// A scope or claim a hook names is its writing too: the trace
+		// (read in the console, logs and the audit stream) shows it
+		// redacted; the token has it as the hook wrote it.
+		for i := mark; i < len(tx.Trace); i++ {
+			e := &tx.Trace[i]
+			e.Scope, e.Claim = s.clean(e.Scope), s.clean(e.Claim)
 		}
 	}
 	return nil
